@@ -1,0 +1,3 @@
+from clapas.cli import main
+
+main()

@@ -1,0 +1,156 @@
+"""Settings: a TOML file (see `city.example.toml`), each value overridable by a `CLAPAS_*` environment variable.
+
+The variable for a setting is its path in upper case joined by underscores: `store` → `CLAPAS_STORE`,
+`[chirpstack] mqtt_url` → `CLAPAS_CHIRPSTACK_MQTT_URL`, `[http] port` → `CLAPAS_HTTP_PORT`. With no file at all,
+`clapas run` works from the environment and the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from clapas.decoders.chirpstack_object import FieldMap
+
+ENV_PREFIX = "CLAPAS_"
+
+
+class ConfigError(ValueError):
+    """A setting is missing or wrong; the message names it."""
+
+
+class HttpSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+
+class ChirpstackSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # mqtt://user:password@host:port (mqtts:// for TLS); empty: no MQTT connection.
+    mqtt_url: str = ""
+    # ChirpStack v4 MQTT integration topics: application/{application_id}/device/{dev_eui}/event/{event}
+    topic: str = "application/+/device/+/event/+"
+    client_id: str = "clapas"
+    qos: int = 0
+    # Accept `POST /api/v1/ingest/chirpstack?event=…` (the ChirpStack HTTP integration).
+    http_ingest: bool = True
+
+
+class TtnSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # The Things Stack v3 MQTT server, e.g. mqtts://app@tenant:API_KEY@eu1.cloud.example:8883; empty: off.
+    mqtt_url: str = ""
+    topic: str = "v3/+/devices/+/up"
+    client_id: str = "clapas-tts"
+    qos: int = 0
+
+
+class PipelineSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # Uplinks per write: the store is written in batches, never one commit per message.
+    batch_size: int = 5000
+    # Longest time an uplink waits in memory before its batch is written.
+    flush_interval_s: float = 1.0
+    # How many ChirpStack deduplicationIds are remembered to drop repeated deliveries.
+    dedupe_window: int = 500_000
+    # How many recent frame counters are remembered per device (for sources without a deduplication id).
+    fcnt_window: int = 16
+    # Batches waiting for the writer before ingestion waits (backpressure).
+    max_pending_batches: int = 4
+
+
+class ProfileSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """What a device profile means: its decoder, the kind of device, how its fields map to quantities."""
+
+    decoder: str = ""
+    kind: str = ""
+    expected_interval_s: int | None = None
+    # For decoder = "chirpstack_object": field path in the decoded object → quantity.
+    fields: dict[str, FieldMap] = msgspec.field(default_factory=dict)
+    # After decoding: rename/scale a decoder's output (e.g. "counter.count" → rain.amount × 0.2 mm per tip).
+    remap: dict[str, FieldMap] = msgspec.field(default_factory=dict)
+
+
+class RegistrySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # Imported at start when set: a devices CSV (see `clapas devices export`) and a zones GeoJSON.
+    devices_csv: str = ""
+    zones_geojson: str = ""
+
+
+class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # duckdb:///path/city.duckdb (one file, the default) or postgresql://user@host:port/db
+    store: str = "duckdb:///clapas.duckdb"
+    # The city's time zone, for rules that speak of local time.
+    timezone: str = "Europe/Paris"
+    log_level: str = "INFO"
+    http: HttpSettings = msgspec.field(default_factory=HttpSettings)
+    chirpstack: ChirpstackSettings = msgspec.field(default_factory=ChirpstackSettings)
+    ttn: TtnSettings = msgspec.field(default_factory=TtnSettings)
+    pipeline: PipelineSettings = msgspec.field(default_factory=PipelineSettings)
+    registry: RegistrySettings = msgspec.field(default_factory=RegistrySettings)
+    # Device profile name (as ChirpStack names it) → what it means.
+    profiles: dict[str, ProfileSettings] = msgspec.field(default_factory=dict)
+
+
+def _env_overrides(struct: type[msgspec.Struct], env: Mapping[str, str], prefix: str) -> dict[str, Any]:
+    """Collect CLAPAS_* variables for the scalar settings of `struct`, recursing into sections."""
+    out: dict[str, Any] = {}
+    for field in msgspec.structs.fields(struct):
+        name = f"{prefix}{field.name.upper()}"
+        ftype = field.type
+        if isinstance(ftype, type) and issubclass(ftype, msgspec.Struct):
+            sub = _env_overrides(ftype, env, name + "_")
+            if sub:
+                out[field.name] = sub
+        elif name in env:
+            out[field.name] = env[name]
+    return out
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for k, v in over.items():
+        merged[k] = _merge(merged[k], v) if isinstance(v, dict) and isinstance(merged.get(k), dict) else v
+    return merged
+
+
+def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read the TOML file (if any), lay the environment over it, and check every value."""
+    env = os.environ if env is None else env
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file not found: {p}")
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{p}: not valid TOML: {e}") from None
+    data = _merge(data, _env_overrides(Settings, env, ENV_PREFIX))
+    try:
+        settings = msgspec.convert(data, Settings, strict=False)
+    except msgspec.ValidationError as e:
+        where = f" in {path}" if path else ""
+        raise ConfigError(f"invalid setting{where}: {e}") from None
+    _check(settings)
+    return settings
+
+
+def _check(s: Settings) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if not (s.store.startswith("duckdb://") or s.store.startswith(("postgresql://", "postgres://"))):
+        raise ConfigError(f"store must be duckdb:///path or postgresql://…, got {s.store!r} (CLAPAS_STORE)")
+    try:
+        ZoneInfo(s.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"unknown time zone {s.timezone!r} (CLAPAS_TIMEZONE)") from None
+    for url, var in ((s.chirpstack.mqtt_url, "CLAPAS_CHIRPSTACK_MQTT_URL"), (s.ttn.mqtt_url, "CLAPAS_TTN_MQTT_URL")):
+        if url and not url.startswith(("mqtt://", "mqtts://")):
+            raise ConfigError(f"{var} must look like mqtt://host:port, got {url!r}")
+    if not 0 < s.http.port < 65536:
+        raise ConfigError(f"http port out of range: {s.http.port} (CLAPAS_HTTP_PORT)")
+    if s.pipeline.batch_size < 1 or s.pipeline.flush_interval_s <= 0:
+        raise ConfigError("pipeline batch_size must be ≥ 1 and flush_interval_s > 0")

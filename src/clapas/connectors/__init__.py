@@ -1,0 +1,31 @@
+"""Sources of messages. Each connector turns what it receives into `Message`s (raw, as journaled) and knows how
+to parse its own messages into `Uplink`s; the pipeline calls `parser_for(message.source)`, and so does replay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+
+from clapas.connectors import chirpstack, ttn
+from clapas.connectors.chirpstack import ParseError
+from clapas.model import Message, Uplink
+
+# source name → module with parse(Message) -> Uplink and eui_hint(Message) -> str | None
+_PARSERS: dict[str, ModuleType] = {
+    "chirpstack": chirpstack,
+    "chirpstack-http": chirpstack,
+    "simulator": chirpstack,  # the simulator speaks ChirpStack, through the same path as real devices
+    "ttn": ttn,
+}
+
+
+def parser_for(source: str) -> tuple[Callable[[Message], Uplink], Callable[[Message], str | None]]:
+    try:
+        mod = _PARSERS[source]
+    except KeyError:
+        raise ParseError(f"no parser for message source {source!r}") from None
+    return mod.parse, mod.eui_hint
+
+
+__all__ = ["ParseError", "parser_for"]

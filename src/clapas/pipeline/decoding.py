@@ -1,0 +1,121 @@
+"""From an uplink to quantity values: choose the device's decoder, run it, map its output to the catalogue.
+
+The decoder is chosen, in order, from the device's tag `decoder` (set in ChirpStack), its profile in the config,
+its registry entry (CSV import), and last the network server's own decoded object when there is one.
+Per-device settings in tags: `pulse_quantity` + `pulse_factor` turn counted pulses into a quantity (a rain gauge's
+0.2 mm per tip, a meter's 10 L per pulse); `level_datum` (m) turns a ranging sensor's distance into a water level.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from clapas.config import ProfileSettings
+from clapas.decoders import CHIRPSTACK_OBJECT, DECODERS, DecodeError
+from clapas.decoders.chirpstack_object import FieldMap, map_object
+from clapas.model import QUANTITY_BY_KEY, DeviceInfo, Uplink
+
+# LoRaWAN's largest application payload (EU868 DR7, 242 bytes); anything larger is not a LoRaWAN frame.
+MAX_LORAWAN_PAYLOAD = 242
+
+
+class DeviceContext:
+    """What the pipeline knows of a device to decode it; rebuilt when the network server's view of it changes."""
+
+    __slots__ = ("decoder", "decoder_name", "fields", "info", "kind", "lat", "level_datum", "lon", "pulse",
+                 "remap", "zone")
+
+    def __init__(self, info: DeviceInfo | None, registry: dict[str, Any] | None,
+                 profiles: dict[str, ProfileSettings]) -> None:
+        tags = info.tags if info else {}
+        reg = registry or {}
+        profile = profiles.get(info.profile) if info and info.profile else None
+        if profile is None and reg.get("profile"):
+            profile = profiles.get(reg["profile"])
+        self.info = info
+        self.decoder_name = (tags.get("decoder") or (profile.decoder if profile else "")
+                             or reg.get("decoder") or "")
+        self.decoder = DECODERS.get(self.decoder_name)
+        self.fields: dict[str, FieldMap] = profile.fields if profile else {}
+        self.remap: dict[str, FieldMap] = profile.remap if profile else {}
+        self.kind = tags.get("kind") or (profile.kind if profile else "") or reg.get("kind") or ""
+        self.zone = tags.get("zone") or reg.get("zone") or ""
+        self.lat = _float(tags.get("lat")) if "lat" in tags else reg.get("lat")
+        self.lon = _float(tags.get("lon")) if "lon" in tags else reg.get("lon")
+        self.level_datum = _float(tags.get("level_datum"))
+        pulse_q, pulse_f = tags.get("pulse_quantity"), _float(tags.get("pulse_factor"))
+        self.pulse = FieldMap(pulse_q, pulse_f if pulse_f is not None else 1.0) if pulse_q else None
+
+
+    def matches(self, info: DeviceInfo | None) -> bool:
+        """Whether the network server still describes the device as this context was built from."""
+        mine = self.info
+        if info is None or mine is None:
+            return info is mine
+        return info.tags == mine.tags and info.profile == mine.profile and info.name == mine.name
+
+
+def _float(v: Any) -> float | None:
+    try:
+        return float(v) if v not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def decode(up: Uplink, ctx: DeviceContext) -> tuple[list[tuple[int, float]], dict[str, Any]]:
+    """(quantity id, value) pairs and the attributes (fields outside the catalogue) of one uplink.
+
+    Raises DecodeError with a readable reason; the caller quarantines the uplink.
+    """
+    if up.values is not None:  # status events carry their values
+        readings: list[tuple[str, Any]] = list(up.values)
+    elif ctx.decoder is not None:
+        if not up.payload:
+            raise DecodeError(f"empty payload (fPort {up.f_port}) for decoder {ctx.decoder_name}")
+        if len(up.payload) > MAX_LORAWAN_PAYLOAD:
+            raise DecodeError(f"payload of {len(up.payload)} bytes exceeds the LoRaWAN maximum "
+                              f"({MAX_LORAWAN_PAYLOAD})")
+        try:
+            readings = ctx.decoder(up.payload, up.f_port or 0)
+        except DecodeError as e:
+            raise DecodeError(f"{ctx.decoder_name}: {e}") from None
+        except Exception as e:  # a decoder bug must quarantine one uplink, never stop ingestion
+            raise DecodeError(f"{ctx.decoder_name} failed: {type(e).__name__}: {e}") from None
+    elif ctx.decoder_name and ctx.decoder_name != CHIRPSTACK_OBJECT:
+        raise DecodeError(f"unknown decoder {ctx.decoder_name!r}")
+    elif up.obj:
+        readings = map_object(up.obj, ctx.fields)
+    else:
+        raise DecodeError("no decoder for this device: set its `decoder` tag, its profile's decoder in the "
+                          "config, or a codec in the network server")
+    return _to_values(readings, ctx)
+
+
+def _to_values(readings: list[tuple[str, Any]], ctx: DeviceContext) -> tuple[list[tuple[int, float]], dict]:
+    values: list[tuple[int, float]] = []
+    attributes: dict[str, Any] = {}
+    remap = ctx.remap
+    for key, value in readings:
+        if remap and key in remap:
+            fm = remap[key]
+            key, value = fm.quantity, value * fm.scale + fm.offset
+        q = QUANTITY_BY_KEY.get(key)
+        if q is None:
+            attributes[key] = value
+            continue
+        if isinstance(value, bool):
+            value = float(value)
+        elif not isinstance(value, int | float):
+            raise DecodeError(f"{key}: expected a number, got {type(value).__name__} {value!r}")
+        if not math.isfinite(value):
+            attributes[key] = str(value)  # kept for a human, never stored as a measurement
+            continue
+        values.append((q.id, float(value)))
+        if ctx.pulse is not None and key == "counter.count":
+            target = QUANTITY_BY_KEY.get(ctx.pulse.quantity)
+            if target is not None:
+                values.append((target.id, value * ctx.pulse.scale))
+        if ctx.level_datum is not None and key == "distance":
+            values.append((QUANTITY_BY_KEY["water.level"].id, round(ctx.level_datum - value, 4)))
+    return values, attributes

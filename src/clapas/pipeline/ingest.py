@@ -1,0 +1,253 @@
+"""The flow from a received message to stored rows: journal, dedupe, decode, batch, write.
+
+Every message is journaled raw, whatever becomes of it: stored (decoded), quarantined (with its reason) or
+duplicate. Journal rows and the observations decoded from them are committed in the same transaction, so the
+journal is never behind the data. Per message the work is a few microseconds of Python; the store is written by
+one writer thread, a batch at a time (`batch_size` uplinks or `flush_interval_s`, whichever comes first), and
+ingestion waits when `max_pending_batches` are queued (backpressure, nothing dropped).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from clapas.config import PipelineSettings, ProfileSettings
+from clapas.connectors import ParseError, parser_for
+from clapas.decoders import DecodeError
+from clapas.model import Message, Uplink
+from clapas.pipeline import metrics
+from clapas.pipeline.decoding import DeviceContext, decode
+from clapas.pipeline.dedupe import Deduplicator
+from clapas.store.base import DUPLICATE, QUARANTINED, STORED, Batch, DeviceSeen, Store
+
+log = logging.getLogger("clapas.pipeline")
+
+# Messages above this size are journaled truncated (with the fact said in the error): no LoRaWAN event is near it.
+MAX_MESSAGE_BYTES = 256 * 1024
+_STOP = object()
+
+
+class Pipeline:
+    def __init__(self, store: Store, settings: PipelineSettings | None = None,
+                 profiles: dict[str, ProfileSettings] | None = None,
+                 on_commit: Callable[[Batch], None] | None = None) -> None:
+        self.store = store
+        self.settings = settings or PipelineSettings()
+        self.profiles = profiles or {}
+        self.on_commit = on_commit
+        self.dedupe = Deduplicator(self.settings.dedupe_window, self.settings.fcnt_window)
+        self.dedupe.warm(store.recent_dedup_keys(self.settings.dedupe_window))
+        self._registry: dict[str, dict[str, Any]] = {d["eui"]: d for d in store.devices(limit=10_000_000)}
+        self._contexts: dict[str, DeviceContext] = {}
+        self._batch = Batch()
+        self._seen: dict[str, tuple[Uplink, DeviceContext, dict[str, Any]]] = {}
+        self._batch_started = 0.0
+        self._lock = threading.Lock()  # submit() may be called from several threads (HTTP, MQTT)
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=self.settings.max_pending_batches)
+        self._submitted = 0
+        self._committed = 0
+        self._done = threading.Condition()
+        self.write_errors = 0
+        self._writer = threading.Thread(target=self._write_loop, name="clapas-writer", daemon=True)
+        self._writer.start()
+
+    # ingestion -------------------------------------------------------------------------------------------
+    def submit(self, m: Message) -> None:
+        """Take one message. Never raises for bad input: what cannot be used is quarantined."""
+        with self._lock:
+            self._add(m)
+            if len(self._batch) >= self.settings.batch_size:
+                self._flush_locked()
+
+    def submit_many(self, messages: list[Message]) -> None:
+        with self._lock:
+            for m in messages:
+                self._add(m)
+                if len(self._batch) >= self.settings.batch_size:
+                    self._flush_locked()
+
+    def _context(self, up: Uplink) -> DeviceContext:
+        ctx = self._contexts.get(up.dev_eui)
+        if ctx is None or (up.info is not None and not ctx.matches(up.info)):
+            ctx = DeviceContext(up.info, self._registry.get(up.dev_eui), self.profiles)
+            self._contexts[up.dev_eui] = ctx
+        return ctx
+
+    def _add(self, m: Message, journal_id: int | None = None) -> None:
+        b = self._batch
+        if not b.j_status:
+            self._batch_started = time.monotonic()
+        raw = m.raw
+        error: str | None = None
+        if len(raw) > MAX_MESSAGE_BYTES:
+            error = f"message of {len(raw)} bytes exceeds {MAX_MESSAGE_BYTES}; journaled truncated"
+            raw = raw[:MAX_MESSAGE_BYTES]
+        up: Uplink | None = None
+        status = QUARANTINED
+        eui: str | None = None
+        if error is None:
+            eui_hint = None
+            try:
+                parse, eui_hint = parser_for(m.source)
+                up = parse(m)
+                eui = up.dev_eui
+            except ParseError as e:
+                error = str(e)
+                eui = eui_hint(m) if eui_hint else None
+            except Exception as e:  # a parser bug quarantines the message, never stops ingestion
+                error = f"parser failed: {type(e).__name__}: {e}"
+        if up is not None:
+            if journal_id is None and (up.event == "up" or up.dedup_key) and self.dedupe.seen(
+                    up.dedup_key, up.dev_eui, up.f_cnt if up.event == "up" else None, up.payload):
+                status = DUPLICATE
+            else:
+                status, error = self._decode_into(b, up)
+        b.j_id.append(journal_id)
+        b.j_received.append(m.received_at)
+        b.j_time.append(up.time if up else None)
+        b.j_source.append(m.source)
+        b.j_event.append(m.event)
+        b.j_fmt.append(m.fmt)
+        b.j_topic.append(m.topic)
+        b.j_eui.append(eui)
+        b.j_fport.append(up.f_port if up else None)
+        b.j_fcnt.append(up.f_cnt if up else None)
+        b.j_dedup.append((up.dedup_key or None) if up else None)
+        b.j_status.append(status)
+        b.j_error.append(error)
+        b.j_rssi.append(up.rssi if up else None)
+        b.j_snr.append(up.snr if up else None)
+        b.j_sf.append(up.sf if up else None)
+        b.j_raw.append(raw)
+
+    def _decode_into(self, b: Batch, up: Uplink) -> tuple[str, str | None]:
+        ctx = self._context(up)
+        prev = self._seen.get(up.dev_eui)
+        attributes = prev[2] if prev else {}
+        status, error = STORED, None
+        if up.event in ("up", "status"):
+            try:
+                values, attrs = decode(up, ctx)
+            except DecodeError as e:
+                status, error = QUARANTINED, str(e)
+            else:
+                t, eui = up.time, up.dev_eui
+                for qid, value in values:
+                    b.o_time.append(t)
+                    b.o_eui.append(eui)
+                    b.o_quantity.append(qid)
+                    b.o_value.append(value)
+                if attrs:
+                    attributes = {**attributes, **attrs}
+        else:
+            b.ev_time.append(up.time)
+            b.ev_eui.append(up.dev_eui)
+            b.ev_event.append(up.event)
+            b.ev_data.append(msgspec.json.encode(up.event_data or {}).decode())
+        if prev is None or up.time >= prev[0].time or up.event != "up":
+            self._seen[up.dev_eui] = (up if up.event == "up" or prev is None else prev[0], ctx, attributes)
+        return status, error
+
+    # writing ---------------------------------------------------------------------------------------------
+    def _device_seen(self) -> dict[str, DeviceSeen]:
+        out: dict[str, DeviceSeen] = {}
+        for eui, (up, ctx, attrs) in self._seen.items():
+            info = up.info
+            out[eui] = DeviceSeen(
+                eui=eui, last_seen=up.time, name=info.name if info else "", profile=info.profile if info else "",
+                kind=ctx.kind, decoder=(info.tags.get("decoder", "") if info else ""), zone=ctx.zone,
+                lat=ctx.lat, lon=ctx.lon, tags=dict(info.tags) if info else None,
+                f_cnt=up.f_cnt, rssi=up.rssi, snr=up.snr, attributes=attrs or None,
+            )
+        return out
+
+    def _flush_locked(self) -> None:
+        if not len(self._batch):
+            return
+        batch = self._batch
+        batch.dev_by_eui = self._device_seen()
+        self._batch, self._seen = Batch(), {}
+        self._submitted += len(batch)
+        self._queue.put((batch, self._batch_started))  # blocks when the writer is behind: backpressure
+
+    def flush(self) -> None:
+        """Hand the current batch to the writer now."""
+        with self._lock:
+            self._flush_locked()
+
+    def flush_if_due(self) -> None:
+        """Called on a timer: write a batch that has waited `flush_interval_s`."""
+        if len(self._batch) and time.monotonic() - self._batch_started >= self.settings.flush_interval_s:
+            self.flush()
+
+    def drain(self, timeout: float | None = None) -> bool:
+        """Flush and wait until everything submitted so far is committed."""
+        self.flush()
+        with self._done:
+            return self._done.wait_for(lambda: self._committed >= self._submitted, timeout)
+
+    def close(self) -> None:
+        self.drain()
+        self._queue.put(_STOP)
+        self._writer.join()
+
+    def _write_loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            batch, started = item
+            replay = batch.j_id and batch.j_id[0] is not None
+            delay = 0.5
+            while True:
+                try:
+                    (self.store.replace if replay else self.store.write)(batch)
+                    break
+                except Exception:  # the store is down or refused the batch: keep it, retry, lose nothing
+                    self.write_errors += 1
+                    log.exception("writing a batch of %d messages failed; retrying in %.1f s", len(batch), delay)
+                    time.sleep(delay)
+                    delay = min(delay * 2, 30.0)
+            metrics.record_batch(batch, time.monotonic() - started)
+            for eui, seen in batch.dev_by_eui.items():
+                self._registry.setdefault(eui, {"eui": eui, "kind": seen.kind, "zone": seen.zone})
+            if self.on_commit is not None:
+                try:
+                    self.on_commit(batch)
+                except Exception:
+                    log.exception("on_commit hook failed")
+            with self._done:
+                self._committed += len(batch)
+                self._done.notify_all()
+
+    # replay ----------------------------------------------------------------------------------------------
+    def resubmit(self, m: Message, journal_id: int) -> None:
+        """Re-decode a journaled message in place (replay): same journal row, observations replaced."""
+        with self._lock:
+            if self._batch.j_id and self._batch.j_id[0] is None:
+                self._flush_locked()  # never mix new messages and replayed ones in one batch
+            self._add(m, journal_id)
+            if len(self._batch) >= self.settings.batch_size:
+                self._flush_locked()
+
+    def reload_registry(self) -> None:
+        """Pick up registry changes (CSV import) for devices seen from now on."""
+        with self._lock:
+            self._registry = {d["eui"]: d for d in self.store.devices(limit=10_000_000)}
+            self._contexts.clear()
+
+    @property
+    def pending(self) -> int:
+        return self._submitted - self._committed + len(self._batch)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)

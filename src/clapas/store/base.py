@@ -1,0 +1,236 @@
+"""The store's one interface, and the columnar batch the pipeline hands it.
+
+Two implementations keep the same tables and give the same answers: `duckdb.py` (one embedded file, the default) and
+`postgres.py` (production: COPY, monthly partitions, hourly/daily rollups). `tests/store/` runs one suite on both.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from clapas.model import Device, Zone
+
+# Journal statuses: every message received ends in exactly one of these.
+STORED = "stored"  # decoded; its observations (or its event) are stored
+QUARANTINED = "quarantined"  # kept with the reason it could not be decoded
+DUPLICATE = "duplicate"  # a repeated delivery of a message already journaled
+STATUSES = (STORED, QUARANTINED, DUPLICATE)
+
+RESOLUTIONS = ("raw", "1h", "1d")
+
+
+class DeviceSeen(msgspec.Struct, kw_only=True):
+    """What one batch learned about a device: enough to auto-register it and to keep its last state."""
+
+    eui: str
+    last_seen: datetime
+    name: str = ""
+    profile: str = ""
+    kind: str = ""
+    decoder: str = ""
+    zone: str = ""
+    lat: float | None = None
+    lon: float | None = None
+    tags: dict[str, str] | None = None
+    f_cnt: int | None = None
+    rssi: float | None = None
+    snr: float | None = None
+    attributes: dict[str, Any] | None = None
+
+
+class Batch:
+    """Rows for one transaction, kept as columns so that stores can write them with COPY / Arrow in one go."""
+
+    __slots__ = (
+        "dev_by_eui",
+        "ev_data",
+        "ev_eui",
+        "ev_event",
+        "ev_time",
+        "j_dedup",
+        "j_error",
+        "j_eui",
+        "j_event",
+        "j_fcnt",
+        "j_fmt",
+        "j_fport",
+        "j_id",
+        "j_raw",
+        "j_received",
+        "j_rssi",
+        "j_sf",
+        "j_snr",
+        "j_source",
+        "j_status",
+        "j_time",
+        "j_topic",
+        "o_eui",
+        "o_quantity",
+        "o_time",
+        "o_value",
+    )
+
+    def __init__(self) -> None:
+        # journal: one entry per message received
+        self.j_id: list[int | None] = []  # set only on replay (rows that already exist)
+        self.j_received: list[datetime] = []
+        self.j_time: list[datetime | None] = []
+        self.j_source: list[str] = []
+        self.j_event: list[str] = []
+        self.j_fmt: list[str] = []
+        self.j_topic: list[str] = []
+        self.j_eui: list[str | None] = []
+        self.j_fport: list[int | None] = []
+        self.j_fcnt: list[int | None] = []
+        self.j_dedup: list[str | None] = []
+        self.j_status: list[str] = []
+        self.j_error: list[str | None] = []
+        self.j_rssi: list[float | None] = []
+        self.j_snr: list[float | None] = []
+        self.j_sf: list[int | None] = []
+        self.j_raw: list[bytes] = []
+        # observations: narrow rows
+        self.o_time: list[datetime] = []
+        self.o_eui: list[str] = []
+        self.o_quantity: list[int] = []
+        self.o_value: list[float] = []
+        # device events (join, ack, txack, log, location)
+        self.ev_time: list[datetime] = []
+        self.ev_eui: list[str] = []
+        self.ev_event: list[str] = []
+        self.ev_data: list[str] = []  # JSON text
+        # devices seen in this batch
+        self.dev_by_eui: dict[str, DeviceSeen] = {}
+
+    def __len__(self) -> int:
+        return len(self.j_status)
+
+    def status_counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(STATUSES, 0)
+        for s in self.j_status:
+            counts[s] += 1
+        return counts
+
+
+class JournalRow(msgspec.Struct):
+    """A journaled message as replay reads it back."""
+
+    id: int
+    received_at: datetime
+    source: str
+    event: str
+    fmt: str
+    topic: str
+    raw: bytes
+    status: str
+
+
+class Store(abc.ABC):
+    """Where everything is kept. Methods are synchronous; the service calls them from a writer thread."""
+
+    url: str
+
+    @abc.abstractmethod
+    def migrate(self) -> None:
+        """Create or upgrade the schema (run on every start; idempotent)."""
+
+    @abc.abstractmethod
+    def write(self, batch: Batch) -> None:
+        """Journal, observations, events and device state of one batch, in one transaction."""
+
+    @abc.abstractmethod
+    def replace(self, batch: Batch) -> None:
+        """Replay: for the batch's journal ids, replace the observations of those uplinks and their status.
+
+        Observations of an uplink are identified by (device, uplink time), so a replayed uplink never duplicates.
+        """
+
+    @abc.abstractmethod
+    def iter_journal(
+        self,
+        *,
+        statuses: tuple[str, ...] = (STORED, QUARANTINED),
+        dev_eui: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        batch_size: int = 5000,
+    ) -> Iterator[list[JournalRow]]:
+        """Journaled messages in id order, in chunks, for replay."""
+
+    @abc.abstractmethod
+    def recent_dedup_keys(self, limit: int) -> list[str]:
+        """The newest deduplication ids, to warm the pipeline's duplicate filter after a restart."""
+
+    # registry -------------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def upsert_devices(self, devices: list[Device]) -> int:
+        """Create or update devices by EUI (registry import); returns how many were written."""
+
+    @abc.abstractmethod
+    def devices(self, *, kind: str | None = None, zone: str | None = None, limit: int = 1000,
+                offset: int = 0) -> list[dict[str, Any]]:
+        """Devices with their registry fields and last state (last_seen, rssi, snr, battery…), by EUI."""
+
+    @abc.abstractmethod
+    def device(self, eui: str) -> dict[str, Any] | None:
+        """One device, or None."""
+
+    @abc.abstractmethod
+    def upsert_zones(self, zones: list[Zone]) -> int:
+        """Create or update zones by id."""
+
+    @abc.abstractmethod
+    def zones(self) -> list[dict[str, Any]]:
+        """Every zone, with its geometry and the number of devices in it."""
+
+    # observations ---------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def latest(self, eui: str) -> list[dict[str, Any]]:
+        """The last value of each quantity of a device: [{quantity, unit, time, value}]."""
+
+    @abc.abstractmethod
+    def observations(self, eui: str, quantity: str, start: datetime, end: datetime,
+                     resolution: str = "raw", limit: int = 100_000) -> list[dict[str, Any]]:
+        """History of one quantity of one device in [start, end).
+
+        raw: [{time, value}]; 1h/1d: [{time, mean, min, max, count}] per bucket (days in the city's time zone).
+        """
+
+    @abc.abstractmethod
+    def quantities_in_use(self) -> dict[str, int]:
+        """Quantity key → number of devices reporting it."""
+
+    # journal --------------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def uplinks(self, *, status: str | None = None, dev_eui: str | None = None, limit: int = 100,
+                offset: int = 0) -> list[dict[str, Any]]:
+        """Journal entries, newest first (without the raw bytes; `raw_size` instead, and the raw text if JSON)."""
+
+    @abc.abstractmethod
+    def counts(self) -> dict[str, int]:
+        """Journal status → count, plus `observations`: the accounting of everything received."""
+
+    @abc.abstractmethod
+    def device_events(self, eui: str, limit: int = 100) -> list[dict[str, Any]]:
+        """A device's join/ack/txack/log/location events, newest first."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+
+def open_store(url: str, timezone: str = "Europe/Paris") -> Store:
+    """The store a URL names: duckdb:///path/file.duckdb (or duckdb:///:memory:) or postgresql://…"""
+    if url.startswith("duckdb://"):
+        from clapas.store.duckdb import DuckDBStore
+
+        return DuckDBStore(url, timezone=timezone)
+    if url.startswith(("postgresql://", "postgres://")):
+        from clapas.store.postgres import PostgresStore
+
+        return PostgresStore(url, timezone=timezone)
+    raise ValueError(f"unknown store URL {url!r}: use duckdb:///path/city.duckdb or postgresql://…")

@@ -1,0 +1,281 @@
+"""The embedded store: one DuckDB file. Batches go in as Arrow tables (millions of rows/s, never executemany).
+
+DuckDB aggregates millions of rows in tens of milliseconds, so hourly and daily histories are computed from the
+raw rows; there are no rollup tables here (PostgreSQL needs them, see `postgres.py`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import msgspec
+import pyarrow as pa
+
+from clapas.model import QUANTITIES, QUANTITY_BY_ID, QUANTITY_BY_KEY, Device, Zone
+from clapas.store import schema
+from clapas.store.base import Batch, JournalRow, Store
+
+_TS = pa.timestamp("us", tz="UTC")
+
+
+class DuckDBStore(Store):
+    def __init__(self, url: str, timezone: str = "Europe/Paris") -> None:
+        self.url = url
+        self.timezone = timezone
+        path = url.removeprefix("duckdb://")
+        path = path.removeprefix("/") if path.startswith("//") else path
+        if path not in ("", ":memory:", "/:memory:"):
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        else:
+            path = ":memory:"
+        self.path = path
+        self._con = duckdb.connect(path)
+        self._con.execute(f"SET TimeZone = '{timezone}'")
+        self._lock = threading.Lock()  # one writer or reader at a time on the shared connection
+        self._ids: dict[str, int] = {}
+        self.migrate()
+
+    # plumbing ----------------------------------------------------------------------------------------
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cur = self._con.cursor()
+        cur.execute(f"SET TimeZone = '{self.timezone}'")
+        return cur
+
+    def _rows(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            cur = self._cursor()
+            cur.execute(sql, params or [])
+            cols = [d[0] for d in cur.description]
+            return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    def migrate(self) -> None:
+        with self._lock:
+            con = self._con
+            con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER, applied_at TIMESTAMPTZ)")
+            current = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+            for version, statements in schema.duckdb_migrations():
+                if version <= current:
+                    continue
+                con.execute("BEGIN")
+                for stmt in statements:
+                    con.execute(stmt)
+                con.execute("INSERT INTO schema_version VALUES (?, now())", [version])
+                con.execute("COMMIT")
+            con.executemany(
+                "INSERT INTO quantities VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET key = excluded.key, "
+                "unit = excluded.unit, label = excluded.label",
+                [(q.id, q.key, q.unit, q.label) for q in QUANTITIES],
+            )
+            self._ids = dict(con.execute("SELECT eui, id FROM devices").fetchall())
+
+    # writing -----------------------------------------------------------------------------------------
+    def _device_ids(self, cur: duckdb.DuckDBPyConnection, batch: Batch) -> None:
+        """Register the batch's unknown devices and refresh the last state of every device seen."""
+        new = [d for eui, d in batch.dev_by_eui.items() if eui not in self._ids]
+        if new:
+            start = cur.execute("SELECT coalesce(max(id), 0) + 1 FROM devices").fetchone()[0]
+            rows = [schema.device_row(start + i, d) for i, d in enumerate(new)]
+            cur.executemany(schema.DEVICE_INSERT, rows)
+            for i, d in enumerate(new):
+                self._ids[d.eui] = start + i
+        # observation/event rows of devices not in dev_by_eui (should not happen) are registered bare
+        missing = {e for e in (*batch.o_eui, *batch.ev_eui) if e not in self._ids}
+        for eui in missing:
+            start = cur.execute("SELECT coalesce(max(id), 0) + 1 FROM devices").fetchone()[0]
+            cur.execute("INSERT INTO devices (id, eui) VALUES (?, ?)", [start, eui])
+            self._ids[eui] = start
+        if batch.dev_by_eui:
+            seen = pa.table(schema.device_state_columns(batch.dev_by_eui.values(), self._ids))
+            cur.register("seen", seen)
+            cur.execute(schema.DEVICE_STATE_UPDATE)
+            cur.unregister("seen")
+
+    def _insert_rows(self, cur: duckdb.DuckDBPyConnection, batch: Batch) -> None:
+        ids = self._ids
+        if batch.o_time:
+            obs = pa.table({
+                "device_id": pa.array([ids[e] for e in batch.o_eui], pa.int32()),
+                "quantity_id": pa.array(batch.o_quantity, pa.int16()),
+                "time": pa.array(batch.o_time, _TS),
+                "value": pa.array(batch.o_value, pa.float64()),
+            })
+            cur.register("obs_batch", obs)
+            cur.execute("INSERT INTO observations SELECT device_id, quantity_id, time, value FROM obs_batch")
+            cur.unregister("obs_batch")
+        if batch.ev_time:
+            ev = pa.table({
+                "time": pa.array(batch.ev_time, _TS),
+                "device_id": pa.array([ids[e] for e in batch.ev_eui], pa.int32()),
+                "event": pa.array(batch.ev_event, pa.string()),
+                "data": pa.array(batch.ev_data, pa.string()),
+            })
+            cur.register("ev_batch", ev)
+            cur.execute("INSERT INTO device_events SELECT time, device_id, event, data::JSON FROM ev_batch")
+            cur.unregister("ev_batch")
+
+    def write(self, batch: Batch) -> None:
+        if not len(batch):
+            return
+        with self._lock:
+            cur = self._con.cursor()
+            cur.execute("BEGIN")
+            try:
+                self._device_ids(cur, batch)
+                cur.register("j_batch", pa.table(schema.journal_columns(batch)))
+                cur.execute(f"INSERT INTO journal ({schema.JOURNAL_COLS}) SELECT {schema.JOURNAL_COLS} FROM j_batch")
+                cur.unregister("j_batch")
+                self._insert_rows(cur, batch)
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                self._ids = dict(self._con.execute("SELECT eui, id FROM devices").fetchall())
+                raise
+
+    def replace(self, batch: Batch) -> None:
+        if not len(batch):
+            return
+        with self._lock:
+            cur = self._con.cursor()
+            cur.execute("BEGIN")
+            try:
+                self._device_ids(cur, batch)
+                j = pa.table({**schema.journal_columns(batch), "id": pa.array(batch.j_id, pa.int64())})
+                cur.register("j_batch", j)
+                # the observations of a replayed uplink are those of its device at its time
+                cur.execute(
+                    "DELETE FROM observations o USING (SELECT d.id AS device_id, j.time FROM j_batch j "
+                    "JOIN devices d ON d.eui = j.dev_eui WHERE j.time IS NOT NULL) r "
+                    "WHERE o.device_id = r.device_id AND o.time = r.time"
+                )
+                cur.execute(
+                    "UPDATE journal SET status = j.status, error = j.error, dev_eui = j.dev_eui, time = j.time "
+                    "FROM j_batch j WHERE journal.id = j.id"
+                )
+                cur.unregister("j_batch")
+                self._insert_rows(cur, batch)
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+
+    def iter_journal(self, *, statuses=("stored", "quarantined"), dev_eui=None, since=None, until=None,
+                     batch_size=5000) -> Iterator[list[JournalRow]]:
+        where, params = schema.journal_filter(statuses, dev_eui, since, until)
+        last = 0
+        while True:
+            with self._lock:
+                rows = self._cursor().execute(
+                    f"SELECT id, received_at, source, event, fmt, topic, raw, status FROM journal "
+                    f"WHERE id > ? AND {where} ORDER BY id LIMIT ?", [last, *params, batch_size]
+                ).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield [JournalRow(r[0], r[1], r[2], r[3], r[4], r[5], bytes(r[6]), r[7]) for r in rows]
+
+    def recent_dedup_keys(self, limit: int) -> list[str]:
+        with self._lock:
+            rows = self._con.execute(
+                "SELECT dedup_key FROM journal WHERE dedup_key IS NOT NULL ORDER BY id DESC LIMIT ?", [limit]
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    # registry ----------------------------------------------------------------------------------------
+    def upsert_devices(self, devices: list[Device]) -> int:
+        if not devices:
+            return 0
+        with self._lock:
+            cur = self._con.cursor()
+            cur.execute("BEGIN")
+            start = cur.execute("SELECT coalesce(max(id), 0) + 1 FROM devices").fetchone()[0]
+            rows = [schema.registry_row(start + i, d) for i, d in enumerate(devices)]
+            cur.executemany(schema.DEVICE_UPSERT, rows)
+            cur.execute("COMMIT")
+            self._ids = dict(self._con.execute("SELECT eui, id FROM devices").fetchall())
+        return len(devices)
+
+    def devices(self, *, kind=None, zone=None, limit=1000, offset=0) -> list[dict[str, Any]]:
+        where, params = schema.device_filter(kind, zone)
+        rows = self._rows(f"{schema.DEVICE_SELECT} WHERE {where} ORDER BY d.eui LIMIT ? OFFSET ?",
+                          [*params, limit, offset])
+        return [schema.device_out(r) for r in rows]
+
+    def device(self, eui: str) -> dict[str, Any] | None:
+        rows = self._rows(f"{schema.DEVICE_SELECT} WHERE d.eui = ?", [eui])
+        return schema.device_out(rows[0]) if rows else None
+
+    def upsert_zones(self, zones: list[Zone]) -> int:
+        with self._lock:
+            self._con.executemany(schema.ZONE_UPSERT, [schema.zone_row(z) for z in zones])
+        return len(zones)
+
+    def zones(self) -> list[dict[str, Any]]:
+        return [schema.zone_out(r) for r in self._rows(schema.ZONE_SELECT)]
+
+    # observations ------------------------------------------------------------------------------------
+    def latest(self, eui: str) -> list[dict[str, Any]]:
+        rows = self._rows(
+            "SELECT o.quantity_id, max(o.time) AS time, arg_max(o.value, o.time) AS value FROM observations o "
+            "JOIN devices d ON d.id = o.device_id WHERE d.eui = ? GROUP BY o.quantity_id ORDER BY o.quantity_id",
+            [eui],
+        )
+        return [schema.latest_out(r) for r in rows]
+
+    def observations(self, eui, quantity, start, end, resolution="raw", limit=100_000) -> list[dict[str, Any]]:
+        q = QUANTITY_BY_KEY[quantity]
+        base = ("FROM observations o JOIN devices d ON d.id = o.device_id "
+                "WHERE d.eui = ? AND o.quantity_id = ? AND o.time >= ? AND o.time < ?")
+        params = [eui, q.id, start, end]
+        if resolution == "raw":
+            return self._rows(f"SELECT o.time, o.value {base} ORDER BY o.time LIMIT ?", [*params, limit])
+        unit = {"1h": "hour", "1d": "day"}[resolution]
+        # date_trunc on TIMESTAMPTZ follows the session time zone: days are the city's days
+        return self._rows(
+            f"SELECT date_trunc('{unit}', o.time) AS time, avg(o.value) AS mean, min(o.value) AS min, "
+            f"max(o.value) AS max, count(*) AS count {base} GROUP BY 1 ORDER BY 1 LIMIT ?",
+            [*params, limit],
+        )
+
+    def quantities_in_use(self) -> dict[str, int]:
+        rows = self._rows("SELECT quantity_id, count(DISTINCT device_id) AS n FROM observations GROUP BY 1")
+        return {QUANTITY_BY_ID[r["quantity_id"]].key: r["n"] for r in rows}
+
+    # journal -----------------------------------------------------------------------------------------
+    def uplinks(self, *, status=None, dev_eui=None, limit=100, offset=0) -> list[dict[str, Any]]:
+        where, params = schema.journal_filter((status,) if status else (), dev_eui, None, None)
+        rows = self._rows(
+            f"SELECT {schema.JOURNAL_OUT_COLS} FROM journal WHERE {where} ORDER BY id DESC LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+        return [schema.journal_out(r) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        rows = self._rows("SELECT status, count(*) AS n FROM journal GROUP BY status")
+        out = {"stored": 0, "quarantined": 0, "duplicate": 0}
+        out.update({r["status"]: r["n"] for r in rows})
+        out["observations"] = self._rows("SELECT count(*) AS n FROM observations")[0]["n"]
+        out["devices"] = self._rows("SELECT count(*) AS n FROM devices")[0]["n"]
+        return out
+
+    def device_events(self, eui: str, limit: int = 100) -> list[dict[str, Any]]:
+        rows = self._rows(
+            "SELECT e.time, e.event, e.data::VARCHAR AS data FROM device_events e JOIN devices d "
+            "ON d.id = e.device_id WHERE d.eui = ? ORDER BY e.time DESC LIMIT ?", [eui, limit]
+        )
+        return [{**r, "data": msgspec.json.decode(r["data"]) if r["data"] else None} for r in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+    def sql(self, query: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+        """Read-only access for tools and tests."""
+        return self._rows(query, params)
+
+
+__all__ = ["DuckDBStore", "datetime"]

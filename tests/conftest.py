@@ -1,0 +1,75 @@
+"""Shared fixtures: the samples folder, and real PostgreSQL and MQTT services.
+
+`make test` starts throwaway Mosquitto and PostgreSQL when none answer (scripts/test-services.sh) and sets
+CLAPAS_REQUIRE_SERVICES=1: then a missing service fails the run instead of skipping its tests.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = Path(os.environ.get("CLAPAS_SAMPLES", ROOT.parent / "shared" / "samples"))
+FIXTURES = Path(__file__).parent / "fixtures"
+
+PG_URL = os.environ.get("CLAPAS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+MQTT_URL = os.environ.get("CLAPAS_TEST_MQTT", "mqtt://127.0.0.1:1883")
+REQUIRE = os.environ.get("CLAPAS_REQUIRE_SERVICES") == "1"
+
+
+def _answers(url: str, default_port: int) -> bool:
+    u = urlparse(url)
+    try:
+        with socket.create_connection((u.hostname or "127.0.0.1", u.port or default_port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _missing(what: str, url: str) -> None:
+    msg = f"{what} does not answer at {url} (make test starts one; or set the URL)"
+    if REQUIRE:
+        pytest.fail(msg)
+    pytest.skip(msg)
+
+
+@pytest.fixture(scope="session")
+def samples() -> Path:
+    if not SAMPLES.is_dir():
+        pytest.skip(f"shared samples not found at {SAMPLES} (set CLAPAS_SAMPLES)")
+    return SAMPLES
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> str:
+    if not _answers(PG_URL, 5432):
+        _missing("PostgreSQL", PG_URL)
+    return PG_URL
+
+
+@pytest.fixture
+def pg_url(pg_server_url: str) -> Iterator[str]:
+    """A fresh, empty database for one test, dropped afterwards."""
+    import psycopg
+
+    name = f"clapas_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server_url, autocommit=True) as con:
+        con.execute(f'CREATE DATABASE "{name}"')
+    u = urlparse(pg_server_url)
+    yield u._replace(path=f"/{name}").geturl()
+    with psycopg.connect(pg_server_url, autocommit=True) as con:
+        con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def mqtt_url() -> str:
+    if not _answers(MQTT_URL, 1883):
+        _missing("MQTT broker", MQTT_URL)
+    return MQTT_URL
