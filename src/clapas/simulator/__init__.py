@@ -1,0 +1,1 @@
+"""A synthetic city: devices, plausible signals, injected incidents with their ground truth."""
