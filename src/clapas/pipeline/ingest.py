@@ -93,17 +93,21 @@ class Pipeline:
         up: Uplink | None = None
         status = QUARANTINED
         eui: str | None = None
+        try:
+            parse, eui_hint = parser_for(m.source)
+        except ParseError as e:
+            parse = eui_hint = None
+            error = error or str(e)
         if error is None:
-            eui_hint = None
             try:
-                parse, eui_hint = parser_for(m.source)
                 up = parse(m)
                 eui = up.dev_eui
             except ParseError as e:
                 error = str(e)
-                eui = eui_hint(m) if eui_hint else None
             except Exception as e:  # a parser bug quarantines the message, never stops ingestion
                 error = f"parser failed: {type(e).__name__}: {e}"
+        if up is None and eui_hint is not None:
+            eui = eui_hint(m)
         if up is not None:
             if journal_id is None and (up.event == "up" or up.dedup_key) and self.dedupe.seen(
                     up.dedup_key, up.dev_eui, up.f_cnt if up.event == "up" else None, up.payload):

@@ -1,0 +1,99 @@
+"""`clapas devices import|export|list` and `clapas zones import|export`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import msgspec
+
+from clapas.cli import add_config_argument
+from clapas.config import load_settings
+from clapas.registry.devices_csv import RegistryError, read_devices, write_devices
+from clapas.registry.zones import read_zones, zones_to_geojson
+from clapas.store.base import open_store
+
+
+def _store(args: argparse.Namespace):
+    settings = load_settings(args.config)
+    return open_store(settings.store, timezone=settings.timezone)
+
+
+def _need_file(args: argparse.Namespace, what: str) -> bool:
+    if args.action == "import" and not args.file:
+        print(f"clapas {what} import: name the file to import", file=sys.stderr)
+        return False
+    return True
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    if not _need_file(args, "devices"):
+        return 2
+    store = _store(args)
+    try:
+        if args.action == "import":
+            with open(args.file, newline="", encoding="utf-8") as f:
+                devices = read_devices(f)
+            print(f"imported {store.upsert_devices(devices)} devices from {args.file}")
+        elif args.action == "export":
+            rows = store.devices(limit=10_000_000)
+            if args.file and args.file != "-":
+                with open(args.file, "w", newline="", encoding="utf-8") as f:
+                    n = write_devices(rows, f)
+                print(f"exported {n} devices to {args.file}", file=sys.stderr)
+            else:
+                write_devices(rows, sys.stdout)
+        else:
+            for d in store.devices(kind=args.kind, zone=args.zone, limit=args.limit):
+                seen = d["last_seen"].isoformat(timespec="seconds") if d["last_seen"] else "never"
+                print(f"{d['eui']}  {d['kind'] or '-':16} {d['zone'] or '-':14} {seen:25} {d['name']}")
+    except RegistryError as e:
+        print(f"clapas devices {args.action}: {e}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_zones(args: argparse.Namespace) -> int:
+    if not _need_file(args, "zones"):
+        return 2
+    store = _store(args)
+    try:
+        if args.action == "import":
+            zones = read_zones(Path(args.file).read_bytes())
+            print(f"imported {store.upsert_zones(zones)} zones from {args.file}")
+        else:
+            text = msgspec.json.format(msgspec.json.encode(zones_to_geojson(store.zones()))).decode()
+            if args.file and args.file != "-":
+                Path(args.file).write_text(text + "\n", encoding="utf-8")
+            else:
+                print(text)
+    except RegistryError as e:
+        print(f"clapas zones {args.action}: {e}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    d = sub.add_parser("devices", help="import, export or list the device registry (CSV)",
+                       description="The device registry as CSV: columns eui,name,kind,decoder,profile,zone,lat,lon,"
+                       "data_class,expected_interval_s,subscriber,premises_use,tags (tags as key=value;key=value).")
+    add_config_argument(d)
+    d.add_argument("action", choices=["import", "export", "list"])
+    d.add_argument("file", nargs="?", help="CSV file (import: required; export: default standard output)")
+    d.add_argument("--kind", help="list: only this kind")
+    d.add_argument("--zone", help="list: only this zone")
+    d.add_argument("--limit", type=int, default=1000, help="list: at most this many")
+    d.set_defaults(func=cmd_devices)
+
+    z = sub.add_parser("zones", help="import or export the city's zones (GeoJSON)",
+                       description="Zones as a GeoJSON FeatureCollection; each feature needs properties.id, "
+                       "and may have name, kind (district, dma, park, museum_room, catchment…) and parent.")
+    add_config_argument(z)
+    z.add_argument("action", choices=["import", "export"])
+    z.add_argument("file", nargs="?", help="GeoJSON file (import: required; export: default standard output)")
+    z.set_defaults(func=cmd_zones)

@@ -1,0 +1,144 @@
+"""ChirpStack MQTT integration against a real Mosquitto: uplinks stored, subscriptions restored after a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import paho.mqtt.client as paho
+import pytest
+
+from clapas.config import Settings
+from clapas.service import Service
+from tests.helpers import as_message, up_event
+
+LPP_TH = bytes.fromhex("0167011002682A")
+
+
+def publish(url_host: str, port: int, messages: list[tuple[str, bytes]]) -> None:
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2)
+    client.connect(url_host, port)
+    client.loop_start()
+    for topic, payload in messages:
+        client.publish(topic, payload, qos=1).wait_for_publish(5)
+    client.loop_stop()
+    client.disconnect()
+
+
+def uplinks(samples, n: int, start: int = 0, fmt: str = "json") -> list[tuple[str, bytes]]:
+    out = []
+    for i in range(start, start + n):
+        m = as_message(up_event(samples, eui=f"{i:016x}", payload=LPP_TH, tags={"decoder": "cayenne_lpp"}), fmt=fmt)
+        out.append((m.topic, m.raw))
+    return out
+
+
+async def wait_for(predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        await asyncio.sleep(0.05)
+
+
+def settings_for(tmp_path: Path, mqtt: str) -> Settings:
+    s = Settings(store=f"duckdb:///{tmp_path / 'city.duckdb'}")
+    s.chirpstack.mqtt_url = mqtt
+    s.chirpstack.client_id = f"clapas-test-{tmp_path.name}"
+    s.pipeline.flush_interval_s = 0.1
+    return s
+
+
+async def test_uplinks_from_broker_are_stored(tmp_path, samples, mqtt_url):
+    service = Service(settings_for(tmp_path, mqtt_url))
+    sub = service.subscribers[0]
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.serve(http=False, stop=stop))
+    try:
+        await asyncio.wait_for(sub.connected.wait(), 10)
+        await asyncio.to_thread(publish, sub.url.host, sub.url.port,
+                                uplinks(samples, 20) + uplinks(samples, 5, 100, "protobuf"))
+        await wait_for(lambda: service.store.counts()["stored"] == 25)
+        counts = service.store.counts()
+        assert (counts["observations"], counts["quarantined"], counts["devices"]) == (50, 0, 25)
+        assert {r["fmt"] for r in service.store.uplinks(limit=100)} == {"json", "protobuf"}
+    finally:
+        stop.set()
+        await task
+
+
+async def test_subscription_restored_after_broker_restart(tmp_path, samples, own_broker):
+    service = Service(settings_for(tmp_path, f"mqtt://127.0.0.1:{own_broker.port}"))
+    sub = service.subscribers[0]
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.serve(http=False, stop=stop))
+    try:
+        await asyncio.wait_for(sub.connected.wait(), 10)
+        await asyncio.to_thread(publish, "127.0.0.1", own_broker.port, uplinks(samples, 3))
+        await wait_for(lambda: service.store.counts()["stored"] == 3)
+
+        own_broker.stop()
+        await wait_for(lambda: not sub.connected.is_set())
+        await asyncio.sleep(1.5)  # clapas keeps retrying with backoff while the broker is down
+        own_broker.start()
+        await wait_for(lambda: sub.connected.is_set() and sub.connections >= 2, timeout=40)
+
+        await asyncio.to_thread(publish, "127.0.0.1", own_broker.port, uplinks(samples, 4, 50))
+        await wait_for(lambda: service.store.counts()["stored"] == 7)
+    finally:
+        stop.set()
+        await task
+
+
+def test_mqtt_url_parsing():
+    from clapas.connectors.mqtt import MqttUrl
+
+    u = MqttUrl("mqtts://app%40ttn:secret@broker.example:8883")
+    assert (u.tls, u.host, u.port, u.username, u.password) == (True, "broker.example", 8883, "app@ttn", "secret")
+    assert MqttUrl("mqtt://10.0.0.1").port == 1883
+    with pytest.raises(ValueError, match="not an MQTT URL"):
+        MqttUrl("http://x")
+
+
+@pytest.fixture
+def own_broker(tmp_path):
+    """A Mosquitto of this test's own, on a free port, that the test can stop and start again."""
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    if not Path(binary).exists():
+        pytest.skip("mosquitto is not installed")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+
+    class Broker:
+        proc: subprocess.Popen | None = None
+
+        def start(self) -> None:
+            self.proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    return
+                except OSError:
+                    time.sleep(0.05)
+            raise RuntimeError("mosquitto did not start")
+
+        def stop(self) -> None:
+            if self.proc:
+                self.proc.terminate()
+                self.proc.wait(5)
+                self.proc = None
+
+    broker = Broker()
+    broker.port = port
+    broker.start()
+    yield broker
+    broker.stop()

@@ -1,0 +1,57 @@
+"""Small builders shared by tests: ChirpStack events from the reference samples, with the fields a test needs."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from chirpstack_api import integration
+from google.protobuf import json_format
+
+from clapas.connectors import chirpstack
+from clapas.model import Message
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def sample(samples: Path, event: str) -> dict[str, Any]:
+    return json.loads((samples / "chirpstack" / f"{event}.json").read_text())
+
+
+def up_event(samples: Path, *, eui: str = "0101010101010101", payload: bytes = b"\xaa", f_cnt: int = 1,
+             dedup: str | None = None, tags: dict[str, str] | None = None, time: datetime = T0,
+             obj: dict[str, Any] | None = None, profile: str | None = None) -> dict[str, Any]:
+    """The sample `up` event, changed where a test says so."""
+    ev = sample(samples, "up")
+    ev["deviceInfo"]["devEui"] = eui
+    if tags is not None:
+        ev["deviceInfo"]["tags"] = tags
+    if profile is not None:
+        ev["deviceInfo"]["deviceProfileName"] = profile
+    ev["data"] = base64.b64encode(payload).decode()
+    ev["fCnt"] = f_cnt
+    ev["deduplicationId"] = dedup or f"{eui}-{f_cnt}-{time.isoformat()}"
+    ev["time"] = time.isoformat()
+    if obj is not None:
+        ev["object"] = obj
+    return ev
+
+
+def as_message(ev: dict[str, Any], event: str = "up", fmt: str = "json", source: str = "chirpstack") -> Message:
+    eui = ev["deviceInfo"]["devEui"]
+    topic = f"application/17c82e96-be03-4f38-aef3-f83d48582d97/device/{eui}/event/{event}"
+    raw = json.dumps(ev).encode() if fmt == "json" else to_protobuf(ev, event)
+    return chirpstack.message(raw, T0, topic=topic, source=source)
+
+
+_PB = {"up": integration.UplinkEvent, "status": integration.StatusEvent, "join": integration.JoinEvent,
+       "ack": integration.AckEvent, "txack": integration.TxAckEvent, "log": integration.LogEvent,
+       "location": integration.LocationEvent}
+
+
+def to_protobuf(ev: dict[str, Any], event: str) -> bytes:
+    """The binary form ChirpStack publishes when its MQTT integration has json=false."""
+    return json_format.ParseDict(ev, _PB[event](), ignore_unknown_fields=True).SerializeToString()
