@@ -1,0 +1,45 @@
+"""The HTTP application: REST API, ChirpStack HTTP ingest, Prometheus metrics and the dashboard, in one app.
+
+`create_app` only wires what it is given: the caller (the service, a test) owns the store and the pipeline and
+closes them. Without a pipeline the app serves read-only and the ingest answers 503.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from fastapi import FastAPI
+from starlette.staticfiles import StaticFiles
+
+from clapas import __version__
+from clapas.api import JSONResponse, errors, rest
+from clapas.config import Settings
+from clapas.connectors import http_ingest
+from clapas.pipeline.ingest import Pipeline
+from clapas.store.base import Store
+
+
+def static_dir() -> Path:
+    """The dashboard's files, shipped as package data (`clapas/web/static`)."""
+    return Path(str(resources.files("clapas") / "web" / "static"))
+
+
+def create_app(store: Store, settings: Settings, pipeline: Pipeline | None = None) -> FastAPI:
+    app = FastAPI(
+        title="clapas",
+        version=__version__,
+        description="An open IoT data platform for cities: devices, observations, zones and the journal of "
+        "everything received. Errors are JSON: `{\"error\": {\"status\": N, \"message\": \"...\"}}`.",
+        default_response_class=JSONResponse,
+    )
+    app.state.store = store
+    app.state.settings = settings
+    app.state.pipeline = pipeline
+    errors.install(app)
+    app.include_router(rest.health)
+    app.include_router(rest.api)
+    app.include_router(http_ingest.router)
+    # last: the dashboard answers every path the API does not
+    app.mount("/", StaticFiles(directory=static_dir(), html=True), name="web")
+    return app

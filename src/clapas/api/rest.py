@@ -1,0 +1,271 @@
+"""REST routes, read-only over the store: devices, their latest values and histories, quantities, zones, journal.
+
+The API reads the store and nothing else (never the pipeline's state), so it answers the same whether the
+process ingests or only serves. Times go out in UTC (RFC 3339, `Z`); times coming in are ISO 8601, and a time
+without an offset is taken as UTC. Daily buckets are the city's days (they start at local midnight).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from prometheus_client import REGISTRY, CollectorRegistry, Gauge, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.responses import Response
+
+from clapas import __version__
+from clapas.api import JSONResponse
+from clapas.api.errors import ApiError, errors
+from clapas.model import QUANTITIES, QUANTITY_BY_KEY, normalize_eui
+from clapas.store.base import STATUSES, Store
+
+DEFAULT_SPAN = timedelta(hours=24)
+MAX_LATEST_DEVICES = 200  # latest values cost one store query per device: keep a page small
+
+
+def get_store(request: Request) -> Store:
+    return request.app.state.store
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+
+health = APIRouter(tags=["health"])
+api = APIRouter(prefix="/api/v1", default_response_class=JSONResponse)
+
+
+# helpers ------------------------------------------------------------------------------------------------
+def _utc(v: Any) -> Any:
+    if isinstance(v, datetime):
+        return v.astimezone(UTC) if v.tzinfo else v.replace(tzinfo=UTC)
+    return v
+
+
+def _utc_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: _utc(v) for k, v in row.items()}
+
+
+def _eui(raw: str) -> str:
+    """DevEUIs in any usual spelling (upper case, dashes, colons); other ids are kept as given, lower case."""
+    try:
+        return normalize_eui(raw)
+    except ValueError:
+        return raw.strip().lower()
+
+
+def _time(raw: str | None, name: str) -> datetime | None:
+    if raw is None or raw == "":
+        return None
+    text = raw.strip().replace(" ", "+")  # an unencoded '+' of an offset arrives as a space
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        raise ApiError(422, f"query parameter {name!r}: not an ISO 8601 time: {raw!r}") from None
+    return _utc(t)
+
+
+def _window(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+    """Defaults: the last 24 h; with only `from`, the 24 h after it (never past now)."""
+    now = datetime.now(UTC)
+    if end is None:
+        end = min(start + DEFAULT_SPAN, now) if start is not None else now
+    return (start if start is not None else end - DEFAULT_SPAN), end
+
+
+def _device_or_404(store: Store, eui: str) -> dict[str, Any]:
+    device = store.device(eui)
+    if device is None:
+        raise ApiError(404, f"unknown device {eui!r}")
+    return device
+
+
+def _latest(store: Store, eui: str) -> list[dict[str, Any]]:
+    return [_utc_row(r) for r in store.latest(eui)]
+
+
+# health and metrics -------------------------------------------------------------------------------------
+@health.get("/healthz", summary="Is the store reachable", response_class=JSONResponse, responses=errors(503))
+def healthz(request: Request, store: StoreDep) -> Response:
+    """The store answers, with the accounting of everything received."""
+    try:
+        counts = store.counts()
+    except Exception as e:
+        raise ApiError(503, f"store unreachable: {type(e).__name__}: {e}") from None
+    settings = request.app.state.settings
+    return JSONResponse({
+        "status": "ok", "version": __version__, "store": store.url.split(":", 1)[0], "counts": counts,
+        "ingest": {"chirpstack_http": bool(settings.chirpstack.http_ingest and request.app.state.pipeline)},
+    })
+
+
+@health.get("/metrics", summary="Prometheus metrics", response_class=Response,
+            responses={200: {"content": {"text/plain": {}}}})
+def metrics(store: StoreDep) -> Response:
+    """The pipeline's counters (clapas_messages_total, clapas_observations_total, clapas_batch_latency_seconds)
+    and gauges of what the store holds, read at scrape time (a few count queries)."""
+    text = generate_latest(REGISTRY) + generate_latest(_store_gauges(store))
+    return Response(text, media_type=CONTENT_TYPE_LATEST)
+
+
+def _store_gauges(store: Store) -> CollectorRegistry:
+    """A throwaway registry per scrape: nothing global ties a store instance to the process."""
+    reg = CollectorRegistry()
+    up = Gauge("clapas_store_up", "1 when the store answered this scrape", registry=reg)
+    try:
+        counts = store.counts()
+    except Exception:
+        up.set(0)
+        return reg
+    up.set(1)
+    journal = Gauge("clapas_store_messages", "Journaled messages in the store, by status", ["status"],
+                    registry=reg)
+    for status in STATUSES:
+        journal.labels(status).set(counts.get(status, 0))
+    Gauge("clapas_store_observations", "Observation rows in the store", registry=reg).set(
+        counts.get("observations", 0))
+    Gauge("clapas_store_devices", "Devices known to the store", registry=reg).set(counts.get("devices", 0))
+    return reg
+
+
+# devices --------------------------------------------------------------------------------------------------
+@api.get("/devices", tags=["devices"], summary="List devices", responses=errors(422))
+def list_devices(
+    store: StoreDep,
+    kind: Annotated[str | None, Query(description="only devices of this kind, e.g. water_meter")] = None,
+    zone: Annotated[str | None, Query(description="only devices in this zone id")] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    latest: Annotated[bool, Query(description=f"add each device's latest values (limit ≤ {MAX_LATEST_DEVICES})")]
+    = False,
+) -> Response:
+    """Devices by EUI, with registry fields and last state (last_seen, last_rssi, last_snr…)."""
+    if latest and limit > MAX_LATEST_DEVICES:
+        raise ApiError(422, f"query parameter 'limit': at most {MAX_LATEST_DEVICES} with latest=true")
+    devices = [_utc_row(d) for d in store.devices(kind=kind or None, zone=zone or None, limit=limit,
+                                                  offset=offset)]
+    if latest:
+        for d in devices:
+            d["latest"] = _latest(store, d["eui"])
+    return JSONResponse({"devices": devices, "limit": limit, "offset": offset})
+
+
+@api.get("/latest", tags=["devices"], summary="Latest values of several devices", responses=errors(422))
+def latest_values(
+    store: StoreDep,
+    device: Annotated[str, Query(description=f"comma-separated EUIs (at most {MAX_LATEST_DEVICES})")],
+) -> Response:
+    """The last value of each quantity, for each named device (unknown devices get an empty list)."""
+    euis = list(dict.fromkeys(_eui(e) for e in device.split(",") if e.strip()))
+    if not euis:
+        raise ApiError(422, "query parameter 'device': name at least one device EUI")
+    if len(euis) > MAX_LATEST_DEVICES:
+        raise ApiError(422, f"query parameter 'device': at most {MAX_LATEST_DEVICES} devices")
+    return JSONResponse({"latest": {e: _latest(store, e) for e in euis}})
+
+
+@api.get("/devices/{eui}", tags=["devices"], summary="One device", responses=errors(404, 422))
+def get_device(
+    store: StoreDep,
+    eui: str,
+    events: Annotated[int, Query(ge=0, le=1000, description="how many recent events to include")] = 20,
+) -> Response:
+    """A device with its latest value of each quantity and its recent join/ack/log/location events."""
+    key = _eui(eui)
+    device = _utc_row(_device_or_404(store, key))
+    device["latest"] = _latest(store, key)
+    device["events"] = [_utc_row(e) for e in store.device_events(key, limit=events)] if events else []
+    return JSONResponse(device)
+
+
+@api.get("/devices/{eui}/observations", tags=["devices"], summary="History of one quantity of a device",
+         responses=errors(404, 422))
+def get_observations(
+    store: StoreDep,
+    eui: str,
+    quantity: Annotated[str | None, Query(description="quantity key; optional when the device reports one")]
+    = None,
+    from_: Annotated[str | None, Query(alias="from", description="ISO 8601 start (default: `to` − 24 h)",
+                                       json_schema_extra={"format": "date-time"})] = None,
+    to: Annotated[str | None, Query(description="ISO 8601 end, exclusive (default: now)",
+                                    json_schema_extra={"format": "date-time"})] = None,
+    resolution: Annotated[Literal["raw", "1h", "1d"], Query(description="raw values or hourly/daily buckets")]
+    = "raw",
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 20_000,
+) -> Response:
+    """Raw points `{time, value}` or buckets `{time, mean, min, max, count}` in [from, to)."""
+    key = _eui(eui)
+    _device_or_404(store, key)
+    start, end = _window(_time(from_, "from"), _time(to, "to"))
+    if start >= end:
+        raise ApiError(422, "query parameter 'from': must be before 'to'")
+    reported = [r["quantity"] for r in store.latest(key)]
+    if quantity is None:
+        if len(reported) != 1:
+            listing = ", ".join(reported) or "nothing yet"
+            raise ApiError(422, f"query parameter 'quantity' is required: device {key} reports {listing}")
+        quantity = reported[0]
+    q = QUANTITY_BY_KEY.get(quantity)
+    if q is None:
+        raise ApiError(404, f"unknown quantity {quantity!r} (see /api/v1/quantities)")
+    if quantity not in reported:
+        listing = ", ".join(reported) or "nothing yet"
+        raise ApiError(404, f"device {key} has no {quantity} observations (it reports {listing})")
+    points = [_utc_row(p) for p in store.observations(key, quantity, start, end, resolution, limit=limit)]
+    return JSONResponse({
+        "device": key, "quantity": quantity, "unit": q.unit, "label": q.label, "resolution": resolution,
+        "from": start, "to": end, "truncated": len(points) >= limit, "points": points,
+    })
+
+
+# catalogue and zones --------------------------------------------------------------------------------------
+@api.get("/quantities", tags=["catalogue"], summary="The quantity catalogue")
+def list_quantities(
+    store: StoreDep,
+    in_use: Annotated[bool, Query(description="only quantities some device reports")] = False,
+) -> Response:
+    """Every quantity key with its UCUM unit, label, and how many devices report it."""
+    used = store.quantities_in_use()
+    rows = [{"key": q.key, "unit": q.unit, "label": q.label, "devices": used.get(q.key, 0)} for q in QUANTITIES]
+    if in_use:
+        rows = [r for r in rows if r["devices"]]
+    return JSONResponse({"quantities": rows})
+
+
+@api.get("/zones", tags=["catalogue"], summary="Zones (GeoJSON)", responses=errors(422))
+def list_zones(
+    store: StoreDep,
+    format: Annotated[Literal["geojson", "json"], Query(description="GeoJSON FeatureCollection or a plain list")]
+    = "geojson",
+) -> Response:
+    """Districts, DMAs, parks, museum rooms… with their geometry and number of devices."""
+    zones = store.zones()
+    if format == "json":
+        return JSONResponse({"zones": zones})
+    features = [{
+        "type": "Feature", "id": z["id"], "geometry": z.get("geometry"),
+        "properties": {**(z.get("properties") or {}), "id": z["id"], "name": z.get("name", ""),
+                       "kind": z.get("kind", ""), "parent": z.get("parent", ""), "devices": z.get("devices", 0)},
+    } for z in zones]
+    return JSONResponse({"type": "FeatureCollection", "features": features},
+                        media_type="application/geo+json")
+
+
+# journal ----------------------------------------------------------------------------------------------------
+@api.get("/uplinks", tags=["journal"], summary="Journaled messages (quarantine listing)", responses=errors(422))
+def list_uplinks(
+    store: StoreDep,
+    status: Annotated[Literal["stored", "quarantined", "duplicate"] | None, Query()] = None,
+    device: Annotated[str | None, Query(description="only this device's messages")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    """Every message as received, newest first, with its status and, when quarantined, the reason."""
+    rows = store.uplinks(status=status, dev_eui=_eui(device) if device else None, limit=limit, offset=offset)
+    return JSONResponse({"uplinks": [_utc_row(r) for r in rows], "limit": limit, "offset": offset})
+
+
+@api.get("/counts", tags=["journal"], summary="Accounting of everything received")
+def counts(store: StoreDep) -> Response:
+    """Messages stored / quarantined / duplicate, observation rows and devices."""
+    return JSONResponse(store.counts())

@@ -1,0 +1,205 @@
+// The dashboard: counts, devices with their latest values, a device's history, the quarantine.
+// Everything is re-read from the API every REFRESH_MS; the DOM is built with textContent (never innerHTML).
+
+import { api } from "./api.js";
+import * as chart from "./chart.js";
+import { ago, bytes, localTime, shortKey, withUnit } from "./format.js";
+
+const REFRESH_MS = 5000;
+const PAGE = 50;
+
+const $ = (id) => document.getElementById(id);
+const state = { devices: [], page: 0, selected: null, quantities: {}, zonesLoaded: false };
+
+function el(tag, props = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === "class") e.className = v;
+    else if (k === "dataset") Object.assign(e.dataset, v);
+    else if (k in e) e[k] = v;
+    else e.setAttribute(k, v);
+  }
+  e.append(...children.filter((c) => c !== null && c !== undefined));
+  return e;
+}
+
+function setStatus(text) {
+  $("status").textContent = text;
+}
+
+// counts ----------------------------------------------------------------------------------------------
+async function refreshCounts() {
+  const c = await api.counts();
+  for (const dd of document.querySelectorAll("[data-count]")) {
+    const n = c[dd.dataset.count] ?? 0;
+    dd.textContent = n.toLocaleString();
+    dd.parentElement.classList.toggle("nonzero", n > 0);
+  }
+}
+
+// devices ---------------------------------------------------------------------------------------------
+// Replace a select's options, keeping its first one ("all") when asked, and its value when still offered.
+function fillSelect(select, values, labels = {}, keepFirst = true) {
+  const current = select.value;
+  const first = keepFirst ? [select.options[0]] : [];
+  select.replaceChildren(...first, ...values.map((v) => el("option", { value: v, textContent: labels[v] ?? v })));
+  select.value = values.includes(current) ? current : (keepFirst ? "" : values[0] ?? "");
+}
+
+function filtered() {
+  const q = $("f-q").value.trim().toLowerCase();
+  if (!q) return state.devices;
+  return state.devices.filter((d) => d.eui.includes(q) || (d.name || "").toLowerCase().includes(q));
+}
+
+function valuesCell(latest) {
+  if (!latest || latest.length === 0) return el("span", { class: "muted", textContent: "no values yet" });
+  return el("div", { class: "vals" }, ...latest.map((v) =>
+    el("span", { class: "val", title: `${v.quantity} at ${localTime(v.time)}` },
+      el("span", { class: "k", textContent: shortKey(v.quantity) }), withUnit(v.value, v.unit))));
+}
+
+function deviceRow(d, latest) {
+  const name = el("button", { type: "button", class: "name-btn", textContent: d.name || d.eui,
+                              title: "Show this device's history" });
+  name.addEventListener("click", () => selectDevice(d.eui, true));
+  const seen = el("time", { dateTime: d.last_seen || "", title: localTime(d.last_seen),
+                            textContent: ago(d.last_seen) });
+  const stale = d.expected_interval_s && d.last_seen
+    && Date.now() - Date.parse(d.last_seen) > 3 * d.expected_interval_s * 1000;
+  return el("tr", { class: d.eui === state.selected ? "selected" : "", dataset: { eui: d.eui } },
+    el("td", {}, name),
+    el("td", { class: "eui", textContent: d.eui }),
+    el("td", { textContent: d.kind || "" }),
+    el("td", { textContent: d.zone || "" }),
+    el("td", {}, valuesCell(latest)),
+    el("td", { class: stale ? "stale" : "" }, seen));
+}
+
+async function renderDevices() {
+  const list = filtered();
+  const pages = Math.max(1, Math.ceil(list.length / PAGE));
+  state.page = Math.min(state.page, pages - 1);
+  const visible = list.slice(state.page * PAGE, (state.page + 1) * PAGE);
+  const latest = visible.length ? (await api.latest(visible.map((d) => d.eui))).latest : {};
+  const focused = document.activeElement?.closest?.("tr")?.dataset?.eui;
+  const rows = visible.map((d) => deviceRow(d, latest[d.eui]));
+  $("dev-rows").replaceChildren(...(rows.length ? rows
+    : [el("tr", {}, el("td", { colSpan: 6, class: "muted", textContent: "No device matches." }))]));
+  if (focused) $("dev-rows").querySelector(`tr[data-eui="${CSS.escape(focused)}"] button`)?.focus();
+  $("dev-count").textContent = `${list.length} of ${state.devices.length} devices`;
+  $("page").textContent = `page ${state.page + 1} of ${pages}`;
+  $("prev").disabled = state.page === 0;
+  $("next").disabled = state.page >= pages - 1;
+}
+
+async function refreshDevices() {
+  const { devices } = await api.devices($("f-kind").value, $("f-zone").value);
+  state.devices = devices;
+  if (!$("f-kind").value && !$("f-zone").value) {
+    // filter choices come from the whole list, zone names from the zones table when there is one
+    fillSelect($("f-kind"), [...new Set(devices.map((d) => d.kind).filter(Boolean))].sort());
+    const zoneIds = new Set(devices.map((d) => d.zone).filter(Boolean));
+    const labels = {};
+    try {
+      for (const z of (await api.zones()).zones) { zoneIds.add(z.id); labels[z.id] = z.name || z.id; }
+    } catch { /* zones are optional */ }
+    fillSelect($("f-zone"), [...zoneIds].sort(), labels);
+  }
+  fillSelect($("h-eui"), devices.map((d) => d.eui),
+    Object.fromEntries(devices.map((d) => [d.eui, d.name ? `${d.name} (${d.eui})` : d.eui])), false);
+  if (!state.selected && devices.length) await selectDevice(devices[0].eui, false);
+  else $("h-eui").value = state.selected ?? "";
+  await renderDevices();
+}
+
+// history ---------------------------------------------------------------------------------------------
+async function selectDevice(eui, scroll) {
+  state.selected = eui;
+  $("h-eui").value = eui;
+  for (const tr of $("dev-rows").querySelectorAll("tr[data-eui]")) {
+    tr.classList.toggle("selected", tr.dataset.eui === eui);
+  }
+  const d = state.devices.find((x) => x.eui === eui);
+  $("h-device").textContent = d ? `— ${d.name || d.eui}` : "";
+  const latest = (await api.latest([eui])).latest[eui] ?? [];
+  const q = $("h-quantity");
+  const keep = q.value;
+  q.replaceChildren(...latest.map((v) => el("option", { value: v.quantity, textContent: v.quantity })));
+  if (latest.some((v) => v.quantity === keep)) q.value = keep;
+  chart.clear($("chart"));
+  await refreshHistory();
+  if (scroll) $("history").scrollIntoView({ behavior: "smooth", block: "start" });
+}
+
+async function refreshHistory() {
+  const eui = state.selected;
+  const quantity = $("h-quantity").value;
+  const note = $("h-note");
+  if (!eui || !quantity) {
+    chart.clear($("chart"));
+    note.textContent = eui ? "This device has no values yet." : "";
+    return;
+  }
+  const hours = Number($("h-range").value);
+  const from = new Date(Date.now() - hours * 3600 * 1000).toISOString();
+  const h = await api.history(eui, quantity, from, $("h-res").value);
+  if (h.points.length === 0) {
+    chart.clear($("chart"));
+    note.textContent = `No ${quantity} values in the last ${hours} h.`;
+    return;
+  }
+  chart.draw($("chart"), h);
+  $("chart").setAttribute("aria-label", `${h.label}: ${h.points.length} points over the last ${hours} h`);
+  note.textContent = `${h.points.length} ${h.resolution === "raw" ? "values" : "buckets"} · ${h.label}`
+    + (h.truncated ? " · truncated: choose a coarser resolution" : "");
+}
+
+// quarantine ------------------------------------------------------------------------------------------
+async function refreshQuarantine() {
+  const { uplinks } = await api.quarantine();
+  const rows = uplinks.map((u) => el("tr", {},
+    el("td", {}, el("time", { dateTime: u.received_at, textContent: localTime(u.received_at) })),
+    el("td", { class: "mono", textContent: u.dev_eui || "unknown" }),
+    el("td", { textContent: `${u.source} · ${u.event} · ${u.fmt}` }),
+    el("td", { class: "err", textContent: u.error || "" }),
+    el("td", { textContent: bytes(u.raw_size) })));
+  $("q-rows").replaceChildren(...(rows.length ? rows
+    : [el("tr", {}, el("td", { colSpan: 5, class: "muted", textContent: "Nothing in quarantine." }))]));
+}
+
+// loop ------------------------------------------------------------------------------------------------
+let busy = false;
+
+async function refresh() {
+  if (busy || document.hidden) return;
+  busy = true;
+  try {
+    await Promise.all([refreshCounts(), refreshDevices(), refreshQuarantine()]);
+    await refreshHistory();
+    setStatus(`Updated ${new Date().toLocaleTimeString()}`);
+  } catch (e) {
+    setStatus(`Update failed: ${e.message}`);
+  } finally {
+    busy = false;
+  }
+}
+
+function wire() {
+  const reload = () => { state.page = 0; refreshDevices().catch((e) => setStatus(e.message)); };
+  $("f-kind").addEventListener("change", reload);
+  $("f-zone").addEventListener("change", reload);
+  $("f-q").addEventListener("input", () => { state.page = 0; renderDevices(); });
+  $("prev").addEventListener("click", () => { state.page -= 1; renderDevices(); });
+  $("next").addEventListener("click", () => { state.page += 1; renderDevices(); });
+  $("h-eui").addEventListener("change", (e) => selectDevice(e.target.value, false));
+  for (const id of ["h-quantity", "h-range", "h-res"]) {
+    $(id).addEventListener("change", () => { chart.clear($("chart")); refreshHistory(); });
+  }
+  window.addEventListener("resize", () => chart.resize($("chart")));
+  document.addEventListener("visibilitychange", refresh);
+}
+
+wire();
+refresh();
+setInterval(refresh, REFRESH_MS);

@@ -1,0 +1,46 @@
+"""The dashboard served by a real uvicorn over the small city of tests/api (a real store, the real pipeline)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from clapas.api.app import create_app
+from clapas.config import Settings
+from clapas.pipeline.ingest import Pipeline
+from clapas.store.duckdb import DuckDBStore
+from tests.api.city import fill_city
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served_city(samples: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of a live server (uvicorn in a thread) over a filled DuckDB store."""
+    store = DuckDBStore(f"duckdb:///{tmp_path_factory.mktemp('web') / 'city.duckdb'}")
+    pipeline = Pipeline(store)
+    fill_city(samples, pipeline)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(store, Settings(), pipeline), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}/"
+    server.should_exit = True
+    thread.join(timeout=10)
+    pipeline.close()
+    store.close()

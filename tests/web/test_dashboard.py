@@ -1,0 +1,94 @@
+"""The dashboard: its files are served (and nothing is fetched from outside), and in headless Chromium the
+JavaScript renders the devices, their values, the counts, the quarantine and the chart."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from clapas.api.app import static_dir
+from tests.api.city import BROKEN, ROOM, STATION
+
+CHROMIUM = next((p for p in (os.environ.get("CLAPAS_CHROMIUM"), shutil.which("chromium"),
+                             shutil.which("chromium-browser"), "/usr/bin/chromium") if p and Path(p).exists()),
+                None)
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine")
+
+ASSETS = {
+    "": "text/html",
+    "index.html": "text/html",
+    "app.css": "text/css",
+    "js/main.js": "javascript",
+    "js/api.js": "javascript",
+    "js/chart.js": "javascript",
+    "js/format.js": "javascript",
+    "vendor/uplot/uPlot.iife.min.js": "javascript",
+    "vendor/uplot/uPlot.min.css": "text/css",
+}
+
+
+def fetch(url: str) -> tuple[int, str, bytes]:
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return r.status, r.headers["content-type"], r.read()
+
+
+@pytest.mark.parametrize(("path", "ctype"), ASSETS.items())
+def test_page_and_vendored_assets_are_served(served_city: str, path: str, ctype: str) -> None:
+    status, content_type, body = fetch(served_city + path)
+    assert status == 200 and ctype in content_type and body  # module scripts need a JavaScript MIME type
+
+
+def test_uplot_is_vendored_with_licence_and_version() -> None:
+    vendor = static_dir() / "vendor" / "uplot"
+    assert "MIT" in (vendor / "LICENSE").read_text()
+    assert re.search(r"\*\*\d+\.\d+\.\d+\*\*", (vendor / "README.md").read_text())
+    assert "uPlot" in (vendor / "uPlot.iife.min.js").read_text()[:20000]
+
+
+def test_nothing_is_fetched_from_outside() -> None:
+    """Offline: the page and its scripts only name relative URLs."""
+    for f in [static_dir() / "index.html", static_dir() / "app.css", *(static_dir() / "js").glob("*.js")]:
+        text = f.read_text()
+        assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text), f
+        assert not re.search(r"""(fetch|import)\s*\(?\s*["'](https?:)?//""", text), f
+        assert not re.search(r"""from\s+["'](https?:)?//""", text), f
+
+
+def chromium(*args: str, timeout: float = 60) -> str:
+    with tempfile.TemporaryDirectory() as profile:
+        out = subprocess.run(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--virtual-time-budget=8000", *args],
+            capture_output=True, text=True, timeout=timeout, check=False,
+        )
+    return out.stdout
+
+
+@needs_chromium
+def test_dashboard_renders_devices_in_chromium(served_city: str) -> None:
+    dom = chromium("--dump-dom", served_city)
+    assert 'id="dev-rows"' in dom, dom[:500]
+    rows = re.findall(r'<tr[^>]*data-eui="([0-9a-f]{16})"', dom)
+    assert set(rows) == {STATION, ROOM, BROKEN}, dom[:3000]
+    assert "Station Comédie" in dom and "Salle 12" in dom
+    assert "°C" in dom and "61 %" in dom  # latest values with display units
+    assert re.search(r'data-count="quarantined">\s*2<', dom)
+    assert re.search(r'data-count="observations">\s*41<', dom)
+    assert "truncated Cayenne LPP" in dom  # the quarantine list
+    assert 'class="uplot' in dom  # the chart was drawn for the first device
+    assert "Update failed" not in dom
+
+
+@needs_chromium
+def test_dashboard_screenshot(served_city: str, tmp_path: Path) -> None:
+    """A picture to look at (set CLAPAS_SCREENSHOT=/path.png to keep it)."""
+    path = Path(os.environ.get("CLAPAS_SCREENSHOT") or tmp_path / "dashboard.png")
+    chromium(f"--screenshot={path}", "--window-size=1280,1500", "--hide-scrollbars", served_city)
+    assert path.exists() and path.stat().st_size > 10_000
