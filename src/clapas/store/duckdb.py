@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from clapas.store import schema
 from clapas.store.base import Batch, JournalRow, Store
 
 _TS = pa.timestamp("us", tz="UTC")
+# the longest bucket (an hour; a local day is 25 h when clocks go back): rows of a bucket starting before `end`
+_SPAN = {"1h": timedelta(hours=1), "1d": timedelta(hours=25)}
 
 
 class DuckDBStore(Store):
@@ -76,19 +79,15 @@ class DuckDBStore(Store):
     # writing -----------------------------------------------------------------------------------------
     def _device_ids(self, cur: duckdb.DuckDBPyConnection, batch: Batch) -> None:
         """Register the batch's unknown devices and refresh the last state of every device seen."""
-        new = [d for eui, d in batch.dev_by_eui.items() if eui not in self._ids]
+        # devices of observation/event rows absent from dev_by_eui (should not happen) are registered bare
+        new = [e for e in dict.fromkeys(chain(batch.dev_by_eui, batch.o_eui, batch.ev_eui)) if e not in self._ids]
         if new:
-            start = cur.execute("SELECT coalesce(max(id), 0) + 1 FROM devices").fetchone()[0]
-            rows = [schema.device_row(start + i, d) for i, d in enumerate(new)]
-            cur.executemany(schema.DEVICE_INSERT, rows)
-            for i, d in enumerate(new):
-                self._ids[d.eui] = start + i
-        # observation/event rows of devices not in dev_by_eui (should not happen) are registered bare
-        missing = {e for e in (*batch.o_eui, *batch.ev_eui) if e not in self._ids}
-        for eui in missing:
-            start = cur.execute("SELECT coalesce(max(id), 0) + 1 FROM devices").fetchone()[0]
-            cur.execute("INSERT INTO devices (id, eui) VALUES (?, ?)", [start, eui])
-            self._ids[eui] = start
+            start = cur.execute("SELECT coalesce(max(id), 0) + 1 FROM devices").fetchall()[0][0]
+            cur.register("new_devices", pa.table({"id": pa.array(range(start, start + len(new)), pa.int32()),
+                                                  "eui": pa.array(new, pa.string())}))
+            cur.execute("INSERT INTO devices (id, eui) SELECT id, eui FROM new_devices")
+            cur.unregister("new_devices")
+            self._ids.update(zip(new, range(start, start + len(new)), strict=True))
         if batch.dev_by_eui:
             seen = pa.table(schema.device_state_columns(batch.dev_by_eui.values(), self._ids))
             cur.register("seen", seen)
@@ -146,12 +145,15 @@ class DuckDBStore(Store):
                 self._device_ids(cur, batch)
                 j = pa.table({**schema.journal_columns(batch), "id": pa.array(batch.j_id, pa.int64())})
                 cur.register("j_batch", j)
-                # the observations of a replayed uplink are those of its device at its time
-                cur.execute(
-                    "DELETE FROM observations o USING (SELECT d.id AS device_id, j.time FROM j_batch j "
-                    "JOIN devices d ON d.eui = j.dev_eui WHERE j.time IS NOT NULL) r "
-                    "WHERE o.device_id = r.device_id AND o.time = r.time"
-                )
+                # the rows of a replayed uplink are those of its device at its time, the new one and the one
+                # journaled before (a fixed parser may read another time); its events too, or they would double
+                keys = ("(SELECT DISTINCT d.id AS device_id, k.time FROM (SELECT dev_eui, time FROM j_batch UNION "
+                        "SELECT j.dev_eui, j.time FROM journal j JOIN j_batch b ON b.id = j.id) k "
+                        "JOIN devices d ON d.eui = k.dev_eui WHERE k.time IS NOT NULL)")
+                cur.execute(f"DELETE FROM observations o USING {keys} r "
+                            "WHERE o.device_id = r.device_id AND o.time = r.time")
+                cur.execute(f"DELETE FROM device_events e USING {keys} r "
+                            "WHERE e.device_id = r.device_id AND e.time = r.time")
                 cur.execute(
                     "UPDATE journal SET status = j.status, error = j.error, dev_eui = j.dev_eui, time = j.time "
                     "FROM j_batch j WHERE journal.id = j.id"
@@ -161,6 +163,7 @@ class DuckDBStore(Store):
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
+                self._ids = dict(self._con.execute("SELECT eui, id FROM devices").fetchall())
                 raise
 
     def iter_journal(self, *, statuses=("stored", "quarantined"), dev_eui=None, since=None, until=None,
@@ -187,17 +190,27 @@ class DuckDBStore(Store):
 
     # registry ----------------------------------------------------------------------------------------
     def upsert_devices(self, devices: list[Device]) -> int:
-        if not devices:
+        unique = list({d.eui: d for d in devices}.values())  # the last entry of an EUI wins, as in a file
+        if not unique:
             return 0
         with self._lock:
             cur = self._con.cursor()
             cur.execute("BEGIN")
-            start = cur.execute("SELECT coalesce(max(id), 0) + 1 FROM devices").fetchone()[0]
-            rows = [schema.registry_row(start + i, d) for i, d in enumerate(devices)]
-            cur.executemany(schema.DEVICE_UPSERT, rows)
-            cur.execute("COMMIT")
-            self._ids = dict(self._con.execute("SELECT eui, id FROM devices").fetchall())
-        return len(devices)
+            try:
+                start = cur.execute("SELECT coalesce(max(id), 0) + 1 FROM devices").fetchall()[0][0]
+                rows = [schema.registry_row(start + i, d) for i, d in enumerate(unique)]
+                cur.register("reg", _registry_table(rows))  # executemany would take a minute for 80 k devices
+                cols = ", ".join(schema.REGISTRY_COLS)
+                cur.execute(f"INSERT INTO devices (id, {cols}) SELECT id, {cols.replace('tags', 'tags::JSON')} "
+                            f"FROM reg {schema.DEVICE_UPSERT_SET}")
+                cur.unregister("reg")
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            finally:
+                self._ids = dict(self._con.execute("SELECT eui, id FROM devices").fetchall())
+        return len(unique)
 
     def devices(self, *, kind=None, zone=None, limit=1000, offset=0) -> list[dict[str, Any]]:
         where, params = schema.device_filter(kind, zone)
@@ -230,15 +243,19 @@ class DuckDBStore(Store):
         q = QUANTITY_BY_KEY[quantity]
         base = ("FROM observations o JOIN devices d ON d.id = o.device_id "
                 "WHERE d.eui = ? AND o.quantity_id = ? AND o.time >= ? AND o.time < ?")
-        params = [eui, q.id, start, end]
         if resolution == "raw":
-            return self._rows(f"SELECT o.time, o.value {base} ORDER BY o.time LIMIT ?", [*params, limit])
-        unit = {"1h": "hour", "1d": "day"}[resolution]
-        # date_trunc on TIMESTAMPTZ follows the session time zone: days are the city's days
+            return self._rows(f"SELECT o.time, o.value {base} ORDER BY o.time LIMIT ?",
+                              [eui, q.id, start, end, limit])
+        if resolution not in _SPAN:
+            raise ValueError(f"unknown resolution {resolution!r}")
+        # the rule both stores follow: the buckets whose start is in [start, end), whole (PostgreSQL reads
+        # them from its rollups); hours are UTC hours, days the city's days
+        bucket = schema.bucket_sql(resolution, self.timezone, "o.time")
         return self._rows(
-            f"SELECT date_trunc('{unit}', o.time) AS time, avg(o.value) AS mean, min(o.value) AS min, "
-            f"max(o.value) AS max, count(*) AS count {base} GROUP BY 1 ORDER BY 1 LIMIT ?",
-            [*params, limit],
+            f"SELECT time, mean, min, max, count FROM (SELECT {bucket} AS time, avg(o.value) AS mean, "
+            f"min(o.value) AS min, max(o.value) AS max, count(*) AS count {base} GROUP BY 1) "
+            "WHERE time >= ? AND time < ? ORDER BY time LIMIT ?",
+            [eui, q.id, start, end + _SPAN[resolution], start, end, limit],
         )
 
     def quantities_in_use(self) -> dict[str, int]:
@@ -276,6 +293,15 @@ class DuckDBStore(Store):
     def sql(self, query: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
         """Read-only access for tools and tests."""
         return self._rows(query, params)
+
+
+def _registry_table(rows: list[tuple[Any, ...]]) -> pa.Table:
+    """Registry devices (`schema.registry_row` tuples) as an Arrow table."""
+    cols = list(zip(*rows, strict=True))
+    names = ("id", *schema.REGISTRY_COLS)
+    types = (pa.int32(), *[pa.string()] * 6, pa.float64(), pa.float64(), pa.string(), pa.int32(), pa.string(),
+             pa.string(), pa.string())
+    return pa.table({n: pa.array(c, t) for n, c, t in zip(names, cols, types, strict=True)})
 
 
 __all__ = ["DuckDBStore", "datetime"]

@@ -1,0 +1,449 @@
+"""The production store: PostgreSQL through psycopg 3.
+
+Batches go in by binary COPY into temporary staging tables, then one `INSERT … SELECT … ON CONFLICT DO NOTHING`
+(executemany is ~50x slower). Observations are partitioned by month (created on demand) with the primary key
+(device, quantity, time), so a repeated row is ignored. PostgreSQL takes seconds to average millions of rows, so
+hourly (UTC) and daily (city time zone) rollups are kept up to date in the same transaction as each batch, from the
+rows actually inserted; history at 1h/1d reads them.
+
+One connection writes (the pipeline's writer thread); another, behind its own lock, serves the API's reads, which
+MVCC lets run while a batch is being written. Both are reopened if the server went away.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import msgspec
+import psycopg
+from psycopg.rows import dict_row
+
+from clapas.model import QUANTITIES, QUANTITY_BY_ID, QUANTITY_BY_KEY, Device, Zone
+from clapas.store import schema
+from clapas.store.base import QUARANTINED, STORED, Batch, DeviceSeen, JournalRow, Store
+
+log = logging.getLogger("clapas.store")
+
+# advisory lock keys: schema migrations, partition creation (two processes may start or write at once)
+_MIGRATE_LOCK = 0x636C617061_01
+_PARTITION_LOCK = 0x636C617061_02
+_PARTITION_NAME = re.compile(r"^observations_(\d{4})_(\d{2})$")
+
+_JOURNAL_TYPES = ("timestamptz", "timestamptz", "text", "text", "text", "text", "text", "int4", "int8", "text",
+                  "text", "text", "float8", "float8", "int2", "bytea")
+_OBS_TYPES = ("int4", "int2", "timestamptz", "float8")
+_SEEN_COLS = "eui, last_seen, f_cnt, rssi, snr, name, profile, kind, decoder, zone, lat, lon, tags, attributes"
+
+# per-connection staging tables, emptied at each commit
+_STAGING = [
+    "CREATE TEMP TABLE obs_stage (device_id INTEGER, quantity_id SMALLINT, time TIMESTAMPTZ, value DOUBLE PRECISION)"
+    " ON COMMIT DELETE ROWS",
+    "CREATE TEMP TABLE seen (eui VARCHAR, last_seen TIMESTAMPTZ, f_cnt BIGINT, rssi DOUBLE PRECISION, "
+    "snr DOUBLE PRECISION, name VARCHAR, profile VARCHAR, kind VARCHAR, decoder VARCHAR, zone VARCHAR, "
+    "lat DOUBLE PRECISION, lon DOUBLE PRECISION, tags VARCHAR, attributes VARCHAR) ON COMMIT DELETE ROWS",
+    "CREATE TEMP TABLE reg_stage (eui VARCHAR, name VARCHAR, kind VARCHAR, decoder VARCHAR, profile VARCHAR, "
+    "zone VARCHAR, lat DOUBLE PRECISION, lon DOUBLE PRECISION, data_class VARCHAR, expected_interval_s INTEGER, "
+    "subscriber VARCHAR, premises_use VARCHAR, tags VARCHAR) ON COMMIT DELETE ROWS",
+    "CREATE TEMP TABLE j_replay (id BIGINT, dev_eui VARCHAR, time TIMESTAMPTZ, status VARCHAR, error VARCHAR) "
+    "ON COMMIT DELETE ROWS",
+    "CREATE TEMP TABLE replay_keys (device_id INTEGER, time TIMESTAMPTZ) ON COMMIT DELETE ROWS",
+    "CREATE TEMP TABLE touched (device_id INTEGER, quantity_id SMALLINT, time TIMESTAMPTZ) ON COMMIT DELETE ROWS",
+]
+
+_INSERT_OBS = ("INSERT INTO observations (device_id, quantity_id, time, value) "
+               "SELECT device_id, quantity_id, time, value FROM obs_stage ORDER BY 1, 2, 3 ON CONFLICT DO NOTHING "
+               "RETURNING device_id, quantity_id, time, value")
+_ROLLUP_COLS = "device_id, quantity_id, bucket, count, sum, min, max"
+# longest bucket: an hour, or a local day (25 h when clocks go back), with margin; bounds the index range scanned
+_SPAN = {"1h": "1 hour", "1d": "26 hours"}
+
+
+class PostgresStore(Store):
+    def __init__(self, url: str, timezone: str = "Europe/Paris") -> None:
+        ZoneInfo(timezone)  # an unknown zone fails here, not in the first rollup
+        self.url = url
+        self.timezone = timezone
+        self._wlock = threading.Lock()  # the writer connection: batches, registry, migrations
+        self._rlock = threading.Lock()  # the reader connection: everything the API asks
+        self._w: psycopg.Connection | None = None
+        self._r: psycopg.Connection[dict[str, Any]] | None = None
+        self._ids: dict[str, int] = {}  # device EUI → id, to build observation rows without a join
+        self._months: set[tuple[int, int]] = set()  # observation partitions known to exist
+        self.migrate()
+
+    # connections -------------------------------------------------------------------------------------
+    def _connect(self) -> psycopg.Connection:
+        con = psycopg.connect(self.url, autocommit=True)
+        con.execute("SELECT set_config('TimeZone', %s, false)", [self.timezone])  # times come back in city time
+        return con
+
+    def _writer(self) -> psycopg.Connection:
+        """The writer connection (call with `_wlock` held), reopened with its staging tables if it broke."""
+        if self._w is None or self._w.closed or self._w.broken:
+            if self._w is not None:
+                self._w.close()
+            self._w = self._connect()
+            for stmt in _STAGING:
+                self._w.execute(stmt)
+        return self._w
+
+    @contextmanager
+    def _tx(self) -> Iterator[psycopg.Cursor]:
+        """One writer transaction: committed on success, rolled back on any error."""
+        with self._wlock:
+            con = self._writer()
+            with con.transaction(), con.cursor() as cur:
+                yield cur
+
+    def _reader(self) -> psycopg.Connection[dict[str, Any]]:
+        """The reader connection (call with `_rlock` held), reopened if it broke."""
+        if self._r is None or self._r.closed or self._r.broken:
+            if self._r is not None:
+                self._r.close()
+            self._r = self._connect()
+            self._r.row_factory = dict_row  # type: ignore[assignment]
+        return self._r
+
+    def _rows(self, sql: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+        with self._rlock:
+            try:
+                return self._reader().execute(sql, params).fetchall()
+            except psycopg.OperationalError:
+                if self._r is not None and not (self._r.broken or self._r.closed):
+                    raise
+                # the server dropped the connection (a restart): a read is safe to run again on a new one
+                return self._reader().execute(sql, params).fetchall()
+
+    def sql(self, query: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+        """Read-only access for tools and tests (psycopg `%s` placeholders)."""
+        return self._rows(query, params)
+
+    # schema ------------------------------------------------------------------------------------------
+    def migrate(self) -> None:
+        with self._tx() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", [_MIGRATE_LOCK])  # a second process waits here
+            cur.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
+                        "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+            current = cur.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+            for version, statements in schema.postgres_migrations():
+                if version > current:
+                    for stmt in statements:
+                        cur.execute(stmt)
+                    cur.execute("INSERT INTO schema_version (version) VALUES (%s)", [version])
+            cur.executemany(  # the catalogue: 40 rows, not batch data
+                "INSERT INTO quantities VALUES (%s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET key = excluded.key, "
+                "unit = excluded.unit, label = excluded.label",
+                [(q.id, q.key, q.unit, q.label) for q in QUANTITIES],
+            )
+            self._check_timezone(cur)
+            self._ids = dict(cur.execute("SELECT eui, id FROM devices").fetchall())
+            self._months = self._known_months(cur)
+
+    def _check_timezone(self, cur: psycopg.Cursor) -> None:
+        """Daily buckets are days of one time zone: if the city's zone changed, rebuild the daily rollup."""
+        row = cur.execute("SELECT value FROM store_settings WHERE key = 'timezone'").fetchone()
+        if row and row[0] == self.timezone:
+            return
+        if row:
+            log.warning("time zone changed from %s to %s: rebuilding daily rollups", row[0], self.timezone)
+            cur.execute("TRUNCATE rollup_1d")
+            cur.execute(f"INSERT INTO rollup_1d ({_ROLLUP_COLS}) SELECT device_id, quantity_id, "
+                        f"{schema.bucket_sql('1d', self.timezone)}, count(*), sum(value), min(value), max(value) "
+                        "FROM observations GROUP BY 1, 2, 3")
+        cur.execute("INSERT INTO store_settings VALUES ('timezone', %s) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value", [self.timezone])
+
+    @staticmethod
+    def _known_months(cur: psycopg.Cursor) -> set[tuple[int, int]]:
+        names = cur.execute("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                            "WHERE i.inhparent = 'observations'::regclass").fetchall()
+        return {(int(m[1]), int(m[2])) for (n,) in names if (m := _PARTITION_NAME.match(n))}
+
+    # partitions --------------------------------------------------------------------------------------
+    @staticmethod
+    def _months_of(times: list[datetime]) -> set[tuple[int, int]]:
+        """UTC months of a batch's rows; min/max settles the usual batch that lies in one month."""
+        lo, hi = min(times).astimezone(UTC), max(times).astimezone(UTC)
+        if (lo.year, lo.month) == (hi.year, hi.month):
+            return {(lo.year, lo.month)}
+        return {(u.year, u.month) for u in (t.astimezone(UTC) for t in set(times))}
+
+    def _ensure_partitions(self, times: list[datetime]) -> None:
+        """Create the monthly partitions a batch needs, each in its own short transaction before the batch's."""
+        for year, month in sorted(self._months_of(times) - self._months):
+            with self._tx() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", [_PARTITION_LOCK])
+                # creating a partition locks the parent table: rather fail (the batch is retried) than queue
+                # every reader behind a long query
+                cur.execute("SET LOCAL lock_timeout = '10s'")
+                name = f"observations_{year:04d}_{month:02d}"
+                if cur.execute("SELECT to_regclass(%s)", [name]).fetchone()[0] is None:
+                    self._create_partition(cur, name, year, month)
+            self._months.add((year, month))
+
+    @staticmethod
+    def _create_partition(cur: psycopg.Cursor, name: str, year: int, month: int) -> None:
+        """A month's partition; rows the default partition caught for that month move into it."""
+        start = f"{year:04d}-{month:02d}-01 00:00:00+00"
+        end = f"{year + month // 12:04d}-{month % 12 + 1:02d}-01 00:00:00+00"
+        cur.execute("CREATE TEMP TABLE moved (LIKE observations) ON COMMIT DROP")
+        cur.execute(f"WITH d AS (DELETE FROM observations_default WHERE time >= '{start}' AND time < '{end}' "
+                    "RETURNING *) INSERT INTO moved SELECT * FROM d")
+        cur.execute(f"CREATE TABLE {name} PARTITION OF observations FOR VALUES FROM ('{start}') TO ('{end}')")
+        cur.execute("INSERT INTO observations SELECT * FROM moved")
+
+    # writing -----------------------------------------------------------------------------------------
+    def _device_ids(self, cur: psycopg.Cursor, batch: Batch) -> list[str]:
+        """Register the batch's unknown devices and refresh the last state of every device seen.
+
+        Returns the EUIs added to the id cache, to forget if the transaction fails.
+        """
+        if batch.dev_by_eui:
+            with cur.copy(f"COPY seen ({_SEEN_COLS}) FROM STDIN") as copy:
+                for d in batch.dev_by_eui.values():
+                    copy.write_row(_seen_row(d))
+        new = [e for e in set(batch.dev_by_eui).union(batch.o_eui, batch.ev_eui) if e not in self._ids]
+        if new:
+            cur.execute("INSERT INTO devices (eui, name, kind, decoder, profile, zone, lat, lon, tags, first_seen) "
+                        "SELECT eui, name, kind, decoder, profile, zone, lat, lon, "
+                        "coalesce(tags::jsonb, '{}'::jsonb), last_seen FROM seen WHERE eui = ANY(%s) "
+                        "ON CONFLICT (eui) DO NOTHING", [new])
+            # observation/event rows of devices not in dev_by_eui (should not happen) are registered bare
+            cur.execute("INSERT INTO devices (eui) SELECT unnest(%s::varchar[]) ON CONFLICT (eui) DO NOTHING", [new])
+            self._ids.update(cur.execute("SELECT eui, id FROM devices WHERE eui = ANY(%s)", [new]).fetchall())
+        if batch.dev_by_eui:
+            cur.execute(schema.device_state_update("JSONB", "eui"))
+        return new
+
+    def _stage_observations(self, cur: psycopg.Cursor, batch: Batch) -> None:
+        ids = self._ids
+        with cur.copy("COPY obs_stage (device_id, quantity_id, time, value) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(_OBS_TYPES)
+            for row in zip([ids[e] for e in batch.o_eui], batch.o_quantity, batch.o_time, batch.o_value,
+                           strict=True):
+                copy.write_row(row)
+
+    def _insert_events(self, cur: psycopg.Cursor, batch: Batch) -> None:
+        ids = self._ids
+        with cur.copy("COPY device_events (time, device_id, event, data) FROM STDIN") as copy:
+            for t, eui, event, data in zip(batch.ev_time, batch.ev_eui, batch.ev_event, batch.ev_data, strict=True):
+                copy.write_row((t, ids[eui], event, data))
+
+    def _insert_journal(self, cur: psycopg.Cursor, batch: Batch) -> None:
+        with cur.copy(f"COPY journal ({schema.JOURNAL_COLS}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(_JOURNAL_TYPES)
+            b = batch
+            for row in zip(b.j_received, b.j_time, b.j_source, b.j_event, b.j_fmt, b.j_topic, b.j_eui, b.j_fport,
+                           b.j_fcnt, b.j_dedup, b.j_status, b.j_error, b.j_rssi, b.j_snr, b.j_sf, b.j_raw,
+                           strict=True):
+                copy.write_row(row)
+
+    def _rollup_upsert(self, resolution: str, source: str) -> str:
+        """Add the rows of `source` to a rollup: counts and sums add up, extremes widen."""
+        return (f"INSERT INTO rollup_{resolution} AS r ({_ROLLUP_COLS}) SELECT device_id, quantity_id, "
+                f"{schema.bucket_sql(resolution, self.timezone)}, count(*), sum(value), min(value), max(value) "
+                f"FROM {source} GROUP BY 1, 2, 3 ON CONFLICT (device_id, quantity_id, bucket) DO UPDATE SET "
+                "count = r.count + excluded.count, sum = r.sum + excluded.sum, min = least(r.min, excluded.min), "
+                "max = greatest(r.max, excluded.max)")
+
+    def _write_batch(self, batch: Batch, replay: bool) -> None:
+        if batch.o_time:
+            self._ensure_partitions(batch.o_time)
+        new: list[str] = []
+        try:
+            with self._tx() as cur:
+                new = self._device_ids(cur, batch)
+                if replay:
+                    self._replace_in(cur, batch)
+                else:
+                    self._write_in(cur, batch)
+        except BaseException:
+            for eui in new:  # ids given in a rolled-back transaction do not exist
+                self._ids.pop(eui, None)
+            raise
+
+    def _write_in(self, cur: psycopg.Cursor, batch: Batch) -> None:
+        self._insert_journal(cur, batch)
+        if batch.o_time:
+            self._stage_observations(cur, batch)
+            # the rollups take exactly the rows inserted: a repeated row counts once
+            cur.execute(f"WITH ins AS ({_INSERT_OBS}), h AS ({self._rollup_upsert('1h', 'ins')}) "
+                        f"{self._rollup_upsert('1d', 'ins')}")
+        if batch.ev_time:
+            self._insert_events(cur, batch)
+
+    def write(self, batch: Batch) -> None:
+        if len(batch):
+            self._write_batch(batch, replay=False)
+
+    def replace(self, batch: Batch) -> None:
+        if len(batch):
+            self._write_batch(batch, replay=True)
+
+    def _replace_in(self, cur: psycopg.Cursor, batch: Batch) -> None:
+        """Replay: drop what the uplinks stored before (at their old and new (device, time)), store them anew,
+        and recompute every rollup bucket either touched."""
+        with cur.copy("COPY j_replay (id, dev_eui, time, status, error) FROM STDIN") as copy:
+            for row in zip(batch.j_id, batch.j_eui, batch.j_time, batch.j_status, batch.j_error, strict=True):
+                copy.write_row(row)
+        cur.execute("INSERT INTO replay_keys SELECT DISTINCT d.id, k.time FROM ("
+                    "SELECT dev_eui, time FROM j_replay UNION "
+                    "SELECT j.dev_eui, j.time FROM journal j JOIN j_replay r ON r.id = j.id) k "
+                    "JOIN devices d ON d.eui = k.dev_eui WHERE k.time IS NOT NULL")
+        # quantity_id = ANY(catalogue) lets each key be found through the primary key
+        cur.execute("WITH d AS (DELETE FROM observations o USING replay_keys k WHERE o.device_id = k.device_id "
+                    "AND o.quantity_id = ANY(%s) AND o.time = k.time RETURNING o.device_id, o.quantity_id, o.time) "
+                    "INSERT INTO touched SELECT * FROM d", [[q.id for q in QUANTITIES]])
+        cur.execute("DELETE FROM device_events e USING replay_keys k WHERE e.device_id = k.device_id "
+                    "AND e.time = k.time")
+        cur.execute("UPDATE journal SET status = j.status, error = j.error, dev_eui = j.dev_eui, time = j.time "
+                    "FROM j_replay j WHERE journal.id = j.id")
+        if batch.o_time:
+            self._stage_observations(cur, batch)
+            cur.execute(f"WITH ins AS ({_INSERT_OBS}) INSERT INTO touched SELECT device_id, quantity_id, time "
+                        "FROM ins")
+        if batch.ev_time:
+            self._insert_events(cur, batch)
+        for resolution in ("1h", "1d"):
+            self._recompute(cur, resolution)
+
+    def _recompute(self, cur: psycopg.Cursor, resolution: str) -> None:
+        """Rebuild the rollup buckets of the `touched` rows from the raw rows (a bucket left empty disappears)."""
+        buckets = (f"(SELECT DISTINCT device_id, quantity_id, {schema.bucket_sql(resolution, self.timezone)} "
+                   "AS bucket FROM touched)")
+        cur.execute(f"DELETE FROM rollup_{resolution} r USING {buckets} b WHERE r.device_id = b.device_id "
+                    "AND r.quantity_id = b.quantity_id AND r.bucket = b.bucket")
+        cur.execute(
+            f"INSERT INTO rollup_{resolution} ({_ROLLUP_COLS}) SELECT b.device_id, b.quantity_id, b.bucket, "
+            f"count(*), sum(o.value), min(o.value), max(o.value) FROM {buckets} b JOIN observations o "
+            "ON o.device_id = b.device_id AND o.quantity_id = b.quantity_id AND o.time >= b.bucket "
+            f"AND o.time < b.bucket + interval '{_SPAN[resolution]}' "
+            f"AND {schema.bucket_sql(resolution, self.timezone, 'o.time')} = b.bucket GROUP BY 1, 2, 3"
+        )
+
+    def iter_journal(self, *, statuses: tuple[str, ...] = (STORED, QUARANTINED), dev_eui: str | None = None,
+                     since: datetime | None = None, until: datetime | None = None,
+                     batch_size: int = 5000) -> Iterator[list[JournalRow]]:
+        where, params = schema.journal_filter(statuses, dev_eui, since, until)
+        sql = schema.to_psycopg(f"SELECT id, received_at, source, event, fmt, topic, raw, status FROM journal "
+                                f"WHERE id > ? AND {where} ORDER BY id LIMIT ?")
+        last = 0
+        while rows := self._rows(sql, [last, *params, batch_size]):
+            last = rows[-1]["id"]
+            yield [JournalRow(r["id"], r["received_at"], r["source"], r["event"], r["fmt"], r["topic"],
+                              bytes(r["raw"]), r["status"]) for r in rows]
+
+    def recent_dedup_keys(self, limit: int) -> list[str]:
+        rows = self._rows("SELECT dedup_key FROM journal WHERE dedup_key IS NOT NULL ORDER BY id DESC LIMIT %s",
+                          [limit])
+        return [r["dedup_key"] for r in rows]
+
+    # registry ----------------------------------------------------------------------------------------
+    def upsert_devices(self, devices: list[Device]) -> int:
+        unique = list({d.eui: d for d in devices}.values())  # the last entry of an EUI wins, as in a file
+        if not unique:
+            return 0
+        with self._tx() as cur:
+            with cur.copy(f"COPY reg_stage ({', '.join(schema.REGISTRY_COLS)}) FROM STDIN") as copy:
+                for d in unique:
+                    copy.write_row(schema.registry_row(0, d)[1:])
+            cols = ", ".join(schema.REGISTRY_COLS)
+            cur.execute(f"INSERT INTO devices ({cols}) SELECT {cols.replace('tags', 'tags::jsonb')} FROM reg_stage "
+                        + schema.DEVICE_UPSERT_SET)
+            ids = cur.execute("SELECT eui, id FROM devices WHERE eui = ANY(%s)", [[d.eui for d in unique]]).fetchall()
+        self._ids.update(ids)
+        return len(unique)
+
+    def devices(self, *, kind: str | None = None, zone: str | None = None, limit: int = 1000,
+                offset: int = 0) -> list[dict[str, Any]]:
+        where, params = schema.device_filter(kind, zone)
+        rows = self._rows(schema.to_psycopg(f"{schema.DEVICE_SELECT} WHERE {where} ORDER BY d.eui LIMIT ? OFFSET ?"),
+                          [*params, limit, offset])
+        return [schema.device_out(r) for r in rows]
+
+    def device(self, eui: str) -> dict[str, Any] | None:
+        rows = self._rows(schema.to_psycopg(f"{schema.DEVICE_SELECT} WHERE d.eui = ?"), [eui])
+        return schema.device_out(rows[0]) if rows else None
+
+    def upsert_zones(self, zones: list[Zone]) -> int:
+        if zones:
+            with self._tx() as cur:  # zones are a few hundred at most
+                cur.executemany(schema.to_psycopg(schema.ZONE_UPSERT), [schema.zone_row(z) for z in zones])
+        return len(zones)
+
+    def zones(self) -> list[dict[str, Any]]:
+        return [schema.zone_out(r) for r in self._rows(schema.ZONE_SELECT)]
+
+    # observations ------------------------------------------------------------------------------------
+    def latest(self, eui: str) -> list[dict[str, Any]]:
+        # one index probe per quantity the device reports (found in the small daily rollup)
+        rows = self._rows(
+            "WITH d AS (SELECT id FROM devices WHERE eui = %s) "
+            "SELECT q.quantity_id, l.time, l.value FROM (SELECT DISTINCT quantity_id FROM rollup_1d "
+            "WHERE device_id = (SELECT id FROM d)) q CROSS JOIN LATERAL (SELECT o.time, o.value FROM observations o "
+            "WHERE o.device_id = (SELECT id FROM d) AND o.quantity_id = q.quantity_id ORDER BY o.time DESC LIMIT 1) l "
+            "ORDER BY q.quantity_id", [eui])
+        return [schema.latest_out(r) for r in rows]
+
+    def observations(self, eui: str, quantity: str, start: datetime, end: datetime, resolution: str = "raw",
+                     limit: int = 100_000) -> list[dict[str, Any]]:
+        q = QUANTITY_BY_KEY[quantity]
+        params = [eui, q.id, start, end, limit]
+        device = "device_id = (SELECT id FROM devices WHERE eui = %s) AND quantity_id = %s"
+        if resolution == "raw":
+            return self._rows(f"SELECT time, value FROM observations WHERE {device} AND time >= %s AND time < %s "
+                              "ORDER BY time LIMIT %s", params)
+        if resolution not in _SPAN:
+            raise ValueError(f"unknown resolution {resolution!r}")
+        # buckets whose start is in [start, end), whole (the rule both stores follow)
+        return self._rows(f"SELECT bucket AS time, sum / count AS mean, min, max, count FROM rollup_{resolution} "
+                          f"WHERE {device} AND bucket >= %s AND bucket < %s ORDER BY bucket LIMIT %s", params)
+
+    def quantities_in_use(self) -> dict[str, int]:
+        rows = self._rows("SELECT quantity_id, count(DISTINCT device_id) AS n FROM rollup_1d GROUP BY 1")
+        return {QUANTITY_BY_ID[r["quantity_id"]].key: r["n"] for r in rows}
+
+    # journal -----------------------------------------------------------------------------------------
+    def uplinks(self, *, status: str | None = None, dev_eui: str | None = None, limit: int = 100,
+                offset: int = 0) -> list[dict[str, Any]]:
+        where, params = schema.journal_filter((status,) if status else (), dev_eui, None, None)
+        rows = self._rows(schema.to_psycopg(
+            f"SELECT {schema.JOURNAL_OUT_COLS} FROM journal WHERE {where} ORDER BY id DESC LIMIT ? OFFSET ?"),
+            [*params, limit, offset])
+        return [schema.journal_out(r) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        out = {"stored": 0, "quarantined": 0, "duplicate": 0}
+        out.update({r["status"]: r["n"] for r in self._rows("SELECT status, count(*) AS n FROM journal GROUP BY 1")})
+        # the daily rollup counts every stored row, without scanning them
+        out["observations"] = self._rows("SELECT coalesce(sum(count), 0)::bigint AS n FROM rollup_1d")[0]["n"]
+        out["devices"] = self._rows("SELECT count(*) AS n FROM devices")[0]["n"]
+        return out
+
+    def device_events(self, eui: str, limit: int = 100) -> list[dict[str, Any]]:
+        return self._rows("SELECT time, event, data FROM device_events WHERE device_id = "
+                          "(SELECT id FROM devices WHERE eui = %s) ORDER BY time DESC LIMIT %s", [eui, limit])
+
+    def close(self) -> None:
+        with self._wlock:
+            if self._w is not None:
+                self._w.close()
+        with self._rlock:
+            if self._r is not None:
+                self._r.close()
+
+
+def _json(v: Any) -> str | None:
+    return None if v is None else msgspec.json.encode(v).decode()
+
+
+def _seen_row(d: DeviceSeen) -> tuple[Any, ...]:
+    return (d.eui, d.last_seen, d.f_cnt, d.rssi, d.snr, d.name, d.profile, d.kind, d.decoder, d.zone, d.lat, d.lon,
+            _json(d.tags), _json(d.attributes))
