@@ -84,6 +84,9 @@ HVAC_RECOVERY_TAU_H = 3.0
 RAIN_BIKE_FACTOR = 0.4
 TRAFFIC_NIGHT_FLOOR = 0.04
 
+# City-wide signals (rain, heatwave ramp) are evaluated on a one-minute grid and cached: many devices ask.
+CACHE_STEP_S = 60.0
+CACHE_MAX = 200_000
 # Rain/river integration: catchments get a multiplier so they do not all see the same shower.
 CATCHMENT_RAIN_SPREAD = (0.75, 1.25)
 
@@ -148,6 +151,8 @@ class Signals:
         self._rates: dict[int, dict[int, float]] = {}
         self._district_rates: dict[tuple[str, int], float] = {}
         self._rain_days: dict[int, list[tuple[float, float, float]]] = {}
+        self._rain_cache: dict[tuple[int, str], float] = {}
+        self._hw_cache: dict[int, float] = {}
         self._dispatch = {
             "water_meter": self._water_meter, "district_meter": self._district_meter,
             "weather_station": self._weather, "air_quality": self._air, "water_level": self._river,
@@ -246,15 +251,19 @@ class Signals:
     def _water_meter(self, d: SimDevice, t0: float, t1: float) -> dict[str, float]:
         s = self.state(d)
         if not s:
-            s.update(index=d.params["index0"], reverse=0.0, last_dry=t0, peak=0.0)
-        litres = self._integrate(lambda h: self.rate(d, h), t0, t1)
+            s.update(index=d.params["index0"], reverse=0.0, last_dry=t0)
+        h0, h1 = int(t0 // HOUR), int(t1 // HOUR)
+        if h0 == h1:  # the usual case for sub-hourly spans; hourly meters straddle one boundary
+            litres = self.rate(d, h0) * (t1 - t0) / HOUR
+        else:
+            litres = self._integrate(lambda h: self.rate(d, h), t0, t1)
+            for h in range(h0, h1):  # whole hours completed since the last uplink
+                if self.rate(d, h) == 0.0:
+                    s["last_dry"] = (h + 1) * HOUR
         s["index"] += litres / 1000
         if litres < 0:
             s["reverse"] -= litres / 1000
         flow = litres / ((t1 - t0) / HOUR) if t1 > t0 else 0.0
-        for h in range(int(t0 // HOUR), int(t1 // HOUR)):  # whole hours completed since the last uplink
-            if self.rate(d, h) == 0.0:
-                s["last_dry"] = (h + 1) * HOUR
         out = {"water.volume": round(s["index"], 3), "water.flow": round(flow, 1),
                "water.reverse_volume": round(s["reverse"], 3), "alarm.backflow": float(flow < REVERSE_ALARM_LPH)}
         if self._meter_alarms[d.index]:
@@ -300,6 +309,16 @@ class Signals:
         return mean + half_range * math.cos(TWO_PI * (lh - WARMEST_HOUR) / 24)
 
     def heatwave_weight(self, t: float) -> float:
+        """0 outside heatwaves, 1 inside, ramping over HEATWAVE_RAMP_H at both ends (cached per minute)."""
+        m = int(t // CACHE_STEP_S)
+        w = self._hw_cache.get(m)
+        if w is None:
+            if len(self._hw_cache) > CACHE_MAX:
+                self._hw_cache.clear()
+            w = self._hw_cache[m] = self._heatwave_weight(m * CACHE_STEP_S)
+        return w
+
+    def _heatwave_weight(self, t: float) -> float:
         w = 0.0
         for hw in self.heatwaves:
             if hw.t0 - HEATWAVE_RAMP_H * HOUR < t < hw.t1 + HEATWAVE_RAMP_H * HOUR:
@@ -369,7 +388,16 @@ class Signals:
         return 0.0
 
     def rain_rate(self, t: float, catchment: str) -> float:
-        """Rain intensity (mm/h) at time t over a catchment ("" for the city)."""
+        """Rain intensity (mm/h) at time t over a catchment ("" for the city), cached per minute."""
+        k = (int(t // CACHE_STEP_S), catchment)
+        r = self._rain_cache.get(k)
+        if r is None:
+            if len(self._rain_cache) > CACHE_MAX:
+                self._rain_cache.clear()
+            r = self._rain_cache[k] = self._rain_rate(k[0] * CACHE_STEP_S, catchment)
+        return r
+
+    def _rain_rate(self, t: float, catchment: str) -> float:
         day = int(t // DAY)
         rate = 0.0
         if self.heatwave_weight(t) < 0.5:
