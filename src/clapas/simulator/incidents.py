@@ -28,7 +28,7 @@ BURST_HOURS = 5
 BACKFLOW_LPH = 60.0  # water pushed back into the network (pressure loss, cross-connection)
 BACKFLOW_HOURS = 3
 OVERCONSUMPTION_FACTOR = 3.0  # well above the loi Warsmann's "double the average volume"
-HEATWAVE_DAYS = 3.5
+HEATWAVE_DAYS = 3.0
 HEATWAVE_TMAX_C = 36.5  # at the peripheral reference station; Hérault thresholds are IBMx 35 / IBMn 22
 HEATWAVE_TMIN_C = 22.8
 STORM_HOURS = 6
@@ -142,13 +142,13 @@ def default_incidents(city: City, start: datetime, end: datetime, seed: int = 0)
     water("garden_watering", 6, garden_start, end, want=lambda d: d.params.get("garden"),
           flow_lph=GARDEN_FLOW_LPH, local_hours=list(GARDEN_LOCAL_HOURS))
 
-    hw_start = _hour(at(0.35))
+    hw_start = _hour(at(0.3))
     out.append(Incident(kind="heatwave", start=hw_start, end=min(hw_start + timedelta(days=HEATWAVE_DAYS),
                                                                   end),
                         zone="", params={"tmax_c": HEATWAVE_TMAX_C, "tmin_c": HEATWAVE_TMIN_C},
                         devices=[d.eui for d in city.by_kind("weather_station")]))
     catchment = "catchment-lez"
-    st = _hour(at(0.7))
+    st = _hour(at(0.8))  # after the heatwave: storms end heatwaves, they do not rain inside them
     gauges = [d.eui for d in city.devices if d.group == catchment and d.kind in ("water_level", "rain_gauge")]
     out.append(Incident(kind="flood", start=st, end=st + timedelta(hours=STORM_HOURS + FLOOD_AFTERMATH_HOURS),
                         zone=catchment, devices=gauges,
