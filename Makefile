@@ -27,8 +27,12 @@ help:
 
 venv: $(STAMP)
 
-# The interpreter: created when missing, or recreated when broken (a dangling link counts as missing).
-$(BIN)/python:
+# The venv is (re)created when missing, or when its interpreter no longer runs (Python removed or upgraded).
+ifneq ($(shell $(BIN)/python -c 'print("ok")' 2>/dev/null),ok)
+.PHONY: $(VENV)/pyvenv.cfg
+endif
+
+$(VENV)/pyvenv.cfg:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
 	  echo "clapas needs Python >= 3.11; '$(PYTHON)' is: $$($(PYTHON) --version 2>&1)." >&2; \
 	  echo "Use another one: make PYTHON=python3.11 ..." >&2; exit 1; }
@@ -37,7 +41,7 @@ $(BIN)/python:
 	  exit 1; }
 
 # Install (again) when pyproject.toml is newer than the stamp, or the venv was (re)created.
-$(STAMP): pyproject.toml | $(BIN)/python
+$(STAMP): pyproject.toml $(VENV)/pyvenv.cfg
 	$(BIN)/python -m pip install -e '.[dev]'
 	@touch $@
 

@@ -6,6 +6,7 @@ into `(quantity, value)` pairs, the store keeps them as narrow observation rows.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -155,9 +156,12 @@ class Uplink(msgspec.Struct, kw_only=True):
     event_data: dict[str, Any] | None = None  # join/ack/txack/log/location details
 
 
+_HEX16 = re.compile(r"[0-9a-f]{16}")
+
+
 def normalize_eui(eui: str) -> str:
     """LoRaWAN DevEUIs are kept as 16 lowercase hex digits."""
     e = eui.strip().lower().replace("-", "").replace(":", "")
-    if len(e) != 16 or any(c not in "0123456789abcdef" for c in e):
+    if len(e) != 16 or not _HEX16.fullmatch(e):
         raise ValueError(f"not a DevEUI (16 hex digits): {eui!r}")
     return e

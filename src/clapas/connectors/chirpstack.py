@@ -91,18 +91,33 @@ def _info(d: _DeviceInfo) -> DeviceInfo:
                       tags=d.tags)
 
 
+_EUIS: dict[str, str] = {}  # as sent → normalized; bounded by the number of devices
+
+
 def _eui(raw: str) -> str:
-    try:
-        return normalize_eui(raw)
-    except ValueError as e:
-        raise ParseError(str(e)) from None
+    eui = _EUIS.get(raw)
+    if eui is None:
+        try:
+            eui = normalize_eui(raw)
+        except ValueError as e:
+            raise ParseError(str(e)) from None
+        if len(_EUIS) < 1_000_000:
+            _EUIS[raw] = eui
+    return eui
+
+
+def _best(rx: list[_RxInfo]) -> _RxInfo | None:
+    """The gateway that heard the uplink best (most uplinks have one)."""
+    if len(rx) == 1:
+        return rx[0]
+    return max(rx, key=lambda r: r.rssi) if rx else None
 
 
 def _parse_json(event: str, raw: bytes, received_at: datetime) -> Uplink:
     try:
         if event == "up":
             m = _up_decoder.decode(raw)
-            best = max(m.rx_info, key=lambda r: r.rssi) if m.rx_info else None
+            best = _best(m.rx_info)
             lora = m.tx_info.modulation.lora if m.tx_info and m.tx_info.modulation else None
             return Uplink(
                 dev_eui=_eui(m.device_info.dev_eui), time=m.time or received_at, f_port=m.f_port, f_cnt=m.f_cnt,

@@ -33,6 +33,9 @@ log = logging.getLogger("clapas.pipeline")
 # Messages above this size are journaled truncated (with the fact said in the error): no LoRaWAN event is near it.
 MAX_MESSAGE_BYTES = 256 * 1024
 _STOP = object()
+# Batch journal columns, in the order `_add` builds each row
+JOURNAL_FIELDS = ("j_id", "j_received", "j_time", "j_source", "j_event", "j_fmt", "j_topic", "j_eui", "j_fport",
+                  "j_fcnt", "j_dedup", "j_status", "j_error", "j_rssi", "j_snr", "j_sf", "j_raw")
 
 
 class Pipeline:
@@ -48,6 +51,7 @@ class Pipeline:
         self._registry: dict[str, dict[str, Any]] = {d["eui"]: d for d in store.devices(limit=10_000_000)}
         self._contexts: dict[str, DeviceContext] = {}
         self._batch = Batch()
+        self._journal: list[tuple[Any, ...]] = []  # one row per message, in JOURNAL_FIELDS order
         self._seen: dict[str, tuple[Uplink, DeviceContext, dict[str, Any]]] = {}
         self._batch_started = 0.0
         self._lock = threading.Lock()  # submit() may be called from several threads (HTTP, MQTT)
@@ -64,14 +68,14 @@ class Pipeline:
         """Take one message. Never raises for bad input: what cannot be used is quarantined."""
         with self._lock:
             self._add(m)
-            if len(self._batch) >= self.settings.batch_size:
+            if len(self._journal) >= self.settings.batch_size:
                 self._flush_locked()
 
     def submit_many(self, messages: list[Message]) -> None:
         with self._lock:
             for m in messages:
                 self._add(m)
-                if len(self._batch) >= self.settings.batch_size:
+                if len(self._journal) >= self.settings.batch_size:
                     self._flush_locked()
 
     def _context(self, up: Uplink) -> DeviceContext:
@@ -83,7 +87,7 @@ class Pipeline:
 
     def _add(self, m: Message, journal_id: int | None = None) -> None:
         b = self._batch
-        if not b.j_status:
+        if not self._journal:
             self._batch_started = time.monotonic()
         raw = m.raw
         error: str | None = None
@@ -114,23 +118,13 @@ class Pipeline:
                 status = DUPLICATE
             else:
                 status, error = self._decode_into(b, up)
-        b.j_id.append(journal_id)
-        b.j_received.append(m.received_at)
-        b.j_time.append(up.time if up else None)
-        b.j_source.append(m.source)
-        b.j_event.append(m.event)
-        b.j_fmt.append(m.fmt)
-        b.j_topic.append(m.topic)
-        b.j_eui.append(eui)
-        b.j_fport.append(up.f_port if up else None)
-        b.j_fcnt.append(up.f_cnt if up else None)
-        b.j_dedup.append((up.dedup_key or None) if up else None)
-        b.j_status.append(status)
-        b.j_error.append(error)
-        b.j_rssi.append(up.rssi if up else None)
-        b.j_snr.append(up.snr if up else None)
-        b.j_sf.append(up.sf if up else None)
-        b.j_raw.append(raw)
+        if up is None:
+            self._journal.append((journal_id, m.received_at, None, m.source, m.event, m.fmt, m.topic, eui, None,
+                                  None, None, status, error, None, None, None, raw))
+        else:
+            self._journal.append((journal_id, m.received_at, up.time, m.source, m.event, m.fmt, m.topic, eui,
+                                  up.f_port, up.f_cnt, up.dedup_key or None, status, error, up.rssi, up.snr, up.sf,
+                                  raw))
 
     def _decode_into(self, b: Batch, up: Uplink) -> tuple[str, str | None]:
         ctx = self._context(up)
@@ -168,15 +162,18 @@ class Pipeline:
             out[eui] = DeviceSeen(
                 eui=eui, last_seen=up.time, name=info.name if info else "", profile=info.profile if info else "",
                 kind=ctx.kind, decoder=(info.tags.get("decoder", "") if info else ""), zone=ctx.zone,
-                lat=ctx.lat, lon=ctx.lon, tags=dict(info.tags) if info else None,
+                lat=ctx.lat, lon=ctx.lon, tags=info.tags if info else None,
                 f_cnt=up.f_cnt, rssi=up.rssi, snr=up.snr, attributes=attrs or None,
             )
         return out
 
     def _flush_locked(self) -> None:
-        if not len(self._batch):
+        if not self._journal:
             return
         batch = self._batch
+        for name, column in zip(JOURNAL_FIELDS, zip(*self._journal, strict=True), strict=True):
+            setattr(batch, name, list(column))
+        self._journal = []
         batch.dev_by_eui = self._device_seen()
         self._batch, self._seen = Batch(), {}
         self._submitted += len(batch)
@@ -189,7 +186,7 @@ class Pipeline:
 
     def flush_if_due(self) -> None:
         """Called on a timer: write a batch that has waited `flush_interval_s`."""
-        if len(self._batch) and time.monotonic() - self._batch_started >= self.settings.flush_interval_s:
+        if len(self._journal) and time.monotonic() - self._batch_started >= self.settings.flush_interval_s:
             self.flush()
 
     def drain(self, timeout: float | None = None) -> bool:
@@ -236,10 +233,10 @@ class Pipeline:
     def resubmit(self, m: Message, journal_id: int) -> None:
         """Re-decode a journaled message in place (replay): same journal row, observations replaced."""
         with self._lock:
-            if self._batch.j_id and self._batch.j_id[0] is None:
+            if self._journal and self._journal[0][0] is None:
                 self._flush_locked()  # never mix new messages and replayed ones in one batch
             self._add(m, journal_id)
-            if len(self._batch) >= self.settings.batch_size:
+            if len(self._journal) >= self.settings.batch_size:
                 self._flush_locked()
 
     def reload_registry(self) -> None:
@@ -250,7 +247,7 @@ class Pipeline:
 
     @property
     def pending(self) -> int:
-        return self._submitted - self._committed + len(self._batch)
+        return self._submitted - self._committed + len(self._journal)
 
 
 def now() -> datetime:
