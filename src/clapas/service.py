@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from clapas.cli import add_config_argument
-from clapas.config import Settings, load_settings
+from clapas.config import RegistrySettings, Settings, load_settings
 from clapas.connectors import chirpstack, ttn
 from clapas.connectors.mqtt import MqttSubscriber
 from clapas.pipeline import Pipeline
@@ -113,7 +113,8 @@ DEMO_SPEED = DEMO_DAYS * 86_400 / 180
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from clapas.simulator.run import run_demo_city
+    from clapas.simulator.city import build_city
+    from clapas.simulator.run import run_in_background
 
     data = Path(args.data)
     data.mkdir(parents=True, exist_ok=True)
@@ -121,26 +122,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not args.keep:
         for p in (db, data / "city.duckdb.wal"):
             p.unlink(missing_ok=True)
-    env_settings = load_settings(args.config)
+    city = build_city(seed=args.seed, devices=args.devices)
+    zones_path, devices_path = city.export_registry(data)  # imported like a city's own registry files
+    base = load_settings(args.config)
     settings = Settings(
-        store=f"duckdb:///{db.resolve()}", timezone=env_settings.timezone, http=env_settings.http,
-        pipeline=env_settings.pipeline, profiles=env_settings.profiles,
+        store=f"duckdb:///{db.resolve()}", timezone=base.timezone, http=base.http, pipeline=base.pipeline,
+        profiles=base.profiles, registry=RegistrySettings(devices_csv=str(devices_path),
+                                                          zones_geojson=str(zones_path)),
     )
-    settings.http.port = args.port or settings.http.port
+    if args.port:
+        settings.http.port = args.port
     service = Service(settings)
     stop_sim = threading.Event()
+    truth = data / "truth.jsonl"
 
     async def simulate(stop: asyncio.Event) -> None:
-        await asyncio.to_thread(run_demo_city, service.pipeline, service.store, stop_sim, devices=args.devices,
-                                seed=args.seed, days=DEMO_DAYS, speed=args.speed, out_dir=data)
-
-    async def watch(stop: asyncio.Event) -> None:
+        thread = run_in_background(service.pipeline, city, args.speed, stop_sim, truth, seed=args.seed,
+                                   days=DEMO_DAYS)
         await stop.wait()
         stop_sim.set()
+        await asyncio.to_thread(thread.join, 10)
 
-    print(f"clapas demo: a simulated city on http://{settings.http.host}:{settings.http.port} "
-          f"(store {db}; Ctrl-C to stop)", flush=True)
-    asyncio.run(service.serve(extra=[simulate, watch]))
+    print(f"clapas demo: {len(city.devices)} simulated devices, a week of city life in about three minutes, "
+          f"then real time.\n  dashboard and API: http://{settings.http.host}:{settings.http.port}  "
+          f"(OpenAPI: /docs)\n  store: {db}\n  injected incidents (ground truth): {truth}\n  Ctrl-C to stop.",
+          flush=True)
+    asyncio.run(service.serve(extra=[simulate]))
     return 0
 
 
