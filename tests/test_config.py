@@ -1,0 +1,53 @@
+"""Settings: the example file, environment overrides, and clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from clapas.config import ConfigError, load_settings
+from tests.conftest import ROOT
+
+
+def test_example_file_is_valid():
+    s = load_settings(ROOT / "city.example.toml", env={})
+    assert s.chirpstack.topic == "application/+/device/+/event/+"
+    assert s.profiles["Pluviomètre"].remap["counter.count"].scale == 0.2
+
+
+def test_no_file_at_all_uses_defaults_and_environment():
+    env = {"CLAPAS_STORE": "postgresql://clapas@db/clapas", "CLAPAS_CHIRPSTACK_MQTT_URL": "mqtt://broker:1883",
+           "CLAPAS_HTTP_HOST": "0.0.0.0", "CLAPAS_HTTP_PORT": "9000", "CLAPAS_PIPELINE_BATCH_SIZE": "2000"}
+    s = load_settings(None, env=env)
+    assert (s.store, s.chirpstack.mqtt_url, s.http.host, s.http.port, s.pipeline.batch_size) == (
+        "postgresql://clapas@db/clapas", "mqtt://broker:1883", "0.0.0.0", 9000, 2000)
+    assert load_settings(None, env={}).store == "duckdb:///clapas.duckdb"
+
+
+def test_environment_wins_over_file(tmp_path):
+    f = tmp_path / "city.toml"
+    f.write_text('store = "duckdb:///a.duckdb"\n[http]\nport = 8001\n')
+    s = load_settings(f, env={"CLAPAS_HTTP_PORT": "8002"})
+    assert (s.store, s.http.port) == ("duckdb:///a.duckdb", 8002)
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "message"),
+    [
+        ("", {"CLAPAS_HTTP_PORT": "eighty"}, r"Expected `int`, got `str` - at `\$.http.port`"),
+        ("", {"CLAPAS_STORE": "mysql://x"}, "store must be duckdb:///path or postgresql://"),
+        ("", {"CLAPAS_CHIRPSTACK_MQTT_URL": "tcp://x"}, "CLAPAS_CHIRPSTACK_MQTT_URL must look like mqtt://"),
+        ("", {"CLAPAS_TIMEZONE": "Mars/Olympus"}, "unknown time zone"),
+        ("colour = 1\n", {}, "Object contains unknown field `colour`"),
+        ("[http\n", {}, "not valid TOML"),
+    ],
+)
+def test_bad_settings_are_named(tmp_path, text, env, message):
+    f = tmp_path / "city.toml"
+    f.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_settings(f, env=env)
+
+
+def test_missing_file():
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_settings("/nonexistent/city.toml", env={})
