@@ -31,7 +31,7 @@ from urllib.parse import urlparse
 
 from clapas.config import Settings
 from clapas.connectors.mqtt import MqttUrl
-from clapas.service import Service
+from clapas.service import Service, run_loop
 from clapas.simulator.encoders import ENCODERS
 from clapas.store.base import Batch
 
@@ -235,7 +235,7 @@ def main() -> int:
     if args.batch_size:
         settings.pipeline.batch_size = args.batch_size
     try:
-        result = asyncio.run(clapas_rate(settings, url, lines, args.uplinks, args.stall, args.rate))
+        result = run_loop(clapas_rate(settings, url, lines, args.uplinks, args.stall, args.rate))
     finally:
         if pg and not args.keep:
             pg.drop()

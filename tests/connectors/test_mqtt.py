@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import paho.mqtt.client as paho
@@ -29,11 +30,12 @@ def publish(url_host: str, port: int, messages: list[tuple[str, bytes]]) -> None
     client.disconnect()
 
 
-def uplinks(samples, n: int, start: int = 0, fmt: str = "json") -> list[tuple[str, bytes]]:
+def uplinks(samples, app: str, n: int, start: int = 0, fmt: str = "json") -> list[tuple[str, bytes]]:
+    """Uplinks on this test's own application topic, so that other traffic on a shared broker cannot mix in."""
     out = []
     for i in range(start, start + n):
         m = as_message(up_event(samples, eui=f"{i:016x}", payload=LPP_TH, tags={"decoder": "cayenne_lpp"}), fmt=fmt)
-        out.append((m.topic, m.raw))
+        out.append((f"application/{app}/device/{i:016x}/event/up", m.raw))
     return out
 
 
@@ -45,40 +47,43 @@ async def wait_for(predicate, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.05)
 
 
-def settings_for(tmp_path: Path, mqtt: str) -> Settings:
+def settings_for(tmp_path: Path, mqtt: str, app: str) -> Settings:
     s = Settings(store=f"duckdb:///{tmp_path / 'city.duckdb'}")
     s.chirpstack.mqtt_url = mqtt
-    s.chirpstack.client_id = f"clapas-test-{tmp_path.name}"
+    s.chirpstack.client_id = f"clapas-test-{app}"
+    s.chirpstack.topic = f"application/{app}/device/+/event/+"
     s.pipeline.flush_interval_s = 0.1
     return s
 
 
 async def test_uplinks_from_broker_are_stored(tmp_path, samples, mqtt_url):
-    service = Service(settings_for(tmp_path, mqtt_url))
+    app = uuid.uuid4().hex
+    service = Service(settings_for(tmp_path, mqtt_url, app))
     sub = service.subscribers[0]
     stop = asyncio.Event()
     task = asyncio.create_task(service.serve(http=False, stop=stop))
     try:
         await asyncio.wait_for(sub.connected.wait(), 10)
         await asyncio.to_thread(publish, sub.url.host, sub.url.port,
-                                uplinks(samples, 20) + uplinks(samples, 5, 100, "protobuf"))
+                                uplinks(samples, app, 20) + uplinks(samples, app, 5, 100, "protobuf"))
         await wait_for(lambda: service.store.counts()["stored"] == 25)
         counts = service.store.counts()
         assert (counts["observations"], counts["quarantined"], counts["devices"]) == (50, 0, 25)
         assert {r["fmt"] for r in service.store.uplinks(limit=100)} == {"json", "protobuf"}
     finally:
         stop.set()
-        await task
+        await asyncio.wait_for(task, 30)
 
 
 async def test_subscription_restored_after_broker_restart(tmp_path, samples, own_broker):
-    service = Service(settings_for(tmp_path, f"mqtt://127.0.0.1:{own_broker.port}"))
+    app = uuid.uuid4().hex
+    service = Service(settings_for(tmp_path, f"mqtt://127.0.0.1:{own_broker.port}", app))
     sub = service.subscribers[0]
     stop = asyncio.Event()
     task = asyncio.create_task(service.serve(http=False, stop=stop))
     try:
         await asyncio.wait_for(sub.connected.wait(), 10)
-        await asyncio.to_thread(publish, "127.0.0.1", own_broker.port, uplinks(samples, 3))
+        await asyncio.to_thread(publish, "127.0.0.1", own_broker.port, uplinks(samples, app, 3))
         await wait_for(lambda: service.store.counts()["stored"] == 3)
 
         own_broker.stop()
@@ -87,11 +92,11 @@ async def test_subscription_restored_after_broker_restart(tmp_path, samples, own
         own_broker.start()
         await wait_for(lambda: sub.connected.is_set() and sub.connections >= 2, timeout=40)
 
-        await asyncio.to_thread(publish, "127.0.0.1", own_broker.port, uplinks(samples, 4, 50))
+        await asyncio.to_thread(publish, "127.0.0.1", own_broker.port, uplinks(samples, app, 4, 50))
         await wait_for(lambda: service.store.counts()["stored"] == 7)
     finally:
         stop.set()
-        await task
+        await asyncio.wait_for(task, 30)
 
 
 def test_mqtt_url_parsing():

@@ -53,7 +53,7 @@ class _TxInfo(msgspec.Struct):
 
 
 class _Up(msgspec.Struct, rename="camel"):
-    device_info: _DeviceInfo
+    device_info: msgspec.Raw  # the same for every uplink of a device: decoded once, see _info
     time: datetime | None = None
     deduplication_id: str = ""
     f_cnt: int = 0
@@ -86,9 +86,28 @@ _event_decoder = msgspec.json.Decoder(_Event)
 _any_decoder = msgspec.json.Decoder()
 
 
+_device_info_decoder = msgspec.json.Decoder(_DeviceInfo)
+# raw deviceInfo JSON → (EUI, DeviceInfo): a device's deviceInfo repeats in every event, so it is decoded once;
+# the same object for the same text also lets the pipeline see at once that nothing changed
+_INFOS: dict[bytes, tuple[str, DeviceInfo]] = {}
+_MAX_INFOS = 500_000
+
+
 def _info(d: _DeviceInfo) -> DeviceInfo:
     return DeviceInfo(name=d.device_name, profile=d.device_profile_name, application=d.application_name,
                       tags=d.tags)
+
+
+def _raw_info(raw: msgspec.Raw) -> tuple[str, DeviceInfo]:
+    key = bytes(raw)
+    hit = _INFOS.get(key)
+    if hit is None:
+        d = _device_info_decoder.decode(key)
+        hit = (_eui(d.dev_eui), _info(d))
+        if len(_INFOS) >= _MAX_INFOS:
+            _INFOS.clear()
+        _INFOS[key] = hit
+    return hit
 
 
 _EUIS: dict[str, str] = {}  # as sent → normalized; bounded by the number of devices
@@ -117,13 +136,14 @@ def _parse_json(event: str, raw: bytes, received_at: datetime) -> Uplink:
     try:
         if event == "up":
             m = _up_decoder.decode(raw)
+            eui, info = _raw_info(m.device_info)
             best = _best(m.rx_info)
             lora = m.tx_info.modulation.lora if m.tx_info and m.tx_info.modulation else None
             return Uplink(
-                dev_eui=_eui(m.device_info.dev_eui), time=m.time or received_at, f_port=m.f_port, f_cnt=m.f_cnt,
+                dev_eui=eui, time=m.time or received_at, f_port=m.f_port, f_cnt=m.f_cnt,
                 payload=m.data, obj=m.object, rssi=best.rssi if best else None, snr=best.snr if best else None,
                 sf=lora.spreading_factor if lora else None, gateways=len(m.rx_info),
-                dedup_key=m.deduplication_id, info=_info(m.device_info),
+                dedup_key=m.deduplication_id, info=info,
             )
         if event == "status":
             s = _status_decoder.decode(raw)

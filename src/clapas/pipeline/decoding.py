@@ -51,6 +51,8 @@ class DeviceContext:
     def matches(self, info: DeviceInfo | None) -> bool:
         """Whether the network server still describes the device as this context was built from."""
         mine = self.info
+        if info is mine:
+            return True
         if info is None or mine is None:
             return info is mine
         return info.tags == mine.tags and info.profile == mine.profile and info.name == mine.name
