@@ -356,5 +356,6 @@ def test_rows_of_a_device_the_batch_did_not_describe_register_it_bare(store: Sto
     b = uplink(Batch(), A, utc(2026, 3, 1, 10), {"battery": 90})
     b.dev_by_eui.clear()
     store.write(b)
-    assert store.device(A)["last_seen"] is None
+    # when a device was heard comes from the journal rows, described or not
+    assert store.device(A)["last_seen"] == utc(2026, 3, 1, 10)
     assert store.latest(A)[0]["value"] == 90

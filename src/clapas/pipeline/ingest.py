@@ -52,7 +52,9 @@ class Pipeline:
         self._contexts: dict[str, DeviceContext] = {}
         self._batch = Batch()
         self._journal: list[tuple[Any, ...]] = []  # one row per message, in JOURNAL_FIELDS order
-        self._seen: dict[str, tuple[Uplink, DeviceContext, dict[str, Any]]] = {}
+        self._seen: dict[str, tuple[Uplink, DeviceContext, dict[str, Any] | None]] = {}
+        # what was last sent to the store of each device (context, attributes): unchanged devices are not resent
+        self._reported: dict[str, tuple[DeviceContext | None, dict[str, Any] | None]] = {}
         self._batch_started = 0.0
         self._lock = threading.Lock()  # submit() may be called from several threads (HTTP, MQTT)
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=self.settings.max_pending_batches)
@@ -129,7 +131,7 @@ class Pipeline:
     def _decode_into(self, b: Batch, up: Uplink) -> tuple[str, str | None]:
         ctx = self._context(up)
         prev = self._seen.get(up.dev_eui)
-        attributes = prev[2] if prev else {}
+        attributes = prev[2] if prev else None  # fields outside the catalogue decoded in this batch
         status, error = STORED, None
         if up.event in ("up", "status"):
             try:
@@ -144,7 +146,7 @@ class Pipeline:
                     b.o_quantity.append(qid)
                     b.o_value.append(value)
                 if attrs:
-                    attributes = {**attributes, **attrs}
+                    attributes = {**attributes, **attrs} if attributes else attrs
         else:
             b.ev_time.append(up.time)
             b.ev_eui.append(up.dev_eui)
@@ -157,7 +159,12 @@ class Pipeline:
     # writing ---------------------------------------------------------------------------------------------
     def _device_seen(self) -> dict[str, DeviceSeen]:
         out: dict[str, DeviceSeen] = {}
+        reported = self._reported
         for eui, (up, ctx, attrs) in self._seen.items():
+            was_ctx, was_attrs = reported.get(eui, (None, None))
+            if was_ctx is ctx and (attrs is None or attrs == was_attrs):
+                continue  # nothing new to say of it: its journal rows tell when it was heard
+            reported[eui] = (ctx, attrs if attrs is not None else was_attrs)
             info = up.info
             out[eui] = DeviceSeen(
                 eui=eui, last_seen=up.time, name=info.name if info else "", profile=info.profile if info else "",

@@ -25,7 +25,12 @@ RESOLUTIONS = ("raw", "1h", "1d")
 
 
 class DeviceSeen(msgspec.Struct, kw_only=True):
-    """What one batch learned about a device: enough to auto-register it and to keep its last state."""
+    """What one batch learned about a device's registry facts: enough to auto-register it.
+
+    The pipeline sends one only when a device is new to it, when the network server's description of it changed,
+    or when its attributes changed. When a device was last heard, and its last radio state, stores derive from the
+    batch's journal rows (every message but duplicates), for every device of the batch.
+    """
 
     eui: str
     last_seen: datetime

@@ -127,6 +127,7 @@ class DuckDBStore(Store):
                 self._device_ids(cur, batch)
                 cur.register("j_batch", pa.table(schema.journal_columns(batch)))
                 cur.execute(f"INSERT INTO journal ({schema.JOURNAL_COLS}) SELECT {schema.JOURNAL_COLS} FROM j_batch")
+                cur.execute(schema.DEVICE_HEARD_UPDATE)
                 cur.unregister("j_batch")
                 self._insert_rows(cur, batch)
                 cur.execute("COMMIT")

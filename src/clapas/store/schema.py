@@ -1,7 +1,8 @@
 """Tables and row shapes shared by both stores. SQL here uses `?` placeholders (psycopg's `%s` is derived).
 
 Tables: devices, quantities, zones, journal (every message, raw), observations (narrow rows), device_events;
-PostgreSQL adds the hourly and daily rollups (`rollup_1h`, `rollup_1d`) its history queries read.
+PostgreSQL adds the hourly and daily rollups (`rollup_1h`, `rollup_1d`) its history queries read, with the buckets
+still to roll up (`rollup_pending`), the quantities of each device and a tally of the observation rows.
 """
 
 from __future__ import annotations
@@ -80,8 +81,10 @@ def postgres_migrations() -> list[tuple[int, list[str]]]:
             time TIMESTAMPTZ, source VARCHAR NOT NULL, event VARCHAR NOT NULL, fmt VARCHAR NOT NULL, topic VARCHAR,
             dev_eui VARCHAR, f_port INTEGER, f_cnt BIGINT, dedup_key VARCHAR, status VARCHAR NOT NULL,
             error VARCHAR, rssi DOUBLE PRECISION, snr DOUBLE PRECISION, sf SMALLINT, raw BYTEA NOT NULL)""",
-        # the API lists quarantined/duplicate messages and a device's messages newest first; replay filters by time
-        "CREATE INDEX journal_status ON journal (status, id)",
+        # the API lists quarantined/duplicate messages and a device's messages newest first; replay filters by time.
+        # Stored messages (nearly all) are listed newest first through the primary key, so the status index leaves
+        # them out: one index entry less per message journaled
+        "CREATE INDEX journal_status ON journal (status, id) WHERE status <> 'stored'",
         "CREATE INDEX journal_dev_eui ON journal (dev_eui, id)",
         # rows arrive in time order: a BRIN index serves replay's time ranges for almost no write cost
         "CREATE INDEX journal_received ON journal USING brin (received_at)",
@@ -90,11 +93,23 @@ def postgres_migrations() -> list[tuple[int, list[str]]]:
             time TIMESTAMPTZ NOT NULL, value DOUBLE PRECISION NOT NULL,
             PRIMARY KEY (device_id, quantity_id, time)) PARTITION BY RANGE (time)""",
         "CREATE TABLE observations_default PARTITION OF observations DEFAULT",
-        # rollup rows are updated by most batches, never on an indexed column: fillfactor keeps that HOT
+        # rows arrive roughly in time order: a BRIN index lets the rollup step read one hour or day of every device
+        # for almost no write cost
+        "CREATE INDEX observations_time ON observations USING brin (time) WITH (autosummarize = on)",
+        # rollups are rebuilt a bucket at a time by the rollup step (`PostgresStore.maintain`), never per batch
         *(f"""CREATE TABLE rollup_{r} (device_id INTEGER NOT NULL, quantity_id SMALLINT NOT NULL,
             bucket TIMESTAMPTZ NOT NULL, count BIGINT NOT NULL, sum DOUBLE PRECISION NOT NULL,
             min DOUBLE PRECISION NOT NULL, max DOUBLE PRECISION NOT NULL,
-            PRIMARY KEY (device_id, quantity_id, bucket)) WITH (fillfactor = 70)""" for r in ("1h", "1d")),
+            PRIMARY KEY (device_id, quantity_id, bucket))""" for r in ("1h", "1d")),
+        # buckets written since they were last rolled up: history reads them from raw rows until the rollup step
+        # rebuilds them (a few rows per batch, upserted in the batch's transaction)
+        """CREATE TABLE rollup_pending (resolution VARCHAR NOT NULL, bucket TIMESTAMPTZ NOT NULL,
+            touched_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (resolution, bucket))""",
+        # the quantities each device reports (latest values, quantities in use), kept exact with every batch
+        """CREATE TABLE device_quantities (device_id INTEGER NOT NULL, quantity_id SMALLINT NOT NULL,
+            PRIMARY KEY (device_id, quantity_id))""",
+        # observation rows added (or removed, by replay) per transaction; the rollup step sums them into one row
+        "CREATE TABLE observation_tally (n BIGINT NOT NULL)",
         # the time zone the daily rollup was computed in: a change of city time zone rebuilds it
         "CREATE TABLE store_settings (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)",
     ]
@@ -199,6 +214,27 @@ FROM seen s WHERE devices.{key} = s.{key}
 
 
 DEVICE_STATE_UPDATE = device_state_update()
+
+# The last time a device was heard and its radio state, from a batch's journal rows (DuckDB: `j_batch`). Every
+# message of a known device counts except duplicates; the state moves only forward in time.
+DEVICE_HEARD_UPDATE = """
+UPDATE devices SET
+  last_seen = greatest(coalesce(devices.last_seen, r.t), r.t),
+  first_seen = least(coalesce(devices.first_seen, r.t), r.t),
+  last_f_cnt = CASE WHEN r.t >= coalesce(devices.last_seen, r.t) THEN coalesce(r.f_cnt, devices.last_f_cnt)
+                    ELSE devices.last_f_cnt END,
+  last_rssi = CASE WHEN r.t >= coalesce(devices.last_seen, r.t) THEN coalesce(r.rssi, devices.last_rssi)
+                   ELSE devices.last_rssi END,
+  last_snr = CASE WHEN r.t >= coalesce(devices.last_seen, r.t) THEN coalesce(r.snr, devices.last_snr)
+                  ELSE devices.last_snr END
+FROM (SELECT dev_eui, max(time) AS t,
+             arg_max(f_cnt, time) FILTER (WHERE event = 'up' AND f_cnt IS NOT NULL) AS f_cnt,
+             arg_max(rssi, time) FILTER (WHERE rssi IS NOT NULL) AS rssi,
+             arg_max(snr, time) FILTER (WHERE snr IS NOT NULL) AS snr
+      FROM j_batch WHERE status <> 'duplicate' AND dev_eui IS NOT NULL AND time IS NOT NULL
+      GROUP BY dev_eui) r
+WHERE devices.eui = r.dev_eui
+"""
 
 # registry fields, in `registry_row` order after the id; an import rewrites them and never the last state
 REGISTRY_COLS = ("eui", "name", "kind", "decoder", "profile", "zone", "lat", "lon", "data_class",
