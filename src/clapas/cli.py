@@ -1,4 +1,4 @@
-"""The `clapas` command: run, demo, simulate, replay, devices, zones.
+"""The `clapas` command: run, demo, simulate, replay, devices, zones, codecs.
 
 Each subcommand's module adds its own parser (`add_parser(subparsers)`), so this file stays a table of contents.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable
 
@@ -18,6 +19,7 @@ SUBCOMMANDS: list[str] = [
     "clapas.simulator.cli:add_parser",  # simulate
     "clapas.pipeline.replay:add_parser",  # replay
     "clapas.registry.cli:add_parser",  # devices, zones
+    "clapas.codecs.cli:add_parser",  # codecs
 ]
 
 
@@ -53,6 +55,9 @@ def main(argv: list[str] | None = None) -> None:
         code = 2
     except KeyboardInterrupt:
         code = 130
+    except BrokenPipeError:  # `clapas devices export | head`: the reader has gone, which is fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
     sys.exit(code or 0)
 
 

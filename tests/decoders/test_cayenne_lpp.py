@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from clapas.decoders.base import DecodeError
 from clapas.decoders.cayenne_lpp import decode
@@ -32,12 +30,3 @@ def test_gps() -> None:
 def test_bad_frames(payload: bytes, reason: str) -> None:
     with pytest.raises(DecodeError, match=reason):
         decode(payload, 1)
-
-
-@given(st.binary(max_size=64), st.integers(0, 255))
-def test_any_bytes_decode_or_raise_decode_error(payload: bytes, f_port: int) -> None:
-    try:
-        out = decode(payload, f_port)
-    except DecodeError:
-        return
-    assert all(isinstance(k, str) and isinstance(v, int | float | str | bool) for k, v in out)

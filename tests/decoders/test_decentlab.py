@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from clapas.decoders.base import DecodeError
 from clapas.decoders.decentlab import decode_mbx, decode_pm
@@ -43,13 +41,3 @@ def test_dl_mbx_examples() -> None:
 def test_bad_frames(payload: bytes, f_port: int, reason: str) -> None:
     with pytest.raises(DecodeError, match=reason):
         decode_mbx(payload, f_port)
-
-
-@given(st.binary(max_size=40), st.sampled_from([1, 1, 1, 2]))
-def test_any_bytes_decode_or_raise_decode_error(payload: bytes, f_port: int) -> None:
-    for decode in (decode_pm, decode_mbx):
-        try:
-            out = decode(payload, f_port)
-        except DecodeError:
-            continue
-        assert all(isinstance(k, str) and isinstance(v, int | float | str | bool) for k, v in out)

@@ -5,8 +5,6 @@ vs133-codec.yaml), decoded by Milesight's own codecs in the same folder."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from clapas.decoders.base import DecodeError
 from clapas.decoders.milesight import decode
@@ -60,12 +58,3 @@ def test_vs133_line_crossing() -> None:
 def test_bad_frames(payload: bytes, f_port: int, reason: str) -> None:
     with pytest.raises(DecodeError, match=reason):
         decode(payload, f_port)
-
-
-@given(st.binary(max_size=64), st.sampled_from([85, 85, 85, 1]))
-def test_any_bytes_decode_or_raise_decode_error(payload: bytes, f_port: int) -> None:
-    try:
-        out = decode(payload, f_port)
-    except DecodeError:
-        return
-    assert all(isinstance(k, str) and isinstance(v, int | float | str | bool) for k, v in out)

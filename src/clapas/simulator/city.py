@@ -6,18 +6,15 @@ benchmark, a test and a demo speak about the same city. Zones export as GeoJSON 
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from clapas.model import Device, Zone
+from clapas.registry.devices_csv import write_devices
 from clapas.simulator import formats
 from clapas.simulator.noise import gauss, key, mix, uniform
 
@@ -172,21 +169,8 @@ class City:
         zones_path, devices_path = out / "zones.geojson", out / "devices.csv"
         zones_path.write_text(json.dumps(self.zones_geojson(), ensure_ascii=False, indent=1), encoding="utf-8")
         with devices_path.open("w", newline="", encoding="utf-8") as f:
-            write_devices_csv(self.registry_devices(), f)
+            write_devices(self.registry_devices(), f)
         return zones_path, devices_path
-
-
-CSV_COLUMNS = [f.name for f in msgspec.structs.fields(Device)]
-
-
-def write_devices_csv(devices: Iterable[Device], f: Any) -> None:
-    """The registry's CSV: `clapas.model.Device` columns, tags as `key=value;key=value`."""
-    w = csv.writer(f, lineterminator="\n")
-    w.writerow(CSV_COLUMNS)
-    for d in devices:
-        row = msgspec.structs.asdict(d)
-        row["tags"] = ";".join(f"{k}={v}" for k, v in sorted(d.tags.items()))
-        w.writerow(["" if row[c] is None else row[c] for c in CSV_COLUMNS])
 
 
 # --- geometry ---------------------------------------------------------------------------------------------------
