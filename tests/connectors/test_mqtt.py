@@ -147,3 +147,27 @@ def own_broker(tmp_path):
     broker.start()
     yield broker
     broker.stop()
+
+
+async def test_the_things_stack_uplinks_from_broker(tmp_path, samples, mqtt_url):
+    app = uuid.uuid4().hex
+    s = Settings(store=f"duckdb:///{tmp_path / 'city.duckdb'}")
+    s.ttn.mqtt_url = mqtt_url
+    s.ttn.client_id = f"clapas-test-{app}"
+    s.ttn.topic = f"v3/{app}@tenant1/devices/+/up"
+    s.pipeline.flush_interval_s = 0.1
+    service = Service(s)
+    sub = service.subscribers[0]
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.serve(http=False, stop=stop))
+    try:
+        await asyncio.wait_for(sub.connected.wait(), 10)
+        raw = (samples / "ttn" / "uplink.json").read_bytes()
+        await asyncio.to_thread(publish, sub.url.host, sub.url.port, [(f"v3/{app}@tenant1/devices/dev1/up", raw)])
+        await wait_for(lambda: service.store.counts()["stored"] == 1)
+        latest = {r["quantity"]: r["value"] for r in service.store.latest("0004a30b001c0530")}
+        # no decoder configured: the application server's decoded_payload is mapped by its field names
+        assert latest == {"air.temperature": 1.0, "light.illuminance": 0.64}
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
