@@ -71,6 +71,24 @@ class ProfileSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     fields: dict[str, FieldMap] = msgspec.field(default_factory=dict)
     # After decoding: rename/scale a decoder's output (e.g. "counter.count" → rain.amount × 0.2 mm per tip).
     remap: dict[str, FieldMap] = msgspec.field(default_factory=dict)
+    # A vendor JavaScript codec: `maker/codec-id` in [codecs] repository, or a .js / codec .yaml / ChirpStack
+    # profile .json path. Its output is mapped by `fields` (and its normalized output, when it has one).
+    codec: str = ""
+
+
+class CodecSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Vendor JavaScript codecs (`clapas.codecs`): where they are and what each call may use."""
+
+    # A folder laid out like The Things Stack device repository (vendor/<maker>/<codec>.yaml + .js).
+    repository: str = ""
+    # A folder of ChirpStack device-profile exports (JSON): devices of a profile of the same name use its codec.
+    chirpstack_profiles: str = ""
+    # CPU time one codec call may take before it is stopped and its uplink quarantined.
+    time_limit_ms: float = 100.0
+    # Memory of one codec's runtime (its code and everything it allocates).
+    memory_limit_mb: int = 32
+    # JavaScript stack of one codec's runtime (runaway recursion stops here).
+    stack_limit_kb: int = 256
 
 
 class RegistrySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -90,6 +108,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     ttn: TtnSettings = msgspec.field(default_factory=TtnSettings)
     pipeline: PipelineSettings = msgspec.field(default_factory=PipelineSettings)
     registry: RegistrySettings = msgspec.field(default_factory=RegistrySettings)
+    codecs: CodecSettings = msgspec.field(default_factory=CodecSettings)
     # Device profile name (as ChirpStack names it) → what it means.
     profiles: dict[str, ProfileSettings] = msgspec.field(default_factory=dict)
 
@@ -135,7 +154,20 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
         where = f" in {path}" if path else ""
         raise ConfigError(f"invalid setting{where}: {e}") from None
     _check(settings)
+    _apply_codecs(settings.codecs)
     return settings
+
+
+def _apply_codecs(c: CodecSettings) -> None:
+    """Codecs are compiled once per process (`clapas.codecs.library.LIBRARY`), so their settings are applied here,
+    where every command reads its settings."""
+    if c.time_limit_ms <= 0 or c.memory_limit_mb < 1 or c.stack_limit_kb < 16:
+        raise ConfigError("codecs: time_limit_ms must be > 0, memory_limit_mb ≥ 1 and stack_limit_kb ≥ 16")
+    from clapas.codecs.engine import Limits
+    from clapas.codecs.library import LIBRARY
+
+    LIBRARY.configure(c.repository, c.chirpstack_profiles, Limits(c.time_limit_ms, c.memory_limit_mb,
+                                                                  c.stack_limit_kb))
 
 
 def _check(s: Settings) -> None:

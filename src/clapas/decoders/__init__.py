@@ -19,6 +19,9 @@ with the profile's field table rather than called on bytes.
 | `kamstrup` | Kamstrup flowIQ (M-Bus over LoRaWAN) | water.volume/reverse_volume/flow/temperature, |
 | | | alarm.dry/backflow/leak/burst/tamper/low_battery |
 | `oms` | OMS profile meters, e.g. Sensus iPERL | water.volume/reverse_volume/flow/temperature, alarm.low_battery |
+
+Vendor JavaScript codecs are decoders too (`javascript.py`, `clapas.codecs`): named `codec:<ref>`, or chosen by a
+device's `codec` tag, its profile's `codec` setting or its ChirpStack profile export.
 """
 
 from __future__ import annotations

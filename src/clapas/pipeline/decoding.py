@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 from clapas.config import ProfileSettings
-from clapas.decoders import CHIRPSTACK_OBJECT, DECODERS, DecodeError
+from clapas.decoders import CHIRPSTACK_OBJECT, DECODERS, DecodeError, javascript
 from clapas.decoders.chirpstack_object import FieldMap, map_object
 from clapas.model import QUANTITY_BY_KEY, DeviceInfo, Uplink
 
@@ -39,6 +39,11 @@ class DeviceContext:
         self.decoder = DECODERS.get(self.decoder_name)
         self.fields: dict[str, FieldMap] = profile.fields if profile else {}
         self.remap: dict[str, FieldMap] = profile.remap if profile else {}
+        if self.decoder is None:  # a vendor JavaScript codec (see clapas.decoders.javascript)
+            ref = javascript.codec_reference(tags, profile.codec if profile else "", self.decoder_name,
+                                             (info.profile if info else "") or reg.get("profile") or "")
+            if ref:
+                self.decoder_name, self.decoder = javascript.decoder_for(ref, self.fields)
         self.kind = tags.get("kind") or (profile.kind if profile else "") or reg.get("kind") or ""
         self.zone = tags.get("zone") or reg.get("zone") or ""
         self.lat = _float(tags.get("lat")) if "lat" in tags else reg.get("lat")

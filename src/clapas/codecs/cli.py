@@ -1,0 +1,56 @@
+"""`clapas codecs test PATH [--json]`: run every example of every codec of a device-repository folder."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from clapas.codecs.engine import DEFAULT_MEMORY_LIMIT_MB, DEFAULT_STACK_LIMIT_KB, DEFAULT_TIME_LIMIT_MS, Limits
+from clapas.codecs.runner import check_repository, stderr_progress
+
+# Failures listed in the human-readable output before "… and N more" (--json always lists them all).
+MAX_LISTED_FAILURES = 200
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("codecs", help="vendor JavaScript codecs: check them against their published examples")
+    csub = p.add_subparsers(dest="codecs_command", metavar="ACTION", required=True)
+    t = csub.add_parser("test", help="run every example of every codec in a device-repository folder",
+                        description="Run every example of every codec YAML (vendor/<maker>/…) under PATH and "
+                        "print pass/fail per codec and a total. Exit status 1 when an example fails.")
+    t.add_argument("path", metavar="PATH", help="a folder laid out like The Things Stack device repository")
+    t.add_argument("--json", action="store_true", help="print one JSON object (examples, passed, failed, failures)")
+    t.add_argument("--time-limit-ms", type=float, default=DEFAULT_TIME_LIMIT_MS, help="CPU time per codec call")
+    t.add_argument("--memory-limit-mb", type=int, default=DEFAULT_MEMORY_LIMIT_MB, help="memory per codec")
+    t.add_argument("--stack-limit-kb", type=int, default=DEFAULT_STACK_LIMIT_KB, help="JS stack per codec")
+    t.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    t.set_defaults(func=run_test)
+
+
+def run_test(args: argparse.Namespace) -> int:
+    root = Path(args.path)
+    if not root.is_dir():
+        print(f"clapas codecs test: not a folder: {root}", file=sys.stderr)
+        return 2
+    limits = Limits(args.time_limit_ms, args.memory_limit_mb, args.stack_limit_kb)
+    report = check_repository(root, limits, progress=None if args.quiet else stderr_progress())
+    result = report.as_dict()
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        for c in report.codecs:
+            status = "PASS" if c.passed == c.examples else "FAIL"
+            print(f"{status} {c.codec}: {c.passed}/{c.examples}")
+        failures = result["failures"]
+        if failures:
+            print("\nfailures:")
+            for f in failures[:MAX_LISTED_FAILURES]:
+                print(f"  {f['codec']} — {f['example']}: {f['reason']}")
+            if len(failures) > MAX_LISTED_FAILURES:
+                print(f"  … and {len(failures) - MAX_LISTED_FAILURES} more (--json lists them all)")
+        rate = 100.0 * result["passed"] / result["examples"] if result["examples"] else 100.0
+        print(f"\n{result['codecs']} codecs, {result['examples']} examples: {result['passed']} passed, "
+              f"{result['failed']} failed ({rate:.1f} % pass)")
+    return 1 if result["failed"] else 0
