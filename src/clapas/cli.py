@@ -1,4 +1,4 @@
-"""The `clapas` command: run, demo, simulate, replay, devices, zones, codecs.
+"""The `clapas` command: run, demo, simulate, replay, devices, zones, codecs, score.
 
 Each subcommand's module adds its own parser (`add_parser(subparsers)`), so this file stays a table of contents.
 """
@@ -20,6 +20,7 @@ SUBCOMMANDS: list[str] = [
     "clapas.pipeline.replay:add_parser",  # replay
     "clapas.registry.cli:add_parser",  # devices, zones
     "clapas.codecs.cli:add_parser",  # codecs
+    "clapas.detectors.score:add_parser",  # score
 ]
 
 

@@ -97,6 +97,70 @@ class RegistrySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     zones_geojson: str = ""
 
 
+class WaterSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Thresholds of the water detectors (`clapas.detectors.water`). Sources: ../shared/domain-rules.md §1;
+    [S] stated by the source named, [U] unverified, "design" a platform choice where no source gives a number."""
+
+    # --- meters ---
+    # Register resolution: meters count whole litres (wmbusmeters driver_izar.cc reports litres, §1.2) [S-code].
+    index_resolution_m3: float = 0.001
+    # Permanent flow Q3 of the usual DN15 residential meter (Kamstrup flowIQ 2101: 2.5 m³/h) [U]; the Kamstrup
+    # leak sensitivity below is a share of it (§1.2: "presumably Q3").
+    meter_q3_m3h: float = 2.5
+    # A reading interval longer than this cannot tell a flow-free hour from continuous use: state restarts (design;
+    # hourly meters tolerate one lost uplink; twice-a-day meters (Téléo, §1.2) cannot support the hourly rules).
+    max_reading_gap_s: float = 3 * 3600 + 300
+    # Radio modules transmit with a few seconds of jitter; spans are compared with this slack (design).
+    reading_tolerance_s: float = 120.0
+    # --- continuous flow (Kamstrup MULTICAL 21 / flowIQ info code LEAK, §1.2) [S] ---
+    continuous_flow_window_h: float = 24.0  # no flow-free hour during the last 24 h
+    flow_free_hour_s: float = 3600.0  # "at least one continuous hour without flow"; also clears the alert
+    # Minimum constant flow that raises the alarm, as a share of Q3: Kamstrup sensitivity N=5 (> 0.1 %) [S].
+    leak_sensitivity_q3_share: float = 0.001
+    # Severity from the minimum hourly flow: Kamstrup N=1 (> 0.5 % Q3) → major, N=3 (> 2 % Q3) → critical [S].
+    leak_major_q3_share: float = 0.005
+    leak_critical_q3_share: float = 0.02
+    # --- night-use variant (Home Assistant Taggle integration: night window 01:00–05:00, flow in each hour) [S] ---
+    night_start_hour: int = 1
+    night_end_hour: int = 5
+    # Share of the night that readings must cover to decide (design: one lost hourly uplink is tolerated).
+    night_min_coverage: float = 0.75
+    # Nights in a row with water in every hour: one night can be chance (a baby, an insomniac), two in a row is a
+    # pattern (Techem: "2 à 3 jours de consommation anormale d'affilée", §1.2) [S].
+    night_consecutive: int = 2
+    # --- burst (MULTICAL 21 BURST trigger: "not found", §1.2, so a documented design default) ---
+    # Above what a garden tap delivers (a pool filled with a hose), below the meter's overload flow Q4 = 1.25 Q3.
+    burst_q3_share: float = 0.8
+    # Sustained for at least this long: Kamstrup's shortest BURST duration bucket is "1–8 hours" [S-code].
+    burst_min_duration_s: float = 3600.0
+    # --- abnormal consumption, loi Warsmann (CGCT L2224-12-4 III bis, R2224-20-1; §1.1) [S] ---
+    overconsumption_factor: float = 2.0  # "excède le double du volume d'eau moyen consommé"
+    reference_years: int = 3  # "pendant une période équivalente au cours des trois années précédentes"
+    # Equivalent period = the same days 52 weeks earlier, so that weekdays line up (design).
+    year_shift_days: int = 364
+    # Tele-read early warning: abnormal on most of the last N days in a row (Techem: "2 à 3 jours de consommation
+    # anormale d'affilée", §1.2) [S]; the median day decides, so one exceptional day (a pool) does not.
+    consecutive_days: int = 3
+    # Fallback reference ("à défaut"): mean daily volume of the zone's dwellings over this many days (design).
+    zone_reference_days: int = 7
+    notice_window_months: int = 1  # the subscriber's one-month window after the notice [S]
+    sanitation_cap_factor: float = 1.0  # assainissement capped at the average consumption (R2224-19-2) [S]
+    # --- district (DMA) balance and minimum night flow (§1.3) ---
+    mnf_start_hour: int = 2  # MNF window 02:00–04:00 local (Water 2024, 16(24):3642) [S]
+    mnf_end_hour: int = 4
+    mnf_baseline_nights: int = 7  # UKWIR 99/WM/08/21: rolling 7-day 20th percentile of the nightly minimum [S]
+    mnf_percentile: float = 20.0
+    mnf_min_nights: int = 3  # nights of baseline needed before alerting (design)
+    # A rise is alarming beyond the legitimate night use the district's customers could explain (SANFLOW, §1.3) [S]:
+    # 6 % of the population active at night, 10 L per cistern (counted per dwelling: at least one occupant),
+    # 50 L/h per small non-domestic user.
+    night_active_share: float = 0.06
+    cistern_l: float = 10.0
+    non_domestic_night_lph: float = 50.0
+    # Zone rules (night flow, balance) wait this long after a period for late uplinks (design).
+    lateness_s: float = 7200.0
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # duckdb:///path/city.duckdb (one file, the default) or postgresql://user@host:port/db
     store: str = "duckdb:///clapas.duckdb"
@@ -108,6 +172,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     ttn: TtnSettings = msgspec.field(default_factory=TtnSettings)
     pipeline: PipelineSettings = msgspec.field(default_factory=PipelineSettings)
     registry: RegistrySettings = msgspec.field(default_factory=RegistrySettings)
+    water: WaterSettings = msgspec.field(default_factory=WaterSettings)
     codecs: CodecSettings = msgspec.field(default_factory=CodecSettings)
     # Device profile name (as ChirpStack names it) → what it means.
     profiles: dict[str, ProfileSettings] = msgspec.field(default_factory=dict)

@@ -23,7 +23,10 @@ DAY = 86400.0
 
 # Default parameters of each incident (named after what they are; sources in domain-rules.md where one exists).
 LEAK_FLOW_LPH = 18.0  # a running toilet cistern: constant flow after the meter
-BURST_FLOW_LPH = 950.0  # a burst pipe inside the premises
+# A burst pipe inside the premises discharges what the service pipe and the meter let through, up to the meter's
+# overload flow (Q4 = 1.25 × Q3 = 3.1 m³/h for the usual DN15 meter). Plausibility fix: it was 950 L/h, less than a
+# garden tap gives, so a burst looked like (and was smaller than) a pool being filled.
+BURST_FLOW_LPH = 2800.0
 BURST_HOURS = 5
 BACKFLOW_LPH = 60.0  # water pushed back into the network (pressure loss, cross-connection)
 BACKFLOW_HOURS = 3
@@ -42,15 +45,26 @@ HVAC_FAILURE_HOURS = 18
 HVAC_TAU_HOURS = 4.0  # how fast a room drifts once its air handling stops
 HVAC_T_TARGET_C = 27.5
 HVAC_RH_TARGET = 74.0  # above the 60 % RH of the Bizot band, near the 75 % mould limit
-POOL_FLOW_LPH = 1800.0  # a garden pool filled from the tap: about 22 m³ in 12 h
+# A garden pool filled with a hose: a garden tap gives 12–20 L/min. Plausibility fix: it was 1800 L/h (30 L/min),
+# more than a tap delivers; now about 14 m³ in 12 h, a small above-ground pool.
+POOL_FLOW_LPH = 1200.0
 POOL_HOURS = 12
 GARDEN_FLOW_LPH = 500.0  # an automatic sprinkler
 GARDEN_LOCAL_HOURS = (22,)  # local hours it runs, every night
 GARDEN_NIGHTS = 3
+# A leak on the district's network (between the inflow meter and the customers): a burst on a service connection,
+# 1.6 m³/h at 50 m pressure (Lambert's BABE default for reported service-pipe bursts).
+MAINS_LEAK_LPH = 1600.0
+MAINS_LEAK_HOURS = 48
+# The scoring scenario (`scoring_incidents`): share of dwellings given each kind of water incident, and where the
+# incidents may start (leaving each rule the time it needs to decide before the end of the run).
+SCORING_SHARE = 0.04
+POOL_LOCAL_START_HOURS = (8, 11)  # pools are filled during the day
 
 KINDS = ("leak", "burst", "backflow", "overconsumption", "heatwave", "flood", "pollution", "hvac_failure", "silent",
-         "pool_filling", "garden_watering")
+         "pool_filling", "garden_watering", "mains_leak")
 WATER_KINDS = frozenset({"leak", "burst", "backflow", "overconsumption", "pool_filling", "garden_watering"})
+NETWORK_KINDS = frozenset({"mains_leak"})  # on a district's network: seen by its inflow meter only
 LEGITIMATE = frozenset({"pool_filling", "garden_watering"})
 
 
@@ -142,6 +156,12 @@ def default_incidents(city: City, start: datetime, end: datetime, seed: int = 0)
     water("garden_watering", 6, garden_start, end, want=lambda d: d.params.get("garden"),
           flow_lph=GARDEN_FLOW_LPH, local_hours=list(GARDEN_LOCAL_HOURS))
 
+    inflow = city.by_kind("district_meter")
+    if inflow:  # a leak on one district's network, seen by its inflow meter's night flow
+        ms = _hour(at(0.65))
+        out.append(Incident(kind="mains_leak", start=ms, end=min(ms + timedelta(hours=MAINS_LEAK_HOURS), end),
+                            devices=[inflow[0].eui], zone=inflow[0].group, params={"flow_lph": MAINS_LEAK_LPH}))
+
     hw_start = _hour(at(0.3))
     out.append(Incident(kind="heatwave", start=hw_start, end=min(hw_start + timedelta(days=HEATWAVE_DAYS),
                                                                   end),
@@ -175,11 +195,69 @@ def default_incidents(city: City, start: datetime, end: datetime, seed: int = 0)
     return out
 
 
+def scoring_incidents(city: City, start: datetime, end: datetime, seed: int = 0,
+                      per_kind: int | None = None) -> list[Incident]:
+    """Many water incidents of each kind on distinct dwellings, spread over the period, plus legitimate high uses
+    and network leaks in every district: enough cases for precision and recall to mean something.
+
+    Each kind starts where its rule can decide before the end: a leak needs its 24-hour window, an overconsumption
+    a few days of abnormal volumes, a network leak a few nights of baseline first.
+    """
+    from zoneinfo import ZoneInfo
+
+    t0, t1 = start.timestamp(), end.timestamp()
+    k = key(seed, "scoring")
+    taken: set[str] = set()
+    homes = [d for d in city.by_kind("water_meter") if d.device.premises_use == "habitation"]
+    n = per_kind or max(3, round(len(homes) * SCORING_SHARE))
+    tz = ZoneInfo("Europe/Paris")
+    out: list[Incident] = []
+
+    def when(i: int, lead_days: float, tail_days: float) -> float:
+        a, b = t0 + lead_days * DAY, t1 - tail_days * DAY
+        return _hour(a + uniform(k, 10_000 + i) * max(0.0, b - a)).timestamp()
+
+    def add(kind: str, j: int, t_start: float, t_end: float, want: Any = None, **params: Any) -> None:
+        d = _pick(homes, k, taken, 20_000 + j, want)
+        if d is not None:
+            out.append(Incident(kind=kind, start=_hour(t_start), end=_hour(min(t_end, t1)), devices=[d.eui],
+                                zone=d.group, params=params, expected_alert=kind not in LEGITIMATE))
+
+    for j in range(n):
+        s = when(j, 1.0, 2.0)
+        add("leak", j, s, s + 3 * DAY, flow_lph=LEAK_FLOW_LPH)
+        s = when(100 + j, 0.5, 0.5)
+        add("burst", 100 + j, s, s + BURST_HOURS * HOUR, flow_lph=BURST_FLOW_LPH)
+        s = when(200 + j, 0.5, 0.5)
+        add("backflow", 200 + j, s, s + BACKFLOW_HOURS * HOUR, flow_lph=BACKFLOW_LPH)
+        s = when(300 + j, 1.0, 4.5)
+        add("overconsumption", 300 + j, s, t1, factor=OVERCONSUMPTION_FACTOR)
+        day = datetime.fromtimestamp(when(400 + j, 0.0, 1.0), tz).replace(hour=0)
+        lo, hi = POOL_LOCAL_START_HOURS
+        s = (day + timedelta(hours=lo + int(uniform(k, 30_000 + j) * (hi - lo)))).timestamp()
+        add("pool_filling", 400 + j, s, s + POOL_HOURS * HOUR, flow_lph=POOL_FLOW_LPH)
+        s = when(500 + j, 0.0, GARDEN_NIGHTS)
+        add("garden_watering", 500 + j, s, s + GARDEN_NIGHTS * DAY, want=lambda d: d.params.get("garden"),
+            flow_lph=GARDEN_FLOW_LPH, local_hours=list(GARDEN_LOCAL_HOURS))
+    for i, meter in enumerate(city.by_kind("district_meter")):
+        first = datetime.fromtimestamp(t0 + (4 + i % 2) * DAY, tz).replace(hour=22, minute=0, second=0)
+        s = first.timestamp()
+        while s + (MAINS_LEAK_HOURS * HOUR) + DAY <= t1:
+            out.append(Incident(kind="mains_leak", start=_hour(s), end=_hour(s + MAINS_LEAK_HOURS * HOUR),
+                                devices=[meter.eui], zone=meter.group, params={"flow_lph": MAINS_LEAK_LPH}))
+            s += 5 * DAY
+    out.sort(key=lambda i: (i.start, i.kind))
+    return out
+
+
 def select(spec: str, city: City, start: datetime, end: datetime, seed: int = 0) -> list[Incident]:
-    """`default`, `none`, or a comma-separated list of kinds taken from the default set."""
+    """`default`, `none`, `scoring` (many water incidents, see `scoring_incidents`), or a comma-separated list of
+    kinds taken from the default set."""
     spec = (spec or "default").strip()
     if spec == "none":
         return []
+    if spec == "scoring":
+        return scoring_incidents(city, start, end, seed)
     incidents = default_incidents(city, start, end, seed)
     if spec == "default":
         return incidents

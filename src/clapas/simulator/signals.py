@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from clapas.simulator import formats
 from clapas.simulator.city import RAIN_TIP_MM, City, SimDevice
-from clapas.simulator.incidents import WATER_KINDS, Incident, Span
+from clapas.simulator.incidents import NETWORK_KINDS, WATER_KINDS, Incident, Span
 from clapas.simulator.noise import gauss, key, poisson, uniform
 
 HOUR = 3600.0
@@ -129,7 +129,11 @@ class Signals:
         self.pollution = [i for i in spans if i.kind == "pollution"]
         self.water: dict[str, list[Span]] = {}
         self.hvac: dict[str, list[Span]] = {}
+        # leaks on a district's network: extra flow through its inflow meter only
+        self.network: dict[str, list[Span]] = {}
         for inc in spans:
+            if inc.kind in NETWORK_KINDS:
+                self.network.setdefault(inc.zone, []).append(inc)
             target = self.water if inc.kind in WATER_KINDS else self.hvac if inc.kind == "hvac_failure" else None
             if target is not None:
                 for eui in inc.devices:
@@ -276,6 +280,7 @@ class Signals:
         v = self._district_rates.get(k)
         if v is None:
             v = sum(self.rate(c, h) for c in self.customers.get(group, ())) + self.leakage_lph.get(group, 0.0)
+            v += sum(inc.params["flow_lph"] for inc in self.network.get(group, ()) if inc.active(h * HOUR))
             self._district_rates[k] = v
             if len(self._district_rates) > 4 * max(1, len(self.customers)):
                 for old in [x for x in self._district_rates if x[1] < h - 3]:

@@ -1,0 +1,225 @@
+"""The detector framework every use shares: observations in, alert transitions out.
+
+Detectors see the stream *after* it is safely stored: `DetectorRunner.on_commit` is the `Pipeline(on_commit=…)`
+hook, called from the writer thread with every committed `Batch`. The runner groups the batch's narrow rows back
+into one call per uplink (device, time, {quantity id: value}) and hands them to each detector that wants the
+device's kind. Detectors keep per-device state and never re-read history per uplink; rules over periods (a night,
+a day, a district) are evaluated when the stream's watermark (the newest observation time seen) has passed the
+period, so the answers depend only on the observations, not on the wall clock or on how they were batched: live
+data, `clapas replay` and a CSV backfill (`run_observations`) give the same detections for the same stream.
+
+What comes out are *transitions*, `Detection(state="open" | "clear")`, handed to an `AlertSink`. The alert
+lifecycle (acknowledge, resolve by hand, comments, notifiers) belongs to the sink, not to the detectors.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from clapas.store.base import Batch, Store
+
+log = logging.getLogger("clapas.detectors")
+
+OPEN = "open"
+CLEAR = "clear"
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """A rule changed state for a subject (a device EUI or a zone id) at an observation time."""
+
+    rule: str
+    subject: str
+    state: str  # OPEN or CLEAR
+    at: datetime  # observation time (UTC) that made the transition, never the wall clock
+    severity: str = "warning"  # info, warning, major, critical
+    evidence: dict[str, Any] = field(default_factory=dict)
+    message: str = ""
+
+
+class AlertSink(Protocol):
+    """Where detections go. The persistent alert lifecycle implements this same protocol."""
+
+    def handle(self, detections: list[Detection]) -> None: ...
+
+
+class MemorySink:
+    """Keeps one open alert per (rule, subject) and every transition: enough for scoring and tests.
+
+    Repeated opens of an open alert and clears of an alert that is not open are ignored, so detectors may be
+    re-fed overlapping data without duplicating alerts.
+    """
+
+    def __init__(self) -> None:
+        self.open: dict[tuple[str, str], Detection] = {}
+        self.transitions: list[Detection] = []
+        self._lock = threading.Lock()
+
+    def handle(self, detections: list[Detection]) -> None:
+        with self._lock:
+            for d in detections:
+                k = (d.rule, d.subject)
+                if d.state == OPEN:
+                    if k in self.open:
+                        continue
+                    self.open[k] = d
+                elif k in self.open:
+                    del self.open[k]
+                else:
+                    continue
+                self.transitions.append(d)
+
+    def opened(self, rule: str | None = None) -> list[Detection]:
+        return [d for d in self.transitions if d.state == OPEN and (rule is None or d.rule == rule)]
+
+
+@dataclass(slots=True)
+class DeviceMeta:
+    """What detectors may know about a device: registry data only, never the simulator's."""
+
+    eui: str
+    kind: str = ""
+    zone: str = ""
+    premises_use: str = ""
+    subscriber: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class Registry:
+    """Device metadata from the store's registry, completed by what ChirpStack tags say for new devices."""
+
+    def __init__(self, store: Store | None = None, devices: Iterable[dict[str, Any]] = ()) -> None:
+        self.store = store
+        self.by_eui: dict[str, DeviceMeta] = {}
+        self.reload(devices)
+
+    def reload(self, devices: Iterable[dict[str, Any]] = ()) -> None:
+        rows = list(devices) or (self.store.devices(limit=10_000_000) if self.store is not None else [])
+        for r in rows:
+            self.by_eui[r["eui"]] = DeviceMeta(
+                eui=r["eui"], kind=r.get("kind") or "", zone=r.get("zone") or "",
+                premises_use=r.get("premises_use") or "", subscriber=r.get("subscriber") or "",
+                tags=dict(r.get("tags") or {}))
+
+    def get(self, eui: str, batch: Batch | None = None) -> DeviceMeta | None:
+        meta = self.by_eui.get(eui)
+        if meta is None and batch is not None:
+            seen = batch.dev_by_eui.get(eui)
+            if seen is not None:  # auto-registered from ChirpStack tags: no subscriber data
+                meta = self.by_eui[eui] = DeviceMeta(eui=eui, kind=seen.kind, zone=seen.zone,
+                                                     tags=dict(seen.tags or {}))
+        return meta
+
+    def in_zone(self, zone: str, kind: str) -> list[DeviceMeta]:
+        return [m for m in self.by_eui.values() if m.zone == zone and m.kind == kind]
+
+
+class Detector:
+    """A family of rules over the devices of some kinds. Subclasses override `observe` and maybe `advance`."""
+
+    kinds: frozenset[str] = frozenset()
+
+    def bind(self, registry: Registry) -> None:
+        """Called once by the runner before any observation."""
+        self.registry = registry
+
+    def observe(self, dev: DeviceMeta, t: float, values: dict[int, float], out: list[Detection]) -> None:
+        """One uplink's values (quantity id → value) at epoch time `t`, in time order per device."""
+
+    def advance(self, watermark: float, out: list[Detection]) -> None:
+        """The stream has reached `watermark` (epoch s): evaluate the periods that are now complete."""
+
+
+def utc(t: float) -> datetime:
+    return datetime.fromtimestamp(t, UTC)
+
+
+class DetectorRunner:
+    """Feeds detectors from committed batches (live, replay) or from any time-ordered observation rows (backfill)."""
+
+    def __init__(self, detectors: list[Detector], sink: AlertSink, registry: Registry) -> None:
+        self.detectors = detectors
+        self.sink = sink
+        self.registry = registry
+        self.watermark = float("-inf")
+        self.uplinks = 0
+        self._by_kind: dict[str, list[Detector]] = {}
+        for d in detectors:
+            d.bind(registry)
+            for k in d.kinds:
+                self._by_kind.setdefault(k, []).append(d)
+
+    def on_commit(self, batch: Batch) -> None:
+        """The `Pipeline(on_commit=…)` hook."""
+        self.feed(zip(batch.o_time, batch.o_eui, batch.o_quantity, batch.o_value, strict=True), batch)
+
+    def feed(self, rows: Iterable[tuple[datetime, str, int, float]], batch: Batch | None = None) -> None:
+        """Rows (time, eui, quantity id, value); the rows of one uplink are contiguous, as the pipeline writes them."""
+        out: list[Detection] = []
+        by_kind, registry = self._by_kind, self.registry
+        cur_t: datetime | None = None
+        cur_e = ""
+        values: dict[int, float] = {}
+        wanted: list[Detector] | None = None
+        meta: DeviceMeta | None = None
+        newest = self.watermark
+        for t, e, q, v in rows:
+            if e != cur_e or t != cur_t:
+                if values and wanted:
+                    ts = cur_t.timestamp()  # type: ignore[union-attr]
+                    newest = max(newest, ts)
+                    for det in wanted:
+                        det.observe(meta, ts, values, out)  # type: ignore[arg-type]
+                    self.uplinks += 1
+                cur_t, cur_e, values = t, e, {}
+                meta = registry.get(e, batch)
+                wanted = by_kind.get(meta.kind) if meta is not None else None
+            if wanted:
+                values[q] = v
+        if values and wanted:
+            ts = cur_t.timestamp()  # type: ignore[union-attr]
+            newest = max(newest, ts)
+            for det in wanted:
+                det.observe(meta, ts, values, out)  # type: ignore[arg-type]
+            self.uplinks += 1
+        if newest > self.watermark:
+            self.watermark = newest
+            for det in self.detectors:
+                det.advance(newest, out)
+        if out:
+            try:
+                self.sink.handle(out)
+            except Exception:  # a failing sink must never stop detection (nor ingestion, upstream)
+                log.exception("alert sink failed on %d detections", len(out))
+
+    def finish(self, until: float) -> None:
+        """End of a replay or backfill: let period rules evaluate up to `until` (epoch s)."""
+        out: list[Detection] = []
+        if until > self.watermark:
+            self.watermark = until
+            for det in self.detectors:
+                det.advance(until, out)
+        if out:
+            self.sink.handle(out)
+
+
+def run_observations(runner: DetectorRunner, rows: Iterable[tuple[datetime, str, int, float]],
+                     chunk: int = 50_000) -> None:
+    """A backfill: time-ordered observation rows (from a CSV, a store query…) through the same detectors."""
+    buf: list[tuple[datetime, str, int, float]] = []
+    for r in rows:
+        buf.append(r)
+        if len(buf) >= chunk:
+            # never split an uplink between two chunks: cut where (time, eui) changes
+            k = len(buf) - 1
+            while k > 0 and buf[k][:2] == buf[k - 1][:2]:
+                k -= 1
+            runner.feed(buf[:k])
+            buf = buf[k:]
+    if buf:
+        runner.feed(buf)
