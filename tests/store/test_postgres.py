@@ -1,18 +1,21 @@
-"""What only the PostgreSQL store has: monthly partitions, rollup tables, concurrent readers and writers."""
+"""What only the PostgreSQL store has: monthly partitions, rollup tables (rebuilt by the rollup step), concurrent
+readers and writers."""
 
 from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
 import psycopg
 import pytest
 
+from clapas.model import QUANTITY_BY_KEY
 from clapas.store.base import Batch
 from clapas.store.postgres import PostgresStore
-from tests.store.batches import uplink, utc
+from tests.store.batches import series, uplink, utc
 
 A, B = "a000000000000001", "b000000000000002"
 QUANTITIES = ("air.temperature", "air.humidity", "battery")
@@ -20,7 +23,7 @@ QUANTITIES = ("air.temperature", "air.humidity", "battery")
 
 @pytest.fixture
 def store(pg_url: str) -> Iterator[PostgresStore]:
-    s = PostgresStore(pg_url)
+    s = PostgresStore(pg_url, rollup_interval_s=None)  # the tests run the rollup step themselves
     yield s
     s.close()
 
@@ -83,12 +86,32 @@ FROM_RAW = ("SELECT device_id, quantity_id, {bucket} AS bucket, count(*) AS coun
             "min(value) AS min, max(value) AS max FROM observations GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
 
 
+BUCKETS = {"1h": "date_trunc('hour', time, 'UTC')", "1d": "date_trunc('day', time, 'Europe/Paris')"}
+HISTORY_FROM_RAW = ("SELECT {bucket} AS time, sum(value) / count(*) AS mean, min(value) AS min, max(value) AS max, "
+                    "count(*) AS count FROM observations WHERE device_id = (SELECT id FROM devices WHERE eui = %s) "
+                    "AND quantity_id = %s GROUP BY 1 ORDER BY 1")
+
+
+def assert_history_exact(store: PostgresStore) -> None:
+    """Every history the API can ask for equals a GROUP BY over the raw rows, whatever is rolled up yet."""
+    for eui in (A, B):
+        for key in QUANTITIES:
+            for r, bucket in BUCKETS.items():
+                expected = store.sql(HISTORY_FROM_RAW.format(bucket=bucket), [eui, QUANTITY_BY_KEY[key].id])
+                assert store.observations(eui, key, utc(2026, 2, 1), utc(2026, 5, 1), r) == expected, (eui, key, r)
+
+
 def assert_rollups_match_raw(store: PostgresStore) -> None:
-    buckets = {"1h": "date_trunc('hour', time, 'UTC')", "1d": "date_trunc('day', time, 'Europe/Paris')"}
-    for r, bucket in buckets.items():
+    """History is exact before the rollup step, the rollup tables equal the raw rows after it, and still exact."""
+    assert_history_exact(store)
+    store.maintain(settle_s=0)
+    assert store.sql("SELECT count(*) AS n FROM rollup_pending")[0]["n"] == 0
+    for r, bucket in BUCKETS.items():
         rollup = store.sql(ROLLUP.format(r=r))
         assert rollup == store.sql(FROM_RAW.format(bucket=bucket)), r
         assert rollup
+    assert_history_exact(store)
+    assert store.counts()["observations"] == store.sql("SELECT count(*) AS n FROM observations")[0]["n"]
 
 
 def test_rollups_equal_a_group_by_over_raw_rows_after_batches_and_replays(store: PostgresStore) -> None:
@@ -198,3 +221,41 @@ def test_the_store_reconnects_after_the_server_dropped_its_connections(store: Po
         store.write(batch)  # the pipeline keeps the batch and retries it
     store.write(batch)
     assert store.counts()["observations"] == 2  # reads retry once on a new connection
+
+
+def test_the_rollup_step_waits_for_a_bucket_to_settle(store: PostgresStore) -> None:
+    store.write(series(A, utc(2026, 3, 1, 10), timedelta(minutes=20), "battery", [90, 89, 88, 87]))
+    assert store.maintain() == 0  # just written: still being touched, read from raw rows
+    hours = store.observations(A, "battery", utc(2026, 3, 1), utc(2026, 3, 2), "1h")
+    assert [(h["count"], h["mean"]) for h in hours] == [(3, 89.0), (1, 87.0)]
+    assert store.maintain(settle_s=0) == 3  # two hours, one day
+    assert store.observations(A, "battery", utc(2026, 3, 1), utc(2026, 3, 2), "1h") == hours
+    store.write(uplink(Batch(), A, utc(2026, 3, 1, 10, 30), {"battery": 95}))  # late: the hour is pending again
+    hours = store.observations(A, "battery", utc(2026, 3, 1), utc(2026, 3, 2), "1h")
+    assert [(h["count"], h["max"]) for h in hours] == [(4, 95.0), (1, 87.0)]
+    assert_rollups_match_raw(store)
+
+
+def test_the_background_rollup_step_rolls_up_settled_buckets(pg_url: str) -> None:
+    s = PostgresStore(pg_url, rollup_settle_s=0, rollup_interval_s=0.1)
+    try:
+        s.write(series(A, utc(2026, 3, 1, 10), timedelta(minutes=20), "battery", [90, 89, 88, 87]))
+        deadline = time.monotonic() + 10
+        while s.sql("SELECT count(*) AS n FROM rollup_pending")[0]["n"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert s.sql("SELECT count(*) AS n FROM rollup_1h")[0]["n"] == 2
+        assert s.sql("SELECT count(*) AS n FROM rollup_pending")[0]["n"] == 0
+    finally:
+        s.close()
+
+
+def test_a_replay_that_drops_a_quantity_updates_latest_and_quantities_in_use(store: PostgresStore) -> None:
+    store.write(uplink(Batch(), A, utc(2026, 3, 1, 10), {"battery": 90, "air.temperature": 20.0}))
+    store.maintain(settle_s=0)
+    assert store.quantities_in_use() == {"battery": 1, "air.temperature": 1}
+    [row] = [r for c in store.iter_journal() for r in c]
+    store.replace(uplink(Batch(), A, utc(2026, 3, 1, 10), {"battery": 91}, journal_id=row.id))
+    assert store.quantities_in_use() == {"battery": 1}
+    assert [(r["quantity"], r["value"]) for r in store.latest(A)] == [("battery", 91)]
+    assert store.counts()["observations"] == 1
+    assert_rollups_match_raw(store)
