@@ -115,10 +115,13 @@ class WaterSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # --- continuous flow (Kamstrup MULTICAL 21 / flowIQ info code LEAK, §1.2) [S] ---
     continuous_flow_window_h: float = 24.0  # no flow-free hour during the last 24 h
     flow_free_hour_s: float = 3600.0  # "at least one continuous hour without flow"; also clears the alert
-    # Minimum constant flow that raises the alarm, as a share of Q3: Kamstrup sensitivity N=5 (> 0.1 %) [S].
-    leak_sensitivity_q3_share: float = 0.001
-    # Severity from the minimum hourly flow: Kamstrup N=1 (> 0.5 % Q3) → major, N=3 (> 2 % Q3) → critical [S].
-    leak_major_q3_share: float = 0.005
+    # Minimum constant flow that raises the alarm, as a share of Q3: Kamstrup sensitivity N=1 (> 0.5 %, 12.5 L/h)
+    # [S]. Hourly index readings cannot see a flow-free hour that straddles two readings, so the finer settings
+    # (N=4 0.25 %, N=5 0.1 %) alarm on households that draw a little water in most hours; they suit meters that
+    # evaluate the rule themselves (their alarm.leak flag is surfaced as water.meter_alarm.leak).
+    leak_sensitivity_q3_share: float = 0.005
+    # Severity from the minimum hourly flow: Kamstrup N=2 (> 1 % Q3) → major, N=3 (> 2 % Q3) → critical [S].
+    leak_major_q3_share: float = 0.01
     leak_critical_q3_share: float = 0.02
     # --- night-use variant (Home Assistant Taggle integration: night window 01:00–05:00, flow in each hour) [S] ---
     night_start_hour: int = 1

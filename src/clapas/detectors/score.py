@@ -12,7 +12,9 @@ scored period itself. Everything goes simulator → ChirpStack events → `Pipel
 Matching: an alert (an `open` transition in the scored period) is a true positive when an incident that should
 raise it is on the alert's device (or zone, for district rules) and the alert opened between the incident's start
 and its end plus the rule's tolerance; every other alert is a false positive, including any alert on a legitimate
-use. An incident is detected when at least one such alert opened; its time to detect is from the incident's start.
+use. An incident is detected when an alert of the rule on its subject opened during it (up to the tolerance) or was
+already open when it started (one open alert per rule and subject); its time to detect is from the incident's start
+to the alert's opening (0 when already open).
 """
 
 from __future__ import annotations
@@ -141,6 +143,21 @@ def _subject_matches(spec: RuleSpec, d: Detection, inc: Incident) -> bool:
     return d.subject == inc.zone if spec.zone else d.subject in inc.devices
 
 
+def _open_spans(transitions: list[Detection], rule: str) -> list[tuple[str, float, float]]:
+    """(subject, opened, cleared or +inf) of every alert of a rule."""
+    opened: dict[str, float] = {}
+    spans: list[tuple[str, float, float]] = []
+    for d in transitions:
+        if d.rule != rule:
+            continue
+        if d.state == OPEN:
+            opened[d.subject] = d.at.timestamp()
+        elif d.subject in opened:
+            spans.append((d.subject, opened.pop(d.subject), d.at.timestamp()))
+    spans += [(subject, a, float("inf")) for subject, a in opened.items()]
+    return spans
+
+
 def score(run: ScenarioRun) -> dict[str, Any]:
     """Per rule: precision, recall, median and worst time to detect, incidents injected, alerts raised."""
     t0, t1 = run.start.timestamp(), run.end.timestamp()
@@ -155,10 +172,14 @@ def score(run: ScenarioRun) -> dict[str, Any]:
                    and inc.t0 <= at <= inc.t1 + spec.tolerance_s for inc in run.incidents):
                 right += 1
         targets = [i for i in run.incidents if i.expected_alert and i.kind in spec.targets]
+        spans = _open_spans(run.sink.transitions, rule)
         delays: list[float] = []
         for inc in targets:
-            hits = [d.at.timestamp() - inc.t0 for d in alerts if _subject_matches(spec, d, inc)
-                    and inc.t0 <= d.at.timestamp() <= inc.t1 + spec.tolerance_s]
+            # an alert that opens during the incident, or one already open when it starts (one open alert per
+            # subject: a district already in alert for a customer's burst does not open a second one)
+            hits = [max(0.0, a - inc.t0) for subject, a, b in spans
+                    if (subject == inc.zone if spec.zone else subject in inc.devices)
+                    and a <= inc.t1 + spec.tolerance_s and b > inc.t0]
             if hits:
                 delays.append(min(hits))
         out[rule] = {

@@ -504,11 +504,6 @@ class DistrictNightFlow:
 
     def advance(self, watermark: float, out: list[Detection]) -> None:
         s = self.s
-        for key in sorted(self.mnf, key=lambda k: k[1]):
-            zone, night = key
-            if self.clock.at(night, s.mnf_end_hour) + s.lateness_s > watermark:
-                continue
-            self._night(zone, night, self.mnf.pop(key), out)
         done = [k for k in self.siv if self.clock.at(k[1] + 1, 0) + s.lateness_s <= watermark]
         for zone, day in sorted(done, key=lambda k: k[1]):
             siv = self.siv.pop((zone, day))
@@ -519,6 +514,12 @@ class DistrictNightFlow:
                 "nrw_share": round((siv - billed) / siv, 4) if siv > 0 else None})
         for k in [k for k in self.billed if self.clock.at(k[1] + 1, 0) + s.lateness_s + DAY <= watermark]:
             del self.billed[k]  # customer days of districts with no inflow meter reading
+        # nights after days: a night's evidence holds the balances of the days before it, whatever the batching
+        for key in sorted(self.mnf, key=lambda k: k[1]):
+            zone, night = key
+            if self.clock.at(night, s.mnf_end_hour) + s.lateness_s > watermark:
+                continue
+            self._night(zone, night, self.mnf.pop(key), out)
 
     def _inflow_meters(self, zone: str) -> list[str]:
         m = self._inflow.get(zone)
@@ -541,7 +542,8 @@ class DistrictNightFlow:
             p = percentile(base, s.mnf_percentile)
             rise = self.rise_lph(zone)
             abnormal = mnf > p + rise
-            balance = list(self.balances.get(zone, ()))[-7:]
+            night_date = self.clock.date(night).isoformat()
+            balance = [b for b in self.balances.get(zone, ()) if b["day"] < night_date][-7:]
             evidence = {"night": self.clock.date(night).isoformat(), "min_night_flow_lph": round(mnf, 1),
                         "baseline_p20_lph": round(p, 1), "allowed_rise_lph": round(rise, 1),
                         "baseline_nights": len(base), "balance_last_days": balance}
@@ -593,9 +595,10 @@ class WaterDetector(Detector):
             m = self.meters[dev.eui] = Meter()
         if v is None:
             flow = values.get(Q_FLOW)
-            if flow is None or m.t is None or not customer:
+            if flow is None or not customer:
                 return
-            v = m.v + max(flow, 0.0) * (t - m.t) / HOUR / 1000  # a meter without an index: integrate its flow
+            # a meter without an index: integrate its flow (as a mean over the interval) into one
+            v = m.v + max(flow, 0.0) * (t - m.t) / HOUR / 1000 if m.t is not None and t > m.t else m.v
         rev = values.get(Q_REVERSE)
         t0 = m.t
         if t0 is None:
