@@ -164,6 +164,64 @@ class WaterSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     lateness_s: float = 7200.0
 
 
+class WebhookSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """POST each alert event as JSON to one URL (`clapas.alerts.notifiers.webhook`)."""
+
+    url: str = ""  # empty: no webhook
+    # The body is signed: X-Clapas-Signature: sha256=<hex HMAC-SHA256 of the body with this secret>.
+    secret: str = ""
+    timeout_s: float = 10.0
+    # Which rules it notifies: comma-separated patterns ("water.*,air.alert"); "*" all.
+    rules: str | list[str] = "*"
+
+
+class AlertMqttSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Publish each alert event to an MQTT broker (Node-RED flows subscribe to it)."""
+
+    url: str = ""  # mqtt://user:password@host:port (mqtts:// for TLS); empty: no MQTT notifier
+    # Placeholders: {rule}, {subject}, {event}, {severity}, {zone}
+    topic: str = "clapas/alerts/{rule}/{subject}"
+    qos: int = 1  # 1: the broker acknowledges each publication before it counts as delivered
+    client_id: str = "clapas-alerts"
+    timeout_s: float = 10.0
+    rules: str | list[str] = "*"
+
+
+class EmailSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Mail each alert event over SMTP."""
+
+    host: str = ""  # empty: no email
+    port: int = 587
+    from_: str = msgspec.field(default="clapas@localhost", name="from")
+    to: str | list[str] = ""  # comma-separated addresses
+    starttls: bool = True
+    user: str = ""
+    password: str = ""  # better from CLAPAS_ALERTS_EMAIL_PASSWORD than in the file
+    timeout_s: float = 30.0
+    rules: str | list[str] = "*"
+
+
+class AlertSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Detectors, the alert lifecycle and the delivery of notifications (`clapas.alerts`)."""
+
+    # Run the detectors on the stored stream and keep their alerts (clapas run / demo).
+    enabled: bool = True
+    # Which alert events are notified (comments never are): opened, acknowledged, resolved.
+    events: str | list[str] = "opened,acknowledged,resolved"
+    # Delivery attempts of one notification before it is kept as dead (listed at /api/v1/notifications?status=dead).
+    max_attempts: int = 8
+    # Retries wait retry_base_s × 2^(attempt−1), at most retry_max_s: 10 s, 20 s, 40 s … about 21 min in all.
+    retry_base_s: float = 10.0
+    retry_max_s: float = 3600.0
+    # How often the outbox is looked at for due notifications.
+    poll_interval_s: float = 1.0
+    # Where the dashboard is reachable by the people notified (links in emails); empty: no link.
+    public_url: str = ""
+    webhook: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
+    mqtt: AlertMqttSettings = msgspec.field(default_factory=AlertMqttSettings)
+    email: EmailSettings = msgspec.field(default_factory=EmailSettings)
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # duckdb:///path/city.duckdb (one file, the default) or postgresql://user@host:port/db
     store: str = "duckdb:///clapas.duckdb"
@@ -177,6 +235,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     registry: RegistrySettings = msgspec.field(default_factory=RegistrySettings)
     water: WaterSettings = msgspec.field(default_factory=WaterSettings)
     codecs: CodecSettings = msgspec.field(default_factory=CodecSettings)
+    alerts: AlertSettings = msgspec.field(default_factory=AlertSettings)
     # Device profile name (as ChirpStack names it) → what it means.
     profiles: dict[str, ProfileSettings] = msgspec.field(default_factory=dict)
 
@@ -185,14 +244,15 @@ def _env_overrides(struct: type[msgspec.Struct], env: Mapping[str, str], prefix:
     """Collect CLAPAS_* variables for the scalar settings of `struct`, recursing into sections."""
     out: dict[str, Any] = {}
     for field in msgspec.structs.fields(struct):
-        name = f"{prefix}{field.name.upper()}"
+        key = field.encode_name  # the name in the file (`from`, not `from_`)
+        name = f"{prefix}{key.upper()}"
         ftype = field.type
         if isinstance(ftype, type) and issubclass(ftype, msgspec.Struct):
             sub = _env_overrides(ftype, env, name + "_")
             if sub:
-                out[field.name] = sub
+                out[key] = sub
         elif name in env:
-            out[field.name] = env[name]
+            out[key] = env[name]
     return out
 
 
@@ -252,5 +312,15 @@ def _check(s: Settings) -> None:
             raise ConfigError(f"{var} must look like mqtt://host:port, got {url!r}")
     if not 0 < s.http.port < 65536:
         raise ConfigError(f"http port out of range: {s.http.port} (CLAPAS_HTTP_PORT)")
+    a = s.alerts
+    if a.max_attempts < 1 or a.retry_base_s <= 0 or a.retry_max_s < a.retry_base_s or a.poll_interval_s <= 0:
+        raise ConfigError("alerts: max_attempts ≥ 1, retry_base_s > 0, retry_max_s ≥ retry_base_s, "
+                          "poll_interval_s > 0")
+    if a.webhook.url and not a.webhook.url.startswith(("http://", "https://")):
+        raise ConfigError(f"CLAPAS_ALERTS_WEBHOOK_URL must be http(s)://…, got {a.webhook.url!r}")
+    if a.mqtt.url and not a.mqtt.url.startswith(("mqtt://", "mqtts://")):
+        raise ConfigError(f"CLAPAS_ALERTS_MQTT_URL must look like mqtt://host:port, got {a.mqtt.url!r}")
+    if a.email.host and not a.email.to:
+        raise ConfigError("alerts.email: set `to` (CLAPAS_ALERTS_EMAIL_TO) when `host` is set")
     if s.pipeline.batch_size < 1 or s.pipeline.flush_interval_s <= 0:
         raise ConfigError("pipeline batch_size must be ≥ 1 and flush_interval_s > 0")

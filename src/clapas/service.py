@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from clapas.alerts.wiring import build_alerting
 from clapas.cli import add_config_argument
 from clapas.config import RegistrySettings, Settings, load_settings
 from clapas.connectors import chirpstack, ttn
@@ -53,7 +54,10 @@ class Service:
         self.settings = settings
         self.store = store or open_store(settings.store, timezone=settings.timezone)
         import_registry_files(self.store, settings.registry)
-        self.pipeline = Pipeline(self.store, settings.pipeline, settings.profiles)
+        # alerts (issue 3): detectors see each committed batch; the outbox worker runs in `serve`
+        self.alerting = build_alerting(settings, self.store) if settings.alerts.enabled else None
+        on_commit = self.alerting.runner.on_commit if self.alerting else None
+        self.pipeline = Pipeline(self.store, settings.pipeline, settings.profiles, on_commit=on_commit)
         self.subscribers: list[MqttSubscriber] = []
         cs, tts = settings.chirpstack, settings.ttn
         if cs.mqtt_url:
@@ -82,6 +86,8 @@ class Service:
         tasks = [asyncio.create_task(self._flush_timer(stop))]
         tasks += [asyncio.create_task(s.run(stop)) for s in self.subscribers]
         tasks += [asyncio.create_task(job(stop)) for job in extra or []]
+        if self.alerting:
+            tasks.append(asyncio.create_task(self.alerting.worker.run(stop)))
         try:
             if http:
                 await self._serve_http(stop)
@@ -146,8 +152,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     base = load_settings(args.config)
     settings = Settings(
         store=f"duckdb:///{db.resolve()}", timezone=base.timezone, http=base.http, pipeline=base.pipeline,
-        profiles=base.profiles, registry=RegistrySettings(devices_csv=str(devices_path),
-                                                          zones_geojson=str(zones_path)),
+        profiles=base.profiles, water=base.water, alerts=base.alerts,
+        registry=RegistrySettings(devices_csv=str(devices_path), zones_geojson=str(zones_path)),
     )
     if args.port:
         settings.http.port = args.port

@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,9 @@ import uvicorn
 from clapas.api.app import create_app
 from clapas.config import Settings
 from clapas.pipeline.ingest import Pipeline
+from clapas.store.alerts import AlertChange
 from clapas.store.duckdb import DuckDBStore
-from tests.api.city import fill_city
+from tests.api.city import STATION, fill_city
 
 
 def free_port() -> int:
@@ -30,6 +32,10 @@ def served_city(samples: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     store = DuckDBStore(f"duckdb:///{tmp_path_factory.mktemp('web') / 'city.duckdb'}")
     pipeline = Pipeline(store)
     fill_city(samples, pipeline)
+    # one open alert on the weather station, as a detector would leave it (the dashboard's alerts section)
+    store.apply_alert_changes([AlertChange(
+        "water.continuous_flow", STATION, "open", datetime(2026, 3, 1, 12, tzinfo=UTC), "major",
+        {"min_hourly_flow_lph": 18.2, "window_h": 24}, "No hour without flow for 24 h", "device", "ecusson")])
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(store, Settings(), pipeline), host="127.0.0.1", port=port,
                                            log_level="warning", lifespan="off"))

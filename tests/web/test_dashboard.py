@@ -26,6 +26,7 @@ ASSETS = {
     "index.html": "text/html",
     "app.css": "text/css",
     "js/main.js": "javascript",
+    "js/alerts.js": "javascript",
     "js/api.js": "javascript",
     "js/chart.js": "javascript",
     "js/format.js": "javascript",
@@ -83,6 +84,12 @@ def test_dashboard_renders_devices_in_chromium(served_city: str) -> None:
     assert re.search(r'data-count="observations">\s*41<', dom)
     assert "truncated Cayenne LPP" in dom  # the quarantine list
     assert 'class="uplot' in dom  # the chart was drawn for the first device
+    alert = re.search(r'<tr[^>]*data-alert-id="1"[^>]*>.*?</tr>', dom, re.S)  # the alerts section
+    assert alert, dom[:3000]
+    row = alert.group(0)
+    assert 'data-state="open"' in row and "water.continuous_flow" in row and STATION in row
+    assert "major" in row and "min hourly flow lph: 18.2" in row
+    assert ">Acknowledge</button>" in row and ">Resolve</button>" in row
     assert "Update failed" not in dom
 
 

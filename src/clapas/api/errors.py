@@ -47,7 +47,8 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {c: {"description": _REASONS.get(c, "error"), **ERROR_SCHEMA} for c in codes}
 
 
-_REASONS = {400: "bad request", 404: "not found", 413: "body too large", 422: "invalid parameter",
+_REASONS = {400: "bad request", 404: "not found", 409: "not allowed in the current state", 413: "body too large",
+            422: "invalid parameter",
             503: "unavailable"}
 
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from clapas.model import Device, Zone
+
+if TYPE_CHECKING:
+    from clapas.store.alerts import AlertChange, Route
 
 # Journal statuses: every message received ends in exactly one of these.
 STORED = "stored"  # decoded; its observations (or its event) are stored
@@ -223,6 +226,52 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def device_events(self, eui: str, limit: int = 100) -> list[dict[str, Any]]:
         """A device's join/ack/txack/log/location events, newest first."""
+
+    # alerts (implemented once for both stores in `alerts.AlertTables`) -----------------------------------
+    @abc.abstractmethod
+    def apply_alert_changes(self, changes: list[AlertChange], route: Route | None = None,
+                            now: datetime | None = None) -> list[tuple[int, str]]:
+        """Detector transitions in one transaction, with their history and outbox rows."""
+
+    @abc.abstractmethod
+    def acknowledge_alert(self, alert_id: int, author: str = "", text: str = "", route: Route | None = None,
+                          now: datetime | None = None) -> dict[str, Any]:
+        """open → acknowledged (`AlertNotFound`, `InvalidTransition`)."""
+
+    @abc.abstractmethod
+    def resolve_alert(self, alert_id: int, author: str = "", text: str = "", route: Route | None = None,
+                      now: datetime | None = None) -> dict[str, Any]:
+        """open or acknowledged → resolved by hand."""
+
+    @abc.abstractmethod
+    def comment_alert(self, alert_id: int, author: str, text: str, now: datetime | None = None) -> dict[str, Any]:
+        """A comment in the alert's history."""
+
+    @abc.abstractmethod
+    def alerts(self, *, states: tuple[str, ...] = (), rule: str | None = None, zone: str | None = None,
+               device: str | None = None, start: datetime | None = None, end: datetime | None = None,
+               limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+        """Alerts, open first."""
+
+    @abc.abstractmethod
+    def alert(self, alert_id: int) -> dict[str, Any] | None:
+        """One alert with its history."""
+
+    @abc.abstractmethod
+    def notifications(self, *, status: str | None = None, alert_id: int | None = None, limit: int = 100,
+                      offset: int = 0) -> list[dict[str, Any]]:
+        """The notification outbox, newest first."""
+
+    @abc.abstractmethod
+    def claim_notifications(self, limit: int = 50, lease_s: float = 60.0,
+                            now: datetime | None = None) -> list[dict[str, Any]]:
+        """Due pending notifications, leased to the caller for one attempt."""
+
+    @abc.abstractmethod
+    def notification_delivered(self, notification_id: int, now: datetime | None = None) -> None: ...
+
+    @abc.abstractmethod
+    def notification_failed(self, notification_id: int, error: str, retry_at: datetime | None) -> None: ...
 
     @abc.abstractmethod
     def close(self) -> None: ...

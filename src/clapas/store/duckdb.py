@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from itertools import chain
 from pathlib import Path
@@ -19,6 +20,7 @@ import pyarrow as pa
 
 from clapas.model import QUANTITIES, QUANTITY_BY_ID, QUANTITY_BY_KEY, Device, Zone
 from clapas.store import schema
+from clapas.store.alerts import AlertTables
 from clapas.store.base import Batch, JournalRow, Store
 
 _TS = pa.timestamp("us", tz="UTC")
@@ -26,7 +28,7 @@ _TS = pa.timestamp("us", tz="UTC")
 _SPAN = {"1h": timedelta(hours=1), "1d": timedelta(hours=25)}
 
 
-class DuckDBStore(Store):
+class DuckDBStore(AlertTables, Store):
     def __init__(self, url: str, timezone: str = "Europe/Paris") -> None:
         self.url = url
         self.timezone = timezone
@@ -55,6 +57,19 @@ class DuckDBStore(Store):
             cur.execute(sql, params or [])
             cols = [d[0] for d in cur.description]
             return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    @contextmanager
+    def _alert_tx(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One alert transaction; the store's lock keeps DuckDB's one-active-alert rule (no partial index)."""
+        with self._lock:
+            cur = self._cursor()
+            cur.execute("BEGIN")
+            try:
+                yield cur
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
 
     def migrate(self) -> None:
         with self._lock:

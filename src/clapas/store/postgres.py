@@ -40,6 +40,7 @@ from psycopg.rows import dict_row
 
 from clapas.model import QUANTITIES, QUANTITY_BY_ID, QUANTITY_BY_KEY, Device, Zone
 from clapas.store import schema
+from clapas.store.alerts import AlertTables
 from clapas.store.base import DUPLICATE, QUARANTINED, STORED, Batch, DeviceSeen, JournalRow, Store
 
 log = logging.getLogger("clapas.store")
@@ -93,7 +94,10 @@ _ROLLUP_COLS = "device_id, quantity_id, bucket, count, sum, min, max"
 _SPAN = {"1h": "1 hour", "1d": "26 hours"}
 
 
-class PostgresStore(Store):
+class PostgresStore(AlertTables, Store):
+    _json_type = "JSONB"
+    _lock_rows = " FOR UPDATE"
+
     def __init__(self, url: str, timezone: str = "Europe/Paris", *, rollup_settle_s: float = 5.0,
                  rollup_interval_s: float | None = 1.0) -> None:
         """`rollup_settle_s`: a bucket is rolled up once no batch touched it for that long (the current hour keeps
@@ -143,6 +147,13 @@ class PostgresStore(Store):
             con = self._writer()
             with con.transaction(), con.cursor() as cur:
                 yield cur
+
+    def _alert_tx(self) -> Any:
+        """Alert changes go through the writer connection, committed synchronously (unlike ingest batches)."""
+        return self._tx()
+
+    def _q(self, sql: str) -> str:
+        return schema.to_psycopg(sql)
 
     def _reader(self) -> psycopg.Connection[dict[str, Any]]:
         """The reader connection (call with `_rlock` held), reopened if it broke."""

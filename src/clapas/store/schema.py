@@ -1,7 +1,8 @@
 """Tables and row shapes shared by both stores. SQL here uses `?` placeholders (psycopg's `%s` is derived).
 
 Tables: devices, quantities, zones, journal (every message, raw), observations (narrow rows), device_events;
-PostgreSQL adds the hourly and daily rollups (`rollup_1h`, `rollup_1d`) its history queries read, with the buckets
+Version 2 adds the alerts, their history and the outbox of their notifications (`alerts.py`). PostgreSQL adds the
+hourly and daily rollups (`rollup_1h`, `rollup_1d`) its history queries read, with the buckets
 still to roll up (`rollup_pending`), the quantities of each device and a tally of the observation rows.
 """
 
@@ -15,6 +16,7 @@ import msgspec
 import pyarrow as pa
 
 from clapas.model import QUANTITY_BY_ID, Device, Zone
+from clapas.store import alerts
 from clapas.store.base import Batch, DeviceSeen
 
 _TS = pa.timestamp("us", tz="UTC")
@@ -65,7 +67,7 @@ def duckdb_migrations() -> list[tuple[int, list[str]]]:
         """CREATE TABLE observations (device_id INTEGER NOT NULL, quantity_id SMALLINT NOT NULL,
             time TIMESTAMPTZ NOT NULL, value DOUBLE NOT NULL)""",
     ]
-    return [(1, v1)]
+    return [(1, v1), (2, alerts.duckdb_ddl())]
 
 
 def postgres_migrations() -> list[tuple[int, list[str]]]:
@@ -113,7 +115,7 @@ def postgres_migrations() -> list[tuple[int, list[str]]]:
         # the time zone the daily rollup was computed in: a change of city time zone rebuilds it
         "CREATE TABLE store_settings (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)",
     ]
-    return [(1, v1)]
+    return [(1, v1), (2, alerts.postgres_ddl())]
 
 
 def bucket_sql(resolution: str, timezone: str, col: str = "time") -> str:

@@ -15,6 +15,16 @@ export async function get(path, params = {}) {
   return body;
 }
 
+export async function post(path, body = {}) {
+  const res = await fetch(new URL(path, document.baseURI), {
+    method: "POST", headers: { Accept: "application/json", "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const data = await res.json().catch(() => null);
+  if (!res.ok) throw new ApiError(data?.error?.message ?? `${res.status} ${res.statusText}`);
+  return data;
+}
+
 export const api = {
   counts: () => get("api/v1/counts"),
   devices: (kind, zone) => get("api/v1/devices", { kind, zone, limit: 10000 }),
@@ -22,6 +32,8 @@ export const api = {
   zones: () => get("api/v1/zones", { format: "json" }),
   quantities: () => get("api/v1/quantities"),
   quarantine: () => get("api/v1/uplinks", { status: "quarantined", limit: 20 }),
+  alerts: (limit) => get("api/v1/alerts", { limit }),
+  alertAction: (id, action) => post(`api/v1/alerts/${encodeURIComponent(id)}/${action}`, { author: "dashboard" }),
   history: (eui, quantity, from, resolution) =>
     get(`api/v1/devices/${encodeURIComponent(eui)}/observations`, { quantity, from, resolution }),
 };

@@ -1,6 +1,7 @@
-// The dashboard: counts, devices with their latest values, a device's history, the quarantine.
+// The dashboard: counts, alerts, devices with their latest values, a device's history, the quarantine.
 // Everything is re-read from the API every REFRESH_MS; the DOM is built with textContent (never innerHTML).
 
+import { refreshAlerts } from "./alerts.js";
 import { api } from "./api.js";
 import * as chart from "./chart.js";
 import { ago, bytes, localTime, shortKey, withUnit } from "./format.js";
@@ -175,7 +176,7 @@ async function refresh() {
   if (busy || document.hidden) return;
   busy = true;
   try {
-    await Promise.all([refreshCounts(), refreshDevices(), refreshQuarantine()]);
+    await Promise.all([refreshCounts(), refreshAlerts(), refreshDevices(), refreshQuarantine()]);
     await refreshHistory();
     setStatus(`Updated ${new Date().toLocaleTimeString()}`);
   } catch (e) {
@@ -197,6 +198,7 @@ function wire() {
     $(id).addEventListener("change", () => { chart.clear($("chart")); refreshHistory(); });
   }
   window.addEventListener("resize", () => chart.resize($("chart")));
+  document.addEventListener("clapas:select-device", (e) => selectDevice(e.detail, true));
   document.addEventListener("visibilitychange", refresh);
 }
 

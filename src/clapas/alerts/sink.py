@@ -1,0 +1,67 @@
+"""`PersistentAlerts`: the `AlertSink` that keeps alerts in the store (see `clapas.store.alerts` for the rules).
+
+It runs in the pipeline's writer thread (through `DetectorRunner.on_commit`), so it does one short store
+transaction per batch that has detections, and nothing slow: delivery is the outbox worker's job. If the store
+refuses the transaction (down, restarting), the transitions are kept in memory, in order, and written with the next
+batch's or by the outbox worker's next round: detections are not lost to a store hiccup.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from clapas.detectors.base import Detection, Registry
+from clapas.store.alerts import AlertChange, Route
+from clapas.store.base import Store
+
+log = logging.getLogger("clapas.alerts")
+
+MAX_PENDING = 100_000  # transitions kept while the store is down; beyond, the oldest are dropped (and logged)
+
+
+class PersistentAlerts:
+    def __init__(self, store: Store, route: Route | None = None, registry: Registry | None = None) -> None:
+        self.store = store
+        self.route = route
+        self.registry = registry
+        self._pending: list[AlertChange] = []
+        self._lock = threading.Lock()
+        self.written = 0  # transitions written
+
+    def change(self, d: Detection) -> AlertChange:
+        """A detection with its subject's kind and zone: a registered device, else a zone id (district rules)."""
+        meta = self.registry.by_eui.get(d.subject) if self.registry is not None else None
+        if meta is not None:
+            kind, zone = "device", meta.zone
+        else:
+            kind, zone = "zone", d.subject
+        return AlertChange(d.rule, d.subject, d.state, d.at, d.severity, dict(d.evidence), d.message, kind, zone)
+
+    def handle(self, detections: list[Detection]) -> None:
+        with self._lock:
+            self._pending.extend(self.change(d) for d in detections)
+            if len(self._pending) > MAX_PENDING:
+                dropped = len(self._pending) - MAX_PENDING
+                log.error("alert store unavailable for long: dropping the %d oldest transitions", dropped)
+                del self._pending[:dropped]
+            self._flush_locked()
+
+    def retry_pending(self) -> None:
+        """Write what a failed transaction left (called by the outbox worker's loop)."""
+        with self._lock:
+            if self._pending:
+                self._flush_locked()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def _flush_locked(self) -> None:
+        try:
+            self.store.apply_alert_changes(self._pending, self.route)
+        except Exception:
+            log.exception("writing %d alert transitions failed; kept for the next try", len(self._pending))
+            return
+        self.written += len(self._pending)
+        self._pending = []

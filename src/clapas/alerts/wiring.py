@@ -1,0 +1,40 @@
+"""Detectors, persistent alerts and the outbox worker, built from the settings for `clapas run` / `clapas demo`.
+
+The service only has to hand `runner.on_commit` to its `Pipeline` and run `worker.run(stop)` in its loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from clapas.alerts.notifiers import build_notifiers
+from clapas.alerts.outbox import OutboxWorker
+from clapas.alerts.routing import Router
+from clapas.alerts.sink import PersistentAlerts
+from clapas.config import Settings
+from clapas.detectors.base import Detector, DetectorRunner, Registry
+from clapas.store.base import Store
+
+
+def build_detectors(settings: Settings) -> list[Detector]:
+    """Every use's detectors, from their settings sections (water only, so far)."""
+    from clapas.detectors.water import WaterDetector
+
+    return [WaterDetector(settings.water, settings.timezone)]
+
+
+@dataclass
+class Alerting:
+    runner: DetectorRunner
+    sink: PersistentAlerts
+    worker: OutboxWorker
+    router: Router
+
+
+def build_alerting(settings: Settings, store: Store) -> Alerting:
+    router = Router.from_settings(settings.alerts)
+    registry = Registry(store)
+    sink = PersistentAlerts(store, router, registry)
+    runner = DetectorRunner(build_detectors(settings), sink, registry)
+    worker = OutboxWorker(store, build_notifiers(settings.alerts), settings.alerts, sink)
+    return Alerting(runner, sink, worker, router)

@@ -1,0 +1,81 @@
+// The alerts section: open and acknowledged alerts first (the API orders them), then the latest resolved ones,
+// with buttons to acknowledge and resolve. Device subjects link to the device's history (main.js listens).
+
+import { api } from "./api.js";
+import { ago, localTime } from "./format.js";
+
+const LIMIT = 100;
+
+function el(tag, props = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === "class") e.className = v;
+    else if (k === "dataset") Object.assign(e.dataset, v);
+    else if (k in e) e[k] = v;
+    else e.setAttribute(k, v);
+  }
+  e.append(...children.filter((c) => c !== null && c !== undefined));
+  return e;
+}
+
+// A few of the values that triggered the alert, as "key value" pairs.
+export function evidenceSummary(evidence) {
+  const parts = Object.entries(evidence || {})
+    .filter(([, v]) => v !== null && typeof v !== "object")
+    .slice(0, 4)
+    .map(([k, v]) => `${k.replaceAll("_", " ")}: ${v}`);
+  return parts.join(" · ");
+}
+
+function subjectCell(a) {
+  if (a.subject_kind !== "device") return el("span", { textContent: `zone ${a.subject}` });
+  const link = el("a", { href: "#history", class: "mono", textContent: a.subject,
+                         title: "Show this device's history" });
+  link.addEventListener("click", (e) => {
+    e.preventDefault();
+    document.dispatchEvent(new CustomEvent("clapas:select-device", { detail: a.subject }));
+  });
+  return link;
+}
+
+function actionButton(label, action, a, onDone) {
+  const b = el("button", { type: "button", textContent: label, title: `${label} alert ${a.id}` });
+  b.addEventListener("click", async () => {
+    b.disabled = true;
+    try {
+      await api.alertAction(a.id, action);
+    } catch (e) {
+      b.title = e.message;
+    }
+    await onDone();
+  });
+  return b;
+}
+
+function alertRow(a, onDone) {
+  const actions = [];
+  if (a.state === "open") actions.push(actionButton("Acknowledge", "ack", a, onDone));
+  if (a.state !== "resolved") actions.push(actionButton("Resolve", "resolve", a, onDone));
+  const since = a.state === "resolved" ? a.resolved_at : a.opened_at;
+  return el("tr", { class: `alert-${a.state}`, dataset: { alertId: a.id, state: a.state, rule: a.rule } },
+    el("td", {}, el("span", { class: `badge ${a.state}`, textContent: a.state })),
+    el("td", {}, el("span", { class: `sev ${a.severity}`, textContent: a.severity })),
+    el("td", { class: "mono", textContent: a.rule, title: a.message || "" }),
+    el("td", {}, subjectCell(a), a.zone && a.subject_kind === "device"
+      ? el("span", { class: "muted", textContent: ` · ${a.zone}` }) : null),
+    el("td", {}, el("time", { dateTime: since || "", title: localTime(since),
+                              textContent: `${a.state === "resolved" ? "resolved " : ""}${ago(since)}` })),
+    el("td", { class: "evidence", textContent: evidenceSummary(a.evidence), title: a.message || "" }),
+    el("td", { class: "actions" }, ...actions));
+}
+
+export async function refreshAlerts() {
+  const { alerts } = await api.alerts(LIMIT);
+  const body = document.getElementById("a-rows");
+  const active = alerts.filter((a) => a.state !== "resolved").length;
+  document.getElementById("a-count").textContent =
+    `${active} open or acknowledged${alerts.length >= LIMIT ? ` (first ${LIMIT} shown)` : ""}`;
+  const rows = alerts.map((a) => alertRow(a, refreshAlerts));
+  body.replaceChildren(...(rows.length ? rows
+    : [el("tr", {}, el("td", { colSpan: 7, class: "muted", textContent: "No alert." }))]));
+}
