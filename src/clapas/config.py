@@ -134,8 +134,9 @@ class WaterSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # --- burst (MULTICAL 21 BURST trigger: "not found", §1.2, so a documented design default) ---
     # Above what a garden tap delivers (a pool filled with a hose), below the meter's overload flow Q4 = 1.25 Q3.
     burst_q3_share: float = 0.8
-    # Sustained for at least this long: Kamstrup's shortest BURST duration bucket is "1–8 hours" [S-code].
-    burst_min_duration_s: float = 3600.0
+    # Sustained for at least this long: Kamstrup's shortest BURST duration bucket is "1–8 hours" [S-code]; two
+    # hourly readings, because one hour of heavy use happens (measured: a shop's peak hour at 2,200 L/h).
+    burst_min_duration_s: float = 7200.0
     # --- abnormal consumption, loi Warsmann (CGCT L2224-12-4 III bis, R2224-20-1; §1.1) [S] ---
     overconsumption_factor: float = 2.0  # "excède le double du volume d'eau moyen consommé"
     reference_years: int = 3  # "pendant une période équivalente au cours des trois années précédentes"
@@ -144,8 +145,12 @@ class WaterSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Tele-read early warning: abnormal on most of the last N days in a row (Techem: "2 à 3 jours de consommation
     # anormale d'affilée", §1.2) [S]; the median day decides, so one exceptional day (a pool) does not.
     consecutive_days: int = 3
-    # Fallback reference ("à défaut"): mean daily volume of the zone's dwellings over this many days (design).
+    # Fallback reference ("à défaut"): mean daily volume of the zone's comparable dwellings over this many days
+    # (design). The law asks for dwellings "de taille et de caractéristiques comparables" [S]: comparable means the
+    # same value of this registry tag (e.g. rooms or occupants); dwellings without it get no fallback reference,
+    # since a zone's mean flags every large household (measured: ~8 % of dwellings a week in the simulated city).
     zone_reference_days: int = 7
+    comparable_tag: str = "dwelling_size"
     notice_window_months: int = 1  # the subscriber's one-month window after the notice [S]
     sanitation_cap_factor: float = 1.0  # assainissement capped at the average consumption (R2224-19-2) [S]
     # --- district (DMA) balance and minimum night flow (§1.3) ---

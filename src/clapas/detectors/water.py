@@ -141,7 +141,9 @@ class ContinuousFlow:
             st.dry_start = None
         flows = st.flows
         flows.append((t1, flow))
-        while flows and flows[0][0] <= t1 - self.window:
+        # the window slides with the same slack as its length: readings a day apart are a day ± radio jitter apart,
+        # and the interval that ended exactly 24 h ago (e.g. the leak's partial first hour) must leave it
+        while flows and flows[0][0] <= t1 - self.window + s.reading_tolerance_s:
             flows.popleft()
         if not st.open and t1 - st.last_dry_end >= self.window - s.reading_tolerance_s:
             low = min(f for _, f in flows)
@@ -319,7 +321,8 @@ class Overconsumption:
     """Loi Warsmann (CGCT L2224-12-4 III bis): a dwelling's consumption above twice its reference volume.
 
     Reference: the subscriber's mean over the equivalent period of the previous three years (the same days 52 weeks
-    earlier, from the daily volumes this rule keeps), else ("à défaut") the mean of the zone's dwellings. Tele-read
+    earlier, from the daily volumes this rule keeps), else ("à défaut") the mean of comparable dwellings of the zone
+    (same `comparable_tag` in the registry; without it a dwelling has no reference and is not judged). Tele-read
     meters allow warning before the billing reading: each completed local day is compared with its reference, and
     the rule opens when the median of the last `consecutive_days` daily ratios exceeds the factor (abnormal on
     consecutive days; one exceptional day, such as a pool filled, does not decide). The opening detection carries
@@ -344,9 +347,11 @@ class Overconsumption:
         if len(hist) > self.keep + 32:
             for old in [d for d in hist if d < day - self.keep]:
                 del hist[old]
-        z = self.zone_days.setdefault(dev.zone, {}).setdefault(day, [0.0, 0])
-        z[0] += volume
-        z[1] += 1
+        group = self._comparable(dev)
+        if group is not None:
+            z = self.zone_days.setdefault(group, {}).setdefault(day, [0.0, 0])
+            z[0] += volume
+            z[1] += 1
         self._evaluate(dev, meter, day, hist, t, out)
 
     def references(self, dev: DeviceMeta, hist: dict[int, float], days: list[int]) -> tuple[list[float], str] | None:
@@ -364,7 +369,10 @@ class Overconsumption:
             refs.append(sum(past) / len(past))
         if refs:
             return refs, f"subscriber, same days over {years} previous year(s)"
-        zdays = self.zone_days.get(dev.zone, {})
+        group = self._comparable(dev)
+        if group is None:  # nothing says which dwellings are comparable: no lawful reference
+            return None
+        zdays = self.zone_days.get(group, {})
         first = min(days)
         total = count = 0.0
         for j in range(first - s.zone_reference_days, first):
@@ -374,7 +382,14 @@ class Overconsumption:
                 count += v[1]
         if count < s.zone_reference_days:  # fewer dwelling-days than a single dwelling over the period
             return None
-        return [total / count] * len(days), f"zone {dev.zone} dwellings, mean of {count:.0f} dwelling-days"
+        return [total / count] * len(days), (f"zone {dev.zone} dwellings with {self.s.comparable_tag} "
+                                             f"{group[1]}, mean of {count:.0f} dwelling-days")
+
+    def _comparable(self, dev: DeviceMeta) -> tuple[str, str] | None:
+        """The group of comparable dwellings ("de taille et de caractéristiques comparables"): same zone and same
+        registry tag (`comparable_tag`, e.g. the number of rooms); None without the tag."""
+        value = dev.tags.get(self.s.comparable_tag, "")
+        return (dev.zone, value) if value else None
 
     def _evaluate(self, dev: DeviceMeta, meter: Meter, day: int, hist: dict[int, float], t: float,
                   out: list[Detection]) -> None:
