@@ -74,18 +74,7 @@ _STAGING = [
 ]
 _HEARD_TYPES = ("text", "timestamptz", "int8", "float8", "float8")
 # schema.DEVICE_HEARD_UPDATE's rule, from the per-device rows `_heard_rows` computes
-_HEARD_UPDATE = """
-UPDATE devices SET
-  last_seen = greatest(coalesce(devices.last_seen, r.t), r.t),
-  first_seen = least(coalesce(devices.first_seen, r.t), r.t),
-  last_f_cnt = CASE WHEN r.t >= coalesce(devices.last_seen, r.t) THEN coalesce(r.f_cnt, devices.last_f_cnt)
-                    ELSE devices.last_f_cnt END,
-  last_rssi = CASE WHEN r.t >= coalesce(devices.last_seen, r.t) THEN coalesce(r.rssi, devices.last_rssi)
-                   ELSE devices.last_rssi END,
-  last_snr = CASE WHEN r.t >= coalesce(devices.last_seen, r.t) THEN coalesce(r.snr, devices.last_snr)
-                  ELSE devices.last_snr END
-FROM heard r WHERE devices.eui = r.eui
-"""
+_HEARD_UPDATE = schema.device_heard_update("heard")
 
 _INSERT_OBS = ("INSERT INTO observations (device_id, quantity_id, time, value) "
                "SELECT device_id, quantity_id, time, value FROM obs_stage ORDER BY 1, 2, 3 ON CONFLICT DO NOTHING")

@@ -156,17 +156,6 @@ def _json(v: Any) -> str | None:
     return None if v is None else msgspec.json.encode(v).decode()
 
 
-DEVICE_INSERT = (
-    "INSERT INTO devices (id, eui, name, kind, decoder, profile, zone, lat, lon, tags, first_seen) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-
-
-def device_row(new_id: int, d: DeviceSeen) -> tuple[Any, ...]:
-    return (new_id, d.eui, d.name, d.kind, d.decoder, d.profile, d.zone, d.lat, d.lon, _json(d.tags or {}),
-            d.last_seen)
-
-
 def device_state_columns(seen: Iterable[DeviceSeen], ids: dict[str, int]) -> dict[str, pa.Array]:
     """Last state of the devices of a batch; registry fields only fill what the registry left empty."""
     seen = list(seen)
@@ -217,9 +206,10 @@ FROM seen s WHERE devices.{key} = s.{key}
 
 DEVICE_STATE_UPDATE = device_state_update()
 
-# The last time a device was heard and its radio state, from a batch's journal rows (DuckDB: `j_batch`). Every
-# message of a known device counts except duplicates; the state moves only forward in time.
-DEVICE_HEARD_UPDATE = """
+# The last time a device was heard and its radio state; it moves only forward in time, so a late or replayed
+# uplink does not roll it back. `source` gives one row per device: eui, t, f_cnt, rssi, snr.
+def device_heard_update(source: str) -> str:
+    return f"""
 UPDATE devices SET
   last_seen = greatest(coalesce(devices.last_seen, r.t), r.t),
   first_seen = least(coalesce(devices.first_seen, r.t), r.t),
@@ -229,14 +219,18 @@ UPDATE devices SET
                    ELSE devices.last_rssi END,
   last_snr = CASE WHEN r.t >= coalesce(devices.last_seen, r.t) THEN coalesce(r.snr, devices.last_snr)
                   ELSE devices.last_snr END
-FROM (SELECT dev_eui, max(time) AS t,
-             arg_max(f_cnt, time) FILTER (WHERE event = 'up' AND f_cnt IS NOT NULL) AS f_cnt,
-             arg_max(rssi, time) FILTER (WHERE rssi IS NOT NULL) AS rssi,
-             arg_max(snr, time) FILTER (WHERE snr IS NOT NULL) AS snr
-      FROM j_batch WHERE status <> 'duplicate' AND dev_eui IS NOT NULL AND time IS NOT NULL
-      GROUP BY dev_eui) r
-WHERE devices.eui = r.dev_eui
+FROM {source} r WHERE devices.eui = r.eui
 """
+
+
+# DuckDB: from a batch's journal rows (`j_batch`); every message of a device counts except duplicates.
+DEVICE_HEARD_UPDATE = device_heard_update("""(
+  SELECT dev_eui AS eui, max(time) AS t,
+         arg_max(f_cnt, time) FILTER (WHERE event = 'up' AND f_cnt IS NOT NULL) AS f_cnt,
+         arg_max(rssi, time) FILTER (WHERE rssi IS NOT NULL) AS rssi,
+         arg_max(snr, time) FILTER (WHERE snr IS NOT NULL) AS snr
+  FROM j_batch WHERE status <> 'duplicate' AND dev_eui IS NOT NULL AND time IS NOT NULL
+  GROUP BY dev_eui)""")
 
 # registry fields, in `registry_row` order after the id; an import rewrites them and never the last state
 REGISTRY_COLS = ("eui", "name", "kind", "decoder", "profile", "zone", "lat", "lon", "data_class",

@@ -2,21 +2,10 @@
 // with buttons to acknowledge and resolve. Device subjects link to the device's history (main.js listens).
 
 import { api } from "./api.js";
+import { el } from "./dom.js";
 import { ago, localTime } from "./format.js";
 
 const LIMIT = 100;
-
-function el(tag, props = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (k === "class") e.className = v;
-    else if (k === "dataset") Object.assign(e.dataset, v);
-    else if (k in e) e[k] = v;
-    else e.setAttribute(k, v);
-  }
-  e.append(...children.filter((c) => c !== null && c !== undefined));
-  return e;
-}
 
 // A few of the values that triggered the alert, as "key value" pairs.
 export function evidenceSummary(evidence) {

@@ -4,6 +4,7 @@
 import { refreshAlerts } from "./alerts.js";
 import { api } from "./api.js";
 import * as chart from "./chart.js";
+import { el } from "./dom.js";
 import { ago, bytes, localTime, shortKey, withUnit } from "./format.js";
 
 const REFRESH_MS = 5000;
@@ -11,18 +12,6 @@ const PAGE = 50;
 
 const $ = (id) => document.getElementById(id);
 const state = { devices: [], page: 0, selected: null, quantities: {}, zonesLoaded: false };
-
-function el(tag, props = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (k === "class") e.className = v;
-    else if (k === "dataset") Object.assign(e.dataset, v);
-    else if (k in e) e[k] = v;
-    else e.setAttribute(k, v);
-  }
-  e.append(...children.filter((c) => c !== null && c !== undefined));
-  return e;
-}
 
 function setStatus(text) {
   $("status").textContent = text;
