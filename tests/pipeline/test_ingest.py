@@ -154,3 +154,13 @@ def test_journal_keeps_raw_bytes(store, samples):
     run(store, [m])
     [row] = next(store.iter_journal())
     assert row.raw == m.raw and json.loads(row.raw)["deviceInfo"]["devEui"] == "0101010101010101"
+
+
+def test_a_partial_batch_is_written_when_input_goes_quiet(store, samples):
+    p = Pipeline(store, PipelineSettings(batch_size=1000, flush_interval_s=3600))
+    p.submit(as_message(up_event(samples, payload=LPP_TH, tags={"decoder": "cayenne_lpp"})))
+    p.flush_if_due()  # a message arrived since the last tick: keep batching
+    assert p.pending == 1 and store.counts()["stored"] == 0
+    p.flush_if_due()  # nothing new for a whole tick: write now rather than wait the hour
+    assert p.drain(5) and store.counts()["stored"] == 1
+    p.close()

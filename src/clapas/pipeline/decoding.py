@@ -70,8 +70,8 @@ def _float(v: Any) -> float | None:
         return None
 
 
-def decode(up: Uplink, ctx: DeviceContext) -> tuple[list[tuple[int, float]], dict[str, Any]]:
-    """(quantity id, value) pairs and the attributes (fields outside the catalogue) of one uplink.
+def decode(up: Uplink, ctx: DeviceContext) -> tuple[list[int], list[float], dict[str, Any]]:
+    """Quantity ids, their values (same order), and the attributes (fields outside the catalogue) of one uplink.
 
     Raises DecodeError with a readable reason; the caller quarantines the uplink.
     """
@@ -99,30 +99,48 @@ def decode(up: Uplink, ctx: DeviceContext) -> tuple[list[tuple[int, float]], dic
     return _to_values(readings, ctx)
 
 
-def _to_values(readings: list[tuple[str, Any]], ctx: DeviceContext) -> tuple[list[tuple[int, float]], dict]:
-    values: list[tuple[int, float]] = []
+_QUANTITY_ID: dict[str, int] = {q.key: q.id for q in QUANTITY_BY_KEY.values()}
+_WATER_LEVEL = _QUANTITY_ID["water.level"]
+_INF = math.inf
+
+
+def _to_values(readings: list[tuple[str, Any]], ctx: DeviceContext) -> tuple[list[int], list[float], dict]:
+    """Catalogue readings as (ids, values); the rest as attributes. On the hot path: a few operations a reading."""
+    qids: list[int] = []
+    vals: list[float] = []
     attributes: dict[str, Any] = {}
     remap = ctx.remap
     for key, value in readings:
         if remap and key in remap:
             fm = remap[key]
             key, value = fm.quantity, value * fm.scale + fm.offset
-        q = QUANTITY_BY_KEY.get(key)
-        if q is None:
+        qid = _QUANTITY_ID.get(key)
+        if qid is None:
             attributes[key] = value
             continue
-        if isinstance(value, bool):
-            value = float(value)
-        elif not isinstance(value, int | float):
-            raise DecodeError(f"{key}: expected a number, got {type(value).__name__} {value!r}")
-        if not math.isfinite(value):
-            attributes[key] = str(value)  # kept for a human, never stored as a measurement
+        kind = type(value)
+        if kind is not float and kind is not int:
+            if kind is bool:
+                value = float(value)
+            elif not isinstance(value, int | float):
+                raise DecodeError(f"{key}: expected a number, got {kind.__name__} {value!r}")
+        if not -_INF < value < _INF:  # NaN and infinities: kept for a human, never stored as a measurement
+            attributes[key] = str(value)
             continue
-        values.append((q.id, float(value)))
-        if ctx.pulse is not None and key == "counter.count":
-            target = QUANTITY_BY_KEY.get(ctx.pulse.quantity)
-            if target is not None:
-                values.append((target.id, value * ctx.pulse.scale))
-        if ctx.level_datum is not None and key == "distance":
-            values.append((QUANTITY_BY_KEY["water.level"].id, round(ctx.level_datum - value, 4)))
-    return values, attributes
+        qids.append(qid)
+        vals.append(float(value))
+    if ctx.pulse is not None or ctx.level_datum is not None:
+        _derive(ctx, qids, vals)
+    return qids, vals, attributes
+
+
+def _derive(ctx: DeviceContext, qids: list[int], vals: list[float]) -> None:
+    """Quantities a device's installation turns its raw readings into (pulses → volume or rain, distance → level)."""
+    counted, distance = _QUANTITY_ID["counter.count"], _QUANTITY_ID["distance"]
+    for qid, value in list(zip(qids, vals, strict=True)):
+        if qid == counted and ctx.pulse is not None and ctx.pulse.quantity in _QUANTITY_ID:
+            qids.append(_QUANTITY_ID[ctx.pulse.quantity])
+            vals.append(value * ctx.pulse.scale)
+        elif qid == distance and ctx.level_datum is not None:
+            qids.append(_WATER_LEVEL)
+            vals.append(round(ctx.level_datum - value, 4))

@@ -52,6 +52,7 @@ class Pipeline:
         self._contexts: dict[str, DeviceContext] = {}
         self._batch = Batch()
         self._journal: list[tuple[Any, ...]] = []  # one row per message, in JOURNAL_FIELDS order
+        self._pending_at_last_tick = 0
         self._seen: dict[str, tuple[Uplink, DeviceContext, dict[str, Any] | None]] = {}
         # what was last sent to the store of each device (context, attributes): unchanged devices are not resent
         self._reported: dict[str, tuple[DeviceContext | None, dict[str, Any] | None]] = {}
@@ -135,16 +136,15 @@ class Pipeline:
         status, error = STORED, None
         if up.event in ("up", "status"):
             try:
-                values, attrs = decode(up, ctx)
+                qids, vals, attrs = decode(up, ctx)
             except DecodeError as e:
                 status, error = QUARANTINED, str(e)
             else:
-                t, eui = up.time, up.dev_eui
-                for qid, value in values:
-                    b.o_time.append(t)
-                    b.o_eui.append(eui)
-                    b.o_quantity.append(qid)
-                    b.o_value.append(value)
+                n = len(qids)
+                b.o_time.extend([up.time] * n)
+                b.o_eui.extend([up.dev_eui] * n)
+                b.o_quantity.extend(qids)
+                b.o_value.extend(vals)
                 if attrs:
                     attributes = {**attributes, **attrs} if attributes else attrs
         else:
@@ -192,9 +192,13 @@ class Pipeline:
             self._flush_locked()
 
     def flush_if_due(self) -> None:
-        """Called on a timer: write a batch that has waited `flush_interval_s`."""
-        if len(self._journal) and time.monotonic() - self._batch_started >= self.settings.flush_interval_s:
+        """Called on a timer (every tick): write a batch that has waited `flush_interval_s`, or one to which nothing
+        was added since the previous tick (the input went quiet: waiting longer would only add latency)."""
+        n = len(self._journal)
+        quiet = n == self._pending_at_last_tick
+        if n and (quiet or time.monotonic() - self._batch_started >= self.settings.flush_interval_s):
             self.flush()
+        self._pending_at_last_tick = len(self._journal)
 
     def drain(self, timeout: float | None = None) -> bool:
         """Flush and wait until everything submitted so far is committed."""

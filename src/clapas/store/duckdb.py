@@ -24,6 +24,10 @@ from clapas.store.alerts import AlertTables
 from clapas.store.base import Batch, JournalRow, Store
 
 _TS = pa.timestamp("us", tz="UTC")
+# DuckDB folds its write-ahead log into the file (a checkpoint) when the log reaches this size. Its default, 16 MB,
+# is a few seconds of a busy city's journal: checkpoints that often stall the writer long enough for the broker to
+# drop messages. Larger means fewer, longer checkpoints and a longer replay of the log after a crash.
+CHECKPOINT_THRESHOLD = "256MB"
 # the longest bucket (an hour; a local day is 25 h when clocks go back): rows of a bucket starting before `end`
 _SPAN = {"1h": timedelta(hours=1), "1d": timedelta(hours=25)}
 
@@ -41,6 +45,7 @@ class DuckDBStore(AlertTables, Store):
         self.path = path
         self._con = duckdb.connect(path)
         self._con.execute(f"SET TimeZone = '{timezone}'")
+        self._con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
         self._lock = threading.Lock()  # one writer or reader at a time on the shared connection
         self._ids: dict[str, int] = {}
         self.migrate()
