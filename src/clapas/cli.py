@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from clapas import __version__
 from clapas.config import ConfigError
+from clapas.store.base import StoreError
 
 SUBCOMMANDS: list[str] = [
     "clapas.service:add_parser",  # run, demo
@@ -53,6 +54,9 @@ def main(argv: list[str] | None = None) -> None:
         code = args.func(args)
     except ConfigError as e:
         print(f"clapas: configuration error: {e}", file=sys.stderr)
+        code = 2
+    except StoreError as e:
+        print(f"clapas: {e}", file=sys.stderr)
         code = 2
     except KeyboardInterrupt:
         code = 130

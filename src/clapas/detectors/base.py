@@ -168,25 +168,26 @@ class DetectorRunner:
         wanted: list[Detector] | None = None
         meta: DeviceMeta | None = None
         newest = self.watermark
+
+        def observe_uplink() -> None:  # hand one uplink's values to the detectors of its device's kind
+            nonlocal newest
+            ts = cur_t.timestamp()  # type: ignore[union-attr]
+            newest = max(newest, ts)
+            for det in wanted:  # type: ignore[union-attr]
+                det.observe(meta, ts, values, out)  # type: ignore[arg-type]
+            self.uplinks += 1
+
         for t, e, q, v in rows:
             if e != cur_e or t != cur_t:
                 if values and wanted:
-                    ts = cur_t.timestamp()  # type: ignore[union-attr]
-                    newest = max(newest, ts)
-                    for det in wanted:
-                        det.observe(meta, ts, values, out)  # type: ignore[arg-type]
-                    self.uplinks += 1
+                    observe_uplink()
                 cur_t, cur_e, values = t, e, {}
                 meta = registry.get(e, batch)
                 wanted = by_kind.get(meta.kind) if meta is not None else None
             if wanted:
                 values[q] = v
         if values and wanted:
-            ts = cur_t.timestamp()  # type: ignore[union-attr]
-            newest = max(newest, ts)
-            for det in wanted:
-                det.observe(meta, ts, values, out)  # type: ignore[arg-type]
-            self.uplinks += 1
+            observe_uplink()
         if newest > self.watermark:
             self.watermark = newest
             for det in self.detectors:

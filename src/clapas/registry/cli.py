@@ -48,7 +48,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
             for d in store.devices(kind=args.kind, zone=args.zone, limit=args.limit):
                 seen = d["last_seen"].isoformat(timespec="seconds") if d["last_seen"] else "never"
                 print(f"{d['eui']}  {d['kind'] or '-':16} {d['zone'] or '-':14} {seen:25} {d['name']}")
-    except RegistryError as e:
+    except (RegistryError, OSError) as e:
         print(f"clapas devices {args.action}: {e}", file=sys.stderr)
         return 1
     finally:
@@ -70,7 +70,7 @@ def cmd_zones(args: argparse.Namespace) -> int:
                 Path(args.file).write_text(text + "\n", encoding="utf-8")
             else:
                 print(text)
-    except RegistryError as e:
+    except (RegistryError, OSError) as e:
         print(f"clapas zones {args.action}: {e}", file=sys.stderr)
         return 1
     finally:

@@ -277,14 +277,26 @@ class Store(abc.ABC):
     def close(self) -> None: ...
 
 
+class StoreError(RuntimeError):
+    """The store cannot be opened or reached; the message says which and why (never with its password)."""
+
+
+def _without_password(url: str) -> str:
+    from urllib.parse import urlparse
+
+    u = urlparse(url)
+    return u._replace(netloc=u.netloc.replace(f":{u.password}@", ":***@")).geturl() if u.password else url
+
+
 def open_store(url: str, timezone: str = "Europe/Paris") -> Store:
     """The store a URL names: duckdb:///path/file.duckdb (or duckdb:///:memory:) or postgresql://…"""
     if url.startswith("duckdb://"):
-        from clapas.store.duckdb import DuckDBStore
-
-        return DuckDBStore(url, timezone=timezone)
-    if url.startswith(("postgresql://", "postgres://")):
-        from clapas.store.postgres import PostgresStore
-
-        return PostgresStore(url, timezone=timezone)
-    raise ValueError(f"unknown store URL {url!r}: use duckdb:///path/city.duckdb or postgresql://…")
+        from clapas.store.duckdb import DuckDBStore as Kind
+    elif url.startswith(("postgresql://", "postgres://")):
+        from clapas.store.postgres import PostgresStore as Kind
+    else:
+        raise ValueError(f"unknown store URL {url!r}: use duckdb:///path/city.duckdb or postgresql://…")
+    try:
+        return Kind(url, timezone=timezone)
+    except Exception as e:  # a missing folder, a locked file, a refused connection, bad credentials…
+        raise StoreError(f"cannot open the store {_without_password(url)}: {e}") from e
