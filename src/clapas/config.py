@@ -50,7 +50,7 @@ class TtnSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 class PipelineSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Uplinks per write: the store is written in batches, never one commit per message.
-    batch_size: int = 5000
+    batch_size: int = 10_000
     # Longest time an uplink waits in memory before its batch is written.
     flush_interval_s: float = 1.0
     # How many ChirpStack deduplicationIds are remembered to drop repeated deliveries.
