@@ -1,0 +1,1 @@
+"""Regulatory indices computed from observations: pure functions, no I/O."""
