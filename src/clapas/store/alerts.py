@@ -24,6 +24,8 @@ from typing import Any
 
 import msgspec
 
+from clapas.store.schema import where
+
 OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
 ALERT_STATES = (OPEN, ACKNOWLEDGED, RESOLVED)
 # history events
@@ -267,24 +269,10 @@ class AlertTables:
                limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
         """Open alerts first, then acknowledged, then resolved; newest first within each state. `start`/`end`
         select alerts opened in [start, end)."""
-        clauses, params = ["TRUE"], []
-        if states:
-            clauses.append("state IN (" + ", ".join("?" for _ in states) + ")")
-            params.extend(states)
-        for col, v in (("rule", rule), ("zone", zone)):
-            if v:
-                clauses.append(f"{col} = ?")
-                params.append(v)
-        if device:
-            clauses.append("subject = ? AND subject_kind = 'device'")
-            params.append(device)
-        if start:
-            clauses.append("opened_at >= ?")
-            params.append(start)
-        if end:
-            clauses.append("opened_at < ?")
-            params.append(end)
-        rows = self._rows(self._q(f"SELECT {ALERT_COLS} FROM alerts WHERE {' AND '.join(clauses)} "
+        cond, params = where(("state IN (?)", tuple(states)), ("rule = ?", rule), ("zone = ?", zone),
+                             ("subject = ? AND subject_kind = 'device'", device), ("opened_at >= ?", start),
+                             ("opened_at < ?", end))
+        rows = self._rows(self._q(f"SELECT {ALERT_COLS} FROM alerts WHERE {cond} "
                                   f"ORDER BY {_STATE_ORDER}, opened_at DESC, id DESC LIMIT ? OFFSET ?"),
                           [*params, limit, offset])
         return [alert_out(r) for r in rows]
@@ -304,16 +292,10 @@ class AlertTables:
     def notifications(self, *, status: str | None = None, alert_id: int | None = None, limit: int = 100,
                       offset: int = 0) -> list[dict[str, Any]]:
         """The outbox, newest first, with each row's payload."""
-        clauses, params = ["TRUE"], []
-        if status:
-            clauses.append("status = ?")
-            params.append(status)
-        if alert_id is not None:
-            clauses.append("alert_id = ?")
-            params.append(alert_id)
+        cond, params = where(("status = ?", status), ("alert_id = ?", alert_id))
         rows = self._rows(self._q(
             "SELECT id, alert_id, event_id, event, notifier, status, attempts, created_at, next_at, delivered_at, "
-            f"last_error, payload FROM notifications WHERE {' AND '.join(clauses)} ORDER BY id DESC "
+            f"last_error, payload FROM notifications WHERE {cond} ORDER BY id DESC "
             "LIMIT ? OFFSET ?"), [*params, limit, offset])
         return [{**{k: _utc(v) for k, v in r.items()}, "payload": _load(r["payload"])} for r in rows]
 

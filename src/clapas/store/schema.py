@@ -255,15 +255,24 @@ DEVICE_SELECT = (
 )
 
 
-def device_filter(kind: str | None, zone: str | None) -> tuple[str, list[Any]]:
+def where(*conditions: tuple[str, Any]) -> tuple[str, list[Any]]:
+    """A WHERE clause and its parameters from (fragment with one `?`, value) pairs; a condition whose value is None
+    or empty is left out, and a tuple fills `IN (?)` with one placeholder per item."""
     clauses, params = ["TRUE"], []
-    if kind:
-        clauses.append("d.kind = ?")
-        params.append(kind)
-    if zone:
-        clauses.append("d.zone = ?")
-        params.append(zone)
+    for fragment, value in conditions:
+        if value is None or (isinstance(value, str | tuple) and not value):
+            continue
+        if isinstance(value, tuple):
+            clauses.append(fragment.replace("?", ", ".join("?" * len(value))))
+            params.extend(value)
+        else:
+            clauses.append(fragment)
+            params.append(value)
     return " AND ".join(clauses), params
+
+
+def device_filter(kind: str | None, zone: str | None) -> tuple[str, list[Any]]:
+    return where(("d.kind = ?", kind), ("d.zone = ?", zone))
 
 
 def _maybe_json(v: Any) -> Any:
@@ -306,21 +315,8 @@ def latest_out(r: dict[str, Any]) -> dict[str, Any]:
 
 def journal_filter(statuses: tuple[str | None, ...], dev_eui: str | None, since: datetime | None,
                    until: datetime | None) -> tuple[str, list[Any]]:
-    clauses, params = ["TRUE"], []
-    statuses = tuple(s for s in statuses if s)
-    if statuses:
-        clauses.append("status IN (" + ", ".join("?" for _ in statuses) + ")")
-        params.extend(statuses)
-    if dev_eui:
-        clauses.append("dev_eui = ?")
-        params.append(dev_eui)
-    if since:
-        clauses.append("received_at >= ?")
-        params.append(since)
-    if until:
-        clauses.append("received_at < ?")
-        params.append(until)
-    return " AND ".join(clauses), params
+    return where(("status IN (?)", tuple(s for s in statuses if s)), ("dev_eui = ?", dev_eui),
+                 ("received_at >= ?", since), ("received_at < ?", until))
 
 
 def journal_out(r: dict[str, Any]) -> dict[str, Any]:
