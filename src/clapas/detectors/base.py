@@ -90,15 +90,33 @@ class DeviceMeta:
     tags: dict[str, str] = field(default_factory=dict)
 
 
-class Registry:
-    """Device metadata from the store's registry, completed by what ChirpStack tags say for new devices."""
+@dataclass(slots=True)
+class ZoneMeta:
+    """What detectors may know about a zone: its kind (dma, park, rural, catchment, museum_room…), its parent and the
+    properties the city set on it (a room's climate class, a park's surroundings…)."""
 
-    def __init__(self, store: Store | None = None, devices: Iterable[dict[str, Any]] = ()) -> None:
+    id: str
+    kind: str = ""
+    name: str = ""
+    parent: str = ""
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+class Registry:
+    """Device and zone metadata from the store's registry, completed by what ChirpStack tags say for new devices."""
+
+    def __init__(self, store: Store | None = None, devices: Iterable[dict[str, Any]] = (),
+                 zones: Iterable[dict[str, Any]] = ()) -> None:
         self.store = store
         self.by_eui: dict[str, DeviceMeta] = {}
-        self.reload(devices)
+        self.zones: dict[str, ZoneMeta] = {}
+        self.reload(devices, zones)
 
-    def reload(self, devices: Iterable[dict[str, Any]] = ()) -> None:
+    def reload(self, devices: Iterable[dict[str, Any]] = (), zones: Iterable[dict[str, Any]] = ()) -> None:
+        zone_rows = list(zones) or (self.store.zones() if self.store is not None else [])
+        for z in zone_rows:
+            self.zones[z["id"]] = ZoneMeta(id=z["id"], kind=z.get("kind") or "", name=z.get("name") or "",
+                                           parent=z.get("parent") or "", properties=dict(z.get("properties") or {}))
         rows = list(devices) or (self.store.devices(limit=10_000_000) if self.store is not None else [])
         for r in rows:
             self.by_eui[r["eui"]] = DeviceMeta(
@@ -117,6 +135,13 @@ class Registry:
 
     def in_zone(self, zone: str, kind: str) -> list[DeviceMeta]:
         return [m for m in self.by_eui.values() if m.zone == zone and m.kind == kind]
+
+    def zone_kind(self, zone: str) -> str:
+        z = self.zones.get(zone)
+        return z.kind if z is not None else ""
+
+    def of_kind(self, kind: str) -> list[DeviceMeta]:
+        return [m for m in self.by_eui.values() if m.kind == kind]
 
 
 class Detector:

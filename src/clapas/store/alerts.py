@@ -24,7 +24,7 @@ from typing import Any
 
 import msgspec
 
-from clapas.store.schema import where
+from clapas.store.where import where
 
 OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
 ALERT_STATES = (OPEN, ACKNOWLEDGED, RESOLVED)

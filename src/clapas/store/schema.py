@@ -18,6 +18,7 @@ import pyarrow as pa
 from clapas.model import QUANTITY_BY_ID, Device, Zone
 from clapas.store import alerts
 from clapas.store.base import Batch, DeviceSeen
+from clapas.store.where import where
 
 _TS = pa.timestamp("us", tz="UTC")
 
@@ -253,22 +254,6 @@ DEVICE_SELECT = (
     "d.expected_interval_s, d.subscriber, d.premises_use, d.tags, d.attributes, d.first_seen, d.last_seen, "
     "d.last_f_cnt, d.last_rssi, d.last_snr FROM devices d"
 )
-
-
-def where(*conditions: tuple[str, Any]) -> tuple[str, list[Any]]:
-    """A WHERE clause and its parameters from (fragment with one `?`, value) pairs; a condition whose value is None
-    or empty is left out, and a tuple fills `IN (?)` with one placeholder per item."""
-    clauses, params = ["TRUE"], []
-    for fragment, value in conditions:
-        if value is None or (isinstance(value, str | tuple) and not value):
-            continue
-        if isinstance(value, tuple):
-            clauses.append(fragment.replace("?", ", ".join("?" * len(value))))
-            params.extend(value)
-        else:
-            clauses.append(fragment)
-            params.append(value)
-    return " AND ".join(clauses), params
 
 
 def device_filter(kind: str | None, zone: str | None) -> tuple[str, list[Any]]:
