@@ -39,6 +39,7 @@ def test_environment_wins_over_file(tmp_path):
         ("", {"CLAPAS_TIMEZONE": "Mars/Olympus"}, "unknown time zone"),
         ("colour = 1\n", {}, "Object contains unknown field `colour`"),
         ("[http\n", {}, "not valid TOML"),
+        ("[heat]\ndepartment = \"99\"\n", {}, "heat.department '99' has no canicule thresholds"),
     ],
 )
 def test_bad_settings_are_named(tmp_path, text, env, message):
@@ -51,3 +52,13 @@ def test_bad_settings_are_named(tmp_path, text, env, message):
 def test_missing_file():
     with pytest.raises(ConfigError, match="config file not found"):
         load_settings("/nonexistent/city.toml", env={})
+
+
+def test_environmental_sections_from_file_and_environment(tmp_path):
+    f = tmp_path / "city.toml"
+    f.write_text('[heat]\ndepartment = "13"\n[museum]\nmould_rh = 70.0\n[islands]\nnight_start_hour = 20\n')
+    s = load_settings(f, env={"CLAPAS_AIR_INDICATIVE": "false"})
+    assert (s.heat.department, s.heat.thresholds().ibmn_c, s.museum.mould_rh, s.islands.night_start_hour) == (
+        "13", 24.0, 70.0, 20)
+    assert s.air.indicative is False
+    assert load_settings(None, env={}).heat.thresholds().name == "Hérault"

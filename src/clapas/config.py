@@ -16,6 +16,9 @@ from typing import Any
 import msgspec
 
 from clapas.decoders.chirpstack_object import FieldMap
+from clapas.indices.air import AirQualitySettings
+from clapas.indices.heat import HeatSettings, IslandSettings
+from clapas.indices.museum import MuseumSettings
 
 ENV_PREFIX = "CLAPAS_"
 
@@ -239,6 +242,12 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     pipeline: PipelineSettings = msgspec.field(default_factory=PipelineSettings)
     registry: RegistrySettings = msgspec.field(default_factory=RegistrySettings)
     water: WaterSettings = msgspec.field(default_factory=WaterSettings)
+    # The environmental uses (issue 5): each section's settings, with their sources, live beside the computations
+    # they drive in `clapas.indices` (heat.py, air.py, museum.py); the docs there say which numbers are [U].
+    heat: HeatSettings = msgspec.field(default_factory=HeatSettings)
+    islands: IslandSettings = msgspec.field(default_factory=IslandSettings)
+    air: AirQualitySettings = msgspec.field(default_factory=AirQualitySettings)
+    museum: MuseumSettings = msgspec.field(default_factory=MuseumSettings)
     codecs: CodecSettings = msgspec.field(default_factory=CodecSettings)
     alerts: AlertSettings = msgspec.field(default_factory=AlertSettings)
     # Device profile name (as ChirpStack names it) → what it means.
@@ -327,5 +336,10 @@ def _check(s: Settings) -> None:
         raise ConfigError(f"CLAPAS_ALERTS_MQTT_URL must look like mqtt://host:port, got {a.mqtt.url!r}")
     if a.email.host and not a.email.to:
         raise ConfigError("alerts.email: set `to` (CLAPAS_ALERTS_EMAIL_TO) when `host` is set")
+    from clapas.indices.heat import DEPARTMENT_THRESHOLDS
+
+    if s.heat.department not in DEPARTMENT_THRESHOLDS:
+        raise ConfigError(f"heat.department {s.heat.department!r} has no canicule thresholds; known: "
+                          f"{', '.join(sorted(DEPARTMENT_THRESHOLDS))} (CLAPAS_HEAT_DEPARTMENT)")
     if s.pipeline.batch_size < 1 or s.pipeline.flush_interval_s <= 0:
         raise ConfigError("pipeline batch_size must be ≥ 1 and flush_interval_s > 0")

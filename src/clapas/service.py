@@ -16,9 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import msgspec
+
 from clapas.alerts.wiring import build_alerting
 from clapas.cli import add_config_argument
-from clapas.config import RegistrySettings, Settings, load_settings
+from clapas.config import ChirpstackSettings, RegistrySettings, Settings, TtnSettings, load_settings
 from clapas.connectors import chirpstack, ttn
 from clapas.connectors.mqtt import MqttSubscriber
 from clapas.pipeline import Pipeline
@@ -150,9 +152,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     city = build_city(seed=args.seed, devices=args.devices)
     zones_path, devices_path = city.export_registry(data)  # imported like a city's own registry files
     base = load_settings(args.config)
-    settings = Settings(
-        store=f"duckdb:///{db.resolve()}", timezone=base.timezone, http=base.http, pipeline=base.pipeline,
-        profiles=base.profiles, water=base.water, alerts=base.alerts,
+    # the city's settings (thresholds of every use, alerts, http…) with the demo's own store and registry files
+    settings = msgspec.structs.replace(
+        base, store=f"duckdb:///{db.resolve()}", chirpstack=ChirpstackSettings(), ttn=TtnSettings(),
         registry=RegistrySettings(devices_csv=str(devices_path), zones_geojson=str(zones_path)),
     )
     if args.port:
