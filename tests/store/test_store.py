@@ -359,3 +359,63 @@ def test_rows_of_a_device_the_batch_did_not_describe_register_it_bare(store: Sto
     # when a device was heard comes from the journal rows, described or not
     assert store.device(A)["last_seen"] == utc(2026, 3, 1, 10)
     assert store.latest(A)[0]["value"] == 90
+
+
+# bulk history (Store.series): many devices, one query, the same answers as per-device `observations` ----------
+HALF = timedelta(minutes=30)
+
+
+def fill_two_stations(store: Store) -> None:
+    b = Batch()
+    uplink(b, A, utc(2026, 3, 1, 0), {"air.temperature": 10.0}, kind="weather_station")
+    uplink(b, B, utc(2026, 3, 1, 0), {"air.temperature": 20.0}, kind="weather_station")
+    uplink(b, C, utc(2026, 3, 1, 0), {"water.level": 1.0}, kind="water_level")
+    store.write(b)
+    store.write(series(A, utc(2026, 3, 1, 0, 30), HALF, "air.temperature", [11, 12, 13]))
+    store.write(series(B, utc(2026, 3, 1, 0, 30), HALF, "air.temperature", [21, 22, 23]))
+
+
+def series_tuples(rows: list[dict]) -> list[tuple]:
+    return [tuple(r.values()) for r in rows]
+
+
+def test_raw_series_of_several_devices_ordered_by_device_then_time(store: Store) -> None:
+    fill_two_stations(store)
+    rows = store.series("air.temperature", utc(2026, 3, 1, 0, 30), utc(2026, 3, 1, 1, 30), euis=[B, A])
+    assert list(rows[0]) == ["eui", "time", "value"]
+    assert series_tuples(rows) == [(A, utc(2026, 3, 1, 0, 30), 11.0), (A, utc(2026, 3, 1, 1), 12.0),
+                            (B, utc(2026, 3, 1, 0, 30), 21.0), (B, utc(2026, 3, 1, 1), 22.0)]
+
+
+def test_devices_by_kind_or_all_and_an_empty_list_is_none(store: Store) -> None:
+    fill_two_stations(store)
+    day = (utc(2026, 3, 1), utc(2026, 3, 2))
+    assert {r["eui"] for r in store.series("air.temperature", *day, kind="weather_station")} == {A, B}
+    assert {r["eui"] for r in store.series("air.temperature", *day, kind="water_level")} == set()
+    assert {r["eui"] for r in store.series("water.level", *day)} == {C}
+    assert store.series("air.temperature", *day, euis=[]) == []
+    assert {r["eui"] for r in store.series("air.temperature", *day, euis=[A], kind="weather_station")} == {A}
+
+
+def test_hourly_series_match_each_device_history(store: Store) -> None:
+    fill_two_stations(store)
+    start, end = utc(2026, 3, 1), utc(2026, 3, 1, 2)
+    rows = store.series("air.temperature", start, end, kind="weather_station", resolution="1h")
+    assert list(rows[0]) == ["eui", "time", "mean", "min", "max", "count"]
+    assert series_tuples(rows) == [
+        (A, utc(2026, 3, 1, 0), 10.5, 10.0, 11.0, 2), (A, utc(2026, 3, 1, 1), 12.5, 12.0, 13.0, 2),
+        (B, utc(2026, 3, 1, 0), 20.5, 20.0, 21.0, 2), (B, utc(2026, 3, 1, 1), 22.5, 22.0, 23.0, 2)]
+    for eui in (A, B):
+        alone = store.observations(eui, "air.temperature", start, end, "1h")
+        assert series_tuples(alone) == [t[1:] for t in series_tuples(rows) if t[0] == eui]
+
+
+def test_daily_series_are_city_days_before_and_after_the_rollup_step(store: Store) -> None:
+    fill_two_stations(store)
+    want = [(A, utc(2026, 2, 28, 23), 11.5, 10.0, 13.0, 4), (B, utc(2026, 2, 28, 23), 21.5, 20.0, 23.0, 4)]
+    rows = store.series("air.temperature", utc(2026, 2, 28), utc(2026, 3, 2), euis=[A, B], resolution="1d")
+    assert series_tuples(rows) == want
+    if hasattr(store, "maintain"):  # PostgreSQL: the same answer from the rollups
+        store.maintain(settle_s=0)
+        rows = store.series("air.temperature", utc(2026, 2, 28), utc(2026, 3, 2), euis=[A, B], resolution="1d")
+        assert series_tuples(rows) == want

@@ -7,7 +7,7 @@ Two implementations keep the same tables and give the same answers: `duckdb.py` 
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -207,6 +207,15 @@ class Store(abc.ABC):
         """History of one quantity of one device in [start, end).
 
         raw: [{time, value}]; 1h/1d: [{time, mean, min, max, count}] per bucket (days in the city's time zone).
+        """
+
+    @abc.abstractmethod
+    def series(self, quantity: str, start: datetime, end: datetime, *, euis: Sequence[str] | None = None,
+               kind: str | None = None, resolution: str = "raw") -> list[dict[str, Any]]:
+        """History of one quantity of many devices in [start, end), in one query (the reports' bulk read).
+
+        Devices: those named in `euis` and/or of `kind` (neither: every device reporting the quantity; an empty
+        `euis`: none). Rows are those of `observations` with the device's `eui` first, ordered by EUI then time.
         """
 
     @abc.abstractmethod

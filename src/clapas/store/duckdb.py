@@ -279,6 +279,26 @@ class DuckDBStore(AlertTables, Store):
             [eui, q.id, start, end + _SPAN[resolution], start, end, limit],
         )
 
+    def series(self, quantity, start, end, *, euis=None, kind=None, resolution="raw") -> list[dict[str, Any]]:
+        if euis is not None and not euis:
+            return []
+        q = QUANTITY_BY_KEY[quantity]
+        cond, params = schema.series_filter(tuple(euis) if euis is not None else None, kind)
+        base = (f"FROM observations o JOIN devices d ON d.id = o.device_id "
+                f"WHERE o.quantity_id = ? AND o.time >= ? AND o.time < ? AND {cond}")
+        if resolution == "raw":
+            return self._rows(f"SELECT d.eui, o.time, o.value {base} ORDER BY d.eui, o.time",
+                              [q.id, start, end, *params])
+        if resolution not in _SPAN:
+            raise ValueError(f"unknown resolution {resolution!r}")
+        bucket = schema.bucket_sql(resolution, self.timezone, "o.time")
+        return self._rows(
+            f"SELECT eui, time, mean, min, max, count FROM (SELECT d.eui, {bucket} AS time, avg(o.value) AS mean, "
+            f"min(o.value) AS min, max(o.value) AS max, count(*) AS count {base} GROUP BY 1, 2) "
+            "WHERE time >= ? AND time < ? ORDER BY eui, time",
+            [q.id, start, end + _SPAN[resolution], *params, start, end],
+        )
+
     def quantities_in_use(self) -> dict[str, int]:
         rows = self._rows("SELECT quantity_id, count(DISTINCT device_id) AS n FROM observations GROUP BY 1")
         return {QUANTITY_BY_ID[r["quantity_id"]].key: r["n"] for r in rows}

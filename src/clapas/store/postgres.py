@@ -565,6 +565,38 @@ class PostgresStore(AlertTables, Store):
             f"AND {bucket} = p.bucket) r WHERE r.count > 0 ORDER BY 1 LIMIT %(limit)s",
             {"eui": eui, "res": resolution, "start": start, "end": end, "q": q.id, "limit": limit})
 
+    def series(self, quantity: str, start: datetime, end: datetime, *, euis: Sequence[str] | None = None,
+               kind: str | None = None, resolution: str = "raw") -> list[dict[str, Any]]:
+        if euis is not None and not euis:
+            return []
+        q = QUANTITY_BY_KEY[quantity]
+        args = {"q": q.id, "start": start, "end": end, "euis": list(euis or []), "kind": kind, "res": resolution}
+        devices = ("SELECT id, eui FROM devices WHERE "
+                   + (" AND ".join([*(["eui = ANY(%(euis)s)"] if euis else []),
+                                    *(["kind = %(kind)s"] if kind else [])]) or "TRUE"))
+        if resolution == "raw":
+            return self._rows(
+                f"WITH d AS ({devices}) SELECT d.eui, o.time, o.value FROM observations o JOIN d ON d.id = o.device_id "
+                "WHERE o.quantity_id = %(q)s AND o.time >= %(start)s AND o.time < %(end)s ORDER BY d.eui, o.time",
+                args)
+        if resolution not in _SPAN:
+            raise ValueError(f"unknown resolution {resolution!r}")
+        # as `observations`: rolled-up buckets from the rollup, pending ones from the raw rows, in one statement
+        bucket = schema.bucket_sql(resolution, self.timezone, "o.time")
+        return self._rows(
+            f"WITH d AS ({devices}), p AS (SELECT bucket FROM rollup_pending "
+            "WHERE resolution = %(res)s AND bucket >= %(start)s AND bucket < %(end)s) "
+            "SELECT d.eui, r.bucket AS time, r.sum / r.count AS mean, r.min, r.max, r.count "
+            f"FROM rollup_{resolution} r "
+            "JOIN d ON d.id = r.device_id WHERE r.quantity_id = %(q)s AND r.bucket >= %(start)s "
+            "AND r.bucket < %(end)s AND r.bucket NOT IN (SELECT bucket FROM p) "
+            "UNION ALL SELECT d.eui, p.bucket, r.sum / r.count, r.min, r.max, r.count FROM p CROSS JOIN LATERAL ("
+            "SELECT o.device_id, sum(o.value) AS sum, min(o.value) AS min, max(o.value) AS max, count(*) AS count "
+            "FROM observations o WHERE o.device_id IN (SELECT id FROM d) AND o.quantity_id = %(q)s "
+            f"AND o.time >= p.bucket AND o.time < p.bucket + interval '{_SPAN[resolution]}' "
+            f"AND {bucket} = p.bucket GROUP BY o.device_id) r JOIN d ON d.id = r.device_id ORDER BY 1, 2",
+            args)
+
     def quantities_in_use(self) -> dict[str, int]:
         rows = self._rows("SELECT quantity_id, count(*) AS n FROM device_quantities GROUP BY 1")
         return {QUANTITY_BY_ID[r["quantity_id"]].key: r["n"] for r in rows}

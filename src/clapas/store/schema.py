@@ -260,6 +260,11 @@ def device_filter(kind: str | None, zone: str | None) -> tuple[str, list[Any]]:
     return where(("d.kind = ?", kind), ("d.zone = ?", zone))
 
 
+def series_filter(euis: tuple[str, ...] | None, kind: str | None) -> tuple[str, list[Any]]:
+    """Devices of a bulk history read (`Store.series`): by EUI list and/or kind."""
+    return where(("d.eui IN (?)", euis), ("d.kind = ?", kind))
+
+
 def _maybe_json(v: Any) -> Any:
     if isinstance(v, str | bytes):
         return msgspec.json.decode(v) if v else None
