@@ -20,6 +20,7 @@ from clapas.indices.heat import (
     DailyExtremes,
     HeatSettings,
     daily_extremes,
+    despike,
     dew_point_c,
     heat_index_c,
     heat_index_category,
@@ -32,6 +33,9 @@ from clapas.indices.heat import (
     ibm_window,
     park_cool_island,
     uhi_intensity,
+    utci_c,
+    utci_category,
+    wind_at_10m,
 )
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -219,3 +223,55 @@ def test_uhi_and_park_cool_island_by_day_and_night() -> None:
     pci = {(x.day, x.period): x.mean for x in park_cool_island(urban, park)}
     assert pci[(date(2025, 7, 10), "day")] == pytest.approx(1.5)
     assert pci[(date(2025, 7, 10), "night")] == pytest.approx(1.5)
+
+
+# UTCI: the reference values of the utci.org operational procedure's table as published with pythermalcomfort's
+# validation (Ta, Tmrt, RH, v10 → UTCI, one decimal), and the utci.org online calculator's example
+# (Ta 20 °C, RH 50 %, v10 2.94 m/s, Tmrt 25 °C → 17.9 °C).
+@pytest.mark.parametrize(("ta", "tmrt", "rh", "v10", "expected"), [
+    (25, 27, 50, 1, 25.2),
+    (19, 24, 50, 1, 20.0),
+    (19, 14, 50, 1, 16.8),
+    (27, 22, 50, 1, 25.5),
+    (27, 22, 50, 10, 20.0),
+    (27, 22, 50, 16, 15.8),
+    (25, 25, 50, 1, 24.6),
+    (20, 25, 50, 2.94, 17.9),
+])
+def test_utci_reference_values(ta: float, tmrt: float, rh: float, v10: float, expected: float) -> None:
+    assert utci_c(ta, rh, v10, tmrt) == pytest.approx(expected, abs=0.1)
+
+
+def test_utci_validity_and_defaults() -> None:
+    assert utci_c(51, 50, 16, 22) is None  # Ta above 50 °C
+    assert utci_c(27, 50, 18, 27) is None  # wind above 17 m/s
+    assert utci_c(20, 50, 2, 95) is None  # Tmrt − Ta above 70 °C
+    assert utci_c(30, 50, 2) == utci_c(30, 50, 2, 30)  # Tmrt defaults to the air temperature (shade)
+    assert utci_c(30, 50, 0.0) == utci_c(30, 50, 0.5)  # calm taken at the polynomial's 0.5 m/s
+    assert utci_c(30, 50, 0.5) != utci_c(30, 50, 1.0)
+
+
+def test_utci_categories() -> None:
+    assert utci_category(46.5) == "extreme heat stress"
+    assert utci_category(40) == "very strong heat stress"
+    assert utci_category(33) == "strong heat stress"
+    assert utci_category(27) == "moderate heat stress"
+    assert utci_category(20) == "no thermal stress"
+    assert utci_category(5) == "slight cold stress"
+    assert utci_category(-45) == "extreme cold stress"
+
+
+def test_wind_to_10m_log_law() -> None:
+    assert wind_at_10m(3.0, 10.0) == 3.0
+    # z0 = 0.01 m: a 2 m anemometer reads log10(200)/log10(1000) of the 10 m wind
+    assert wind_at_10m(2.0, 2.0) == pytest.approx(2.0 * 3 / math.log10(200))
+
+
+def test_despike_drops_isolated_spikes_only() -> None:
+    rows = [(0.0, 20.0), (600.0, 20.2), (1200.0, 27.0), (1800.0, 20.4), (2400.0, 20.5)]
+    assert despike(rows, 4.0, 3600) == [r for r in rows if r[1] != 27.0]
+    front = [(0.0, 20.0), (600.0, 26.0), (1200.0, 26.5)]  # a real jump stays: the next reading agrees
+    assert despike(front, 4.0, 3600) == front
+    far = [(0.0, 20.0), (7200.0, 27.0), (14400.0, 20.0)]  # neighbours too far apart to judge
+    assert despike(far, 4.0, 3600) == far
+    assert despike(list(reversed(rows[:2])), 4.0, 3600) == rows[:2]  # sorted

@@ -76,6 +76,45 @@ class HeatSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     extreme_excess_c: float | None = None
     extreme_min_days: int | None = None
 
+    # --- heat.heatwave detector: which stations, when a day is closed, what is kept ---------------------------------
+    # Reference stations: these EUIs and the weather stations of these zones; when both are empty, the weather
+    # stations of every zone whose kind is `reference_zone_kind` (the "complete reference weather station at the
+    # periphery" of the Cerema/ADEME protocol, §2.2). Météo-France judges Hérault on one station (§2.1).
+    reference_stations: tuple[str, ...] = ()
+    reference_zones: tuple[str, ...] = ()
+    reference_zone_kind: str = "rural"
+    # A day is judged once the stream is this far past the end of its Tn/Tx windows, for late uplinks (design, as
+    # the water rules' lateness).
+    lateness_s: float = 7200.0
+    # Daily states kept per reference zone for the API (design: two summer months).
+    history_days: int = 62
+    # Plausibility (design): readings outside this range are sensor faults, not weather (French records: −41.0 °C,
+    # +46.0 °C); a reading that jumps more than `spike_c` away from both neighbours (within `spike_gap_s`) is a
+    # spike and does not make a Tn/Tx. WMO-No. 8 recommends such range and step checks without fixing these numbers
+    # for 10-minute data [U].
+    plausible_min_c: float = -45.0
+    plausible_max_c: float = 60.0
+    spike_c: float = 4.0
+    spike_gap_s: float = 3600.0
+
+    # --- heat.heat_stress detector (per weather station) -----------------------------------------------------------
+    # Opening categories: Humidex "great discomfort" (≥ 40, Meteorological Service of Canada, §2.3) [S]; NWS heat
+    # index "danger" (≥ 103 °F, §2.3) [S]. Either one reached opens the alert.
+    stress_humidex_category: str = "great discomfort"
+    stress_heat_index_category: str = "danger"
+    # Sustained for this long to open (design: one sensor's noise or a sunny gust must not alert; 2 h is the span
+    # of a hot afternoon's peak), below both categories for this long to clear (design).
+    stress_sustain_h: float = 2.0
+    stress_clear_h: float = 2.0
+    # A silence longer than this restarts the count: nobody knows what happened inside it (design).
+    stress_max_gap_s: float = 3600.0
+    # UTCI inputs (§2.3, Bröde et al. 2012): the polynomial wants the wind at 10 m; stations measure it at
+    # `wind_height_m`, scaled to 10 m by the log law with z0 = 0.01 m (Bröde et al. 2012, as thermofeel). The mean
+    # radiant temperature is not measured by the city's stations: Tmrt = air temperature + `mrt_offset_c`, 0 being
+    # the shade (design: a sunny street's Tmrt can exceed Ta by 20–30 °C, so UTCI here is a shade value).
+    wind_height_m: float = 10.0
+    mrt_offset_c: float = 0.0
+
     def thresholds(self) -> DepartmentThresholds:
         return DEPARTMENT_THRESHOLDS[self.department]
 
@@ -328,6 +367,92 @@ def humidex_category(h: float) -> str | None:
     if h >= HUMIDEX_LITTLE:
         return "little discomfort"
     return None
+
+
+# --- UTCI (§2.3) ---------------------------------------------------------------------------------------------------
+
+# Validity of the Bröde et al. (2012) operational polynomial [S-code]: Ta −50…+50 °C, 10 m wind 0.5…17 m/s,
+# Tmrt − Ta −30…+70 °C, vapour pressure up to 50 hPa.
+UTCI_TA_RANGE_C = (-50.0, 50.0)
+UTCI_WIND_RANGE_MS = (0.5, 17.0)
+UTCI_DMRT_RANGE_C = (-30.0, 70.0)
+UTCI_MAX_VAPOUR_HPA = 50.0
+# Log-law wind profile used by the UTCI procedure: roughness length 0.01 m, reference height 10 m (Bröde 2012).
+UTCI_Z0_M = 0.01
+UTCI_WIND_REF_M = 10.0
+# Stress classes (Bröde et al. 2012; thermofeel) [S-code], lower bounds in °C, hottest first.
+UTCI_CATEGORIES: tuple[tuple[float, str], ...] = (
+    (46.0, "extreme heat stress"),
+    (38.0, "very strong heat stress"),
+    (32.0, "strong heat stress"),
+    (26.0, "moderate heat stress"),
+    (9.0, "no thermal stress"),
+    (0.0, "slight cold stress"),
+    (-13.0, "moderate cold stress"),
+    (-27.0, "strong cold stress"),
+    (-40.0, "very strong cold stress"),
+)
+
+
+def wind_at_10m(speed_ms: float, height_m: float) -> float:
+    """A wind speed measured at `height_m` brought to the 10 m the UTCI polynomial expects (log law, z0 = 0.01 m)."""
+    if height_m == UTCI_WIND_REF_M:
+        return speed_ms
+    return speed_ms * math.log10(UTCI_WIND_REF_M / UTCI_Z0_M) / math.log10(height_m / UTCI_Z0_M)
+
+
+def utci_c(t_c: float, rh: float, wind_10m_ms: float, tmrt_c: float | None = None) -> float | None:
+    """UTCI (°C) by ECMWF thermofeel's implementation of the Bröde et al. (2012) polynomial; None outside its
+    validity (the polynomial extrapolates silently there).
+
+    `tmrt_c` defaults to the air temperature: the shade value, when the station measures no radiation. Winds below
+    0.5 m/s (calm, common at street stations) are taken as 0.5 m/s, the polynomial's lower bound (design: the
+    index is defined down to there, and calm air is no cooler than that).
+    """
+    tmrt = t_c if tmrt_c is None else tmrt_c
+    if not (UTCI_TA_RANGE_C[0] <= t_c <= UTCI_TA_RANGE_C[1]):
+        return None
+    if not (UTCI_DMRT_RANGE_C[0] <= tmrt - t_c <= UTCI_DMRT_RANGE_C[1]) or wind_10m_ms > UTCI_WIND_RANGE_MS[1]:
+        return None
+    # imported here: numpy's import is not paid by the many users of this module that never ask for UTCI
+    import numpy as np
+    from thermofeel import thermofeel as tf
+
+    t_k = np.asarray([t_c + 273.15])
+    e_hpa = tf.calculate_saturation_vapour_pressure(t_k) * min(max(rh, 0.0), 100.0) / 100.0
+    if float(e_hpa[0]) > UTCI_MAX_VAPOUR_HPA:
+        return None
+    va = np.asarray([max(wind_10m_ms, UTCI_WIND_RANGE_MS[0])])
+    out = tf.calculate_utci(t_k, va, np.asarray([tmrt + 273.15]), ehPa=e_hpa)
+    return float(out[0]) - 273.15
+
+
+def utci_category(u: float) -> str:
+    """UTCI stress class of a UTCI value (°C)."""
+    for bound, name in UTCI_CATEGORIES:
+        if u > bound:
+            return name
+    return "extreme cold stress"
+
+
+# --- reading quality -----------------------------------------------------------------------------------------------
+
+
+def despike(readings: Iterable[Reading], spike: float, max_gap_s: float) -> list[Reading]:
+    """Readings in time order without isolated spikes: a value further than `spike` from both its neighbours, on the
+    same side, with both neighbours within `max_gap_s`. Why: one faulty sample would otherwise be a day's Tn or Tx.
+    A real front moves every later reading too, so it stays."""
+    rows = sorted(readings)
+    out: list[Reading] = []
+    for i, (t, v) in enumerate(rows):
+        if 0 < i < len(rows) - 1:
+            (tp, vp), (tn, vn) = rows[i - 1], rows[i + 1]
+            if t - tp <= max_gap_s and tn - t <= max_gap_s and (
+                (v - vp > spike and v - vn > spike) or (vp - v > spike and vn - v > spike)
+            ):
+                continue
+        out.append((t, v))
+    return out
 
 
 # --- heat and cool islands (§2.2) ----------------------------------------------------------------------------------
