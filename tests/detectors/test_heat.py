@@ -265,3 +265,12 @@ def test_heat_stress_ignores_late_readings() -> None:
     runner.feed(stress_rows(t0, 1, 36.0, 35.0))  # the same hour again, hot: older than the last reading
     assert det.stress.out_of_order == 6  # uplinks
     assert not sink.of("heat.heat_stress")
+
+
+def test_long_silence_judges_only_the_kept_days() -> None:
+    det, runner, _ = make()
+    run_days(runner, date(2026, 6, 1), [NORMAL] * 3)
+    runner.feed([(datetime(2027, 6, 1, 12, tzinfo=PARIS), "street", T, 25.0)])  # a year later
+    days = det.days["rural-reference"]
+    assert len(days) == days.maxlen == 62
+    assert days[-1].day == date(2027, 5, 31) and days[-1].state == UNAVAILABLE

@@ -150,9 +150,18 @@ class Heatwave:
 
     def advance(self, watermark: float, out: list[Detection]) -> None:
         lateness = self.s.lateness_s
+        keep = self.s.history_days + self.s.ibm_days
         for zone in sorted(self.zones):
             z = self.zones[zone]
-            while z.next_day is not None and self.closes_at(z.next_day) + lateness <= watermark:
+            if z.next_day is None:
+                continue
+            # a long silence (or a device's clock far ahead): the days before the first pending reading would all
+            # be unavailable; judge only the last `keep` of them, the states kept anyway
+            last = self.clock.hour(watermark - lateness)[0] - 1
+            if last - z.next_day > keep:
+                pending = min((min(self._days_of(t)) for rows in z.rows.values() for t, _ in rows), default=last)
+                z.next_day = max(z.next_day, min(pending, last) - keep)
+            while self.closes_at(z.next_day) + lateness <= watermark:
                 self._close(zone, z, z.next_day, out)
                 z.next_day += 1
 
