@@ -349,3 +349,68 @@ def test_threshold_override() -> None:
 
     lenient = Threshold("no2.test", Pollutant.NO2, 300, min_periods=2)
     assert [e.periods for e in threshold_episodes(hourly(301, 302, 100, 301), lenient)] == [2]
+
+
+# --- streaming: EpisodeTracker ---------------------------------------------------------------------------------------
+
+
+def track(series: dict[datetime, float], threshold) -> list[tuple[datetime, datetime | None]]:
+    """(start, end) of the tracker's episodes; end None when still on at the end of the series."""
+    from clapas.indices.air import EpisodeTracker
+
+    tr = EpisodeTracker(threshold)
+    found: list[tuple[datetime, datetime | None]] = []
+    for start, value in sorted(series.items()):
+        event = tr.push(start, value)
+        if event == "start":
+            found.append((tr.start, None))  # type: ignore[arg-type]
+        elif event == "end":
+            found[-1] = (found[-1][0], start)
+    return found
+
+
+@given(st.lists(st.sampled_from([100.0, 399.0, 400.0, 401.0, 450.0]), max_size=40))
+def test_tracker_agrees_with_threshold_episodes_on_a_gap_free_series(values: list[float]) -> None:
+    from clapas.indices.air import DEFAULT_THRESHOLDS
+
+    alert = next(t for t in DEFAULT_THRESHOLDS if t.name == "no2.alert")
+    series = hourly(*values)
+    expected = [(e.start, e.end) for e in threshold_episodes(series, alert)]
+    got = track(series, alert)
+    end = T0 + len(values) * H
+    assert [(s, e or end) for s, e in got] == expected  # an episode still on at the end ends with the series
+
+
+def test_tracker_gap_breaks_a_short_run_but_does_not_end_an_episode() -> None:
+    from clapas.indices.air import DEFAULT_THRESHOLDS, EpisodeTracker
+
+    alert = next(t for t in DEFAULT_THRESHOLDS if t.name == "no2.alert")
+    gappy = {T0: 410.0, T0 + H: 410.0, T0 + 3 * H: 410.0, T0 + 4 * H: 410.0}
+    assert track(gappy, alert) == []  # never 3 consecutive hours
+    on = {**hourly(410, 420, 430), T0 + 5 * H: 405.0, T0 + 6 * H: 300.0}  # on, 2 hours missing, still above, under
+    assert track(on, alert) == [(T0, T0 + 6 * H)]
+    tr = EpisodeTracker(alert)
+    tr.push(T0, 410)
+    with pytest.raises(ValueError):
+        tr.push(T0, 420)
+
+
+def test_tracker_peak_and_daily_periods_across_dst() -> None:
+    from clapas.indices.air import DEFAULT_THRESHOLDS, EpisodeTracker
+
+    info = next(t for t in DEFAULT_THRESHOLDS if t.name == "pm10.information")
+    tr = EpisodeTracker(info)
+    days = [datetime(2024, 10, d, tzinfo=PARIS) for d in (26, 27, 28, 30)]
+    assert [tr.push(d, v) for d, v in zip(days, (55.0, 85.0, 40.0, 51.0), strict=True)] == [
+        "start", None, "end", "start"]
+    assert (tr.start, tr.peak) == (days[3], 51.0)
+
+
+def test_threshold_levels_and_severities() -> None:
+    from clapas.indices.air import DEFAULT_THRESHOLDS
+
+    sev = {t.name: (t.level, t.alert_severity) for t in DEFAULT_THRESHOLDS}
+    assert sev["pm10.information"] == ("information", "warning")
+    assert sev["no2.alert"] == ("alert", "major")
+    assert sev["o3.alert.1"] == ("alert", "major")
+    assert sev["o3.alert.2"] == sev["o3.alert.3"] == ("alert", "critical")

@@ -126,6 +126,10 @@ EAQI_PM10_BOUNDS: tuple[float, ...] = (20, 40, 50, 100, 150)
 EAQI_NO2_BOUNDS: tuple[float, ...] = (40, 90, 120, 230, 340)
 EAQI_O3_BOUNDS: tuple[float, ...] = (50, 100, 130, 240, 380)
 EAQI_SO2_BOUNDS: tuple[float, ...] = (100, 200, 350, 500, 750)
+# The scale's display range (§4.2 table, top of "Extremely poor"): no ambient air reaches it.
+MAX_PLAUSIBLE: Mapping[Pollutant, float] = {
+    Pollutant.PM2_5: 800, Pollutant.PM10: 1200, Pollutant.NO2: 1000, Pollutant.O3: 800, Pollutant.SO2: 1250,
+}
 # PM averaged as a 24 h running mean [U]; gases hourly.
 EAQI_RUNNING_MEAN_POLLUTANTS: frozenset[Pollutant] = frozenset({Pollutant.PM2_5, Pollutant.PM10})
 
@@ -152,6 +156,22 @@ class Threshold(msgspec.Struct, frozen=True):
     value: float  # µg/m³
     daily: bool = False  # True: daily means (local days); False: hourly values
     min_periods: int = 1  # consecutive hours (or days) above the value
+    # Alert severity when the episode is on; "" = by level: information → warning, alert → major (design: the law
+    # has two procedures, the alert being the graver; the top progressive-measures levels are marked critical)
+    severity: str = ""
+
+    @property
+    def level(self) -> str:
+        """The procedure the threshold belongs to: `information` or `alert` ("o3.alert.2" → alert)."""
+        parts = self.name.split(".")
+        return parts[1] if len(parts) > 1 else parts[0]
+
+    @property
+    def alert_severity(self) -> str:
+        return self.severity or THRESHOLD_SEVERITY.get(self.level, "warning")
+
+
+THRESHOLD_SEVERITY: Mapping[str, str] = {"information": "warning", "alert": "major"}  # design (see Threshold.severity)
 
 
 DEFAULT_THRESHOLDS: tuple[Threshold, ...] = (
@@ -167,8 +187,8 @@ DEFAULT_THRESHOLDS: tuple[Threshold, ...] = (
     Threshold("o3.information", Pollutant.O3, 180),
     Threshold("o3.alert", Pollutant.O3, 240),
     Threshold("o3.alert.1", Pollutant.O3, 240, min_periods=3),
-    Threshold("o3.alert.2", Pollutant.O3, 300, min_periods=3),
-    Threshold("o3.alert.3", Pollutant.O3, 360),
+    Threshold("o3.alert.2", Pollutant.O3, 300, min_periods=3, severity="critical"),
+    Threshold("o3.alert.3", Pollutant.O3, 360, severity="critical"),
     # SO2: information 300 hourly; alert 500 over 3 consecutive hours [S]
     Threshold("so2.information", Pollutant.SO2, 300),
     Threshold("so2.alert", Pollutant.SO2, 500, min_periods=3),
@@ -204,6 +224,17 @@ class AirQualitySettings(msgspec.Struct, frozen=True):
     thresholds: tuple[Threshold, ...] = DEFAULT_THRESHOLDS
     # Low-cost city sensors, not reference analysers: every index is labelled indicative (issue 5)
     indicative: bool = True
+    # --- streaming (the air detectors) ---
+    # A sensor's uplink interval when its registry entry does not say (design: the usual 15-minute air-quality
+    # device profile); the hourly 75 % rule counts readings against it
+    expected_interval_s: int = 900
+    # How long after an hour (or a local day) ends its readings may still arrive before it is decided (design: radio
+    # retries and gateway backlogs are minutes; an hour leaves room for a batch delayed by the store)
+    lateness_s: float = 3600.0
+    # Readings outside [0, max] are sensor faults, not air: the top of the EAQI scale's display range (§4.2 table)
+    max_plausible: Mapping[Pollutant, float] = msgspec.field(default_factory=lambda: dict(MAX_PLAUSIBLE))
+    # Closed days of ATMO index kept per zone (design: a month, what the demo page and a monthly report show)
+    atmo_days_kept: int = 31
 
     def atmo_bounds(self, pollutant: Pollutant) -> tuple[float, ...]:
         return getattr(self, f"atmo_{pollutant.value}")
@@ -334,15 +365,19 @@ def daily_value(
     day: date,
     tz: tzinfo,
     settings: AirQualitySettings = DEFAULT_SETTINGS,
+    aggregation: Aggregation | None = None,
 ) -> DailyValue:
-    """A pollutant's ATMO daily value for a local day from its sensors' valid hourly values (UTC hour starts)."""
+    """A pollutant's daily value for a local day from its sensors' valid hourly values (UTC hour starts).
+
+    The ATMO aggregation by default; `aggregation` forces one (the daily thresholds are daily means).
+    """
     pollutant = Pollutant(pollutant)
     hours = local_day_hours(day, tz)
     in_day = set(hours)
     day_sensors = {s: {h: v for h, v in series.items() if h in in_day} for s, series in sensors.items()}
     hourly = zone_hourly(day_sensors)
     required = min_valid_hours(len(hours), settings)
-    aggregation = ATMO_AGGREGATION[pollutant]
+    aggregation = aggregation or ATMO_AGGREGATION[pollutant]
     value: float | None = None
     if len(hourly) >= required:
         values = list(hourly.values())
@@ -535,3 +570,57 @@ def exceedances(
         for episode in threshold_episodes(series, threshold)
     ]
     return sorted(found, key=lambda e: (e.start, e.threshold))
+
+
+RUN_KEPT = 48  # periods of a long episode's current run an `EpisodeTracker` keeps for evidence
+
+
+class EpisodeTracker:
+    """`threshold_episodes` one period at a time, for a stream: says when an episode starts and when it ends.
+
+    Periods are pushed in order (UTC hour starts, or local midnights for daily thresholds), valid ones only. An
+    episode starts once `min_periods` consecutive periods are above the threshold; a missing period breaks a run
+    that has not yet reached it (three consecutive hours cannot be asserted across a gap). Once started, the episode
+    ends only on a valid period at or under the threshold: a gap is no evidence that the air got better, so an
+    episode is not ended by missing data (where `threshold_episodes`, looking back at a series, splits it there).
+    """
+
+    __slots__ = ("active", "last", "peak", "peak_at", "run", "start", "threshold")
+
+    def __init__(self, threshold: Threshold) -> None:
+        self.threshold = threshold
+        self.run: list[tuple[datetime, float]] = []  # current run of consecutive periods above, oldest first
+        self.last: datetime | None = None  # last period pushed
+        self.active = False
+        self.start: datetime | None = None  # first period of the active episode
+        self.peak = -math.inf
+        self.peak_at: datetime | None = None
+
+    def push(self, start: datetime, value: float) -> str | None:
+        """One valid period; returns "start" when an episode starts with it, "end" when one ends, else None."""
+        th = self.threshold
+        if self.last is not None and start <= self.last:
+            raise ValueError(f"periods must be pushed in order: {start} after {self.last}")
+        contiguous = self.last is not None and _next_period(self.last, th.daily) == start
+        self.last = start
+        if not contiguous:
+            self.run.clear()
+        if value > th.value:
+            self.run.append((start, value))
+            if len(self.run) > max(th.min_periods, RUN_KEPT):
+                del self.run[0]
+            if self.active:
+                if value > self.peak:
+                    self.peak, self.peak_at = value, start
+                return None
+            if len(self.run) >= th.min_periods:
+                self.active = True
+                self.start = self.run[0][0]
+                self.peak_at, self.peak = max(self.run, key=lambda item: item[1])
+                return "start"
+            return None
+        self.run.clear()
+        if self.active:
+            self.active = False
+            return "end"
+        return None
