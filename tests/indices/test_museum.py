@@ -157,3 +157,55 @@ def test_mould_risk_hours() -> None:
     assert runs[0].start == rows[10 + 72 + 10][0] and runs[0].hours == week + 5
     assert mould_risk_hours(rows) == week + 5
     assert mould_risk_hours(rows, MuseumSettings(mould_min_sustained_s=DAY_S)) == 72 + week + 5
+
+
+# --- classes, set points, a room's value ----------------------------------------------------------------------------
+
+
+def test_class_lookup_and_range_limits() -> None:
+    from clapas.indices.museum import climate_class
+
+    assert climate_class("a").name == "A1" and climate_class("bizot") is BIZOT and climate_class(" AA ").name == "AA"
+    with pytest.raises(ValueError, match="use one of AA, A1, A2, B, C, D, Bizot"):
+        climate_class("E")
+    assert BIZOT.rh_range_limit() == 20 and BIZOT.t_range_limit() is None
+    assert ASHRAE_CLASSES["AA"].rh_range_limit() == 10 and ASHRAE_CLASSES["AA"].t_range_limit() == 4
+    assert ASHRAE_CLASSES["D"].rh_range_limit() is None
+
+
+def test_set_points_and_class_limits() -> None:
+    from clapas.indices.museum import class_limits, set_points
+
+    s = MuseumSettings()
+    # no history: RH around the 50 % default, T without a relative limit
+    assert set_points([], 100, s) == (None, 50.0, None, None)
+    assert class_limits(ASHRAE_CLASSES["AA"], set_points([], 100, s)) == ((None, None), (45.0, 55.0))
+    # 40 days: 30 days at 22 °C / 60 % after 10 at 10 °C / 40 %: annual = whole mean (T clipped into 15–25 °C),
+    # seasonal = the last 30 days; A1 lets the seasonal RH move ±10 from the annual 55 %, so 60 % stands
+    days = [[float(d), 10.0 * 96, 96.0, 40.0 * 96, 96.0] for d in range(60, 70)]
+    days += [[float(d), 22.0 * 96, 96.0, 60.0 * 96, 96.0] for d in range(70, 100)]
+    annual_t, annual_rh, season_t, season_rh = set_points(days, 100, s)
+    assert annual_t == pytest.approx(19.0) and annual_rh == pytest.approx(55.0)
+    assert season_t == pytest.approx(22.0) and season_rh == pytest.approx(60.0)
+    lim_t, lim_rh = class_limits(ASHRAE_CLASSES["A1"], (annual_t, annual_rh, season_t, season_rh))
+    assert lim_t == (pytest.approx(20.0), pytest.approx(24.0)) and lim_rh == (pytest.approx(55.0), pytest.approx(65.0))
+    # AA allows no seasonal RH change: the set point stays at the annual 55 %; T up 5 K: 22 stands
+    lim_t, lim_rh = class_limits(ASHRAE_CLASSES["AA"], (annual_t, annual_rh, season_t, season_rh))
+    assert lim_rh == (pytest.approx(50.0), pytest.approx(60.0)) and lim_t == (pytest.approx(20.0), pytest.approx(24.0))
+    # Bizot: absolute bounds whatever the set points
+    assert class_limits(BIZOT, (annual_t, annual_rh, season_t, season_rh)) == ((16, 25), (40, 60))
+    # less than a week of history: defaults
+    assert set_points(days[-5:], 100, s) == (None, 50.0, None, None)
+
+
+def test_room_series_means_sensors_and_carries_a_lost_reading() -> None:
+    from clapas.indices.museum import room_series
+
+    a = [(T0 + 60 + 900 * k, 60.0) for k in range(8)]
+    b = [(T0 + 300 + 900 * k, 40.0) for k in range(8) if k not in (3, 4)]  # two readings lost
+    out = room_series([a, b], T0, T0 + 8 * 900, step_s=900, stale_s=2700)
+    assert [v for _, v in out] == [50.0] * 8  # b's last value carried through its gap
+    assert out[0][0] == T0
+    out = room_series([a, b], T0, T0 + 8 * 900, step_s=900, stale_s=600)
+    assert [v for _, v in out][3:5] == [60.0, 60.0]  # stale: the room is its one fresh sensor
+    assert room_series([[], []], T0, T0 + 3600) == []

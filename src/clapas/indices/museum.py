@@ -39,7 +39,20 @@ class ClimateClass(msgspec.Struct, frozen=True, kw_only=True):
     t_min_c: float | None = None
     t_max_c: float | None = None
     rh_max_24h_range: float | None = None  # largest RH swing within 24 h
+    t_max_24h_range_k: float | None = None  # largest T swing within 24 h (no source gives one: None by default)
     source: str = ""
+
+    def rh_range_limit(self) -> float | None:
+        """The 24-h RH range this class allows: its own figure, else (design reading) the whole width of its
+        short-term band, 2 × ±: a wider swing cannot have stayed within ± of any set point."""
+        if self.rh_max_24h_range is not None:
+            return self.rh_max_24h_range
+        return 2 * self.rh_short_pm if self.rh_short_pm is not None else None
+
+    def t_range_limit(self) -> float | None:
+        if self.t_max_24h_range_k is not None:
+            return self.t_max_24h_range_k
+        return 2 * self.t_short_pm_k if self.t_short_pm_k is not None else None
 
 
 _ASHRAE = "ASHRAE Handbook – HVAC Applications, Museums… chapter; table [U] (domain-rules §5)"
@@ -67,6 +80,20 @@ BIZOT = ClimateClass(name="Bizot", rh_min=40, rh_max=60, t_min_c=16, t_max_c=25,
                      source="Bizot Green Protocol / NMDC interim guidelines [U] (domain-rules §5)")
 
 
+CLASSES: Mapping[str, ClimateClass] = {**ASHRAE_CLASSES, "Bizot": BIZOT}
+# "ASHRAE A" without a variant: A1 (seasonal RH shifts allowed), the variant the Handbook lists first (design).
+CLASS_ALIASES: Mapping[str, str] = {"A": "A1", "BIZOT": "Bizot"}
+
+
+def climate_class(name: str) -> ClimateClass:
+    """A class by name (AA, A1, A2, A = A1, B, C, D, Bizot; case-insensitive); ValueError names the known ones."""
+    key = name.strip()
+    found = CLASSES.get(key) or CLASSES.get(CLASS_ALIASES.get(key.upper(), key.upper()))
+    if found is None:
+        raise ValueError(f"unknown climate class {name!r}: use one of {', '.join(CLASSES)} (or A for A1)")
+    return found
+
+
 # --- settings ------------------------------------------------------------------------------------------------------
 
 
@@ -91,6 +118,46 @@ class MuseumSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     # The source gives "weeks", no exact figure: one week by default (design).
     mould_rh: float = 75.0
     mould_min_sustained_s: float = 7 * DAY_S
+
+    # --- target classes, set points (detector and monthly report) ---
+    # Each room's class: room zone id → class name (AA, A1, A2, A, B, C, D, Bizot). A room not listed takes its
+    # zone's `climate_class` property, else `default_class`: the Bizot interim guidelines (§5), the common
+    # European loan requirement.
+    default_class: str = "Bizot"
+    rooms: dict[str, str] = {}
+    # ASHRAE set point = the historic annual average, "or 50 %RH / 15–25 °C" [U]. The annual set point is the
+    # room's own mean once it has `set_point_min_history_s` of data (up to a year); before that RH uses
+    # `rh_default_set_point` and T has no relative limit (the source gives a range, 15–25 °C, not a point).
+    rh_default_set_point: float = 50.0
+    t_default_range_c: tuple[float, float] = (15.0, 25.0)  # the annual T set point is clipped into it [U]
+    # The seasonal set point = trailing mean over `ma_days` (real-time stand-in for the centred 30-day average,
+    # §5 "provisional trailing MA"), kept within the class's seasonal shifts of the annual set point.
+    set_point_min_history_s: float = 7 * DAY_S  # design: a week of data before the room's mean is trusted
+    annual_window_s: float = 365 * DAY_S
+
+    # --- room values (design) ---
+    # A room's value = mean of its sensors, on a fixed step; each sensor's last value is carried for a while so a
+    # lost uplink does not move the room's mean by the sensors' offsets.
+    step_s: float = 900.0  # 15 min, the usual uplink interval of indoor thermohygrometers (design)
+    sensor_stale_s: float = 2 * HOUR_S  # a sensor silent longer no longer counts (design)
+    lateness_s: float = 900.0  # a step is judged once the stream is this far past its end (design)
+
+    # --- detector (design values: the sources give no alerting durations) ---
+    # museum.climate opens after `min_breach_s` out of band (the episodes' debounce above) and clears after
+    # `climate_clear_s` back in band.
+    climate_clear_s: float = HOUR_S
+    # Severity by the largest excess beyond the band: warning below, major from, critical from (design).
+    rh_major_excess: float = 5.0  # %RH
+    rh_critical_excess: float = 10.0
+    t_major_excess_k: float = 2.0
+    t_critical_excess_k: float = 4.0
+    # museum.fluctuation: major when the 24-h range exceeds the limit by this factor (design).
+    fluctuation_major_factor: float = 1.5
+    # museum.mould_risk clears after RH has stayed at or below `mould_rh` this long (design: drying out takes time).
+    mould_clear_s: float = DAY_S
+
+    def class_of(self, room: str, zone_class: str | None = None) -> ClimateClass:
+        return climate_class(self.rooms.get(room) or zone_class or self.default_class)
 
 
 DEFAULT_MUSEUM = MuseumSettings()
@@ -322,3 +389,117 @@ def mould_runs(readings: Sequence[Reading], settings: MuseumSettings = DEFAULT_M
 def mould_risk_hours(readings: Sequence[Reading], settings: MuseumSettings = DEFAULT_MUSEUM) -> float:
     """Hours spent in sustained high-RH runs (the mould-risk exposure of a room)."""
     return sum(r.hours for r in mould_runs(readings, settings))
+
+
+# --- class bands ---------------------------------------------------------------------------------------------------
+
+
+def seasonal_set_point(trailing_mean: float | None, annual: float | None, up: float | None,
+                       down: float | None) -> float | None:
+    """The seasonal set point: the room's trailing mean kept within [annual − down, annual + up]; a class without
+    seasonal figures leaves it free; with no trailing mean the annual set point itself."""
+    if trailing_mean is None:
+        return annual
+    if annual is None:
+        return trailing_mean
+    lo = annual - down if down is not None else -math.inf
+    hi = annual + up if up is not None else math.inf
+    return min(max(trailing_mean, lo), hi)
+
+
+def rh_limits(cls: ClimateClass, seasonal: float | None) -> tuple[float | None, float | None]:
+    """[low, high] %RH at a time: ± the short-term fluctuation around the seasonal set point, within the class's
+    absolute bounds (either may be None: no limit on that side)."""
+    low, high = cls.rh_min, cls.rh_max
+    if cls.rh_short_pm is not None and seasonal is not None:
+        low = seasonal - cls.rh_short_pm if low is None else max(low, seasonal - cls.rh_short_pm)
+        high = seasonal + cls.rh_short_pm if high is None else min(high, seasonal + cls.rh_short_pm)
+    return low, high
+
+
+def t_limits(cls: ClimateClass, seasonal: float | None) -> tuple[float | None, float | None]:
+    """[low, high] °C at a time, as `rh_limits`."""
+    low, high = cls.t_min_c, cls.t_max_c
+    if cls.t_short_pm_k is not None and seasonal is not None:
+        low = seasonal - cls.t_short_pm_k if low is None else max(low, seasonal - cls.t_short_pm_k)
+        high = seasonal + cls.t_short_pm_k if high is None else min(high, seasonal + cls.t_short_pm_k)
+    return low, high
+
+
+SetPoints = tuple[float | None, float | None, float | None, float | None]  # annual T, annual RH, seasonal T, RH
+
+
+def set_points(days: Sequence[Sequence[float]], day: int,
+               settings: MuseumSettings = DEFAULT_MUSEUM) -> SetPoints:
+    """A room's set points for a UTC day (ordinal of epoch days) from the sums of its values on earlier days,
+    `[day, ΣT, nT, ΣRH, nRH]` rows in day order: annual = mean over up to `annual_window_s` (T clipped into
+    `t_default_range_c`), seasonal = mean over the last `ma_days` days; both only once the history reaches back
+    `set_point_min_history_s`, else RH takes `rh_default_set_point` and the rest is unknown (None)."""
+    s = settings
+    past = [d for d in days if day - s.annual_window_s / DAY_S <= d[0] < day]
+    if not past or (day - past[0][0]) * DAY_S < s.set_point_min_history_s:
+        return None, s.rh_default_set_point, None, None
+
+    def mean(rows: list[Sequence[float]], i: int) -> float | None:
+        n = sum(r[i + 1] for r in rows)
+        return sum(r[i] for r in rows) / n if n else None
+
+    season = [d for d in past if d[0] >= day - s.ma_days]
+    annual_t, annual_rh = mean(past, 1), mean(past, 3)
+    if annual_t is not None:
+        annual_t = min(max(annual_t, s.t_default_range_c[0]), s.t_default_range_c[1])
+    return (annual_t, annual_rh if annual_rh is not None else s.rh_default_set_point, mean(season, 1),
+            mean(season, 3))
+
+
+def class_limits(cls: ClimateClass, sp: SetPoints) -> tuple[tuple[float | None, float | None],
+                                                            tuple[float | None, float | None]]:
+    """The (T, RH) bands of a class for given set points."""
+    annual_t, annual_rh, season_t, season_rh = sp
+    return (t_limits(cls, seasonal_set_point(season_t, annual_t, cls.t_season_up_k, cls.t_season_down_k)),
+            rh_limits(cls, seasonal_set_point(season_rh, annual_rh, cls.rh_season_up, cls.rh_season_down)))
+
+
+def in_band(v: float, limits: tuple[float | None, float | None]) -> bool:
+    low, high = limits
+    return (low is None or v >= low) and (high is None or v <= high)
+
+
+# --- a room's value ------------------------------------------------------------------------------------------------
+
+
+def room_series(sensors: Sequence[Sequence[Reading]], start: float, end: float, step_s: float = 900.0,
+                stale_s: float = 2 * HOUR_S) -> list[Reading]:
+    """A room's value on a fixed step over [start, end): the mean over its sensors of each one's mean in the step,
+    or, for a sensor without a reading in the step, its mean of its last step with readings if that last reading is
+    no older than `stale_s` at the step's end (so a lost uplink does not shift the room's mean by the sensors'
+    offsets). Steps without any fresh sensor are left out. Stamped at the step's start; the detector computes the
+    same values incrementally."""
+    out: list[Reading] = []
+    idx = [0] * len(sensors)
+    last: list[Reading | None] = [None] * len(sensors)
+    n = max(0, math.ceil((end - start) / step_s))
+    for k in range(n):
+        t0 = start + k * step_s
+        t1 = t0 + step_s
+        acc: list[float] = []
+        for j, rs in enumerate(sensors):
+            i = idx[j]
+            sum_v = 0.0
+            cnt = 0
+            newest = -math.inf
+            while i < len(rs) and rs[i][0] < t1:
+                if rs[i][0] >= t0:
+                    sum_v += rs[i][1]
+                    cnt += 1
+                    newest = rs[i][0]
+                i += 1
+            idx[j] = i
+            if cnt:
+                last[j] = (newest, sum_v / cnt)
+            held = last[j]
+            if held is not None and (cnt or t1 - held[0] <= stale_s):
+                acc.append(held[1])
+        if acc:
+            out.append((t0, sum(acc) / len(acc)))
+    return out
