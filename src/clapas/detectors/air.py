@@ -111,6 +111,10 @@ class _Zone:
             (self.daily if th.daily else self.hourly).setdefault(th.pollutant, []).append((rule, tracker))
 
 
+def _rank(severity: str) -> int:
+    return SEVERITY_RANK.get(severity, SEVERITY_RANK["warning"])
+
+
 def _iso(d: datetime) -> str:
     return d.isoformat()
 
@@ -293,9 +297,9 @@ class AirDetector(Detector):
         for rule in touched:
             active = [tr for tr in rule.trackers if tr.active]
             if active:
-                top = max(active, key=lambda tr: (SEVERITY_RANK[tr.threshold.alert_severity], tr.threshold.value))
+                top = max(active, key=lambda tr: (_rank(tr.threshold.alert_severity), tr.threshold.value))
                 sev = top.threshold.alert_severity
-                if rule.severity is None or SEVERITY_RANK[sev] > SEVERITY_RANK[rule.severity]:
+                if rule.severity is None or _rank(sev) > _rank(rule.severity):
                     rule.severity = sev
                     out.append(self._open(zone, st, rule, top, period, at, extra))
             elif rule.severity is not None:
