@@ -17,7 +17,8 @@ Rules (names as in alerts and in `clapas score`):
   a year); Bizot, C and D bands are absolute.
 - `museum.fluctuation`: the 24-hour range (max − min) of RH, and of T where the class gives a limit, beyond the
   class's limit; computed on the room's trailing one-hour mean so one stray reading is no swing. Clears when the
-  24-hour range is back within the limit.
+  24-hour range has stayed within the limit for `fluctuation_clear_s` (a failure's rise and its recovery are two
+  swings a day apart: one alert, not two).
 - `museum.mould_risk`: RH above `mould_rh` for `mould_min_sustained_s` (Padfield: weeks above 75 %RH); clears after
   `mould_clear_s` at or below it.
 
@@ -140,6 +141,7 @@ class _Room:
         self.c_peak: dict[str, Any] = {}
         # museum.fluctuation
         self.f_open = False
+        self.f_ok_since: float | None = None
         self.f_smooth_t, self.f_smooth_rh = _Smoother(SMOOTH_S), _Smoother(SMOOTH_S)
         self.f_win_t, self.f_win_rh = _Window(s.fluctuation_window_s), _Window(s.fluctuation_window_s)
         # museum.mould_risk
@@ -350,15 +352,20 @@ class MuseumDetector(Detector):
                 over[q] = {"range": round(hi - lo, 2), "limit": limit, "min": round(lo, 2), "max": round(hi, 2),
                            "min_at": utc(t_min).isoformat(), "max_at": utc(t_max).isoformat()}
         if over and not room.f_open:
-            room.f_open = True
+            room.f_open, room.f_ok_since = True, None
             major = any(o["range"] > self.s.fluctuation_major_factor * o["limit"] for o in over.values())
             text = " and ".join(f"{'RH' if q == 'humidity' else 'T'} range {o['range']:.1f} (limit {o['limit']:g})"
                                 for q, o in over.items())
             out.append(Detection(FLUCTUATION, room.zone, OPEN, utc(t1), "major" if major else "warning",
                                  {"class": room.cls.name, "window_h": self.s.fluctuation_window_s / HOUR_S, **over},
                                  f"{room.name}: {text} within 24 h ({room.cls.name} class)"))
-        elif not over and room.f_open and ranges:
-            room.f_open = False
+        if over or not room.f_open or not ranges:
+            room.f_ok_since = None
+            return
+        if room.f_ok_since is None:
+            room.f_ok_since = t0
+        if t1 - room.f_ok_since >= self.s.fluctuation_clear_s:
+            room.f_open, room.f_ok_since = False, None
             out.append(Detection(FLUCTUATION, room.zone, CLEAR, utc(t1), "info",
                                  {"class": room.cls.name, **{q: round(r, 2) for q, r in ranges.items()}},
                                  f"{room.name}: 24-hour ranges back within the {room.cls.name} limits"))

@@ -153,6 +153,8 @@ class MuseumSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     t_critical_excess_k: float = 4.0
     # museum.fluctuation: major when the 24-h range exceeds the limit by this factor (design).
     fluctuation_major_factor: float = 1.5
+    # museum.fluctuation clears once the 24-h range has stayed within the limit this long (design).
+    fluctuation_clear_s: float = 6 * HOUR_S
     # museum.mould_risk clears after RH has stayed at or below `mould_rh` this long (design: drying out takes time).
     mould_clear_s: float = DAY_S
 
