@@ -177,8 +177,13 @@ def test_settings_choose_the_class_and_unknown_classes_fail_early() -> None:
     det.bind(registry("AA"))
     assert det._room(ROOM2).cls.name == "C"  # settings before the zone's property
     assert det._room(ROOM).cls.name == "B"
-    with pytest.raises(ValueError, match="unknown climate class 'Z'"):
-        MuseumDetector(MuseumSettings(default_class="Z"))
+    det = MuseumDetector()
+    det.bind(registry("ZZ"))  # a zone property naming no class: the default, not a crash at the first uplink
+    assert det._room(ROOM2).cls.name == "Bizot"
+    with pytest.raises(ValueError, match="unknown climate class 'Z'"):  # the settings are checked when built
+        MuseumSettings(default_class="Z")
+    with pytest.raises(ValueError, match="unknown climate class 'AAA'"):
+        MuseumSettings(rooms={ROOM: "AAA"})
 
 
 def test_fluctuation_on_the_24_hour_range() -> None:

@@ -169,6 +169,16 @@ def test_a_room_without_sensors(june: dict[str, RoomReport]) -> None:
     assert c.band_rh == [None, 75.0] and c.band_t is None
 
 
+def test_class_sources() -> None:
+    from clapas.reports.museum import _class_source
+
+    s = MuseumSettings(rooms={ROOM_B: "A1"})
+    assert _class_source(s, ROOM_B, "D") == "settings"
+    assert _class_source(s, ROOM_C, "D") == "zone property climate_class"
+    assert _class_source(s, ROOM_C, "") == "default class"
+    assert _class_source(s, ROOM_C, "museum") == "default class (zone property climate_class 'museum' is unknown)"
+
+
 def test_rooms_filter_and_unknown_room(store: DuckDBStore) -> None:
     assert [r.room for r in monthly_report(store, "2026-06", [ROOM_C])] == [ROOM_C]
     with pytest.raises(ReportError, match=r"unknown museum room 'nope'.*fabre-room-a"):

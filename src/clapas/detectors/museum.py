@@ -155,10 +155,7 @@ class MuseumDetector(Detector):
     kinds = frozenset({SENSOR_KIND})
 
     def __init__(self, settings: MuseumSettings | None = None, timezone: str = "Europe/Paris") -> None:
-        self.s = settings or MuseumSettings()
-        self.s.class_of("", None)  # an unknown default class fails here, not at the first uplink
-        for cls in self.s.rooms.values():
-            self.s.class_of("", cls)
+        self.s = settings or MuseumSettings()  # its class names are checked when it is built
         self.tz = ZoneInfo(timezone)
         self.rooms: dict[str, _Room] = {}
 
@@ -169,7 +166,7 @@ class MuseumDetector(Detector):
             meta = self.registry.zones.get(zone)
             if meta is None or meta.kind != ROOM_KIND:
                 return None
-            cls = self.s.class_of(zone, meta.properties.get("climate_class") or None)
+            cls = self.s.class_of(zone, str(meta.properties.get("climate_class") or "") or None)
             room = self.rooms[zone] = _Room(zone, meta.name or zone, cls, self.s)
         return room
 

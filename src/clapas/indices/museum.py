@@ -158,8 +158,21 @@ class MuseumSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     # museum.mould_risk clears after RH has stayed at or below `mould_rh` this long (design: drying out takes time).
     mould_clear_s: float = DAY_S
 
+    def __post_init__(self) -> None:  # an unknown class name fails when the settings are read
+        for name in (self.default_class, *self.rooms.values()):
+            climate_class(name)
+
     def class_of(self, room: str, zone_class: str | None = None) -> ClimateClass:
-        return climate_class(self.rooms.get(room) or zone_class or self.default_class)
+        """The settings' class for the room, else the zone's property, else the default; a zone property naming
+        no known class falls back to the default (the registry is not validated like the settings)."""
+        if room in self.rooms:
+            return climate_class(self.rooms[room])
+        if zone_class:
+            try:
+                return climate_class(zone_class)
+            except ValueError:
+                pass
+        return climate_class(self.default_class)
 
 
 DEFAULT_MUSEUM = MuseumSettings()

@@ -35,6 +35,7 @@ from clapas.indices.museum import (
     breach_episodes,
     centred_moving_average,
     class_limits,
+    climate_class,
     in_band,
     max_fluctuation,
     mould_risk_hours,
@@ -219,9 +220,8 @@ def _room_report(store: Store, zone: dict[str, Any], first: date, start: datetim
                  s: MuseumSettings, historic: bool) -> RoomReport:
     room = zone["id"]
     props = zone.get("properties") or {}
-    cls = s.class_of(room, props.get("climate_class") or None)
-    source = ("settings" if room in s.rooms else "zone property climate_class" if props.get("climate_class")
-              else "default class")
+    cls = s.class_of(room, str(props.get("climate_class") or "") or None)
+    source = _class_source(s, room, str(props.get("climate_class") or ""))
     euis = sorted(d["eui"] for d in store.devices(kind=SENSOR_KIND, zone=room, limit=ALL))
     t0, t1 = start.timestamp(), end.timestamp()
     raw_t = _series(store, "air.temperature", euis, start, end, "raw")
@@ -276,6 +276,18 @@ def _room_report(store: Store, zone: dict[str, Any], first: date, start: datetim
         mould_risk_hours=round(mould_risk_hours(rh, s), 2),
         hours_above_mould_rh=round(sum(s.step_s for _, v in rh if v > s.mould_rh) / HOUR_S, 2),
         en15757=en, en15757_note=hist_note if historic else "not computed (summary)")
+
+
+def _class_source(s: MuseumSettings, room: str, zone_class: str) -> str:
+    if room in s.rooms:
+        return "settings"
+    if not zone_class:
+        return "default class"
+    try:
+        climate_class(zone_class)
+    except ValueError:
+        return f"default class (zone property climate_class {zone_class!r} is unknown)"
+    return "zone property climate_class"
 
 
 def _rounded(lim: tuple[float | None, float | None]) -> list[float | None] | None:
