@@ -88,6 +88,7 @@ class DeviceMeta:
     premises_use: str = ""
     subscriber: str = ""
     tags: dict[str, str] = field(default_factory=dict)
+    expected_interval_s: int | None = None  # the profile's uplink interval: how many readings make a full hour
 
 
 @dataclass(slots=True)
@@ -122,7 +123,7 @@ class Registry:
             self.by_eui[r["eui"]] = DeviceMeta(
                 eui=r["eui"], kind=r.get("kind") or "", zone=r.get("zone") or "",
                 premises_use=r.get("premises_use") or "", subscriber=r.get("subscriber") or "",
-                tags=dict(r.get("tags") or {}))
+                tags=dict(r.get("tags") or {}), expected_interval_s=r.get("expected_interval_s"))
 
     def get(self, eui: str, batch: Batch | None = None) -> DeviceMeta | None:
         meta = self.by_eui.get(eui)
