@@ -62,3 +62,17 @@ def test_environmental_sections_from_file_and_environment(tmp_path):
         "13", 24.0, 70.0, 20)
     assert s.air.indicative is False
     assert load_settings(None, env={}).heat.thresholds().name == "Hérault"
+
+
+def test_departments_table_and_city_timezone(tmp_path):
+    f = tmp_path / "city.toml"
+    f.write_text('timezone = "Europe/Brussels"\n[heat]\ndepartment = "84"\n'
+                 '[heat.departments.84]\nname = "Vaucluse"\nibmn_c = 21.0\nibmx_c = 36.0\n')
+    s = load_settings(f, env={})
+    th = s.heat.thresholds()
+    assert (th.code, th.name, th.ibmn_c, th.ibmx_c) == ("84", "Vaucluse", 21.0, 36.0)
+    assert s.heat.department_table()["34"].ibmx_c == 35.0  # the built-in table stays
+    assert (s.heat.timezone, s.islands.timezone) == ("Europe/Brussels", "Europe/Brussels")
+    f.write_text('[islands]\ntimezone = "UTC"\n')
+    s = load_settings(f, env={"CLAPAS_TIMEZONE": "Europe/Madrid"})
+    assert (s.heat.timezone, s.islands.timezone) == ("Europe/Madrid", "UTC")

@@ -295,9 +295,18 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     except msgspec.ValidationError as e:
         where = f" in {path}" if path else ""
         raise ConfigError(f"invalid setting{where}: {e}") from None
+    settings = _inherit_timezone(settings, data)
     _check(settings)
     _apply_codecs(settings.codecs)
     return settings
+
+
+def _inherit_timezone(s: Settings, data: Mapping[str, Any]) -> Settings:
+    """The heat and islands computations carry their own `timezone` (they are usable without the app); unless a
+    section sets it, they take the city's, so that one `timezone` (CLAPAS_TIMEZONE) moves every local day."""
+    changes = {name: msgspec.structs.replace(getattr(s, name), timezone=s.timezone)
+               for name in ("heat", "islands") if "timezone" not in (data.get(name) or {})}
+    return msgspec.structs.replace(s, **changes) if changes else s
 
 
 def _apply_codecs(c: CodecSettings) -> None:
@@ -336,10 +345,10 @@ def _check(s: Settings) -> None:
         raise ConfigError(f"CLAPAS_ALERTS_MQTT_URL must look like mqtt://host:port, got {a.mqtt.url!r}")
     if a.email.host and not a.email.to:
         raise ConfigError("alerts.email: set `to` (CLAPAS_ALERTS_EMAIL_TO) when `host` is set")
-    from clapas.indices.heat import DEPARTMENT_THRESHOLDS
-
-    if s.heat.department not in DEPARTMENT_THRESHOLDS:
+    departments = s.heat.department_table()
+    if s.heat.department not in departments:
         raise ConfigError(f"heat.department {s.heat.department!r} has no canicule thresholds; known: "
-                          f"{', '.join(sorted(DEPARTMENT_THRESHOLDS))} (CLAPAS_HEAT_DEPARTMENT)")
+                          f"{', '.join(sorted(departments))}, or add [heat.departments.{s.heat.department}] "
+                          f"with name, ibmn_c and ibmx_c (CLAPAS_HEAT_DEPARTMENT)")
     if s.pipeline.batch_size < 1 or s.pipeline.flush_interval_s <= 0:
         raise ConfigError("pipeline batch_size must be ≥ 1 and flush_interval_s > 0")

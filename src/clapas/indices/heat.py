@@ -22,11 +22,11 @@ Reading = tuple[float, float]  # (epoch seconds, value)
 # --- departmental thresholds (§2.1) --------------------------------------------------------------------------------
 
 
-class DepartmentThresholds(msgspec.Struct, frozen=True):
+class DepartmentThresholds(msgspec.Struct, frozen=True, kw_only=True):
     """IBMn / IBMx canicule thresholds of one département, °C."""
 
-    code: str
-    name: str
+    code: str = ""
+    name: str = ""
     ibmn_c: float
     ibmx_c: float
 
@@ -36,13 +36,13 @@ class DepartmentThresholds(msgspec.Struct, frozen=True):
 DEPARTMENT_THRESHOLDS: Mapping[str, DepartmentThresholds] = {
     d.code: d
     for d in (
-        DepartmentThresholds("34", "Hérault", 22.0, 35.0),
-        DepartmentThresholds("30", "Gard", 23.0, 36.0),
-        DepartmentThresholds("13", "Bouches-du-Rhône", 24.0, 35.0),
-        DepartmentThresholds("75", "Paris", 21.0, 31.0),
-        DepartmentThresholds("69", "Rhône", 20.0, 34.0),
-        DepartmentThresholds("22", "Côtes-d'Armor", 18.0, 31.0),
-        DepartmentThresholds("03", "Allier", 18.0, 34.0),
+        DepartmentThresholds(code="34", name="Hérault", ibmn_c=22.0, ibmx_c=35.0),
+        DepartmentThresholds(code="30", name="Gard", ibmn_c=23.0, ibmx_c=36.0),
+        DepartmentThresholds(code="13", name="Bouches-du-Rhône", ibmn_c=24.0, ibmx_c=35.0),
+        DepartmentThresholds(code="75", name="Paris", ibmn_c=21.0, ibmx_c=31.0),
+        DepartmentThresholds(code="69", name="Rhône", ibmn_c=20.0, ibmx_c=34.0),
+        DepartmentThresholds(code="22", name="Côtes-d'Armor", ibmn_c=18.0, ibmx_c=31.0),
+        DepartmentThresholds(code="03", name="Allier", ibmn_c=18.0, ibmx_c=34.0),
     )
 }
 DEFAULT_DEPARTMENT = "34"  # Hérault: clapas's seed city is Montpellier
@@ -114,9 +114,15 @@ class HeatSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     # the shade (design: a sunny street's Tmrt can exceed Ta by 20–30 °C, so UTCI here is a shade value).
     wind_height_m: float = 10.0
     mrt_offset_c: float = 0.0
+    # The city's own table of départements (code → name, IBMn, IBMx), over the built-in one: for a département the
+    # table above lacks, or after Météo-France revises its thresholds. `[heat.departments.84]` in the TOML file.
+    departments: dict[str, DepartmentThresholds] = msgspec.field(default_factory=dict)
+
+    def department_table(self) -> dict[str, DepartmentThresholds]:
+        return {**DEPARTMENT_THRESHOLDS, **{c: msgspec.structs.replace(d, code=c) for c, d in self.departments.items()}}
 
     def thresholds(self) -> DepartmentThresholds:
-        return DEPARTMENT_THRESHOLDS[self.department]
+        return self.department_table()[self.department]
 
 
 DEFAULT_HEAT = HeatSettings()
