@@ -129,7 +129,6 @@ class FloodDetector(Detector):
         self.gauges: dict[str, _Gauge] = {}
         self.rain_gauges: dict[str, _RainGauge] = {}
         self.zones: dict[str, _Zone] = {}
-        self._catchment: dict[str, bool] = {}
         self.out_of_order = 0
         self.registry: Registry | None = None
 
@@ -138,14 +137,10 @@ class FloodDetector(Detector):
 
     def _zone(self, zone: str) -> _Zone | None:
         """The warning's state of a catchment zone; None when the zone is not a catchment."""
-        ok = self._catchment.get(zone)
-        if ok is None:
-            ok = self._catchment[zone] = bool(zone) and self.registry is not None \
-                and self.registry.zone_kind(zone) == self.s.catchment_zone_kind
-        if not ok:
-            return None
         z = self.zones.get(zone)
-        if z is None:
+        if z is None:  # asked again until the registry knows the zone as a catchment (it may be reloaded)
+            if not zone or self.registry is None or self.registry.zone_kind(zone) != self.s.catchment_zone_kind:
+                return None
             z = self.zones[zone] = _Zone()
         return z
 
