@@ -17,6 +17,7 @@ import msgspec
 
 from clapas.decoders.chirpstack_object import FieldMap
 from clapas.indices.air import AirQualitySettings
+from clapas.indices.flood import FloodSettings
 from clapas.indices.heat import HeatSettings, IslandSettings
 from clapas.indices.museum import MuseumSettings
 
@@ -243,11 +244,12 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     registry: RegistrySettings = msgspec.field(default_factory=RegistrySettings)
     water: WaterSettings = msgspec.field(default_factory=WaterSettings)
     # The environmental uses (issue 5): each section's settings, with their sources, live beside the computations
-    # they drive in `clapas.indices` (heat.py, air.py, museum.py); the docs there say which numbers are [U].
+    # they drive in `clapas.indices` (heat.py, air.py, flood.py, museum.py); the docs there say which numbers are [U].
     heat: HeatSettings = msgspec.field(default_factory=HeatSettings)
     islands: IslandSettings = msgspec.field(default_factory=IslandSettings)
     air: AirQualitySettings = msgspec.field(default_factory=AirQualitySettings)
     museum: MuseumSettings = msgspec.field(default_factory=MuseumSettings)
+    flood: FloodSettings = msgspec.field(default_factory=FloodSettings)
     codecs: CodecSettings = msgspec.field(default_factory=CodecSettings)
     alerts: AlertSettings = msgspec.field(default_factory=AlertSettings)
     # Device profile name (as ChirpStack names it) → what it means.

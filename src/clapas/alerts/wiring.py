@@ -19,13 +19,14 @@ from clapas.store.base import Store
 def build_detectors(settings: Settings) -> list[Detector]:
     """Every use's detectors, from their settings sections. Each one only sees the devices of its kinds."""
     from clapas.detectors.air import AirDetector
+    from clapas.detectors.flood import FloodDetector
     from clapas.detectors.heat import HeatDetector
     from clapas.detectors.museum import MuseumDetector
     from clapas.detectors.water import WaterDetector
 
     tz = settings.timezone
     return [WaterDetector(settings.water, tz), HeatDetector(settings.heat, tz), AirDetector(settings.air, tz),
-            MuseumDetector(settings.museum, tz)]
+            FloodDetector(settings.flood, tz), MuseumDetector(settings.museum, tz)]
 
 
 @dataclass
