@@ -12,7 +12,7 @@ import json
 import pytest
 
 from clapas.cli import main
-from clapas.detectors.score import RULES, run_scenario, score
+from clapas.detectors.score import WATER_RULES, run_scenario, score
 
 MIN_PRECISION = MIN_RECALL = 0.95
 
@@ -23,7 +23,7 @@ def scored():
     return run, score(run)
 
 
-@pytest.mark.parametrize("rule", sorted(RULES))
+@pytest.mark.parametrize("rule", sorted(WATER_RULES))
 def test_precision_and_recall(scored, rule):
     _, result = scored
     s = result["detectors"][rule]
@@ -52,17 +52,17 @@ def test_legitimate_uses_stay_silent(scored):
     run, _ = scored
     legit = {e for i in run.incidents if not i.expected_alert for e in i.devices}
     assert legit
-    rules = set(RULES)
+    rules = set(WATER_RULES)
     assert not [d for d in run.sink.opened() if d.rule in rules and d.subject in legit
                 and run.start <= d.at <= run.end]
 
 
 def test_score_json_shape(capsys):
     with pytest.raises(SystemExit) as e:
-        main(["score", "--devices", "60", "--days", "7", "--history-years", "1", "--json"])
+        main(["score", "--uses", "water", "--devices", "60", "--days", "7", "--history-years", "1", "--json"])
     assert e.value.code == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out) == {"detectors"}
-    assert set(out["detectors"]) == set(RULES)
+    assert set(out["detectors"]) == set(WATER_RULES)
     for s in out["detectors"].values():
         assert set(s) == {"precision", "recall", "median_detect_s", "max_detect_s", "injected", "alerts"}

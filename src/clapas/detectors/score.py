@@ -1,7 +1,8 @@
 """`clapas score`: run a simulated city through the real pipeline and the detectors, and score them against the
-ground truth of the incidents injected.
+ground truth of the incidents injected. Two scenarios, run separately: water, and the environmental uses (heat,
+flood, air, museum); `--uses` picks among them, and one `detectors` dict holds every rule scored.
 
-The scenario: a synthetic city (`clapas.simulator`) with many water incidents (`scoring_incidents`: leaks, bursts,
+The water scenario: a synthetic city (`clapas.simulator`) with many water incidents (`scoring_incidents`: leaks, bursts,
 backflows, overconsumptions, network leaks, and legitimate pool fillings and garden waterings that must stay
 silent). The loi Warsmann compares a dwelling with the same period of the previous three years, so the water
 meters' equivalent periods of those years are fed first, through the same pipeline (as a CSV backfill of a city's
@@ -9,10 +10,22 @@ history would be), with the households' recurring legitimate uses (the garden is
 scored period itself. Everything goes simulator → ChirpStack events → `Pipeline` → DuckDB (a temporary directory)
 → `on_commit` → detectors → `MemorySink`.
 
+The environmental scenario: the same city reduced to its environmental sensors (weather stations, air quality,
+river levels, rain gauges, museum rooms), no history, over four weeks of late summer with `environment_incidents`:
+heatwaves, storms on each catchment (each a `flood`), pollution episodes on some districts, HVAC failures on
+different rooms, and near misses that must stay silent (heat peaks, heavy showers, mild pollution, HVAC blips), plus
+data gaps. All four environmental detectors run on it, through the same pipeline.
+
 Matching: an alert (an `open` transition in the scored period) is a true positive when an incident that should
-raise it is on the alert's device (or zone, for district rules) and the alert opened between the incident's start
-and its end plus the rule's tolerance; every other alert is a false positive, including any alert on a legitimate
-use. An incident is detected when an alert of the rule on its subject opened during it (up to the tolerance) or was
+raise it matches its subject and the alert opened between the incident's start and its end plus the rule's
+tolerance; every other alert is a false positive, including any alert on a legitimate use or a near miss, unless
+the rule lists that near miss as explaining it (a heat peak is heat stress, not a heatwave). A rule's
+subject matches an incident by device (the alert's subject is one of the incident's devices: a meter, a gauge, a
+station), by zone (the subject is the incident's zone: a district, a catchment, an air-quality district, a museum
+room) or city-wide (any subject: the heatwave is the city's, whatever reference zone reports it; the ozone of a hot
+spell rises in every district). Pollution episodes are zone-specific (one incident per district, several for a
+regional episode): the air rules' subject is a zone, and a district left out of an episode must stay silent.
+An incident is detected when an alert of the rule on its subject opened during it (up to the tolerance) or was
 already open when it started (one open alert per rule and subject); its time to detect is from the incident's start
 to the alert's opening (0 when already open).
 """
@@ -32,11 +45,11 @@ from pathlib import Path
 from typing import Any
 
 from clapas.config import WaterSettings
-from clapas.detectors.base import OPEN, Detection, DetectorRunner, MemorySink, Registry
+from clapas.detectors.base import OPEN, Detection, Detector, DetectorRunner, MemorySink, Registry
 from clapas.detectors.water import WaterDetector
 from clapas.pipeline.ingest import Pipeline
 from clapas.simulator.city import City, build_city
-from clapas.simulator.incidents import Incident, scoring_incidents
+from clapas.simulator.incidents import ENV_DEVICE_KINDS, Incident, environment_incidents, scoring_incidents
 from clapas.simulator.run import feed
 from clapas.simulator.simulation import Simulation
 from clapas.store.base import open_store
@@ -49,6 +62,16 @@ DEFAULT_START = datetime(2026, 6, 1, tzinfo=UTC)  # a Monday in early summer: ga
 HISTORY_YEARS = 3  # the loi Warsmann's "trois années précédentes"
 HISTORY_MARGIN_DAYS = 1  # history windows start a day early so that their first local day is complete
 HISTORY_SEED_OFFSET = 1000  # history runs draw their own radio ids (never duplicates of the scored period)
+# The environmental scenario: four weeks from a local midnight in mid-August (heatwaves, then the first
+# Mediterranean storms of late summer; see `environment_incidents`).
+ENV_DEFAULT_DAYS = 28
+ENV_DEFAULT_START = datetime(2026, 8, 9, 22, tzinfo=UTC)  # Monday 10 August 2026, 00:00 in Montpellier
+ENV_FINISH_S = 2 * DAY  # after the run, let period rules (days, 24-h windows) close
+USES = ("water", "heat", "flood", "air", "museum")
+ENV_USES = USES[1:]
+
+# How a rule's alert subject is matched with an incident (see the module docstring).
+DEVICE, ZONE, CITY = "device", "zone", "city"
 
 
 @dataclass(frozen=True)
@@ -56,24 +79,62 @@ class RuleSpec:
     """What a rule is scored against."""
 
     targets: frozenset[str]  # incident kinds it must find (recall)
-    explains: frozenset[str]  # incident kinds whose alerts are right (precision); includes targets
-    zone: bool  # subject is a zone (district rules) rather than a device
+    # incident kinds whose alerts are right (precision); includes targets, may include near misses
+    explains: frozenset[str]
+    match: str  # DEVICE, ZONE or CITY: how the alert's subject is matched with an incident
     tolerance_s: float  # how long after the incident's end an alert still counts
 
 
-RULES: dict[str, RuleSpec] = {
-    "water.continuous_flow": RuleSpec(frozenset({"leak"}), frozenset({"leak"}), False, 2 * HOUR),
+def _spec(targets: set[str], explains: set[str], match: str, tolerance_s: float) -> RuleSpec:
+    return RuleSpec(frozenset(targets), frozenset(targets | explains), match, tolerance_s)
+
+
+WATER_RULES: dict[str, RuleSpec] = {
+    "water.continuous_flow": _spec({"leak"}, set(), DEVICE, 2 * HOUR),
     # a burst running through the night is water drawn in every night hour too
-    "water.night_flow": RuleSpec(frozenset({"leak"}), frozenset({"leak", "burst"}), False, DAY),
-    "water.burst": RuleSpec(frozenset({"burst"}), frozenset({"burst"}), False, 2 * HOUR),
-    "water.backflow": RuleSpec(frozenset({"backflow"}), frozenset({"backflow"}), False, 2 * HOUR),
+    "water.night_flow": _spec({"leak"}, {"burst"}, DEVICE, DAY),
+    "water.burst": _spec({"burst"}, set(), DEVICE, 2 * HOUR),
+    "water.backflow": _spec({"backflow"}, set(), DEVICE, 2 * HOUR),
     # a leak or a burst pipe inside a dwelling is exactly what the loi Warsmann notice is for
-    "water.overconsumption": RuleSpec(frozenset({"overconsumption"}), frozenset({"overconsumption", "leak", "burst"}),
-                                      False, 2 * DAY),
+    "water.overconsumption": _spec({"overconsumption"}, {"leak", "burst"}, DEVICE, 2 * DAY),
     # a customer's burst or leak does raise its district's night flow
-    "water.district_night_flow": RuleSpec(frozenset({"mains_leak"}), frozenset({"mains_leak", "burst", "leak"}),
-                                          True, DAY),
+    "water.district_night_flow": _spec({"mains_leak"}, {"burst", "leak"}, ZONE, DAY),
 }
+HOT = {"heatwave", "heat_peak"}
+ENV_RULES: dict[str, RuleSpec] = {
+    # the third hot day closes at local midnight (+ lateness); a heatwave whose first night was mild meets the
+    # 3-day means a day later, and they stay met a day after the heat (trailing means)
+    "heat.heatwave": _spec({"heatwave"}, set(), CITY, 2 * DAY),
+    # a heat peak is as hot as a heatwave's days: the same stress, rightly reported
+    "heat.heat_stress": _spec({"heatwave"}, {"heat_peak"}, DEVICE, 12 * HOUR),
+    # a flood incident runs the storm and its 24-hour aftermath
+    "flood.river_level": _spec({"flood"}, set(), DEVICE, 6 * HOUR),
+    "flood.river_rise": _spec({"flood"}, set(), DEVICE, 6 * HOUR),
+    # heavy showers stay under the default rain depths (FloodSettings: 30 mm in 1 h, 45 mm in 3 h…)
+    "flood.rain": _spec({"flood"}, set(), DEVICE, 6 * HOUR),
+    "flood.warning": _spec({"flood"}, set(), ZONE, 6 * HOUR),
+    # PM10 thresholds are daily means: a day is decided at its local midnight, half a day after an episode's end
+    "air.pm10.information": _spec({"pollution"}, set(), ZONE, DAY),
+    "air.pm10.alert": _spec(set(), {"pollution"}, ZONE, DAY),
+    "air.no2.information": _spec(set(), {"pollution"}, ZONE, DAY),
+    "air.no2.alert": _spec(set(), {"pollution"}, ZONE, DAY),
+    # summer ozone follows the heat (photochemistry), in every district
+    "air.o3.information": _spec(set(), HOT, CITY, DAY),
+    "air.o3.alert": _spec(set(), HOT, CITY, DAY),
+    "air.so2.information": _spec(set(), set(), ZONE, 0.0),
+    "air.so2.alert": _spec(set(), set(), ZONE, 0.0),
+    "museum.climate": _spec({"hvac_failure"}, set(), ZONE, 6 * HOUR),
+    # a failure's RH drift (+24 %RH in hours) is a 24-hour swing far beyond the ±10 %RH of the class
+    "museum.fluctuation": _spec({"hvac_failure"}, set(), ZONE, DAY),
+    # hours near 75 %RH are not the weeks mould needs: explained, never expected
+    "museum.mould_risk": _spec(set(), {"hvac_failure"}, ZONE, DAY),
+}
+RULES: dict[str, RuleSpec] = {**WATER_RULES, **ENV_RULES}
+
+
+def rules_of(uses: tuple[str, ...] | list[str]) -> dict[str, RuleSpec]:
+    """The rules of the chosen uses (prefix = use), in the order of RULES."""
+    return {name: spec for name, spec in RULES.items() if name.split(".", 1)[0] in uses}
 
 
 @dataclass
@@ -83,7 +144,7 @@ class ScenarioRun:
     start: datetime
     end: datetime
     sink: MemorySink
-    detector: WaterDetector
+    detectors: list[Detector]
     uplinks: int
     messages: int
     elapsed_s: float
@@ -130,7 +191,53 @@ def run_scenario(devices: int = DEFAULT_DEVICES, days: float = DEFAULT_DAYS, see
             runner.finish(end.timestamp() + settings.lateness_s + DAY)
         finally:
             store.close()
-    return ScenarioRun(city, incidents, start, end, sink, detector, runner.uplinks, n, time.monotonic() - wall0)
+    return ScenarioRun(city, incidents, start, end, sink, [detector], runner.uplinks, n, time.monotonic() - wall0)
+
+
+def environment_city(city: City) -> City:
+    """The same city's environmental sensors only (weather, air quality, river levels, rain, museum rooms)."""
+    devices = [dataclasses.replace(d, index=i)
+               for i, d in enumerate(d for d in city.devices if d.kind in ENV_DEVICE_KINDS)]
+    return City(seed=city.seed, zones=city.zones, devices=devices, gateways=city.gateways,
+                applications=city.applications, tenant_id=city.tenant_id)
+
+
+def environment_detectors(uses: tuple[str, ...] | list[str] = ENV_USES,
+                          timezone: str = "Europe/Paris") -> list[Detector]:
+    """The detectors of the chosen environmental uses, with their default settings."""
+    from clapas.detectors.air import AirDetector
+    from clapas.detectors.flood import FloodDetector
+    from clapas.detectors.heat import HeatDetector
+    from clapas.detectors.museum import MuseumDetector
+
+    factories = {"heat": HeatDetector, "flood": FloodDetector, "air": AirDetector, "museum": MuseumDetector}
+    return [factories[u](None, timezone) for u in ENV_USES if u in uses]
+
+
+def run_environment(devices: int = DEFAULT_DEVICES, days: float = ENV_DEFAULT_DAYS, seed: int = 0,
+                    start: datetime = ENV_DEFAULT_START, uses: tuple[str, ...] | list[str] = ENV_USES,
+                    timezone: str = "Europe/Paris", workdir: str | Path | None = None) -> ScenarioRun:
+    """The environmental scenario through the real pipeline: simulator → ChirpStack JSON → Pipeline → DuckDB →
+    on_commit → the environmental detectors → MemorySink."""
+    city = environment_city(build_city(seed, devices))
+    end = start + timedelta(days=days)
+    incidents = environment_incidents(city, start, end, seed)
+    wall0 = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="clapas-score-env-", dir=workdir) as tmp:
+        store = open_store(f"duckdb:///{Path(tmp) / 'score.duckdb'}", timezone=timezone)
+        try:
+            store.upsert_zones(city.zones)
+            store.upsert_devices(city.registry_devices())
+            sink = MemorySink()
+            detectors = environment_detectors(uses, timezone)
+            runner = DetectorRunner(detectors, sink, Registry(store))
+            pipeline = Pipeline(store, on_commit=runner.on_commit)
+            n = feed(pipeline, Simulation(city, start, end, seed, incidents).messages())
+            pipeline.close()
+            runner.finish(end.timestamp() + ENV_FINISH_S)
+        finally:
+            store.close()
+    return ScenarioRun(city, incidents, start, end, sink, detectors, runner.uplinks, n, time.monotonic() - wall0)
 
 
 def msgspec_replace(inc: Incident, **changes: Any) -> Incident:
@@ -139,8 +246,13 @@ def msgspec_replace(inc: Incident, **changes: Any) -> Incident:
     return msgspec.structs.replace(inc, **changes)
 
 
-def _subject_matches(spec: RuleSpec, d: Detection, inc: Incident) -> bool:
-    return d.subject == inc.zone if spec.zone else d.subject in inc.devices
+def subject_matches(spec: RuleSpec, subject: str, inc: Incident) -> bool:
+    """Whether an alert's subject is about this incident, by the rule's matching mode."""
+    if spec.match == CITY:
+        return True
+    if spec.match == ZONE:
+        return subject == inc.zone
+    return subject in inc.devices
 
 
 def _open_spans(transitions: list[Detection], rule: str) -> list[tuple[str, float, float]]:
@@ -158,17 +270,23 @@ def _open_spans(transitions: list[Detection], rule: str) -> list[tuple[str, floa
     return spans
 
 
-def score(run: ScenarioRun) -> dict[str, Any]:
-    """Per rule: precision, recall, median and worst time to detect, incidents injected, alerts raised."""
+def score(run: ScenarioRun, rules: dict[str, RuleSpec] | None = None) -> dict[str, Any]:
+    """Per rule: precision, recall, median and worst time to detect, incidents injected, alerts raised. A rule the
+    detectors of an environmental use raised that `rules` does not know is scored too, with nothing to explain it."""
     t0, t1 = run.start.timestamp(), run.end.timestamp()
+    rules = dict(WATER_RULES if rules is None else rules)
     opened = [d for d in run.sink.transitions if d.state == OPEN and t0 <= d.at.timestamp() <= t1]
+    prefixes = {name.split(".", 1)[0] for name in rules} & set(ENV_USES)  # water: its six rules, as before
+    for d in opened:
+        if d.rule not in rules and d.rule.split(".", 1)[0] in prefixes:
+            rules[d.rule] = RuleSpec(frozenset(), frozenset(), DEVICE, 0.0)
     out: dict[str, Any] = {}
-    for rule, spec in RULES.items():
+    for rule, spec in rules.items():
         alerts = [d for d in opened if d.rule == rule]
         right = 0
         for d in alerts:
             at = d.at.timestamp()
-            if any(inc.expected_alert and inc.kind in spec.explains and _subject_matches(spec, d, inc)
+            if any(inc.kind in spec.explains and subject_matches(spec, d.subject, inc)
                    and inc.t0 <= at <= inc.t1 + spec.tolerance_s for inc in run.incidents):
                 right += 1
         targets = [i for i in run.incidents if i.expected_alert and i.kind in spec.targets]
@@ -178,8 +296,7 @@ def score(run: ScenarioRun) -> dict[str, Any]:
             # an alert that opens during the incident, or one already open when it starts (one open alert per
             # subject: a district already in alert for a customer's burst does not open a second one)
             hits = [max(0.0, a - inc.t0) for subject, a, b in spans
-                    if (subject == inc.zone if spec.zone else subject in inc.devices)
-                    and a <= inc.t1 + spec.tolerance_s and b > inc.t0]
+                    if subject_matches(spec, subject, inc) and a <= inc.t1 + spec.tolerance_s and b > inc.t0]
             if hits:
                 delays.append(min(hits))
         out[rule] = {
@@ -196,16 +313,23 @@ def score(run: ScenarioRun) -> dict[str, Any]:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "score", help="score the detectors against a simulated city's ground truth",
-        description="Run a simulated city with many injected water incidents through the real pipeline (DuckDB in a "
-                    "temporary directory) and the water detectors, and print per detector precision, recall and "
-                    "time to detect.")
+        description="Run simulated cities with injected incidents through the real pipeline (DuckDB in a temporary "
+                    "directory) and the detectors, and print per rule precision, recall and time to detect: the "
+                    "water scenario (many water incidents, previous years' history) and the environmental one "
+                    "(heatwaves, storms, pollution episodes, HVAC failures and their near misses), run separately.")
     p.add_argument("--devices", type=int, default=DEFAULT_DEVICES, metavar="N",
-                   help=f"devices in the city (default {DEFAULT_DEVICES})")
+                   help=f"devices in the city (default {DEFAULT_DEVICES}); the environmental scenario keeps the "
+                        "city's environmental sensors only")
     p.add_argument("--days", type=float, default=DEFAULT_DAYS, metavar="D",
-                   help=f"length of the scored period (default {DEFAULT_DAYS})")
+                   help=f"length of the water scenario's scored period (default {DEFAULT_DAYS})")
+    p.add_argument("--env-days", type=float, default=ENV_DEFAULT_DAYS, metavar="D",
+                   help=f"length of the environmental scenario (default {ENV_DEFAULT_DAYS}, from "
+                        f"{ENV_DEFAULT_START:%Y-%m-%d})")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="city and incidents seed (default 0)")
     p.add_argument("--history-years", type=int, default=HISTORY_YEARS, metavar="Y",
                    help=f"previous years fed first, for the loi Warsmann reference (default {HISTORY_YEARS})")
+    p.add_argument("--uses", default=",".join(USES), metavar="LIST",
+                   help=f"uses to score, comma-separated (default all: {','.join(USES)})")
     p.add_argument("--json", action="store_true", help="print only the JSON scores")
     p.set_defaults(func=run)
 
@@ -216,19 +340,43 @@ def _fmt_s(v: float | None) -> str:
     return f"{v / 3600:.1f} h" if v >= 3600 else f"{v / 60:.0f} min"
 
 
+def parse_uses(spec: str) -> list[str]:
+    uses = [u.strip() for u in spec.split(",") if u.strip()]
+    unknown = [u for u in uses if u not in USES]
+    if unknown or not uses:
+        raise ValueError(f"unknown use(s): {', '.join(unknown) or '(none)'} (known: {', '.join(USES)})")
+    return [u for u in USES if u in uses]
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.devices < 30 or args.days < 7:
+    try:
+        uses = parse_uses(args.uses)
+    except ValueError as e:
+        print(f"clapas score: {e}", file=sys.stderr)
+        return 2
+    env = [u for u in uses if u in ENV_USES]
+    if args.devices < 30 or ("water" in uses and args.days < 7) or (env and args.env_days < 7):
         print("clapas score: needs at least 30 devices and 7 days (rules need days of baseline)", file=sys.stderr)
         return 2
-    result = run_scenario(args.devices, args.days, args.seed, history_years=args.history_years)
-    scores = score(result)
+    runs: list[tuple[str, ScenarioRun]] = []
+    scores: dict[str, Any] = {}
+    if "water" in uses:
+        result = run_scenario(args.devices, args.days, args.seed, history_years=args.history_years)
+        runs.append(("water", result))
+        scores.update(score(result, WATER_RULES)["detectors"])
+    if env:
+        result = run_environment(args.devices, args.env_days, args.seed, uses=env)
+        runs.append(("environmental", result))
+        scores.update(score(result, rules_of(env))["detectors"])
     if args.json:
-        print(json.dumps(scores))
+        print(json.dumps({"detectors": scores}))
         return 0
-    print(f"{result.messages:,} messages, {result.uplinks:,} water uplinks through the detectors in "
-          f"{result.elapsed_s:.1f} s; {len(result.incidents)} incidents injected")
+    for name, r in runs:
+        print(f"{name}: {r.messages:,} messages, {r.uplinks:,} uplinks through the detectors in {r.elapsed_s:.1f} s; "
+              f"{len(r.incidents)} incidents injected ({sum(not i.expected_alert for i in r.incidents)} that must "
+              "stay silent)")
     print(f"{'detector':28} {'precision':>9} {'recall':>7} {'median':>8} {'worst':>8} {'injected':>8} {'alerts':>6}")
-    for name, s in scores["detectors"].items():
+    for name, s in scores.items():
         prec = "—" if s["precision"] is None else f"{s['precision']:.2f}"
         rec = "—" if s["recall"] is None else f"{s['recall']:.2f}"
         print(f"{name:28} {prec:>9} {rec:>7} {_fmt_s(s['median_detect_s']):>8} {_fmt_s(s['max_detect_s']):>8} "

@@ -7,6 +7,7 @@ read them, and the truth file (JSON lines) lets detectors be scored later. Some 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -65,7 +66,15 @@ KINDS = ("leak", "burst", "backflow", "overconsumption", "heatwave", "flood", "p
          "pool_filling", "garden_watering", "mains_leak")
 WATER_KINDS = frozenset({"leak", "burst", "backflow", "overconsumption", "pool_filling", "garden_watering"})
 NETWORK_KINDS = frozenset({"mains_leak"})  # on a district's network: seen by its inflow meter only
-LEGITIMATE = frozenset({"pool_filling", "garden_watering"})
+# Near misses of the environmental uses: close to an incident, below what its rule is for (see
+# `environment_incidents`). They are not in the default set (KINDS), which the demo and the simulator tests use.
+NEAR_MISS_KINDS = ("heat_peak", "heavy_shower", "mild_pollution", "hvac_blip")
+ALL_KINDS = KINDS + NEAR_MISS_KINDS
+LEGITIMATE = frozenset({"pool_filling", "garden_watering", *NEAR_MISS_KINDS})
+HEAT_KINDS = frozenset({"heatwave", "heat_peak"})  # hot spells: the same signal, different lengths
+RAIN_KINDS = frozenset({"flood", "heavy_shower"})  # rain over one catchment (less elsewhere)
+POLLUTION_KINDS = frozenset({"pollution", "mild_pollution"})  # raised PM/NO2 on the incident's sensors
+HVAC_KINDS = frozenset({"hvac_failure", "hvac_blip"})  # a room's air handling stopped
 
 
 class Incident(msgspec.Struct, kw_only=True):
@@ -250,22 +259,150 @@ def scoring_incidents(city: City, start: datetime, end: datetime, seed: int = 0,
     return out
 
 
+# --- the environmental scoring set ----------------------------------------------------------------------------------
+# `environment_incidents` compresses a season's events into four weeks of late summer so that each rule meets
+# several cases; each event on its own stays within what Montpellier sees (sources per line). Times are local days
+# (Europe/Paris) counted from the first local midnight of the run; items that do not fit before the end are dropped.
+ENV_DEVICE_KINDS = ("weather_station", "air_quality", "water_level", "rain_gauge", "indoor_climate")
+# Hot spells (first day, days, Tmax, Tmin at the reference station). The named days are hot from midnight to
+# midnight: the incident runs from the noon before to the noon after, where the signal's ramp is half-way.
+# Heatwaves: Hérault thresholds IBMx 35 / IBMn 22 (§2.1); recent
+# Montpellier heatwaves: Tx 36–38 °C and Tn 22–25 °C (June 2019, July 2022, August 2023, Météo-France bulletins).
+ENV_HEATWAVES = ((1.0, 4.0, 36.5, 22.8), (11.0, 4.0, 38.0, 23.8), (20.0, 5.0, 37.2, 23.2))
+# Heat peaks (Météo-France's "pic de chaleur", vigilance jaune, §2.1): one or two days at heatwave level, with
+# normal days around them, so that the 3-day means stay below the thresholds (IBMn ≈ (2 × 21 + 21) / 3 < 22).
+ENV_HEAT_PEAKS = ((7.0, 2.0, 35.5, 21.0), (17.0, 1.0, 36.5, 22.0))
+# Storms (start day, catchment index, rain hours, peak mm/h): Mediterranean episodes of 70–110 mm in 4–7 h over one
+# catchment (the "épisode méditerranéen" ≈ > 100 mm, §3); convective cells are a few km wide, so the neighbouring
+# catchments get a fifth of it (design). Each follows a heat spell or a calm day: storms end heatwaves.
+ENV_STORMS = ((5.6, 0, 6, 24.0), (9.6, 1, 5, 30.0), (15.6, 2, 7, 22.0), (18.6, 0, 4, 34.0), (25.6, 1, 6, 26.0),
+              (26.4, 2, 5, 28.0))
+ENV_STORM_ELSEWHERE = 0.2
+# Heavy showers (start day, catchment index, hours, peak mm/h): a summer thunderstorm of 10–20 mm, common in
+# August–September, that wets the city without bringing any river near its yellow level (design near miss).
+ENV_SHOWERS = ((10.4, 2, 2.5, 9.0), (16.4, 1, 3.0, 8.0), (27.2, 0, 2.0, 10.0))
+ENV_SHOWER_ELSEWHERE = 0.3
+# Pollution episodes (start day, days, share of the districts, PM factor, NO2 factor): summer PM10 episodes in the
+# region come from Saharan dust or wildfire smoke (Atmo Occitanie bulletins), regional or local; the factor takes
+# the PM10 daily mean above 50 µg/m³ (information threshold, §4.3).
+# Episodes start and end at noon (where the signal's ramp is half-way), so their days are whole.
+ENV_POLLUTION = ((1.5, 3.0, 1.0, 3.8, 1.6), (11.5, 2.5, 0.34, 4.2, 1.4), (20.5, 3.0, 0.67, 4.0, 1.5))
+# Mild ones (× 1.4–1.5 of a 15–30 µg/m³ background) stay under it, and start two days after an episode ends (a
+# day's mean is decided at midnight: the episode's alert is lifted by then).
+ENV_MILD_POLLUTION = ((6.5, 1.5, 1.0, 1.4, 1.3), (16.5, 1.5, 0.34, 1.5, 1.2), (25.5, 1.5, 0.67, 1.4, 1.3))
+# HVAC failures (start day, hours) on different rooms, and short stops (start day, minutes) whose drift stays in
+# the room's band (RH +24 % × (1 − e^(−0.75/4)) ≈ 4 %RH after 45 min).
+ENV_HVAC = ((2.4, 18), (7.4, 14), (12.4, 20), (17.4, 16), (22.4, 12))
+ENV_HVAC_BLIPS = ((4.7, 45), (10.7, 30), (16.7, 40), (23.7, 45))
+HVAC_CLEAR_DAYS = 2.0  # a blip never lands on a room within this of a failure (it would be part of it)
+# Data gaps (device kind, start day, hours): a station or gauge off the air for a few hours (power, radio).
+ENV_GAPS = (("weather_station", 8.1, 3), ("weather_station", 13.3, 6), ("water_level", 12.5, 5),
+            ("rain_gauge", 20.2, 4), ("air_quality", 17.5, 8), ("indoor_climate", 14.0, 2))
+
+
+def environment_incidents(city: City, start: datetime, end: datetime, seed: int = 0) -> list[Incident]:
+    """Several of each environmental incident and near miss over four weeks of late summer, spaced so that each
+    rule decides and lifts between them (heatwaves, storms on each catchment, pollution episodes on some
+    districts, HVAC failures on different rooms), plus data gaps. Deterministic for (city, start, seed)."""
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo("Europe/Paris")
+    t1 = end.timestamp()
+    local = start.astimezone(tz)
+    day0 = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    if day0 < local:
+        day0 += timedelta(days=1)
+    k = key(seed, "environment")
+    out: list[Incident] = []
+
+    def at(d: float) -> datetime:
+        return _hour((day0 + timedelta(days=d)).astimezone(UTC).timestamp())
+
+    def add(kind: str, a: datetime, b: datetime, **fields: Any) -> None:
+        if b.timestamp() <= t1:
+            out.append(Incident(kind=kind, start=a, end=b, expected_alert=kind not in LEGITIMATE, **fields))
+
+    stations = [d.eui for d in city.by_kind("weather_station")]
+    reference = next((z.id for z in city.zones if z.kind == "rural"), "")
+    for kind, spells in (("heatwave", ENV_HEATWAVES), ("heat_peak", ENV_HEAT_PEAKS)):
+        for d, days, tmax, tmin in spells:
+            add(kind, at(d - 0.5), at(d + days + 0.5), zone=reference, devices=stations,
+                params={"tmax_c": tmax, "tmin_c": tmin})
+
+    catchments = sorted({d.group for d in city.devices if d.kind in ("water_level", "rain_gauge")})
+    if catchments:
+        for kind, events, elsewhere, tail_h in (("flood", ENV_STORMS, ENV_STORM_ELSEWHERE, FLOOD_AFTERMATH_HOURS),
+                                                 ("heavy_shower", ENV_SHOWERS, ENV_SHOWER_ELSEWHERE, 0)):
+            for d, ci, hours, peak in events:
+                c = catchments[ci % len(catchments)]
+                gauges = [x.eui for x in city.devices if x.group == c and x.kind in ("water_level", "rain_gauge")]
+                a = at(d)
+                add(kind, a, a + timedelta(hours=math.ceil(hours) + tail_h), zone=c, devices=gauges,
+                    params={"rain_hours": hours, "peak_mm_h": peak, "elsewhere_factor": elsewhere})
+
+    air: dict[str, list[str]] = {}
+    for x in city.by_kind("air_quality"):
+        air.setdefault(x.device.zone, []).append(x.eui)
+    zones = sorted(air)
+    for kind, episodes in (("pollution", ENV_POLLUTION), ("mild_pollution", ENV_MILD_POLLUTION)):
+        for j, (d, days, share, pm, no2) in enumerate(episodes):
+            n = max(1, round(share * len(zones)))
+            first = j % len(zones) if zones else 0
+            for z in (zones[(first + i) % len(zones)] for i in range(min(n, len(zones)))):
+                add(kind, at(d), at(d + days), zone=z, devices=air[z],
+                    params={"pm_factor": pm, "no2_factor": no2})
+
+    rooms: dict[str, list[str]] = {}
+    for x in city.by_kind("indoor_climate"):
+        rooms.setdefault(x.device.zone, []).append(x.eui)
+    names = sorted(rooms)
+    hvac_params = {"t_target_c": HVAC_T_TARGET_C, "rh_target": HVAC_RH_TARGET, "tau_h": HVAC_TAU_HOURS}
+    failures: dict[str, list[float]] = {}
+    for j, (d, hours) in enumerate(ENV_HVAC if names else ()):
+        room = names[j % len(names)]
+        failures.setdefault(room, []).append(d)
+        add("hvac_failure", at(d), at(d) + timedelta(hours=hours), zone=room, devices=rooms[room],
+            params=hvac_params)
+    for j, (d, minutes) in enumerate(ENV_HVAC_BLIPS if names else ()):
+        free = [r for r in names if all(abs(d - f) > HVAC_CLEAR_DAYS for f in failures.get(r, ()))]
+        if free:
+            room = free[j % len(free)]
+            a = at(d)
+            add("hvac_blip", a, a + timedelta(minutes=minutes), zone=room, devices=rooms[room], params=hvac_params)
+
+    taken: set[str] = set()
+    for i, (kind, d, hours) in enumerate(ENV_GAPS):
+        pool = city.by_kind(kind)
+        if kind == "weather_station" and i == 0:  # the first gap is the reference station's: Tn/Tx must cope
+            pool = [x for x in pool if x.site == "rural"] or pool
+        dev = _pick(pool, k, taken, i)
+        if dev is not None:
+            add("silent", at(d), at(d) + timedelta(hours=hours), devices=[dev.eui], zone=dev.device.zone)
+    out.sort(key=lambda i: (i.start, i.kind, i.zone))
+    return out
+
+
 def select(spec: str, city: City, start: datetime, end: datetime, seed: int = 0) -> list[Incident]:
-    """`default`, `none`, `scoring` (many water incidents, see `scoring_incidents`), or a comma-separated list of
-    kinds taken from the default set."""
+    """`default`, `none`, `scoring` (many water incidents, see `scoring_incidents`), `environment` (see
+    `environment_incidents`), or a comma-separated list of kinds taken from the default set (near-miss kinds from
+    the environmental set)."""
     spec = (spec or "default").strip()
     if spec == "none":
         return []
     if spec == "scoring":
         return scoring_incidents(city, start, end, seed)
+    if spec == "environment":
+        return environment_incidents(city, start, end, seed)
     incidents = default_incidents(city, start, end, seed)
     if spec == "default":
         return incidents
     wanted = {s.strip() for s in spec.split(",") if s.strip()}
-    unknown = wanted - set(KINDS)
+    unknown = wanted - set(ALL_KINDS)
     if unknown:
-        raise ValueError(f"unknown incident kind(s): {', '.join(sorted(unknown))} (known: {', '.join(KINDS)})")
-    return [i for i in incidents if i.kind in wanted]
+        raise ValueError(f"unknown incident kind(s): {', '.join(sorted(unknown))} (known: {', '.join(ALL_KINDS)})")
+    if wanted & set(NEAR_MISS_KINDS):
+        incidents += [i for i in environment_incidents(city, start, end, seed) if i.kind in NEAR_MISS_KINDS]
+    return sorted((i for i in incidents if i.kind in wanted), key=lambda i: (i.start, i.kind))
 
 
 _encoder = msgspec.json.Encoder()
