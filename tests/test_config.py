@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from clapas.config import ConfigError, load_settings
@@ -76,3 +78,17 @@ def test_departments_table_and_city_timezone(tmp_path):
     f.write_text('[islands]\ntimezone = "UTC"\n')
     s = load_settings(f, env={"CLAPAS_TIMEZONE": "Europe/Madrid"})
     assert (s.heat.timezone, s.islands.timezone) == ("Europe/Madrid", "UTC")
+
+
+def test_example_environmental_sections_with_their_commented_examples(tmp_path):
+    # the commented examples of the environmental sections are valid settings once uncommented
+    text = (ROOT / "city.example.toml").read_text(encoding="utf-8")
+    start, end = text.index("# --- The environmental uses"), text.index("# Device profiles")
+    block = re.sub(r"(?m)^# (\[[a-z]+\.[a-z]+\.\w+\]|[a-z_0-9]+ = )", r"\1", text[start:end])
+    f = tmp_path / "city.toml"
+    f.write_text(text[:start] + block + text[end:], encoding="utf-8")
+    s = load_settings(f, env={})
+    assert s.museum.rooms == {"museum-fabre-room-05": "A1"}
+    assert s.flood.level_thresholds("70b3d5e75e00abcd", {}) == (1.6, 2.4, 3.4)
+    assert s.heat.department_table()["84"].ibmx_c == 36.0
+    assert s.heat.reference_stations == ("70b3d5e75e001234",)
