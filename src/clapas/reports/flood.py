@@ -49,15 +49,16 @@ def _gauge(d: dict[str, Any], settings: FloodSettings, now: datetime,
         "time": None, "level": None, "class": None, "class_name": None,
         "rise_1h_m_per_h": None, "rise_3h_m_per_h": None, "rising": False, "stale": True,
     }
-    if not s.times:
+    if s.latest is None:
         return out
-    level = s.levels[-1]
-    cls = level_class(level, yellow, orange, red)
+    level = s.current  # the median of the last three readings (None just after a (re)start: the raw one then)
+    shown = level if level is not None else rows[-1]["value"]
+    cls = level_class(shown, yellow, orange, red)
     rate1 = s.rate(HOUR, settings.rate_tolerance_s)
     rate3 = s.rate(3 * HOUR, settings.rate_tolerance_s)
-    latest = datetime.fromtimestamp(s.times[-1], UTC)
+    latest = datetime.fromtimestamp(s.latest, UTC)
     out.update({
-        "time": latest, "level": round(level, 3), "raw_level": round(rows[-1]["value"], 3), "class": cls,
+        "time": latest, "level": round(shown, 3), "raw_level": round(rows[-1]["value"], 3), "class": cls,
         "class_name": CLASS_NAMES[cls],
         "rise_1h_m_per_h": round_or_none(rate1, 3), "rise_3h_m_per_h": round_or_none(rate3, 3),
         "rising": (rate1 is not None and rate1 >= r1) or (rate3 is not None and rate3 >= r3),
