@@ -13,6 +13,7 @@ Local days are Paris days; `today` is the last one. Values are chosen so every f
 - river gauge G (catchment-lez; thresholds 1.5/2.3/3.3 m): 1.0 m every 15 min, then + 0.1 m per reading over the last
   three hours (2.2 m at `now`). Rain gauge RG (every 10 min): 1 mm per uplink over (now−6 h, now−3 h], 2 mm per uplink
   over the last hour, 0 otherwise.
+- museum room `museum-room-01` with one indoor sensor M: 20 °C and 50 %RH every hour (the museum panel's row).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ R, S, P1, P2, P3 = ("d000000000000001", "d000000000000002", "d000000000000003", 
                     "d000000000000005")
 A1, A2, A3 = "e000000000000001", "e000000000000002", "e000000000000003"
 G, RG = "f000000000000001", "f000000000000002"
+M = "f000000000000003"
 TNX = {-5: (18.0, 30.0), -4: (18.0, 30.0), -3: (21.0, 34.0), -2: (22.0, 35.0), -1: (23.0, 36.0), 0: (24.0, 37.0)}
 RH = 40.0
 
@@ -40,6 +42,9 @@ ZONES = [
     Zone(id="park-02", name="Parc de l'Est", kind="park", parent="dma-02"),
     Zone(id="park-03", name="Square Planchon", kind="park", parent="dma-01"),
     Zone(id="catchment-lez", name="Bassin du Lez", kind="catchment"),
+    Zone(id="museum-fabre", name="Musée Fabre", kind="museum"),
+    Zone(id="museum-room-01", name="Salle des Courbet", kind="museum_room", parent="museum-fabre",
+         properties={"rh_min": 40, "rh_max": 60, "t_min": 16, "t_max": 25}),
 ]
 DEVICES = [
     Device(eui=R, name="Station de référence", kind="weather_station", zone="rural-reference",
@@ -54,6 +59,8 @@ DEVICES = [
     Device(eui=G, name="Limnimètre Lez", kind="water_level", zone="catchment-lez", expected_interval_s=900,
            tags={"river": "Lez", "threshold_yellow": "1.5", "threshold_orange": "2.3", "threshold_red": "3.3"}),
     Device(eui=RG, name="Pluviomètre Lez", kind="rain_gauge", zone="catchment-lez", expected_interval_s=600),
+    Device(eui=M, name="Thermohygromètre Courbet", kind="indoor_climate", zone="museum-room-01",
+           expected_interval_s=3600),
 ]
 
 
@@ -91,6 +98,7 @@ def build(store: Store, today: date, now: datetime) -> None:
             add(P1, t, {"air.temperature": street - (3.0 if is_day(hour) else 1.0)})
             add(P2, t, {"air.temperature": street - 5.0})
             add(P3, t, {"air.temperature": street - (1.5 if is_day(hour) else 2.5)})
+            add(M, t, {"air.temperature": 20.0, "air.humidity": 50.0})
     for hour in range(24):
         for quarter in range(4):
             t = local(today, hour, 15 * quarter)

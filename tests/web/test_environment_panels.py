@@ -70,7 +70,9 @@ def test_environment_panels_render(served_env: str) -> None:
     rivers = panel(dom, "env-rivers")
     assert f'data-eui="{G}"' in rivers and 'class="bar"' in rivers and rivers.count('class="tick') == 3
     assert "Pluviomètre Lez" in rivers
-    assert "Loading…" not in panel(dom, "env-museum")  # rooms, or the API's reason why not
+    museum = panel(dom, "env-museum")
+    room = re.search(r'<tr data-zone="museum-room-01".*?</tr>', museum, re.S)
+    assert room and "Salle des Courbet" in room.group(0) and re.search(r">\d+(\.\d)? %<", room.group(0)), museum
     assert "Update failed" not in dom
 
 

@@ -62,7 +62,7 @@ async function refreshAir() {
   fill("env-air",
     el("table", {},
       el("caption", { textContent: `${dayLabel(r.day)}, beside yesterday` }),
-      el("thead", {}, el("tr", {}, ...["Zone", "Today", "Cause", "Sensors · data", "Yesterday"].map((h) =>
+      el("thead", {}, el("tr", {}, ...["Zone", "Today", "Cause", "Data", "Yesterday"].map((h) =>
         el("th", { scope: "col", textContent: h })))),
       el("tbody", {}, ...rows)),
     el("p", { class: "note", textContent: r.statement }));
