@@ -123,3 +123,20 @@ def test_a_bad_day_is_400(env: TestClient, url: str) -> None:
 def test_bad_parameters_are_422(env: TestClient, url: str) -> None:
     error(env.get(url), 422)
 
+
+
+def test_an_empty_city_answers_empty_reports(tmp_path) -> None:
+    from clapas.store.duckdb import DuckDBStore
+
+    store = DuckDBStore(f"duckdb:///{tmp_path / 'empty.duckdb'}")
+    try:
+        with TestClient(create_app(store, Settings())) as c:
+            assert ok(c.get("/api/v1/air/atmo"))["zones"] == []
+            assert ok(c.get("/api/v1/air/eaqi"))["zones"] == []
+            status = ok(c.get("/api/v1/heat/status"))
+            assert status["stations"] == [] and status["state"] == "unavailable"
+            assert ok(c.get("/api/v1/heat/islands"))["parks"] == []
+            assert ok(c.get("/api/v1/heat/cool-refuges"))["parks"] == []
+            assert ok(c.get("/api/v1/flood/rivers"))["rivers"] == []
+    finally:
+        store.close()

@@ -29,6 +29,7 @@ def test_river_level_against_its_thresholds_with_its_rises(store: Store) -> None
     assert gauge["time"] == NOW and not gauge["stale"]
     # an hour ago the de-spiked level was 1.7 m: 0.4 m/h; three hours ago 1.0 m: 1.1 m in 3 h = 0.367 m/h
     assert (gauge["rise_1h_m_per_h"], gauge["rise_3h_m_per_h"], gauge["rising"]) == (0.4, 0.367, True)
+    assert (gauge["rise_1h_m"], gauge["rise_3h_m"]) == (0.4, 1.1)
 
 
 def test_a_silent_gauge_is_stale(store: Store) -> None:

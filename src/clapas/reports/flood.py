@@ -47,7 +47,8 @@ def _gauge(d: dict[str, Any], settings: FloodSettings, now: datetime,
         "thresholds": {"yellow": yellow, "orange": orange, "red": red},
         "rise_thresholds_m_per_h": {"1h": r1, "3h": r3},
         "time": None, "level": None, "class": None, "class_name": None,
-        "rise_1h_m_per_h": None, "rise_3h_m_per_h": None, "rising": False, "stale": True,
+        "rise_1h_m_per_h": None, "rise_3h_m_per_h": None, "rise_1h_m": None, "rise_3h_m": None, "rising": False,
+        "stale": True,
     }
     if s.latest is None:
         return out
@@ -61,6 +62,7 @@ def _gauge(d: dict[str, Any], settings: FloodSettings, now: datetime,
         "time": latest, "level": round(shown, 3), "raw_level": round(rows[-1]["value"], 3), "class": cls,
         "class_name": CLASS_NAMES[cls],
         "rise_1h_m_per_h": round_or_none(rate1, 3), "rise_3h_m_per_h": round_or_none(rate3, 3),
+        "rise_1h_m": round_or_none(rate1, 3), "rise_3h_m": round_or_none(None if rate3 is None else rate3 * 3, 3),
         "rising": (rate1 is not None and rate1 >= r1) or (rate3 is not None and rate3 >= r3),
         "stale": (now - latest).total_seconds() > settings.level_max_gap_s,
     })
