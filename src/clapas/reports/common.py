@@ -29,20 +29,12 @@ def local_midnight(day: date, tz: tzinfo) -> datetime:
     return datetime.combine(day, time(), tz).astimezone(UTC)
 
 
-def today(tz: tzinfo, now: datetime | None = None) -> date:
-    return (now or datetime.now(UTC)).astimezone(tz).date()
-
-
 def by_eui(rows: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """`Store.series` rows grouped per device, in time order."""
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         out[r["eui"]].append(r)
     return dict(out)
-
-
-def epoch(t: datetime) -> float:
-    return t.timestamp()
 
 
 def round_or_none(v: float | None, digits: int = 2) -> float | None:
