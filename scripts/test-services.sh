@@ -9,7 +9,8 @@
 # If something already answers on the URL's host and port (CI, or a developer's own server), it is used as is.
 # Otherwise a throwaway instance is started on exactly that host and port, in a temporary directory under
 # var/ (gitignored): PostgreSQL with trust authentication and the URL's database and user, Mosquitto with
-# anonymous access. Missing binaries are installed with apt-get (packages `postgresql`, `mosquitto`).
+# anonymous access. Missing binaries are installed with apt-get (packages `postgresql`, `mosquitto`, and
+# `chromium` for the dashboard tests).
 # Both URLs are exported, COMMAND runs, whatever was started is stopped and its directory removed (also on
 # failure or Ctrl-C), and the script exits with COMMAND's exit status.
 #
@@ -380,6 +381,13 @@ if answers "$mqtt_host" "$mqtt_port"; then
 else
     say "nothing answers at $mqtt_host:$mqtt_port ($CLAPAS_TEST_MQTT)"
     start_mosquitto "$mqtt_host" "$mqtt_port"
+fi
+
+# The dashboard tests drive a headless Chromium: install it when missing (a failed install is not fatal, those
+# tests then skip and say why). CLAPAS_CHROMIUM names another browser binary.
+if [[ -z ${CLAPAS_CHROMIUM:-} ]] && ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+    say "no Chromium for the dashboard tests"
+    ( apt_install chromium ) || say "Chromium could not be installed: the dashboard tests will skip"
 fi
 
 say "running: $*"
