@@ -36,6 +36,11 @@ def served_city(samples: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     store.apply_alert_changes([AlertChange(
         "water.continuous_flow", STATION, "open", datetime(2026, 3, 1, 12, tzinfo=UTC), "major",
         {"min_hourly_flow_lph": 18.2, "window_h": 24}, "No hour without flow for 24 h", "device", "ecusson")])
+    # and ten resolved ones, more than the section lists before "show more"
+    for day in range(1, 11):
+        opened, cleared = datetime(2026, 2, day, 14, tzinfo=UTC), datetime(2026, 2, day, 18, tzinfo=UTC)
+        store.apply_alert_changes([AlertChange("heat.heat_stress", STATION, state, at, "warning", {}, "", "device",
+                                               "ecusson") for state, at in (("open", opened), ("clear", cleared))])
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(store, Settings(), pipeline), host="127.0.0.1", port=port,
                                            log_level="warning", lifespan="off"))

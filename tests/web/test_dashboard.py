@@ -90,6 +90,9 @@ def test_dashboard_renders_devices_in_chromium(served_city: str) -> None:
     assert 'data-state="open"' in row and "water.continuous_flow" in row and STATION in row
     assert "major" in row and "min hourly flow lph: 18.2" in row
     assert ">Acknowledge</button>" in row and ">Resolve</button>" in row
+    # resolved alerts are history: the latest eight, then a button for the rest
+    assert len(re.findall(r'<tr[^>]*data-state="resolved"', dom)) == 8, dom[:3000]
+    assert ">Show 2 more resolved</button>" in dom
     assert "Update failed" not in dom
 
 

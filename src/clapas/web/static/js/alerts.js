@@ -58,13 +58,29 @@ function alertRow(a, onDone) {
     el("td", { class: "actions" }, ...actions));
 }
 
+// Resolved alerts are history: the latest few are shown under the active ones, the rest on request.
+const RESOLVED_SHOWN = 8;
+let showAllResolved = false;
+
+function moreRow(hidden) {
+  const b = el("button", { type: "button", textContent: `Show ${hidden} more resolved` });
+  b.addEventListener("click", () => {
+    showAllResolved = true;
+    refreshAlerts();
+  });
+  return el("tr", { class: "more" }, el("td", { colSpan: 7 }, b));
+}
+
 export async function refreshAlerts() {
   const { alerts } = await api.alerts(LIMIT);
   const body = document.getElementById("a-rows");
-  const active = alerts.filter((a) => a.state !== "resolved").length;
+  const activeAlerts = alerts.filter((a) => a.state !== "resolved");
+  const resolved = alerts.filter((a) => a.state === "resolved");
   document.getElementById("a-count").textContent =
-    `${active} open or acknowledged${alerts.length >= LIMIT ? ` (first ${LIMIT} shown)` : ""}`;
-  const rows = alerts.map((a) => alertRow(a, refreshAlerts));
+    `${activeAlerts.length} open or acknowledged${alerts.length >= LIMIT ? ` (first ${LIMIT} shown)` : ""}`;
+  const shown = showAllResolved ? resolved : resolved.slice(0, RESOLVED_SHOWN);
+  const rows = [...activeAlerts, ...shown].map((a) => alertRow(a, refreshAlerts));
+  if (shown.length < resolved.length) rows.push(moreRow(resolved.length - shown.length));
   body.replaceChildren(...(rows.length ? rows
     : [el("tr", {}, el("td", { colSpan: 7, class: "muted", textContent: "No alert." }))]));
 }
