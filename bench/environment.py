@@ -13,11 +13,16 @@ kept in memory. On the clock, those rows are replayed through `run_observations`
 detectors: `seconds` is that whole pass (wall clock; `cpu_s` its CPU time, the machine may be shared), with
 `per_detector_s` the time inside each detector's `observe`/`advance` and `runner_only_s` a pass with no detector
 (grouping rows into uplinks only).
+
+Measured (2 vCPU, shared): 1,000 sensors × 30 days = 3.57 M uplinks, 14.6 M observations; the four detectors in
+34.5 s (heat 6.8, flood 14.0, air 4.4, museum 1.3, rows into uplinks 3.0). Generating and storing the month off the
+clock takes about a quarter of an hour and 5 GB of memory for the kept rows.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 import tempfile
@@ -107,6 +112,9 @@ def main() -> None:
     for d in city.devices:
         kinds[d.kind] = kinds.get(d.kind, 0) + 1
     rows: list[tuple] = []
+    # Millions of kept rows would make every full collection walk them all (the generation slowed to a crawl):
+    # no cyclic GC while they pile up, and frozen afterwards, as a long-lived store's rows would not be there.
+    gc.disable()
 
     def keep(batch: Batch) -> None:  # the rows the live detectors would see, in commit order
         rows.extend(zip(batch.o_time, batch.o_eui, batch.o_quantity, batch.o_value, strict=True))
@@ -124,6 +132,8 @@ def main() -> None:
             registry = Registry(store)
         finally:
             store.close()
+    gc.freeze()
+    gc.enable()
     print(f"generated and stored {messages:,} messages, {len(rows):,} observations in "
           f"{time.perf_counter() - t:.0f} s (off the clock)", file=sys.stderr)
     runner_only_s, _, _, _ = replay(rows, registry, [], end.timestamp())

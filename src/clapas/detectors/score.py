@@ -124,7 +124,7 @@ ENV_RULES: dict[str, RuleSpec] = {
     "air.so2.information": _spec(set(), set(), ZONE, 0.0),
     "air.so2.alert": _spec(set(), set(), ZONE, 0.0),
     "museum.climate": _spec({"hvac_failure"}, set(), ZONE, 6 * HOUR),
-    # a failure's RH drift (+24 %RH in hours) is a 24-hour swing far beyond the ±10 %RH of the class
+    # a failure's RH drift (+25–31 %RH in hours) is a 24-hour swing beyond the Bizot class's 20 %RH range
     "museum.fluctuation": _spec({"hvac_failure"}, set(), ZONE, DAY),
     # hours near 75 %RH are not the weeks mould needs: explained, never expected
     "museum.mould_risk": _spec(set(), {"hvac_failure"}, ZONE, DAY),
