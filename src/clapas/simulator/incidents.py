@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import msgspec
 
@@ -21,6 +22,7 @@ from clapas.simulator.noise import key, uniform
 
 HOUR = 3600.0
 DAY = 86400.0
+LOCAL = ZoneInfo("Europe/Paris")  # the simulated city's local days
 
 # Default parameters of each incident (named after what they are; sources in domain-rules.md where one exists).
 LEAK_FLOW_LPH = 18.0  # a running toilet cistern: constant flow after the meter
@@ -171,9 +173,12 @@ def default_incidents(city: City, start: datetime, end: datetime, seed: int = 0)
         out.append(Incident(kind="mains_leak", start=ms, end=min(ms + timedelta(hours=MAINS_LEAK_HOURS), end),
                             devices=[inflow[0].eui], zone=inflow[0].group, params={"flow_lph": MAINS_LEAK_LPH}))
 
-    hw_start = _hour(at(0.3))
-    out.append(Incident(kind="heatwave", start=hw_start, end=min(hw_start + timedelta(days=HEATWAVE_DAYS),
-                                                                  end),
+    # whole local days of heat (Tn and Tx are daily figures): from the noon before the first hot day, where the
+    # signal's ramp is half-way, to the noon after the last; early enough for the storm to come after it
+    first_hot = datetime.fromtimestamp(at(0.15), LOCAL).replace(hour=0, minute=0, second=0) + timedelta(days=1)
+    hw_start = _hour((first_hot - timedelta(hours=12)).timestamp())
+    hw_end = _hour((first_hot + timedelta(days=HEATWAVE_DAYS, hours=12)).timestamp())
+    out.append(Incident(kind="heatwave", start=hw_start, end=min(hw_end, end),
                         zone="", params={"tmax_c": HEATWAVE_TMAX_C, "tmin_c": HEATWAVE_TMIN_C},
                         devices=[d.eui for d in city.by_kind("weather_station")]))
     catchment = "catchment-lez"
