@@ -9,7 +9,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from clapas.simulator.city import DEFAULT_DEVICES, build_city
-from clapas.simulator.incidents import KINDS, select, write_truth
+from clapas.simulator.incidents import KINDS, NEAR_MISS_KINDS, select, write_truth
 from clapas.simulator.run import DEFAULT_DAYS, FileSink, MqttSink, Progress, paced
 from clapas.simulator.simulation import Simulation
 
@@ -20,7 +20,10 @@ examples:
   clapas simulate --devices 20000 --days 1 --speed max          # a generation benchmark
   clapas simulate --export-registry registry/                  # zones.geojson + devices.csv only
 
-incidents: {', '.join(KINDS)}
+incidents (--incidents): default, none, scoring (many water incidents), environment (four weeks of heatwaves,
+storms, pollution episodes and HVAC failures with near misses), or a comma-separated list of kinds:
+  {', '.join(KINDS)}
+  near misses that must not alert: {', '.join(NEAR_MISS_KINDS)}
 """
 
 
@@ -49,8 +52,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="ChirpStack integration marshaler (default json)")
     p.add_argument("--out", metavar="FILE", help="write the messages as JSON lines (time, topic, payload)")
     p.add_argument("--truth", metavar="FILE", help="write the injected incidents (ground truth) as JSON lines")
-    p.add_argument("--incidents", default="default", metavar="default|none|LIST",
-                   help="incidents to inject: the default set, none, or a comma-separated list of kinds")
+    p.add_argument("--incidents", default="default", metavar="default|none|scoring|environment|LIST",
+                   help="incidents to inject: the default set, none, a scoring set, or a comma-separated list of "
+                        "kinds (see below)")
     p.add_argument("--export-registry", metavar="DIR",
                    help="write zones.geojson and devices.csv for `clapas zones/devices import`; with no sink "
                         "and no --truth, only export")
