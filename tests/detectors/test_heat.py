@@ -209,7 +209,7 @@ def stress_rows(start: datetime, hours: float, temp: float, rh: float, eui: str 
 
 
 def test_heat_stress_sustained_opens_and_clears() -> None:
-    _det, runner, sink = make()
+    _det, runner, sink = make(HeatSettings(stress_clear_h=2.0))
     t0 = datetime(2026, 7, 20, 12, tzinfo=PARIS)
     runner.feed(stress_rows(t0 - timedelta(hours=2), 2, 30.0, 40.0))  # humidex ~36: some discomfort
     runner.feed(stress_rows(t0, 3, 36.0, 35.0))  # humidex ~42: great discomfort
@@ -311,3 +311,18 @@ def test_the_default_heatwave_opens_heat_heatwave_once_and_lifts(tmp_path):
     # three whole hot days: decided at the close of the third (local midnight + lateness)
     assert heatwave.start + timedelta(days=3) < opened[0].at < heatwave.end
     assert [d.at > heatwave.end for d in sink.transitions if d.rule == "heat.heatwave" and d.state == CLEAR] == [True]
+
+
+def test_heat_stress_is_one_alert_per_station_over_a_hot_spell() -> None:
+    _det, runner, sink = make()  # default: 20 h below both categories to clear
+    day0 = datetime(2026, 7, 20, tzinfo=PARIS)
+    for d in range(3):  # three hot afternoons (Humidex ~42 from 12:00 to 18:00), ordinary evenings and nights
+        day = day0 + timedelta(days=d)
+        runner.feed(stress_rows(day, 12, 24.0, 50.0))
+        runner.feed(stress_rows(day + timedelta(hours=12), 6, 36.0, 35.0))
+        runner.feed(stress_rows(day + timedelta(hours=18), 6, 26.0, 50.0))
+    runner.feed(stress_rows(day0 + timedelta(days=3), 24, 25.0, 50.0))  # a cooler day: the spell is over
+    hs = sink.of("heat.heat_stress")
+    assert [d.state for d in hs] == [OPEN, CLEAR]
+    assert hs[0].at == day0 + timedelta(hours=14)
+    assert hs[1].at == day0 + timedelta(days=2, hours=18 + 20)  # 20 h after the last hot afternoon

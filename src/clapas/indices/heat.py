@@ -103,9 +103,11 @@ class HeatSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     stress_humidex_category: str = "great discomfort"
     stress_heat_index_category: str = "danger"
     # Sustained for this long to open (design: one sensor's noise or a sunny gust must not alert; 2 h is the span
-    # of a hot afternoon's peak), below both categories for this long to clear (design).
+    # of a hot afternoon's peak), below both categories for this long to clear (design: the night between two hot
+    # afternoons lasts about 18 h below the category, so a hot spell is one alert per station, not one a day; the
+    # clear comes the day after its last hot afternoon).
     stress_sustain_h: float = 2.0
-    stress_clear_h: float = 2.0
+    stress_clear_h: float = 20.0
     # A silence longer than this restarts the count: nobody knows what happened inside it (design).
     stress_max_gap_s: float = 3600.0
     # UTCI inputs (§2.3, Bröde et al. 2012): the polynomial wants the wind at 10 m; stations measure it at
