@@ -14,7 +14,6 @@ the same work except the detectors. `detector_cpu_s` is the time spent inside `o
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import tempfile
@@ -42,11 +41,7 @@ def water_city(seed: int, meters: int) -> City:
     n = meters
     while plan_counts(n)["water_meter"] < meters:
         n += max(1, meters - plan_counts(n)["water_meter"])
-    city = build_city(seed, n)
-    devices = [dataclasses.replace(d, index=i)
-               for i, d in enumerate(d for d in city.devices if d.kind in ("water_meter", "district_meter"))]
-    return City(seed=city.seed, zones=city.zones, devices=devices, gateways=city.gateways,
-                applications=city.applications, tenant_id=city.tenant_id)
+    return build_city(seed, n).only("water_meter", "district_meter")
 
 
 def one_run(city: City, days: float, seed: int, detectors: bool, workdir: Path) -> dict:

@@ -4,7 +4,6 @@ pollution episode through the real pipeline."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import random
 from collections.abc import Callable
@@ -318,34 +317,18 @@ def test_atmo_of_each_day_and_the_latest_eaqi_per_zone() -> None:
 
 
 def test_simulated_pollution_episode_raises_pm10_information_in_every_zone_with_sensors(tmp_path) -> None:
-    from clapas.pipeline.ingest import Pipeline
-    from clapas.simulator.city import City, build_city
+    from clapas.simulator.city import build_city
     from clapas.simulator.incidents import default_incidents
-    from clapas.simulator.run import feed
-    from clapas.simulator.simulation import Simulation
-    from clapas.store.base import open_store
+    from tests.helpers import detect_simulated
 
     city = build_city(0, 300)
-    sensors = [dataclasses.replace(d, index=i) for i, d in enumerate(d for d in city.devices
-                                                                      if d.kind == "air_quality")]
-    air = City(seed=city.seed, zones=city.zones, devices=sensors, gateways=city.gateways,
-               applications=city.applications, tenant_id=city.tenant_id)
+    air = city.only("air_quality")
+    sensors = air.devices
     start = datetime(2026, 6, 1, tzinfo=UTC)
     end = start + timedelta(days=6)
     (episode,) = [i for i in default_incidents(city, start, end, 0) if i.kind == "pollution"]
-    store = open_store(f"duckdb:///{tmp_path / 'air.duckdb'}", timezone="Europe/Paris")
-    try:
-        store.upsert_zones(air.zones)
-        store.upsert_devices(air.registry_devices())
-        sink = MemorySink()
-        det = AirDetector()
-        runner = DetectorRunner([det], sink, Registry(store))
-        pipeline = Pipeline(store, on_commit=runner.on_commit)
-        feed(pipeline, Simulation(air, start, end, 0, [episode]).messages())
-        pipeline.close()
-        runner.finish(end.timestamp() + 2 * 3600)
-    finally:
-        store.close()
+    det = AirDetector()
+    sink = detect_simulated(air, [det], start, end, 0, [episode], tmp_path, finish_after_s=2 * 3600)
     zones = {d.device.zone for d in sensors}
     opened = sink.opened()
     assert {d.rule for d in opened} == {"air.pm10.information"}

@@ -3,12 +3,9 @@ catchment warning's coincidence and lifting), and a simulated storm through the 
 
 from __future__ import annotations
 
-import dataclasses
 import random
-import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -257,35 +254,17 @@ def test_warning_escalates_at_red_and_is_lifted_when_levels_fall():
 
 # --- the simulator's storm through the whole chain -------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def simulated():
-    from clapas.detectors.base import MemorySink
-    from clapas.pipeline.ingest import Pipeline
-    from clapas.simulator.city import City, build_city
+def simulated(tmp_path_factory: pytest.TempPathFactory):
+    from clapas.simulator.city import build_city
     from clapas.simulator.incidents import default_incidents
-    from clapas.simulator.run import feed
-    from clapas.simulator.simulation import Simulation
-    from clapas.store.base import open_store
+    from tests.helpers import detect_simulated
 
     full = build_city(0, 300)
-    devices = [dataclasses.replace(d, index=i) for i, d in
-               enumerate(d for d in full.devices if d.kind in ("water_level", "rain_gauge"))]
-    city = City(seed=full.seed, zones=full.zones, devices=devices, gateways=full.gateways,
-                applications=full.applications, tenant_id=full.tenant_id)
+    city = full.only("water_level", "rain_gauge")
     start = datetime(2026, 9, 1, tzinfo=UTC)
     end = start + timedelta(days=10)
     (storm,) = [i for i in default_incidents(full, start, end, 0) if i.kind == "flood"]
-    with tempfile.TemporaryDirectory() as tmp:
-        store = open_store(f"duckdb:///{Path(tmp) / 'flood.duckdb'}")
-        try:
-            store.upsert_zones(city.zones)
-            store.upsert_devices(city.registry_devices())
-            sink = MemorySink()
-            runner = DetectorRunner([FloodDetector()], sink, Registry(store))
-            pipeline = Pipeline(store, on_commit=runner.on_commit)
-            feed(pipeline, Simulation(city, start, end, 0, [storm]).messages())
-            pipeline.close()
-        finally:
-            store.close()
+    sink = detect_simulated(city, [FloodDetector()], start, end, 0, [storm], tmp_path_factory.mktemp("flood"))
     return city, storm, sink
 
 

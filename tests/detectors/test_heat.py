@@ -278,34 +278,15 @@ def test_long_silence_judges_only_the_kept_days() -> None:
 
 # --- the simulator's default heatwave (the one `clapas demo` shows) through the whole chain --------------------------
 def test_the_default_heatwave_opens_heat_heatwave_once_and_lifts(tmp_path):
-    import dataclasses
-
-    from clapas.detectors.base import MemorySink
-    from clapas.pipeline.ingest import Pipeline
-    from clapas.simulator.city import City, build_city
+    from clapas.simulator.city import build_city
     from clapas.simulator.incidents import default_incidents
-    from clapas.simulator.run import feed
-    from clapas.simulator.simulation import Simulation
-    from clapas.store.base import open_store
+    from tests.helpers import detect_simulated
 
     full = build_city(34, 300)
-    stations = [dataclasses.replace(d, index=i) for i, d in enumerate(full.by_kind("weather_station"))]
-    city = City(seed=full.seed, zones=full.zones, devices=stations, gateways=full.gateways,
-                applications=full.applications, tenant_id=full.tenant_id)
     end = datetime(2026, 11, 26, tzinfo=UTC)  # late November, as a demo run today would be: the heat is injected
     start = end - timedelta(days=7)
     (heatwave,) = [i for i in default_incidents(full, start, end, 34) if i.kind == "heatwave"]
-    store = open_store(f"duckdb:///{tmp_path / 'heat.duckdb'}")
-    try:
-        store.upsert_zones(city.zones)
-        store.upsert_devices(city.registry_devices())
-        sink = MemorySink()
-        runner = DetectorRunner([HeatDetector()], sink, Registry(store))
-        pipeline = Pipeline(store, on_commit=runner.on_commit)
-        feed(pipeline, Simulation(city, start, end, 34, [heatwave]).messages())
-        pipeline.close()
-    finally:
-        store.close()
+    sink = detect_simulated(full.only("weather_station"), [HeatDetector()], start, end, 34, [heatwave], tmp_path)
     opened = [d for d in sink.transitions if d.rule == "heat.heatwave" and d.state == OPEN]
     assert [d.subject for d in opened] == ["rural-reference"]
     # three whole hot days: decided at the close of the third (local midnight + lateness)

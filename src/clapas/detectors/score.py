@@ -33,7 +33,6 @@ to the alert's opening (0 when already open).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import statistics
 import sys
@@ -152,10 +151,7 @@ class ScenarioRun:
 
 def water_city(city: City) -> City:
     """The same city's water meters and district meters only (same households), for the history runs."""
-    devices = [dataclasses.replace(d, index=i)
-               for i, d in enumerate(d for d in city.devices if d.kind in ("water_meter", "district_meter"))]
-    return City(seed=city.seed, zones=city.zones, devices=devices, gateways=city.gateways,
-                applications=city.applications, tenant_id=city.tenant_id)
+    return city.only("water_meter", "district_meter")
 
 
 def run_scenario(devices: int = DEFAULT_DEVICES, days: float = DEFAULT_DAYS, seed: int = 0,
@@ -196,10 +192,7 @@ def run_scenario(devices: int = DEFAULT_DEVICES, days: float = DEFAULT_DAYS, see
 
 def environment_city(city: City) -> City:
     """The same city's environmental sensors only (weather, air quality, river levels, rain, museum rooms)."""
-    devices = [dataclasses.replace(d, index=i)
-               for i, d in enumerate(d for d in city.devices if d.kind in ENV_DEVICE_KINDS)]
-    return City(seed=city.seed, zones=city.zones, devices=devices, gateways=city.gateways,
-                applications=city.applications, tenant_id=city.tenant_id)
+    return city.only(*ENV_DEVICE_KINDS)
 
 
 def environment_detectors(uses: tuple[str, ...] | list[str] = ENV_USES,

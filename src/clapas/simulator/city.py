@@ -6,6 +6,7 @@ benchmark, a test and a demo speak about the same city. Zones export as GeoJSON 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import uuid
@@ -149,6 +150,13 @@ class City:
 
     def by_kind(self, kind: str) -> list[SimDevice]:
         return [d for d in self.devices if d.kind == kind]
+
+    def only(self, *kinds: str) -> City:
+        """The same city (zones, households, places) with only the devices of these kinds: a use's own sensors,
+        for runs that need no other (their radio and noise streams are the same as in the whole city)."""
+        devices = [dataclasses.replace(d, index=i) for i, d in enumerate(d for d in self.devices if d.kind in kinds)]
+        return City(seed=self.seed, zones=self.zones, devices=devices, gateways=self.gateways,
+                    applications=self.applications, tenant_id=self.tenant_id)
 
     def zone(self, zone_id: str) -> Zone:
         return next(z for z in self.zones if z.id == zone_id)
