@@ -67,6 +67,7 @@ def test_environment_panels_render(served_env: str) -> None:
     refuges = panel(dom, "env-refuges")
     assert re.findall(r'<li data-zone="([^"]+)"', refuges) == ["park-01", "park-03"]  # park-02 has no figure
     assert "format=csv" in refuges
+    assert re.search(r"day \d+(\.\d+)? °C cooler", refuges), refuges  # surroundings − park > 0: cooler, in words
     rivers = panel(dom, "env-rivers")
     assert f'data-eui="{G}"' in rivers and 'class="bar"' in rivers and rivers.count('class="tick') == 3
     assert "Pluviomètre Lez" in rivers

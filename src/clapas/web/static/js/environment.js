@@ -100,19 +100,27 @@ async function refreshHeat() {
 }
 
 // cool refuges ---------------------------------------------------------------------------------------------------
+// A park's mean cool-island intensity in words: positive is cooler than the streets around it.
+function cooler(period) {
+  if (!period) return "–";
+  const v = period.mean;
+  return v >= 0 ? `${number(v)} °C cooler` : `${number(-v)} °C warmer`;
+}
+
 async function refreshRefuges() {
   const r = await get("api/v1/heat/cool-refuges");
   const ranked = r.parks.filter((p) => p.day || p.night).slice(0, 8);
   const first = r.days[0];
   const last = r.days[r.days.length - 1];
   fill("env-refuges",
-    el("p", { class: "muted", textContent: `Park cool-island intensity (surroundings − park) ${BASIS[r.basis] ?? ""}`
+    el("p", { class: "muted", textContent: `How much cooler each park is than its district's streets (cool-island `
+      + `intensity, surroundings − park) ${BASIS[r.basis] ?? ""}`
       + (first ? `, ${dayLabel(first)}${last !== first ? ` – ${dayLabel(last)}` : ""}` : "") }),
     ranked.length
       ? el("ol", { class: "refuges" }, ...ranked.map((p) => el("li", { dataset: { zone: p.zone } },
         el("span", { class: "name", textContent: p.name }),
-        el("span", { class: "num", textContent: `day ${p.day ? `−${number(p.day.mean)} °C` : "–"}` }),
-        el("span", { class: "num muted", textContent: `night ${p.night ? `−${number(p.night.mean)} °C` : "–"}` }))))
+        el("span", { class: "num", textContent: `day ${cooler(p.day)}` }),
+        el("span", { class: "num muted", textContent: `night ${cooler(p.night)}` }))))
       : empty("No park has a station and surrounding street stations with data."),
     el("p", {}, el("a", { href: "api/v1/heat/cool-refuges?format=csv", download: "cool-refuges.csv",
                           textContent: "Download the ranking (CSV)" })));
