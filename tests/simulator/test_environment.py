@@ -15,6 +15,7 @@ import pytest
 from clapas.simulator.city import RAIN_TIP_MM, build_city
 from clapas.simulator.incidents import (
     ALL_KINDS,
+    ENV_KINDS,
     HVAC_CLEAR_DAYS,
     LEGITIMATE,
     NEAR_MISS_KINDS,
@@ -29,7 +30,11 @@ START = datetime(2026, 8, 9, 22, tzinfo=UTC)  # a local midnight
 END = START + timedelta(days=28)
 DAY = 86400.0
 HERAULT_IBMN, HERAULT_IBMX = 22.0, 35.0  # domain-rules §2.1
-PM10_INFORMATION = 50.0  # daily mean, §4.3
+PM10_INFORMATION, PM10_ALERT = 50.0, 80.0  # daily means, §4.3
+NO2_INFORMATION, NO2_ALERT = 200.0, 400.0  # hourly; the alert over 3 consecutive hours
+SO2_INFORMATION, SO2_ALERT = 300.0, 500.0  # hourly; the alert over 3 consecutive hours
+O3_INFORMATION, O3_ALERT = 180.0, 240.0  # hourly
+MOULD_RH, MOULD_DAYS = 75.0, 7.0  # MuseumSettings: above 75 %RH for a week
 FLOOD_RAIN_3H_MM = 45.0  # FloodSettings' lowest 3-hour depth (heavy, ≈ 2-year)
 
 
@@ -55,6 +60,8 @@ def test_deterministic_and_within_the_run(city, incidents):
         assert i.expected_alert == (i.kind not in NEAR_MISS_KINDS)
     assert [i.kind for i in select("environment", city, START, END, SEED)] == [i.kind for i in incidents]
     assert {i.kind for i in select("heat_peak,flood", city, START, END, SEED)} == {"heat_peak", "flood"}
+    assert set(ENV_KINDS) <= set(ALL_KINDS) and not set(ENV_KINDS) & LEGITIMATE
+    assert {i.kind for i in select("so2_plume,damp_room", city, START, END, SEED)} == {"so2_plume", "damp_room"}
 
 
 def test_several_of_each_spaced_so_rules_can_lift(city, incidents):
@@ -74,6 +81,13 @@ def test_several_of_each_spaced_so_rules_can_lift(city, incidents):
     for st in floods + of(incidents, "heavy_shower"):  # storms end heat spells, they do not rain inside them
         assert not any(h.t0 + DAY / 2 <= st.t0 < h.t1 - DAY / 2 for h in hot)
     assert len(of(incidents, "heavy_shower")) == 3 and len(of(incidents, "mild_pollution")) >= 3
+    # every air and museum rule has at least three cases to find (the ones over their alert thresholds on
+    # different districts or rooms), and cases of the level below that must stay under it
+    for kind in ENV_KINDS:
+        assert len(of(incidents, kind)) >= (2 if kind == "damp_spell" else 3), kind
+    for kind in ("ozone_episode", "no2_episode", "so2_plume"):
+        assert len({i.zone for i in of(incidents, kind)}) >= 3, kind
+    assert len({i.zone for i in of(incidents, "damp_room")}) >= 2
 
 
 def test_pollution_is_zone_specific(city, incidents):
@@ -98,6 +112,18 @@ def test_hvac_failures_on_different_rooms_blips_apart(city, incidents):
     for b in blips:
         assert b.t1 - b.t0 <= 3600
         assert all(abs(b.t0 - f.t0) > HVAC_CLEAR_DAYS * DAY - DAY for f in failures if f.zone == b.zone)
+
+
+def test_damp_rooms_clear_of_failures_and_blips(incidents):
+    failures, blips = of(incidents, "hvac_failure"), of(incidents, "hvac_blip")
+    damp = of(incidents, "damp_room") + of(incidents, "damp_spell")
+    for a in damp:
+        assert a.params["rh_target"] > MOULD_RH + 4
+        same_room = [f for f in failures + damp if f.zone == a.zone and f is not a]
+        assert all(b.t0 > a.t1 + HVAC_CLEAR_DAYS * DAY or a.t0 > b.t1 + HVAC_CLEAR_DAYS * DAY for b in same_room)
+        assert not [b for b in blips if b.zone == a.zone and a.t0 - HVAC_CLEAR_DAYS * DAY < b.t0 < a.t1 + DAY]
+    assert all(d.t1 - d.t0 > (MOULD_DAYS + 1) * DAY for d in of(incidents, "damp_room"))
+    assert all(d.t1 - d.t0 < (MOULD_DAYS - 3) * DAY for d in of(incidents, "damp_spell"))
 
 
 def test_gaps_are_hours_long(incidents):
@@ -167,7 +193,28 @@ def test_heavy_showers_stay_under_the_flood_rules(city, incidents, series):
                 assert sum(mm) > 5 and max(sum(mm[k:k + 18]) for k in range(len(mm))) < FLOOD_RAIN_3H_MM / 2
 
 
-def test_pollution_above_and_mild_pollution_under_the_information_threshold(incidents, series):
+def zone_hours(city, series, key):
+    """zone → UTC hour → the zone's hourly value (the mean of its sensors' hourly means, as the air detector)."""
+    per = defaultdict(lambda: defaultdict(list))
+    for d in city.by_kind("air_quality"):
+        hours = defaultdict(list)
+        for t, r in series[d.eui]:
+            hours[int(t // 3600) * 3600].append(r[key])
+        for h, vs in hours.items():
+            per[d.device.zone][h].append(statistics.mean(vs))
+    return {z: {h: statistics.mean(v) for h, v in hs.items()} for z, hs in per.items()}
+
+
+def longest_run_above(values, threshold):
+    """The longest run of consecutive values above a threshold."""
+    best = run = 0
+    for v in values:
+        run = run + 1 if v > threshold else 0
+        best = max(best, run)
+    return best
+
+
+def test_pollution_between_the_thresholds_dust_over_the_alert_mild_under_all(incidents, series):
     def daily_means(inc):
         by_day = defaultdict(list)
         for eui in inc.devices:
@@ -177,9 +224,60 @@ def test_pollution_above_and_mild_pollution_under_the_information_threshold(inci
         return [statistics.mean(v) for v in by_day.values() if len(v) > 40]
 
     for inc in of(incidents, "pollution"):
-        assert max(daily_means(inc)) > PM10_INFORMATION + 5
+        means = daily_means(inc)
+        assert PM10_INFORMATION + 5 < max(means) < PM10_ALERT - 3
+    for inc in of(incidents, "dust_episode"):
+        assert max(daily_means(inc)) > PM10_ALERT + 10
     for inc in of(incidents, "mild_pollution"):
         assert max(daily_means(inc)) < PM10_INFORMATION - 2
+
+
+@pytest.mark.parametrize(("key", "kind", "low", "high"), [
+    ("air.no2", "no2_episode", NO2_ALERT, None), ("air.no2", "no2_peak", NO2_INFORMATION, NO2_ALERT),
+    ("air.so2", "so2_plume", SO2_ALERT, None), ("air.so2", "so2_puff", SO2_INFORMATION, SO2_ALERT),
+])
+def test_plumes_over_their_thresholds_peaks_under_the_alert(city, incidents, series, key, kind, low, high):
+    """An episode's district is over the alert threshold for 3 consecutive hours; a peak's over the information
+    threshold, under the alert's; every other district, and every other time, under the information's."""
+    hours = zone_hours(city, series, key)
+    plumes = [i for i in incidents if i.params.get("pollutant") == key.split(".")[1]]
+    for inc in of(incidents, kind):
+        during = [hours[inc.zone][h] for h in sorted(hours[inc.zone]) if inc.t0 <= h < inc.t1]
+        if high is None:
+            assert longest_run_above(during, low * 1.05) >= 3, (kind, during)
+        else:
+            assert max(during) > low * 1.15 and max(during) < high, (kind, during)
+            assert longest_run_above(during, high * 0.8) < 3, (kind, during)
+    outside = [v for z, hs in hours.items() for h, v in hs.items()
+               if not any(p.zone == z and p.t0 <= h < p.t1 for p in plumes)]
+    assert max(outside) < (NO2_INFORMATION if key == "air.no2" else SO2_INFORMATION) / 2
+
+
+def test_ozone_over_information_in_heatwaves_over_alert_in_episodes_only(city, incidents, series):
+    hours = zone_hours(city, series, "air.o3")
+    episodes = of(incidents, "ozone_episode")
+    for hw in of(incidents, "heatwave"):
+        assert max(v for hs in hours.values() for h, v in hs.items() if hw.t0 <= h < hw.t1) > O3_INFORMATION + 10
+    for ep in episodes:
+        assert max(v for h, v in hours[ep.zone].items() if ep.t0 <= h < ep.t1) > O3_ALERT + 10
+    outside = [v for z, hs in hours.items() for h, v in hs.items()
+               if not any(e.zone == z and e.t0 <= h < e.t1 for e in episodes)]
+    assert max(outside) < O3_ALERT - 15
+
+
+def test_damp_rooms_above_the_mould_limit_for_over_a_week_spells_and_failures_not(city, incidents, series):
+    step = 900.0
+    rooms = defaultdict(lambda: defaultdict(list))  # room → step → its sensors' RH
+    for d in city.by_kind("indoor_climate"):
+        for t, r in series[d.eui]:
+            rooms[d.device.zone][int(t // step)].append(r["air.humidity"])
+    for kind, at_least, under in (("damp_room", MOULD_DAYS + 0.5, None), ("damp_spell", 2.5, MOULD_DAYS - 2.5),
+                                  ("hvac_failure", 0.0, 1.0)):
+        for inc in of(incidents, kind):
+            steps = rooms[inc.zone]
+            values = [statistics.mean(steps[k]) for k in sorted(steps) if inc.t0 - DAY <= k * step < inc.t1 + 2 * DAY]
+            days = longest_run_above(values, MOULD_RH) * step / DAY
+            assert days >= at_least and (under is None or days < under), (kind, inc.zone, days)
 
 
 def test_hvac_blip_stays_in_the_band_a_failure_leaves_it(city, incidents, series):

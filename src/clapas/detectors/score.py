@@ -12,9 +12,12 @@ scored period itself. Everything goes simulator → ChirpStack events → `Pipel
 
 The environmental scenario: the same city reduced to its environmental sensors (weather stations, air quality,
 river levels, rain gauges, museum rooms), no history, over four weeks of late summer with `environment_incidents`:
-heatwaves, storms on each catchment (each a `flood`), pollution episodes on some districts, HVAC failures on
-different rooms, and near misses that must stay silent (heat peaks, heavy showers, mild pollution, HVAC blips), plus
-data gaps. All four environmental detectors run on it, through the same pipeline.
+heatwaves, storms on each catchment (each a `flood`), PM10 episodes on some districts and a Saharan dust intrusion
+over the alert level, ozone episodes downwind on the hottest days, NO2 and SO2 plumes over single districts (over
+the alert thresholds, or peaks over the information threshold only), HVAC failures on different rooms, damp rooms
+over a week above 75 %RH (and damp spells shorter than mould needs), and near misses that must stay silent (heat
+peaks, heavy showers, mild pollution, HVAC blips), plus data gaps. Every environmental rule has incidents to find.
+All four environmental detectors run on it, through the same pipeline.
 
 Matching: an alert (an `open` transition in the scored period) is a true positive when an incident that should
 raise it matches its subject and the alert opened between the incident's start and its end plus the rule's
@@ -23,8 +26,9 @@ the rule lists that near miss as explaining it (a heat peak is heat stress, not 
 subject matches an incident by device (the alert's subject is one of the incident's devices: a meter, a gauge, a
 station), by zone (the subject is the incident's zone: a district, a catchment, an air-quality district, a museum
 room) or city-wide (any subject: the heatwave is the city's, whatever reference zone reports it; the ozone of a hot
-spell rises in every district). Pollution episodes are zone-specific (one incident per district, several for a
-regional episode): the air rules' subject is a zone, and a district left out of an episode must stay silent.
+spell rises in every district, its 240 alert only in an ozone episode's). Pollution episodes and plumes are
+zone-specific (one incident per district, several for a regional episode): the air rules' subject is a zone, and a
+district left out of an episode must stay silent.
 An incident is detected when an alert of the rule on its subject opened during it (up to the tolerance) or was
 already open when it started (one open alert per rule and subject); its time to detect is from the incident's start
 to the alert's opening (0 when already open).
@@ -112,21 +116,27 @@ ENV_RULES: dict[str, RuleSpec] = {
     # heavy showers stay under the default rain depths (FloodSettings: 30 mm in 1 h, 45 mm in 3 h…)
     "flood.rain": _spec({"flood"}, set(), DEVICE, 6 * HOUR),
     "flood.warning": _spec({"flood"}, set(), ZONE, 6 * HOUR),
-    # PM10 thresholds are daily means: a day is decided at its local midnight, half a day after an episode's end
-    "air.pm10.information": _spec({"pollution"}, set(), ZONE, DAY),
-    "air.pm10.alert": _spec(set(), {"pollution"}, ZONE, DAY),
-    "air.no2.information": _spec(set(), {"pollution"}, ZONE, DAY),
-    "air.no2.alert": _spec(set(), {"pollution"}, ZONE, DAY),
-    # summer ozone follows the heat (photochemistry), in every district
-    "air.o3.information": _spec(set(), HOT, CITY, DAY),
-    "air.o3.alert": _spec(set(), HOT, CITY, DAY),
-    "air.so2.information": _spec(set(), set(), ZONE, 0.0),
-    "air.so2.alert": _spec(set(), set(), ZONE, 0.0),
-    "museum.climate": _spec({"hvac_failure"}, set(), ZONE, 6 * HOUR),
-    # a failure's RH drift (+25–31 %RH in hours) is a 24-hour swing beyond the Bizot class's 20 %RH range
-    "museum.fluctuation": _spec({"hvac_failure"}, set(), ZONE, DAY),
-    # hours near 75 %RH are not the weeks mould needs: explained, never expected
-    "museum.mould_risk": _spec(set(), {"hvac_failure"}, ZONE, DAY),
+    # PM10 thresholds are daily means: a day is decided at its local midnight, half a day after an episode's end;
+    # ordinary episodes stay under the alert level, Saharan dust goes over it
+    "air.pm10.information": _spec({"pollution", "dust_episode"}, set(), ZONE, DAY),
+    "air.pm10.alert": _spec({"dust_episode"}, set(), ZONE, DAY),
+    # hourly thresholds: an hour is decided once it has ended (+ lateness); a peak stays under the alert
+    "air.no2.information": _spec({"no2_episode", "no2_peak"}, {"pollution"}, ZONE, 2 * HOUR),
+    "air.no2.alert": _spec({"no2_episode"}, set(), ZONE, 2 * HOUR),
+    # summer ozone follows the heat in every district (photochemistry; a heat peak is as hot); the 240 alert only
+    # where the city's plume is carried (an ozone episode, on its districts)
+    "air.o3.information": _spec({"heatwave", "ozone_episode"}, {"heat_peak"}, CITY, DAY),
+    "air.o3.alert": _spec({"ozone_episode"}, set(), ZONE, 2 * HOUR),
+    "air.so2.information": _spec({"so2_plume", "so2_puff"}, set(), ZONE, 2 * HOUR),
+    "air.so2.alert": _spec({"so2_plume"}, set(), ZONE, 2 * HOUR),
+    # a damp room is out of its class's band too, and wets within hours: a 24-hour swing
+    "museum.climate": _spec({"hvac_failure", "damp_room", "damp_spell"}, set(), ZONE, 6 * HOUR),
+    # a failure's RH drift (+25–31 %RH in hours) is a 24-hour swing beyond the Bizot class's 20 %RH range; a damp
+    # room's wetting and its drying out are two, days apart
+    "museum.fluctuation": _spec({"hvac_failure", "damp_room", "damp_spell"}, set(), ZONE, DAY),
+    # over a week above 75 %RH; the hours of a failure near 78 %RH and the days of a damp spell are not the weeks
+    # mould needs
+    "museum.mould_risk": _spec({"damp_room"}, set(), ZONE, DAY),
 }
 RULES: dict[str, RuleSpec] = {**WATER_RULES, **ENV_RULES}
 
