@@ -145,6 +145,16 @@ def test_cli_rejects_bad_incidents(capsys):
     assert "meteor" in capsys.readouterr().err
 
 
+def test_cli_says_which_kinds_did_not_fit(tmp_path, capsys):
+    truth = tmp_path / "truth.jsonl"
+    with pytest.raises(SystemExit) as e:
+        main(["simulate", "--devices", "60", "--start", "2026-05-04T00:00:00Z", "--days", "1", "--incidents",
+              "leak,damp_room", "--truth", str(truth), "--out", str(tmp_path / "m.jsonl"), "-q"])
+    assert e.value.code == 0
+    assert [i.kind for i in read_truth(truth)] == ["leak"]
+    assert "no damp_room in this period" in capsys.readouterr().err
+
+
 def test_background_run_feeds_a_pipeline(tmp_path):
     city = build_city(9, 40)
     store = open_store(f"duckdb:///{tmp_path / 'bg.duckdb'}")

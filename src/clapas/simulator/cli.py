@@ -9,7 +9,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from clapas.simulator.city import DEFAULT_DEVICES, build_city
-from clapas.simulator.incidents import KINDS, NEAR_MISS_KINDS, select, write_truth
+from clapas.simulator.incidents import ENV_KINDS, KINDS, NEAR_MISS_KINDS, select, write_truth
 from clapas.simulator.run import DEFAULT_DAYS, FileSink, MqttSink, Progress, paced
 from clapas.simulator.simulation import Simulation
 
@@ -24,6 +24,7 @@ incidents (--incidents): default, none, scoring (many water incidents), environm
 storms, pollution episodes and HVAC failures with near misses), or a comma-separated list of kinds:
   {', '.join(KINDS)}
   near misses that must not alert: {', '.join(NEAR_MISS_KINDS)}
+  from the environmental set: {', '.join(ENV_KINDS)}
 """
 
 
@@ -87,6 +88,13 @@ def period(args: argparse.Namespace) -> tuple[datetime, datetime]:
     return start, end
 
 
+def requested_kinds(spec: str) -> list[str]:
+    """The kinds a comma-separated --incidents list names (none for the named sets)."""
+    spec = (spec or "").strip()
+    return [] if spec in ("", "default", "none", "scoring", "environment") else [
+        k.strip() for k in spec.split(",") if k.strip()]
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         start, end = period(args)
@@ -96,6 +104,10 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"clapas simulate: {e}", file=sys.stderr)
         return 2
+    missing = sorted(set(requested_kinds(args.incidents)) - {i.kind for i in incidents})
+    if missing:  # kinds placed at fixed days of a longer scenario, or needing devices this city lacks
+        print(f"clapas simulate: no {', '.join(missing)} in this period and city (the environmental kinds are "
+              f"placed over the first four weeks; try --days 28)", file=sys.stderr)
     if args.export_registry:
         zones, devices = city.export_registry(args.export_registry)
         print(f"wrote {zones} ({len(city.zones)} zones) and {devices} ({len(city.devices)} devices)",
