@@ -59,26 +59,15 @@ def to_protobuf(ev: dict[str, Any], event: str) -> bytes:
 
 def detect_simulated(city: Any, detectors: list[Any], start: datetime, end: datetime, seed: int,
                      incidents: list[Any], directory: Path, finish_after_s: float | None = None) -> Any:
-    """A simulated city's messages through the whole chain (ChirpStack JSON → Pipeline → DuckDB in `directory` →
+    """A simulated city's messages through the whole chain (ChirpStack JSON → Pipeline → DuckDB under `directory` →
     on_commit → `detectors`); the `MemorySink` holding their transitions. `finish_after_s`: let period rules decide
     up to that long after `end`, as the end of a replay does."""
-    from clapas.detectors.base import DetectorRunner, MemorySink, Registry
-    from clapas.pipeline.ingest import Pipeline
+    from clapas.detectors.score import detection_chain
     from clapas.simulator.run import feed
     from clapas.simulator.simulation import Simulation
-    from clapas.store.base import open_store
 
-    store = open_store(f"duckdb:///{directory / 'detect.duckdb'}", timezone="Europe/Paris")
-    try:
-        store.upsert_zones(city.zones)
-        store.upsert_devices(city.registry_devices())
-        sink = MemorySink()
-        runner = DetectorRunner(detectors, sink, Registry(store))
-        pipeline = Pipeline(store, on_commit=runner.on_commit)
+    with detection_chain(city, detectors, workdir=directory) as (pipeline, runner, sink):
         feed(pipeline, Simulation(city, start, end, seed, incidents).messages())
-        pipeline.close()
-        if finish_after_s is not None:
-            runner.finish(end.timestamp() + finish_after_s)
-    finally:
-        store.close()
+    if finish_after_s is not None:
+        runner.finish(end.timestamp() + finish_after_s)
     return sink

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -41,17 +43,25 @@ def served_city(samples: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
         opened, cleared = datetime(2026, 2, day, 14, tzinfo=UTC), datetime(2026, 2, day, 18, tzinfo=UTC)
         store.apply_alert_changes([AlertChange("heat.heat_stress", STATION, state, at, "warning", {}, "", "device",
                                                "ecusson") for state, at in (("open", opened), ("clear", cleared))])
+    with serving(create_app(store, Settings(), pipeline)) as url:
+        yield url
+    pipeline.close()
+    store.close()
+
+
+@contextlib.contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """The app served by a real uvicorn in a thread, on a free port: its base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(store, Settings(), pipeline), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
     assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}/"
-    server.should_exit = True
-    thread.join(timeout=10)
-    pipeline.close()
-    store.close()
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -4,19 +4,16 @@ heat series written for the whole of today, so the page's figures do not depend 
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from clapas.api.app import create_app, static_dir
 from clapas.config import Settings
 from tests.reports.env_city import PARIS, G, open_city
-from tests.web.conftest import free_port
+from tests.web.conftest import serving
 from tests.web.test_dashboard import chromium, fetch, needs_chromium
 
 
@@ -25,18 +22,8 @@ def served_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     today = datetime.now(PARIS).date()
     end_of_today = datetime.combine(today + timedelta(days=1), datetime.min.time(), PARIS) - timedelta(seconds=1)
     store = open_city(str(tmp_path_factory.mktemp("env-web") / "city.duckdb"), today, end_of_today)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(store, Settings()), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}/"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(store, Settings())) as url:
+        yield url
     store.close()
 
 

@@ -37,11 +37,13 @@ to the alert's opening (0 when already open).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -159,6 +161,26 @@ class ScenarioRun:
     elapsed_s: float
 
 
+@contextlib.contextmanager
+def detection_chain(city: City, detectors: list[Detector], timezone: str = "Europe/Paris",
+                    workdir: str | Path | None = None) -> Iterator[tuple[Pipeline, DetectorRunner, MemorySink]]:
+    """The real chain for a simulated city: a DuckDB store in a temporary directory holding the city's registry, a
+    `Pipeline` whose commits feed `detectors`, and the `MemorySink` of their transitions. Everything fed inside the
+    block is committed (and detected) when it ends; `runner.finish` may then close the last periods."""
+    with tempfile.TemporaryDirectory(prefix="clapas-score-", dir=workdir) as tmp:
+        store = open_store(f"duckdb:///{Path(tmp) / 'score.duckdb'}", timezone=timezone)
+        try:
+            store.upsert_zones(city.zones)
+            store.upsert_devices(city.registry_devices())
+            sink = MemorySink()
+            runner = DetectorRunner(detectors, sink, Registry(store))
+            pipeline = Pipeline(store, on_commit=runner.on_commit)
+            yield pipeline, runner, sink
+            pipeline.close()
+        finally:
+            store.close()
+
+
 def water_city(city: City) -> City:
     """The same city's water meters and district meters only (same households), for the history runs."""
     return city.only("water_meter", "district_meter")
@@ -173,30 +195,20 @@ def run_scenario(devices: int = DEFAULT_DEVICES, days: float = DEFAULT_DAYS, see
     end = start + timedelta(days=days)
     incidents = scoring_incidents(city, start, end, seed)
     wall0 = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="clapas-score-", dir=workdir) as tmp:
-        store = open_store(f"duckdb:///{Path(tmp) / 'score.duckdb'}", timezone=timezone)
-        try:
-            store.upsert_zones(city.zones)
-            store.upsert_devices(city.registry_devices())
-            sink = MemorySink()
-            detector = WaterDetector(settings, timezone)
-            runner = DetectorRunner([detector], sink, Registry(store))
-            pipeline = Pipeline(store, on_commit=runner.on_commit)
-            n = 0
-            history = water_city(city)
-            recurring = [i for i in incidents if i.kind == "garden_watering"]
-            for k in range(history_years, 0, -1):
-                shift = timedelta(days=k * settings.year_shift_days)
-                h_start = start - shift - timedelta(days=HISTORY_MARGIN_DAYS)
-                h_end = end - shift + timedelta(days=HISTORY_MARGIN_DAYS)
-                h_incidents = [msgspec_replace(i, start=i.start - shift, end=i.end - shift) for i in recurring]
-                sim = Simulation(history, h_start, h_end, seed + HISTORY_SEED_OFFSET * k, h_incidents, joins=False)
-                n += feed(pipeline, sim.messages())
-            n += feed(pipeline, Simulation(city, start, end, seed, incidents).messages())
-            pipeline.close()
-            runner.finish(end.timestamp() + settings.lateness_s + DAY)
-        finally:
-            store.close()
+    detector = WaterDetector(settings, timezone)
+    with detection_chain(city, [detector], timezone, workdir) as (pipeline, runner, sink):
+        n = 0
+        history = water_city(city)
+        recurring = [i for i in incidents if i.kind == "garden_watering"]
+        for k in range(history_years, 0, -1):
+            shift = timedelta(days=k * settings.year_shift_days)
+            h_start = start - shift - timedelta(days=HISTORY_MARGIN_DAYS)
+            h_end = end - shift + timedelta(days=HISTORY_MARGIN_DAYS)
+            h_incidents = [msgspec_replace(i, start=i.start - shift, end=i.end - shift) for i in recurring]
+            sim = Simulation(history, h_start, h_end, seed + HISTORY_SEED_OFFSET * k, h_incidents, joins=False)
+            n += feed(pipeline, sim.messages())
+        n += feed(pipeline, Simulation(city, start, end, seed, incidents).messages())
+    runner.finish(end.timestamp() + settings.lateness_s + DAY)
     return ScenarioRun(city, incidents, start, end, sink, [detector], runner.uplinks, n, time.monotonic() - wall0)
 
 
@@ -226,20 +238,10 @@ def run_environment(devices: int = DEFAULT_DEVICES, days: float = ENV_DEFAULT_DA
     end = start + timedelta(days=days)
     incidents = environment_incidents(city, start, end, seed)
     wall0 = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="clapas-score-env-", dir=workdir) as tmp:
-        store = open_store(f"duckdb:///{Path(tmp) / 'score.duckdb'}", timezone=timezone)
-        try:
-            store.upsert_zones(city.zones)
-            store.upsert_devices(city.registry_devices())
-            sink = MemorySink()
-            detectors = environment_detectors(uses, timezone)
-            runner = DetectorRunner(detectors, sink, Registry(store))
-            pipeline = Pipeline(store, on_commit=runner.on_commit)
-            n = feed(pipeline, Simulation(city, start, end, seed, incidents).messages())
-            pipeline.close()
-            runner.finish(end.timestamp() + ENV_FINISH_S)
-        finally:
-            store.close()
+    detectors = environment_detectors(uses, timezone)
+    with detection_chain(city, detectors, timezone, workdir) as (pipeline, runner, sink):
+        n = feed(pipeline, Simulation(city, start, end, seed, incidents).messages())
+    runner.finish(end.timestamp() + ENV_FINISH_S)
     return ScenarioRun(city, incidents, start, end, sink, detectors, runner.uplinks, n, time.monotonic() - wall0)
 
 
