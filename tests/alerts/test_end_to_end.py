@@ -22,8 +22,8 @@ from datetime import UTC, datetime, timedelta
 from clapas.alerts.wiring import build_alerting
 from clapas.config import AlertMqttSettings, AlertSettings, Settings, WebhookSettings
 from clapas.pipeline.ingest import Pipeline
-from clapas.simulator.city import build_city
-from clapas.simulator.incidents import LEAK_FLOW_LPH, Incident
+from clapas.simulator.city import City, build_city
+from clapas.simulator.incidents import LEAK_FLOW_LPH, Incident, default_incidents
 from clapas.simulator.run import feed
 from clapas.simulator.simulation import Simulation
 from clapas.store.duckdb import DuckDBStore
@@ -41,6 +41,14 @@ def run_city(tmp_path, alerts: AlertSettings) -> tuple[DuckDBStore, object, str,
     home = next(d for d in city.by_kind("water_meter") if d.device.premises_use == "habitation")
     leak = Incident(kind="leak", start=LEAK_START, end=START + timedelta(days=DAYS), devices=[home.eui],
                     zone=home.group, params={"flow_lph": LEAK_FLOW_LPH})
+    store, alerting, n = run_with_alerting(tmp_path, alerts, city, [leak], START, leak.end, 7)
+    return store, alerting, home.eui, n
+
+
+def run_with_alerting(tmp_path, alerts: AlertSettings, city: City, incidents: list[Incident], start: datetime,
+                      end: datetime, seed: int) -> tuple[DuckDBStore, object, int]:
+    """`clapas run`'s alerting (every use's detectors, persistent alerts, the outbox worker in its own loop) over
+    a simulated city; returns the store, the alerting and the number of messages fed."""
     store = DuckDBStore(f"duckdb:///{tmp_path}/e2e.duckdb")
     store.upsert_zones(city.zones)
     store.upsert_devices(city.registry_devices())
@@ -52,7 +60,7 @@ def run_city(tmp_path, alerts: AlertSettings) -> tuple[DuckDBStore, object, str,
     worker = threading.Thread(target=loop.run_until_complete, args=(alerting.worker.run(stop),), daemon=True)
     worker.start()
     try:
-        n = feed(pipeline, Simulation(city, START, leak.end, 7, [leak]).messages())
+        n = feed(pipeline, Simulation(city, start, end, seed, incidents).messages())
         pipeline.close()
         deadline = datetime.now(UTC) + timedelta(seconds=20)
         while store.notifications(status="pending") and datetime.now(UTC) < deadline:
@@ -61,7 +69,7 @@ def run_city(tmp_path, alerts: AlertSettings) -> tuple[DuckDBStore, object, str,
         loop.call_soon_threadsafe(stop.set)
         worker.join(10)
         loop.close()
-    return store, alerting, home.eui, n
+    return store, alerting, n
 
 
 def test_leak_is_an_open_alert_within_an_hour_of_its_window_notified_by_webhook_and_mqtt(
@@ -112,5 +120,26 @@ def test_a_failing_webhook_never_blocks_ingestion_and_ends_dead(tmp_path, hook) 
         [leak] = store.alerts(rule=RULE, device=eui)
         [n] = store.notifications(alert_id=leak["id"])
         assert (n["status"], n["attempts"]) == ("dead", 3) and "500" in n["last_error"]
+    finally:
+        store.close()
+
+
+def test_a_storm_is_a_flood_warning_on_its_catchment_notified_then_lifted(tmp_path, hook) -> None:
+    """The other uses go through the same lifecycle and notifiers: the simulator's storm over the Lez."""
+    full = build_city(0, 300)
+    city = full.only("water_level", "rain_gauge")
+    start = datetime(2026, 9, 1, tzinfo=UTC)
+    end = start + timedelta(days=10)
+    (storm,) = [i for i in default_incidents(full, start, end, 0) if i.kind == "flood"]
+    alerts = AlertSettings(retry_base_s=0.05, retry_max_s=0.2, poll_interval_s=0.05,
+                           webhook=WebhookSettings(url=hook.url, secret=SECRET, rules="flood.warning"))
+    store, _, _ = run_with_alerting(tmp_path, alerts, city, [storm], start, end, 0)
+    try:
+        [warning] = store.alerts(rule="flood.warning")
+        assert (warning["subject"], warning["subject_kind"], warning["state"]) == (storm.zone, "zone", "resolved")
+        assert storm.start <= warning["opened_at"] <= warning["resolved_at"] <= storm.end
+        assert {a["rule"] for a in store.alerts()} >= {"flood.rain", "flood.river_level", "flood.river_rise"}
+        events = [json.loads(b)["event"] for _, b in hook.requests]  # only the rule routed to the webhook
+        assert events == ["opened", "resolved"]
     finally:
         store.close()
