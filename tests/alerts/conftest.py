@@ -21,6 +21,7 @@ class Hook:
 
     url: str = ""
     fail_first: int = 0
+    slow: dict[str, float] = field(default_factory=dict)  # event → seconds the server takes before reading it
     requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     answered_ok: list[bytes] = field(default_factory=list)
 
@@ -31,6 +32,7 @@ def hook() -> Iterator[Hook]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
+            time.sleep(state.slow.get(self.headers.get("X-Clapas-Event", ""), 0.0))
             data = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             state.requests.append((dict(self.headers.items()), data))
             fail = state.fail_first < 0 or len(state.requests) <= state.fail_first

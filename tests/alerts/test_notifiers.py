@@ -4,10 +4,11 @@ letter, MQTT publication confirmed by the broker, email through an SMTP server."
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 
 import pytest
@@ -72,6 +73,18 @@ async def test_webhook_signed_and_delivered_after_two_failures(store, hook) -> N
     assert doc["alert"]["opened_at"] == "2026-06-03T04:00:00Z"
     # every attempt sent the same bytes, so a receiver can drop the repeats
     assert {b for _, b in hook.requests} == {body}
+
+
+async def test_one_alerts_events_are_delivered_in_order(store, hook) -> None:
+    # opened and resolved are both due in the same round; the receiver is slow to take "opened"
+    hook.slow = {"opened": 0.3}
+    a = settings(webhook=WebhookSettings(url=hook.url, secret=SECRET, timeout_s=5))
+    worker = worker_for(store, a)
+    store.apply_alert_changes([dataclasses.replace(LEAK, state="clear", at=T0 + timedelta(hours=3))],
+                              Router.from_settings(a))
+    assert await worker.run_once() == 2
+    await worker.close()
+    assert [json.loads(b)["event"] for _, b in hook.requests] == ["opened", "resolved"]
 
 
 async def test_webhook_always_failing_ends_dead_and_kept(store, hook) -> None:
