@@ -82,9 +82,25 @@ async def test_one_alerts_events_are_delivered_in_order(store, hook) -> None:
     worker = worker_for(store, a)
     store.apply_alert_changes([dataclasses.replace(LEAK, state="clear", at=T0 + timedelta(hours=3))],
                               Router.from_settings(a))
-    assert await worker.run_once() == 2
+    assert await worker.run_once() == 1  # "resolved" waits for "opened"
+    assert await worker.run_once() == 1
     await worker.close()
     assert [json.loads(b)["event"] for _, b in hook.requests] == ["opened", "resolved"]
+
+
+async def test_a_failed_event_holds_the_later_ones_of_its_alert(store, hook) -> None:
+    hook.fail_first = 1  # "opened" fails once
+    a = settings(webhook=WebhookSettings(url=hook.url, secret=SECRET, timeout_s=5))
+    worker = worker_for(store, a)
+    store.apply_alert_changes([dataclasses.replace(LEAK, state="clear", at=T0 + timedelta(hours=3))],
+                              Router.from_settings(a))
+    assert await worker.run_once() == 1
+    assert [json.loads(b)["event"] for _, b in hook.requests] == ["opened"]  # failed; "resolved" not sent
+    await drain(worker, store)
+    await worker.close()
+    assert [json.loads(b)["event"] for b in hook.answered_ok] == ["opened", "resolved"]
+    assert {(n["event"], n["status"], n["attempts"]) for n in store.notifications()} == {
+        ("opened", "delivered", 2), ("resolved", "delivered", 1)}  # waiting cost "resolved" no attempt
 
 
 async def test_webhook_always_failing_ends_dead_and_kept(store, hook) -> None:

@@ -142,6 +142,18 @@ def test_outbox_claims_leases_retries_and_dead_letters(store: Store) -> None:
     assert store.claim_notifications(now=NOW + timedelta(days=1)) == []
 
 
+def test_outbox_gives_one_alerts_events_in_order_per_notifier(store: Store) -> None:
+    store.apply_alert_changes([opened(), cleared()], route, NOW)
+    first = store.claim_notifications(now=NOW)
+    assert [(c["notifier"], c["event"]) for c in first] == [("webhook", "opened"), ("mqtt", "opened")]
+    web, mq = first
+    store.notification_delivered(web["id"], now=NOW)
+    store.notification_failed(mq["id"], "ConnectionError: down", NOW)
+    # the webhook may have "resolved" now; MQTT's waits while its "opened" is retried
+    assert [(c["notifier"], c["event"]) for c in store.claim_notifications(now=NOW)] == [
+        ("mqtt", "opened"), ("webhook", "resolved")]
+
+
 def test_alerts_survive_a_restart(make_store) -> None:
     first = make_store()
     first.apply_alert_changes([opened()], route, NOW)

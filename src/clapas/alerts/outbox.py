@@ -45,17 +45,8 @@ class OutboxWorker:
             await asyncio.to_thread(self.sink.retry_pending)
         rows = await asyncio.to_thread(self.store.claim_notifications, CLAIM_BATCH, self.lease_s)
         if rows:
-            # different alerts and notifiers in parallel; one alert's events to one notifier in the order they
-            # happened (claimed by due time, then id), so a receiver never sees "resolved" before "opened"
-            queues: dict[tuple[int, str], list[dict]] = {}
-            for r in rows:
-                queues.setdefault((r["alert_id"], r["notifier"]), []).append(r)
-            await asyncio.gather(*(self._deliver_in_order(q) for q in queues.values()))
+            await asyncio.gather(*(self._deliver(r) for r in rows))
         return len(rows)
-
-    async def _deliver_in_order(self, rows: list[dict]) -> None:
-        for r in rows:
-            await self._deliver(r)
 
     async def _deliver(self, row: dict) -> None:
         notifier = self.notifiers.get(row["notifier"])

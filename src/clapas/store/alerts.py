@@ -302,12 +302,16 @@ class AlertTables:
     def claim_notifications(self, limit: int = 50, lease_s: float = 60.0,
                             now: datetime | None = None) -> list[dict[str, Any]]:
         """Pending notifications that are due, each counted as one more attempt and leased for `lease_s` (a
-        worker that dies mid-delivery leaves them to be retried after the lease, never lost)."""
+        worker that dies mid-delivery leaves them to be retried after the lease, never lost). Only the oldest
+        pending event of an alert for a notifier is due: a receiver gets one alert's events in the order they
+        happened ("resolved" waits while "opened" is being retried), whatever the retries and the rounds."""
         now = now or datetime.now(UTC)
         cols = "id, alert_id, event_id, event, notifier, attempts, payload"
         with self._alert_tx() as cur:
             skip = f"{self._lock_rows} SKIP LOCKED" if self._lock_rows else ""
-            rows = self._x(cur, f"SELECT {cols} FROM notifications WHERE status = '{PENDING}' AND next_at <= ? "
+            rows = self._x(cur, f"SELECT {cols} FROM notifications n WHERE status = '{PENDING}' AND next_at <= ? "
+                                f"AND NOT EXISTS (SELECT 1 FROM notifications p WHERE p.alert_id = n.alert_id "
+                                f"AND p.notifier = n.notifier AND p.status = '{PENDING}' AND p.id < n.id) "
                                 f"ORDER BY next_at, id LIMIT ?{skip}", [now, limit]).fetchall()
             if not rows:
                 return []
