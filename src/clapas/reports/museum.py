@@ -43,6 +43,7 @@ from clapas.indices.museum import (
     room_series,
     set_points,
 )
+from clapas.reports.common import local_midnight
 from clapas.store.base import Store
 
 ROOM_KIND = "museum_room"
@@ -142,8 +143,7 @@ def parse_month(month: date | str) -> date:
 def month_bounds(first: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
     """The UTC instants of the local month's start and end."""
     nxt = date(first.year + first.month // 12, first.month % 12 + 1, 1)
-    return (datetime(first.year, first.month, 1, tzinfo=tz).astimezone(UTC),
-            datetime(nxt.year, nxt.month, 1, tzinfo=tz).astimezone(UTC))
+    return local_midnight(first.replace(day=1), tz), local_midnight(nxt, tz)
 
 
 def _epoch(t: Any) -> float:
