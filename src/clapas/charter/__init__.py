@@ -1,0 +1,69 @@
+"""The data charter's vocabulary: data classes, scopes, and who is calling.
+
+Every value clapas serves has a class (`open`, `restricted`, `personal`, ../shared/domain-rules.md §8); every caller
+has scopes. This package holds the rules (which class a value has, which scope reads it, k-anonymous aggregates,
+retention); `clapas.api.access` applies them to HTTP requests, and the store carries out retention and erasure.
+It imports nothing from the API or the store, so every layer may use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Data classes, least to most restrictive (§8.9).
+OPEN = "open"
+RESTRICTED = "restricted"
+PERSONAL = "personal"
+CLASSES = (OPEN, RESTRICTED, PERSONAL)
+
+
+def most_restrictive(*classes: str) -> str:
+    """The class of a value derived from values of these classes (an unknown class counts as personal)."""
+    rank = max((CLASSES.index(c) if c in CLASSES else len(CLASSES) - 1 for c in classes), default=0)
+    return CLASSES[rank]
+
+
+# Scopes (§8.5). A role is a named bundle of them (configured under [charter.roles]).
+OPEN_READ = "open:read"
+RESTRICTED_READ = "restricted:read"
+PERSONAL_READ = "personal:read"
+JOURNAL_READ = "journal:read"
+ALERTS_WRITE = "alerts:write"
+INGEST_WRITE = "ingest:write"
+EXPORT_BULK = "export:bulk"
+KEYS_ADMIN = "keys:admin"
+AUDIT_READ = "audit:read"
+ERASURE = "erasure"
+METRICS_READ = "metrics:read"
+CONFIG_WRITE = "config:write"
+SCOPES = (OPEN_READ, RESTRICTED_READ, PERSONAL_READ, JOURNAL_READ, ALERTS_WRITE, INGEST_WRITE, EXPORT_BULK,
+          KEYS_ADMIN, AUDIT_READ, ERASURE, METRICS_READ, CONFIG_WRITE)
+
+READ_SCOPE = {OPEN: OPEN_READ, RESTRICTED: RESTRICTED_READ, PERSONAL: PERSONAL_READ}
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling, as the access layer resolved it: routes read this, never the request's headers."""
+
+    actor: str = "anonymous"  # key name, token subject, gateway consumer, or "anonymous"
+    via: str = "anonymous"  # anonymous | key | oidc | gateway | local (the CLI, the service itself)
+    role: str = "public"
+    scopes: frozenset[str] = field(default_factory=frozenset)
+    key_id: str | None = None
+    client: str = ""  # the client's address as the access layer trusts it
+
+    def can(self, scope: str) -> bool:
+        return scope in self.scopes
+
+    def may_read(self, data_class: str) -> bool:
+        """Whether this caller may see values of a class (an unknown class is read as personal)."""
+        return self.can(READ_SCOPE.get(data_class, PERSONAL_READ))
+
+    @property
+    def anonymous(self) -> bool:
+        return self.via == "anonymous"
+
+
+# The service's own reads and the CLI: everything.
+LOCAL = Caller(actor="local", via="local", role="admin", scopes=frozenset(SCOPES))
