@@ -118,6 +118,13 @@ def test_dates_behave_as_in_goja_in_a_utc_process():
                     "space": 1737048577000, "slash": True, "isDate": True}
 
 
+def test_a_codecs_top_level_code_sees_the_same_dates():
+    js = ("var EPOCH = Date.parse('2020/01/01'), LABEL = String(new Date(0));\n"
+          "function decodeUplink(input) { return {data: {epoch: isNaN(EPOCH), label: LABEL}}; }")
+    assert run(js, "decodeUplink", {}, L).output == {
+        "data": {"epoch": True, "label": "Thu Jan 01 1970 00:00:00 GMT+0000 (UTC)"}}
+
+
 def test_legacy_decoders_still_run_through_decode_uplink():
     assert run("function Decoder(b, p) { return {n: b[0], p: p}; }", "decodeUplink",
                {"bytes": [4], "fPort": 3}, L).output == {"data": {"n": 4, "p": 3}}

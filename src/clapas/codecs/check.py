@@ -30,8 +30,8 @@ import quickjs
 
 from clapas.codecs.engine import Limits, new_context, reason
 
-# Installed after the codec's own source: goja's date strings, goja's export, the single entry Python calls.
-_GOJA = r"""
+# Installed before the codec's own source, so that its top-level code sees them too: goja's dates.
+_GOJA_DATES = r"""
 (function (g) {
   var NativeDate = Date, D = NativeDate.prototype;
   var toS = D.toString, toT = D.toTimeString;
@@ -77,7 +77,15 @@ _GOJA = r"""
   GojaDate.UTC = NativeDate.UTC;
   GojaDate.now = NativeDate.now;
   g.Date = GojaDate;
+  g.__clapas_NativeDate = NativeDate;
+})(globalThis);
+"""
 
+# Installed after the codec's own source: goja's export and the single entry Python calls.
+_GOJA_EXPORT = r"""
+(function (g) {
+  var NativeDate = g.__clapas_NativeDate;
+  function ok(d) { return !isNaN(NativeDate.prototype.getTime.call(d)); }
   function Unexportable(m) { this.message = m; }
   function rfc3339(d) {  // Go's time.RFC3339Nano of a UTC time: trailing zeros of the fraction dropped
     return NativeDate.prototype.toISOString.call(d).replace(/\.?0+Z$/, 'Z');
@@ -151,7 +159,9 @@ class Run:
 def compile_error(source: str, limits: Limits) -> str | None:
     """Why `source` cannot even be loaded (a syntax error, a top-level throw or limit), else None."""
     try:
-        new_context(limits).eval(source)
+        ctx = new_context(limits)
+        ctx.eval(_GOJA_DATES)
+        ctx.eval(source)
     except (quickjs.JSException, MemoryError) as e:
         return f"cannot load: {reason(e, limits)}"
     return None
@@ -161,8 +171,9 @@ def run(source: str, routine: str, input_: Any, limits: Limits) -> Run:
     """`routine(input_)` of `source` in a fresh sandbox, its result exported as goja exports it."""
     try:
         ctx = new_context(limits)
+        ctx.eval(_GOJA_DATES)
         ctx.eval(source)
-        ctx.eval(_GOJA)
+        ctx.eval(_GOJA_EXPORT)
         out = ctx.get("__clapas_check")(routine, _encode(input_).decode())
     except (quickjs.JSException, MemoryError) as e:
         return Run(error=reason(e, limits))
