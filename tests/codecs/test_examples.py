@@ -90,14 +90,15 @@ def test_each_example_gets_a_fresh_runtime(tmp_path):
 def test_the_output_is_exported_as_goja_exports_it():
     js = """function decodeUplink(input) {
       var o = {gone: undefined, list: [undefined, 1], at: new Date(Date.UTC(2026, 2, 1, 12)),
-               ms: new Date(Date.UTC(2026, 2, 1, 12, 0, 0, 250)), bad: new Date('x'), u8: new Uint8Array([7])};
+               ms: new Date(Date.UTC(2026, 2, 1, 12, 0, 0, 250)), bad: new Date('x'), u8: new Uint8Array([7]),
+               boxed: [new Number(5), new String('ab'), new Boolean(false)]};
       if (input.fPort === 2) o.nan = 0 / 0;
       if (input.fPort === 3) o.f = function () {};
       return {data: o};
     }"""
     assert run(js, "decodeUplink", {"fPort": 1}, L).output == {"data": {
         "gone": None, "list": [None, 1], "at": "2026-03-01T12:00:00Z", "ms": "2026-03-01T12:00:00.25Z", "bad": None,
-        "u8": {"0": 7}}}
+        "u8": {"0": 7}, "boxed": [5, "ab", False]}}
     assert run(js, "decodeUplink", {"fPort": 2}, L).error == (
         "output cannot be encoded as JSON by The Things Stack: output.data.nan is NaN")
     assert run(js, "decodeUplink", {"fPort": 3}, L).error.endswith("output.data.f is a function")

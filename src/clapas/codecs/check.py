@@ -9,8 +9,8 @@ exports it to Go, then to JSON. This module does the same in QuickJS:
 - a fresh sandbox per run (no state carried from one example to the next), with the usual limits;
 - the input is the example's JSON, nothing added (no `recvTime`, `variables` or port unless the example has them);
 - the output is exported like goja: a property whose value is `undefined` is kept as `null` (JSON.stringify would
-  drop it), a `Date` becomes Go's RFC 3339 text (`2026-03-01T12:00:00Z`, fraction only when non-zero), and NaN,
-  ±Infinity, a function or a cycle make the run fail as Go's JSON encoder does;
+  drop it), `new Number(5)` is 5, a `Date` becomes Go's RFC 3339 text (`2026-03-01T12:00:00Z`, a fraction only
+  when non-zero), and NaN, ±Infinity, a function or a cycle make the run fail as Go's JSON encoder does;
 - the runtime's dates follow goja's in a UTC process: `toString()` ends in ` (UTC)`, the `toLocale…String()` forms
   are `01/16/2025, 17:29:37`, and a date string goja's parser does not accept (`2021/01/01 10:00`) is an invalid
   date.
@@ -86,6 +86,7 @@ _GOJA_EXPORT = r"""
 (function (g) {
   var NativeDate = g.__clapas_NativeDate;
   function ok(d) { return !isNaN(NativeDate.prototype.getTime.call(d)); }
+  var WRAPPERS = /^\[object (Number|String|Boolean)\]$/;  // new Number(5): goja exports the primitive
   function Unexportable(m) { this.message = m; }
   function rfc3339(d) {  // Go's time.RFC3339Nano of a UTC time: trailing zeros of the fraction dropped
     return NativeDate.prototype.toISOString.call(d).replace(/\.?0+Z$/, 'Z');
@@ -101,6 +102,7 @@ _GOJA_EXPORT = r"""
     if (t === 'function') throw new Unexportable(path + ' is a function');
     if (t !== 'object') throw new Unexportable(path + ' is a ' + t);
     if (v instanceof NativeDate) return ok(v) ? rfc3339(v) : null;
+    if (WRAPPERS.test(Object.prototype.toString.call(v))) return exportValue(v.valueOf(), path, stack);
     if (stack.indexOf(v) >= 0) throw new Unexportable(path + ' refers to itself');
     stack.push(v);
     if (Array.isArray(v)) {
