@@ -121,6 +121,7 @@ def test_cli_text(capsys):
     assert "FAIL acme/th-sensor-codec: 8/9" in out and "PASS windco/vane-codec: 6/6 (2 skipped)" in out
     assert "PASS riverco/level-codec: 1/1 (no device profile uses it)" in out
     assert "acme/th-sensor-codec — uplink — wrong on purpose: data.temperature: expected 22.5, got 23.1" in out
+    assert "windco/vane-codec — normalize — on a 10 m mast no device has (normalized): hardware versions" in out
     lines = [ln.split() for ln in out.splitlines()]
     assert ["uplink", "decode", "15", "14", "1", "1"] in lines and ["normalize", "4", "4", "0", "1"] in lines
     assert ["downlink", "encode", "6", "6", "0", "0"] in lines and ["downlink", "decode", "3", "3", "0", "0"] in lines

@@ -56,6 +56,13 @@ def run_test(args: argparse.Namespace) -> int:
                 print(f"  {f['codec']} — {f['class']} — {f['example']}: {f['reason']}")
             if len(failures) > MAX_LISTED_FAILURES:
                 print(f"  … and {len(failures) - MAX_LISTED_FAILURES} more (--json lists them all)")
+        skipped = result["skipped_examples"]
+        if skipped:
+            print("\nskipped (The Things Stack's check does not run them):")
+            for f in skipped[:MAX_LISTED_FAILURES]:
+                print(f"  {f['codec']} — {f['class']} — {f['example']}: {f['reason']}")
+            if len(skipped) > MAX_LISTED_FAILURES:
+                print(f"  … and {len(skipped) - MAX_LISTED_FAILURES} more (--json lists them all)")
         print(f"\n{'class':<16} {'examples':>8} {'passed':>7} {'failed':>7} {'skipped':>8}")
         labels = {**CLASSES, LOAD: "codec load"}
         for kind, fig in result["classes"].items():

@@ -138,8 +138,7 @@ def check_codec(spec: CodecSpec, limits: Limits, versions: list[DeviceVersion] |
         if versions and ex.hardware_versions is not None:
             matching = [v for v in versions if v.hardware_version in ex.hardware_versions]
             if not matching:
-                why = (f"hardware versions {ex.hardware_versions}: no device profile of the repository uses this "
-                       "codec with them, so The Things Stack's check does not run it")
+                why = f"hardware versions {ex.hardware_versions}: no device profile of the repository uses them"
                 rep.add(ex.kind, ex.description, why, skipped=True)
                 if normalized:
                     rep.add("normalize", f"{ex.description} (normalized)", why, skipped=True)
