@@ -32,6 +32,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.set_defaults(func=run_test)
 
 
+def _list(title: str, outcomes: list[dict[str, str]]) -> None:
+    """Print up to MAX_LISTED_FAILURES example outcomes under a title (nothing when there are none)."""
+    if not outcomes:
+        return
+    print(f"\n{title}")
+    for f in outcomes[:MAX_LISTED_FAILURES]:
+        print(f"  {f['codec']} — {f['class']} — {f['example']}: {f['reason']}")
+    if len(outcomes) > MAX_LISTED_FAILURES:
+        print(f"  … and {len(outcomes) - MAX_LISTED_FAILURES} more (--json lists them all)")
+
+
 def run_test(args: argparse.Namespace) -> int:
     root = Path(args.path)
     if not root.is_dir():
@@ -49,20 +60,8 @@ def run_test(args: argparse.Namespace) -> int:
             if not c.referenced:
                 notes.append("no device profile uses it")
             print(f"{status} {c.codec}: {c.passed}/{c.examples}" + (f" ({', '.join(notes)})" if notes else ""))
-        failures = result["failures"]
-        if failures:
-            print("\nfailures:")
-            for f in failures[:MAX_LISTED_FAILURES]:
-                print(f"  {f['codec']} — {f['class']} — {f['example']}: {f['reason']}")
-            if len(failures) > MAX_LISTED_FAILURES:
-                print(f"  … and {len(failures) - MAX_LISTED_FAILURES} more (--json lists them all)")
-        skipped = result["skipped_examples"]
-        if skipped:
-            print("\nskipped (The Things Stack's check does not run them):")
-            for f in skipped[:MAX_LISTED_FAILURES]:
-                print(f"  {f['codec']} — {f['class']} — {f['example']}: {f['reason']}")
-            if len(skipped) > MAX_LISTED_FAILURES:
-                print(f"  … and {len(skipped) - MAX_LISTED_FAILURES} more (--json lists them all)")
+        _list("failures:", result["failures"])
+        _list("skipped (The Things Stack's check does not run them):", result["skipped_examples"])
         print(f"\n{'class':<16} {'examples':>8} {'passed':>7} {'failed':>7} {'skipped':>8}")
         labels = {**CLASSES, LOAD: "codec load"}
         for kind, fig in result["classes"].items():
