@@ -1,20 +1,18 @@
-"""Compare a codec's output with the example's expected output the way a careful human would.
+"""Compare a codec's output with an example's expected output exactly as The Things Stack's check does.
 
-Numbers are equal when they agree within float rounding (22.6 and 22.599999999999998; 41 and 41.0), key order
-never matters, list order does, a boolean is not a number, and absent `warnings`/`errors` mean none. The first
-difference is returned as a path and the two values, so a failing example says where it fails.
+The device repository's check parses the runner's JSON output and compares it with the YAML example using deep
+equality (lodash `isEqual`): every key on both sides (an empty `warnings: []` the codec returns must be written in
+the example, and an `errors` key the example states must come back), key order free, list order and length exact,
+numbers by value with no tolerance (22.599999999999998 is not 22.6; 41 and 41.0 are one number), a boolean never
+a number, a string never a number. An unquoted YAML timestamp is a `Date` object on the check's side and equals
+no JSON value, so such an example never passes there either. The first difference is returned as a path and the
+two values.
 """
 
 from __future__ import annotations
 
-import math
+from datetime import date, datetime
 from typing import Any
-
-# Relative and absolute tolerance for numbers: float rounding, not measurement error.
-REL_TOL = 1e-9
-ABS_TOL = 1e-9
-# Keys whose absence means an empty list in a codec result.
-OPTIONAL_LISTS = ("warnings", "errors")
 
 
 def _show(v: Any) -> str:
@@ -22,18 +20,33 @@ def _show(v: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def _kind(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, int | float):
+        return "a number"
+    if isinstance(v, str):
+        return "a string"
+    if isinstance(v, list):
+        return "a list"
+    return "an object" if isinstance(v, dict) else type(v).__name__
+
+
 def difference(expected: Any, actual: Any, path: str = "") -> str | None:
     """None when equal, else where and how they differ."""
     where = path or "output"
+    if isinstance(expected, datetime | date):
+        return (f"{where}: the example has an unquoted YAML timestamp ({expected.isoformat()}), which The Things "
+                "Stack's check reads as a Date and no codec output equals: quote it")
     if isinstance(expected, bool) or isinstance(actual, bool):
         if expected is actual:
             return None
-        return f"{where}: expected {_show(expected)}, got {_show(actual)}"
-    if isinstance(expected, int | float) and isinstance(actual, int | float):
-        if expected == actual or math.isclose(expected, actual, rel_tol=REL_TOL, abs_tol=ABS_TOL):
+    elif isinstance(expected, int | float) and isinstance(actual, int | float):
+        if expected == actual:
             return None
-        return f"{where}: expected {_show(expected)}, got {_show(actual)}"
-    if isinstance(expected, dict) and isinstance(actual, dict):
+    elif isinstance(expected, dict) and isinstance(actual, dict):
         for k in sorted(set(expected) | set(actual)):
             sub = f"{path}.{k}" if path else k
             if k not in actual:
@@ -44,7 +57,7 @@ def difference(expected: Any, actual: Any, path: str = "") -> str | None:
             if d:
                 return d
         return None
-    if isinstance(expected, list) and isinstance(actual, list):
+    elif isinstance(expected, list) and isinstance(actual, list):
         if len(expected) != len(actual):
             return f"{where}: expected {len(expected)} items, got {len(actual)}: {_show(actual)}"
         for i, (e, a) in enumerate(zip(expected, actual, strict=True)):
@@ -52,28 +65,22 @@ def difference(expected: Any, actual: Any, path: str = "") -> str | None:
             if d:
                 return d
         return None
-    if expected == actual and type(expected) is type(actual):
+    elif type(expected) is type(actual) and expected == actual:
         return None
+    if _kind(expected) != _kind(actual):
+        return f"{where}: expected {_show(expected)} ({_kind(expected)}), got {_show(actual)} ({_kind(actual)})"
     return f"{where}: expected {_show(expected)}, got {_show(actual)}"
 
 
-def result_difference(expected: Any, actual: Any) -> str | None:
-    """Compare two codec results (`{data, warnings, errors}` or `{bytes, fPort, …}`): absent lists are empty."""
-    if isinstance(expected, dict) and isinstance(actual, dict):
-        expected, actual = dict(expected), dict(actual)
-        for k in OPTIONAL_LISTS:
-            if not expected.get(k):
-                expected.pop(k, None)
-            if not actual.get(k):
-                actual.pop(k, None)
-    return difference(expected, actual)
+def js_truthy(v: Any) -> bool:
+    """JavaScript truthiness of JSON data (an empty object or list is true there)."""
+    if isinstance(v, dict | list):
+        return True
+    return bool(v) and v == v  # NaN is false
 
 
-def normalized_difference(expected: Any, actual: Any) -> str | None:
-    """The device repository writes normalized data as a list of measurements; a codec may return one object."""
-    if isinstance(expected, dict) and isinstance(actual, dict):
-        expected, actual = dict(expected), dict(actual)
-        for d in (expected, actual):
-            if isinstance(d.get("data"), dict):
-                d["data"] = [d["data"]]
-    return result_difference(expected, actual)
+def as_measurements(output: Any) -> Any:
+    """The check's view of a `normalizeUplink` result: one measurement object becomes a list of one."""
+    if isinstance(output, dict) and js_truthy(output.get("data")) and not isinstance(output["data"], list):
+        return {**output, "data": [output["data"]]}
+    return output

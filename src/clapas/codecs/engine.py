@@ -102,7 +102,17 @@ _HARNESS = """
 _decode_json = msgspec.json.Decoder().decode
 
 
-def _reason(e: Exception, limits: Limits) -> str:
+def new_context(limits: Limits) -> quickjs.Context:
+    """A bare sandbox with `limits` set and the no-op `console`: the only way this package makes a runtime."""
+    ctx = quickjs.Context()
+    ctx.set_memory_limit(int(limits.memory_limit_mb * 1024 * 1024))
+    ctx.set_max_stack_size(int(limits.stack_limit_kb * 1024))
+    ctx.set_time_limit(limits.time_limit_ms / 1000.0)
+    ctx.eval(_PRELUDE)
+    return ctx
+
+
+def reason(e: Exception, limits: Limits) -> str:
     """A quarantine reason a human understands, naming the limit that stopped the codec."""
     text = str(e).strip()
     first = text.splitlines()[0] if text else type(e).__name__
@@ -132,18 +142,14 @@ class JsCodec:
     def _runtime(self) -> tuple[quickjs.Context, list[str]]:
         rt = getattr(self._local, "rt", None)
         if rt is None:
-            ctx = quickjs.Context()
             lim = self.limits
-            ctx.set_memory_limit(int(lim.memory_limit_mb * 1024 * 1024))
-            ctx.set_max_stack_size(int(lim.stack_limit_kb * 1024))
-            ctx.set_time_limit(lim.time_limit_ms / 1000.0)
+            ctx = new_context(lim)
             try:
-                ctx.eval(_PRELUDE)
                 ctx.eval(self.source)
                 ctx.eval(_HARNESS)
                 functions = [f for f in ctx.eval("__clapas_entry()").split(",") if f]
             except quickjs.JSException as e:
-                raise CodecLoadError(f"cannot load: {_reason(e, lim)}") from None
+                raise CodecLoadError(f"cannot load: {reason(e, lim)}") from None
             rt = self._local.rt = (ctx, functions, {})
         return rt[0], rt[1]
 
@@ -156,10 +162,10 @@ class JsCodec:
         try:
             out = f(*args)
         except (quickjs.JSException, MemoryError) as e:
-            reason = _reason(e, self.limits)
-            if not reason.startswith("threw"):
+            why = reason(e, self.limits)
+            if not why.startswith("threw"):
                 self._local.rt = None  # stopped by a limit: whatever state it left is dropped
-            raise CodecError(reason) from None
+            raise CodecError(why) from None
         if not isinstance(out, str):
             raise CodecError("returned something that is not plain data")
         return _decode_json(out)

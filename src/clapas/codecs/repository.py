@@ -7,15 +7,19 @@ Three sources, one shape (`CodecSpec`: a name, the JavaScript source, the exampl
 - a single `.js` file (one per device profile);
 - a ChirpStack v4 device-profile export (JSON with `payloadCodecScript`).
 
+Each section of a codec YAML keeps its own file, run alone, as The Things Stack runs it (two files of one codec
+often define helpers of the same name: joined, the last one would win for both). Live uplinks use the uplink
+decoder's file.
+
 YAML is read as YAML 1.2 (ruamel.yaml): `on`, `off`, `yes`, `no` are strings, as the device repository's own
-tooling reads them; a YAML 1.1 reader would turn a codec's expected `direction: no` into `false`.
+tooling (js-yaml 4) reads them; a YAML 1.1 reader would turn a codec's expected `direction: no` into `false`.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +28,8 @@ from ruamel.yaml.error import YAMLError
 
 from clapas.codecs.engine import CodecLoadError
 
-# Sections of a codec YAML file, and the example kind each one holds.
+# Sections of a codec YAML file, and the class of example each one holds (normalize examples are the uplink
+# decoder's examples that have a `normalizedOutput`).
 SECTIONS = {"uplinkDecoder": "uplink", "downlinkEncoder": "downlink-encode", "downlinkDecoder": "downlink-decode"}
 # Codec YAML files are never this large; anything bigger is not one.
 MAX_YAML_BYTES = 4 * 1024 * 1024
@@ -34,39 +39,69 @@ MAX_YAML_BYTES = 4 * 1024 * 1024
 class Example:
     kind: str  # uplink, downlink-encode, downlink-decode
     description: str
-    input: dict[str, Any]
-    output: Any
+    input: Any  # as the check passes it: the YAML's JSON (a timestamp becomes JavaScript's ISO text)
+    output: Any  # as the check compares it (an unquoted timestamp stays a date: it equals nothing)
     normalized_output: Any = None
+    section: str = "uplinkDecoder"
+    hardware_versions: list[Any] | None = None  # run only for devices of these hardware versions
 
 
 @dataclass
 class CodecSpec:
     name: str  # `maker/codec-id` in a repository, else the file name
-    source: str
+    source: str  # what live uplinks run: the uplink decoder's file (or the only file)
     path: Path
     examples: list[Example] = field(default_factory=list)
-    sources: dict[str, Path] = field(default_factory=dict)  # section → JS file, when sections use different files
+    sources: dict[str, Path] = field(default_factory=dict)  # section → its JS file
+    section_sources: dict[str, str] = field(default_factory=dict)  # section → that file's text
 
 
-def read_yaml(path: Path) -> Any:
-    """One YAML 1.2 document, as plain Python data (timestamps kept as ISO strings)."""
+def read_yaml(path: Path, timestamps: bool = False) -> Any:
+    """One YAML 1.2 document, as plain Python data (timestamps as ISO strings, or kept as dates)."""
     if path.stat().st_size > MAX_YAML_BYTES:
         raise CodecLoadError(f"{path}: larger than {MAX_YAML_BYTES} bytes")
     yaml = YAML(typ="safe", pure=True)
     yaml.version = (1, 2)
     try:
-        return _plain(yaml.load(path.read_text(encoding="utf-8")))
+        return _plain(yaml.load(path.read_text(encoding="utf-8")), timestamps)
     except (YAMLError, UnicodeDecodeError) as e:
         raise CodecLoadError(f"{path}: not valid YAML: {e}") from None
 
 
-def _plain(v: Any) -> Any:
+def _key(k: Any) -> str:
+    """A mapping key as JavaScript names it (`true`, `null`, `1.5`), since the check's objects have string keys."""
+    if isinstance(k, bool):
+        return "true" if k else "false"
+    if k is None:
+        return "null"
+    if isinstance(k, float) and k.is_integer():
+        return str(int(k))
+    return str(k)
+
+
+def _plain(v: Any, timestamps: bool = False) -> Any:
     if isinstance(v, dict):
-        return {str(k): _plain(x) for k, x in v.items()}
+        return {_key(k): _plain(x, timestamps) for k, x in v.items()}
     if isinstance(v, list):
-        return [_plain(x) for x in v]
+        return [_plain(x, timestamps) for x in v]
     if isinstance(v, datetime | date):
-        return v.isoformat()
+        return v if timestamps else v.isoformat()
+    return v
+
+
+def js_json(v: Any) -> Any:
+    """Example data as `JSON.stringify` hands it on: a timestamp becomes `toISOString()` text (a date alone is
+    midnight UTC, a time without zone is UTC, as js-yaml reads them), NaN and infinities become null."""
+    if isinstance(v, dict):
+        return {k: js_json(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [js_json(x) for x in v]
+    if isinstance(v, datetime | date):
+        t = v if isinstance(v, datetime) else datetime(v.year, v.month, v.day)
+        t = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+        return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+    if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
+        return None
     return v
 
 
@@ -75,32 +110,32 @@ def is_codec_yaml(doc: Any) -> bool:
 
 
 def load_codec_yaml(path: Path, name: str | None = None) -> CodecSpec:
-    """A codec YAML file: its JavaScript (the uplink decoder's file, with the downlink files if distinct) and
-    every example of every section."""
-    doc = read_yaml(path)
+    """A codec YAML file: the JavaScript file of each section and every example of every section."""
+    doc = read_yaml(path, timestamps=True)
     if not is_codec_yaml(doc):
         raise CodecLoadError(f"{path}: not a codec file (no uplinkDecoder/downlink fileName)")
     files: dict[str, Path] = {}
+    texts: dict[str, str] = {}
     examples: list[Example] = []
     for section, kind in SECTIONS.items():
         sec = doc.get(section)
         if not isinstance(sec, dict) or not sec.get("fileName"):
             continue
-        files[section] = (path.parent / str(sec["fileName"])).resolve()
+        p = files[section] = (path.parent / str(sec["fileName"])).resolve()
+        if not p.is_file():
+            raise CodecLoadError(f"{path}: codec file not found: {p.name}")
+        texts[section] = p.read_text(encoding="utf-8")
         for i, ex in enumerate(sec.get("examples") or []):
             if not isinstance(ex, dict):
                 continue
-            examples.append(Example(kind=str(ex.get("type") or kind),
-                                    description=str(ex.get("description") or f"{section} example {i + 1}"),
-                                    input=ex.get("input") or {}, output=ex.get("output"),
-                                    normalized_output=ex.get("normalizedOutput")))
-    # One runtime per codec: distinct files of one codec are concatenated, uplink first.
-    parts: list[str] = []
-    for p in dict.fromkeys(files.values()):
-        if not p.is_file():
-            raise CodecLoadError(f"{path}: codec file not found: {p.name}")
-        parts.append(p.read_text(encoding="utf-8"))
-    return CodecSpec(name=name or path.stem, source="\n;\n".join(parts), path=path, examples=examples, sources=files)
+            hw = ex.get("hardwareVersions")
+            examples.append(Example(kind=kind, description=str(ex.get("description") or f"{section} example {i + 1}"),
+                                    input=js_json(ex.get("input")), output=ex.get("output"),
+                                    normalized_output=ex.get("normalizedOutput"), section=section,
+                                    hardware_versions=list(hw) if isinstance(hw, list) else None))
+    live = texts.get("uplinkDecoder") or next(iter(texts.values()))
+    return CodecSpec(name=name or path.stem, source=live, path=path, examples=examples, sources=files,
+                     section_sources=texts)
 
 
 def load_js(path: Path) -> CodecSpec:
@@ -143,6 +178,52 @@ def load_spec(path: Path, name: str | None = None) -> CodecSpec:
     if suffix in (".js", ".mjs", ".cjs"):
         return load_js(path)
     raise CodecLoadError(f"{path}: not a codec (.js, codec .yaml or ChirpStack profile .json)")
+
+
+@dataclass(frozen=True)
+class DeviceVersion:
+    """One (device, hardware, firmware, region) a device profile of the repository uses a codec for: the check
+    runs a codec's examples once per such version and hands it to `normalizeUplink` as `input.version`."""
+
+    vendor_id: Any  # as the check passes it: the vendor folder, `./vendor/<maker>`
+    end_device_id: Any
+    hardware_version: Any
+    firmware_version: Any
+    region: str
+
+    def as_input(self) -> dict[str, Any]:
+        return {"vendorID": self.vendor_id, "endDeviceID": self.end_device_id,
+                "hardwareVersion": self.hardware_version, "firmwareVersion": self.firmware_version,
+                "region": self.region}
+
+
+def device_versions(vendor_dir: Path) -> dict[str, list[DeviceVersion]]:
+    """Codec id → the device versions whose profiles name it, from the vendor's `index.yaml` (`endDevices`) and
+    each device's `firmwareVersions` (hardware versions, or one empty one, times regions). A vendor without an
+    index has none: the check does not look at its devices."""
+    index = vendor_dir / "index.yaml"
+    out: dict[str, list[DeviceVersion]] = {}
+    try:
+        devices = (read_yaml(index) or {}).get("endDevices") if index.is_file() else None
+    except (CodecLoadError, AttributeError):
+        return out
+    for d in devices or []:
+        try:
+            doc = read_yaml(vendor_dir / f"{d}.yaml")
+        except (CodecLoadError, OSError):
+            continue
+        for fw in (doc.get("firmwareVersions") or []) if isinstance(doc, dict) else []:
+            if not isinstance(fw, dict) or not isinstance(fw.get("profiles"), dict):
+                continue
+            for region, prof in fw["profiles"].items():
+                codec = isinstance(prof, dict) and prof.get("codec")
+                if not codec:
+                    continue
+                for hw in fw.get("hardwareVersions") or [""]:
+                    v = DeviceVersion(f"./vendor/{vendor_dir.name}", d, hw, fw.get("version"), region)
+                    if v not in out.setdefault(str(codec), []):
+                        out[str(codec)].append(v)
+    return out
 
 
 def codec_files(root: Path) -> list[tuple[str, Path]]:
