@@ -7,9 +7,10 @@ Local days are Paris days; `today` is the last one. Values are chosen so every f
 - street station S (zone `dma-01`): R + 2 °C by day (07–19 h), + 4 °C by night.
 - park stations P1 (`park-01`, parent dma-01): S − 3 by day, − 1 by night; P3 (`park-03`, parent dma-01): S − 1.5 by
   day, − 2.5 by night. `park-02` (parent dma-02) has a station P2 but no surroundings (no street station in dma-02).
-- air sensors (15 min), today only: A1 (dma-01) PM10 30 and NO2 50 (95 in the 13:00 hour), its 10:00 hour holds two
-  readings only (PM10 1000: an invalid hour); A2 (dma-01) PM10 50, silent in the 10:00 hour; A3 (dma-02) PM10 10 for
-  the first eight hours only.
+- air sensors (15 min), the whole of today (written ahead of `now`, so that today's ATMO does not depend on the
+  hour the tests run): A1 (dma-01) PM10 30 and NO2 50 (95 in the 13:00 hour), its 10:00 hour holds two readings only
+  (PM10 1000: an invalid hour); A2 (dma-01) PM10 50, silent in the 10:00 hour; A3 (dma-02) PM10 10 for the first
+  eight hours only.
 - river gauge G (catchment-lez; thresholds 1.5/2.3/3.3 m): 1.0 m every 15 min, then + 0.1 m per reading over the last
   three hours (2.2 m at `now`). Rain gauge RG (every 10 min): 1 mm per uplink over (now−6 h, now−3 h], 2 mm per uplink
   over the last hour, 0 otherwise.
@@ -83,8 +84,8 @@ def build(store: Store, today: date, now: datetime) -> None:
     store.upsert_devices(DEVICES)
     b = Batch()
 
-    def add(eui: str, t: datetime, values: dict[str, float]) -> None:
-        if t <= now:
+    def add(eui: str, t: datetime, values: dict[str, float], future: bool = False) -> None:
+        if future or t <= now:
             uplink(b, eui, t, values)
 
     for offset in TNX:
@@ -104,12 +105,12 @@ def build(store: Store, today: date, now: datetime) -> None:
             t = local(today, hour, 15 * quarter)
             if hour == 10:
                 if quarter < 2:
-                    add(A1, t, {"air.pm10": 1000.0, "air.no2": 50.0})
+                    add(A1, t, {"air.pm10": 1000.0, "air.no2": 50.0}, future=True)
             else:
-                add(A1, t, {"air.pm10": 30.0, "air.no2": 95.0 if hour == 13 else 50.0})
-                add(A2, t, {"air.pm10": 50.0})
+                add(A1, t, {"air.pm10": 30.0, "air.no2": 95.0 if hour == 13 else 50.0}, future=True)
+                add(A2, t, {"air.pm10": 50.0}, future=True)
             if hour < 8:
-                add(A3, t, {"air.pm10": 10.0})
+                add(A3, t, {"air.pm10": 10.0}, future=True)
     for k in range(4 * 12, -1, -1):  # the last 12 hours, every 15 minutes
         t = now - timedelta(minutes=15 * k)
         add(G, t, {"water.level": 1.0 + 0.1 * max(0, 12 - k)})
