@@ -239,6 +239,15 @@ class CharterSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     anonymous: str = "public"
     # [charter.roles.NAME] scopes = [...], rate_per_minute, rate_per_day: replaces the default role of that name.
     roles: dict[str, RoleSettings] = msgspec.field(default_factory=dict)
+    # Classes (`clapas.charter.classes`, defaults from §8.9); the most restrictive of the device's registry class,
+    # its kind's and the quantity's applies. [charter.kinds] kind (or "water_meter.non_residential") → class.
+    kinds: dict[str, str] = msgspec.field(default_factory=dict)
+    # [charter.quantities] quantity key → class, e.g. occupancy = "restricted" (presence in a room).
+    quantities: dict[str, str] = msgspec.field(default_factory=dict)
+    # [charter.rules] alert rule or rule prefix → class (default: the class of the kinds the rule reads).
+    rules: dict[str, str] = msgspec.field(default_factory=dict)
+    # [charter.purposes] kind → why the city collects it, as GET /api/v1/register says it.
+    purposes: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 class OidcSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -438,8 +447,13 @@ def names(value: str | list[str]) -> list[str]:
 
 
 def _check_charter(s: Settings) -> None:
+    from clapas.charter.classes import ClassError, check_settings
     from clapas.charter.roles import UnknownRole, effective_roles
 
+    try:
+        check_settings(s.charter)
+    except ClassError as e:
+        raise ConfigError(str(e)) from None
     try:
         roles = effective_roles(s.charter.roles)
     except UnknownRole as e:
