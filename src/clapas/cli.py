@@ -23,6 +23,7 @@ SUBCOMMANDS: list[str] = [
     "clapas.codecs.cli:add_parser",  # codecs
     "clapas.detectors.score:add_parser",  # score
     "clapas.reports.cli:add_parser",  # museum report
+    "clapas.charter.cli:add_parser",  # retention, erase
 ]
 
 

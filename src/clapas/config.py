@@ -15,6 +15,8 @@ from typing import Any
 
 import msgspec
 
+from clapas.charter.aggregates import AggregateSettings
+from clapas.charter.retention import RetentionSettings
 from clapas.charter.roles import RoleSettings
 from clapas.decoders.chirpstack_object import FieldMap
 from clapas.indices.air import AirQualitySettings
@@ -248,6 +250,10 @@ class CharterSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     rules: dict[str, str] = msgspec.field(default_factory=dict)
     # [charter.purposes] kind → why the city collects it, as GET /api/v1/register says it.
     purposes: dict[str, str] = msgspec.field(default_factory=dict)
+    # [charter.aggregates]: when an open aggregate of personal data is published (`clapas.charter.aggregates`).
+    aggregates: AggregateSettings = msgspec.field(default_factory=AggregateSettings)
+    # [charter.retention]: how long each class and quantity is kept (`clapas.charter.retention`, §8.9).
+    retention: RetentionSettings = msgspec.field(default_factory=RetentionSettings)
 
 
 class OidcSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -433,6 +439,7 @@ def _check(s: Settings) -> None:
                           f"{', '.join(sorted(departments))}, or add [heat.departments.{s.heat.department}] "
                           f"with name, ibmn_c and ibmx_c (CLAPAS_HEAT_DEPARTMENT)")
     _check_charter(s)
+    _check_stewardship(s)
     if s.pipeline.batch_size < 1 or s.pipeline.flush_interval_s <= 0:
         raise ConfigError("pipeline batch_size must be ≥ 1 and flush_interval_s > 0")
 
@@ -486,3 +493,16 @@ def _check_charter(s: Settings) -> None:
         raise ConfigError("audit.retention_months must be within 1–36 (CNIL 2021-122: up to 3 years, §8.4)")
     if s.audit.flush_interval_s <= 0 or s.audit.batch_size < 1:
         raise ConfigError("audit: flush_interval_s must be > 0 and batch_size ≥ 1")
+
+
+def _check_stewardship(s: Settings) -> None:
+    """[charter.aggregates] and [charter.retention]."""
+    from clapas.charter.retention import RetentionError, check_settings
+
+    g = s.charter.aggregates
+    if g.min_meters < 2 or not 0 < g.dominance_share < 1 or g.settle_h < 0 or g.max_days < 1:
+        raise ConfigError("charter.aggregates: min_meters ≥ 2, 0 < dominance_share < 1, settle_h ≥ 0, max_days ≥ 1")
+    try:
+        check_settings(s.charter.retention)
+    except RetentionError as e:
+        raise ConfigError(str(e)) from None

@@ -43,6 +43,7 @@ from clapas.store import schema
 from clapas.store.alerts import AlertTables
 from clapas.store.audit import AuditTables
 from clapas.store.base import DUPLICATE, QUARANTINED, STORED, Batch, DeviceSeen, JournalRow, Store
+from clapas.store.charter import CharterTables
 from clapas.store.keys import KeyTables
 
 log = logging.getLogger("clapas.store")
@@ -85,7 +86,7 @@ _ROLLUP_COLS = "device_id, quantity_id, bucket, count, sum, min, max"
 _SPAN = {"1h": "1 hour", "1d": "26 hours"}
 
 
-class PostgresStore(AlertTables, KeyTables, AuditTables, Store):
+class PostgresStore(AlertTables, KeyTables, AuditTables, CharterTables, Store):
     _json_type = "JSONB"
     _lock_rows = " FOR UPDATE"
     _audit_lock_sql = "SELECT pg_advisory_xact_lock(%s)"

@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from clapas.model import QUANTITY_BY_ID, Device, Zone
 from clapas.store import alerts, audit, keys
+from clapas.store import charter as charter_tables
 from clapas.store.base import Batch, DeviceSeen
 from clapas.store.where import where
 
@@ -73,7 +74,7 @@ def duckdb_migrations() -> list[tuple[int, list[str]]]:
         """CREATE TABLE observations (device_id INTEGER NOT NULL, quantity_id SMALLINT NOT NULL,
             time TIMESTAMPTZ NOT NULL, value DOUBLE NOT NULL)""",
     ]
-    return [(1, v1), (2, alerts.duckdb_ddl()), (3, charter_ddl())]
+    return [(1, v1), (2, alerts.duckdb_ddl()), (3, charter_ddl()), (4, charter_tables.occupancy_ddl())]
 
 
 def postgres_migrations() -> list[tuple[int, list[str]]]:
@@ -121,7 +122,7 @@ def postgres_migrations() -> list[tuple[int, list[str]]]:
         # the time zone the daily rollup was computed in: a change of city time zone rebuilds it
         "CREATE TABLE store_settings (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)",
     ]
-    return [(1, v1), (2, alerts.postgres_ddl()), (3, charter_ddl())]
+    return [(1, v1), (2, alerts.postgres_ddl()), (3, charter_ddl()), (4, charter_tables.occupancy_ddl())]
 
 
 def bucket_sql(resolution: str, timezone: str, col: str = "time") -> str:
