@@ -122,6 +122,7 @@ class Service:
             await server.serve()  # returns on SIGINT/SIGTERM or when `stop` is set
         finally:
             stopper.cancel()
+            app.state.access.close()  # the audit entries still queued, written before the store closes
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -42,7 +42,7 @@ def test_key_lifecycle(store: Store) -> None:
     # revoked: refused, kept in the list of all keys, no longer found by name
     row = store.revoke_key(k.key_id, now=NOW)
     assert refusal(row, NOW) == "this key has been revoked" and row["previous_hash"] is None
-    assert store.keys() == [] and [r["id"] for r in store.keys(include_revoked=True)] == [k.key_id]
+    assert store.api_keys() == [] and [r["id"] for r in store.api_keys(include_revoked=True)] == [k.key_id]
     with pytest.raises(KeyNotFound):
         store.find_key("labo")
     with pytest.raises(KeyNotFound):

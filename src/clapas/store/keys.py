@@ -77,7 +77,7 @@ class KeyTables:
                               f"{len(rows)} keys are named {id_or_name!r}: give the key id")
         return key_out(rows[0])
 
-    def keys(self, *, include_revoked: bool = False) -> list[dict[str, Any]]:
+    def api_keys(self, *, include_revoked: bool = False) -> list[dict[str, Any]]:
         cond = "" if include_revoked else " WHERE revoked_at IS NULL"
         return [key_out(r) for r in self._rows(f"SELECT {KEY_COLS} FROM api_keys{cond} ORDER BY created_at, id")]
 
