@@ -97,11 +97,10 @@ class Access:
                 raise ApiError(429, f"API rate limit exceeded: retry in {decision.retry_after} s")
         missing = [s for s in decl.required() if not caller.can(s)]
         if missing:
-            need = " and ".join(missing)
+            need = ("the scopes " if len(missing) > 1 else "the scope ") + " and ".join(missing)
             if caller.anonymous:
-                raise ApiError(401, f"this route needs a credential with the scope {need}",
-                               {"WWW-Authenticate": REALM})
-            raise ApiError(403, f"the role {caller.role!r} of this credential lacks the scope {need}")
+                raise ApiError(401, f"this route needs a credential with {need}", {"WWW-Authenticate": REALM})
+            raise ApiError(403, f"the role {caller.role!r} of this credential lacks {need}")
         return caller
 
     def close(self) -> None:
