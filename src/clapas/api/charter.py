@@ -21,7 +21,7 @@ from typing import Any
 from fastapi import Request
 
 from clapas.api.errors import ApiError
-from clapas.charter import OPEN, Caller, most_restrictive
+from clapas.charter import OPEN, PERSONAL, Caller, most_restrictive
 from clapas.charter.classes import Classifier
 from clapas.store.base import Store
 
@@ -49,6 +49,7 @@ class CallerView:
         self.store, self.caller, self.classes = store, caller, classes
         self._known: dict[str, dict[str, Any] | None] = {}
         self._all_loaded = False
+        self._since: dict[str, datetime | None] = {}
         self.withheld = 0  # devices or rows left out
         self.served_devices = 0
         self.served_class = OPEN  # the most restrictive class served
@@ -138,9 +139,25 @@ class CallerView:
         d = self.device(eui)
         return d is not None and self.quantity_readable(d, quantity)
 
+    def occupant_since(self, d: dict[str, Any]) -> datetime | None:
+        """Where a personal device's history starts for the API: its current occupant's period (a change of
+        occupant, `clapas devices reassign`), so that nobody reads the previous occupant's history through it."""
+        if self.classes.device(d) != PERSONAL:
+            return None
+        if d["eui"] not in self._since:
+            since = getattr(self.store, "occupant_since", None)
+            self._since[d["eui"]] = since(d["eui"]) if since is not None else None
+        return self._since[d["eui"]]
+
+    def current(self, d: dict[str, Any], rows: list[dict[str, Any]], key: str = "time") -> list[dict[str, Any]]:
+        """The rows of a device's history from its current occupant's period on."""
+        since = self.occupant_since(d)
+        return rows if since is None else [r for r in rows if r[key] is not None and r[key] >= since]
+
     def latest(self, d: dict[str, Any]) -> list[dict[str, Any]]:
-        """A readable device's latest values, without the quantities the caller may not read."""
-        return [r for r in self.store.latest(d["eui"]) if self.quantity_readable(d, r["quantity"])]
+        """A readable device's latest values, without the quantities the caller may not read (nor the previous
+        occupant's)."""
+        return self.current(d, [r for r in self.store.latest(d["eui"]) if self.quantity_readable(d, r["quantity"])])
 
     def reported(self, request: Request, what: str) -> None:
         """After a report: 403 if it was made of nothing but withheld devices, else what it served (audit)."""

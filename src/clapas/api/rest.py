@@ -23,6 +23,7 @@ from clapas.api.access import serves
 from clapas.api.charter import CallerView, refused
 from clapas.api.errors import ApiError, errors
 from clapas.charter import JOURNAL_READ, METRICS_READ, OPEN, PERSONAL, Caller
+from clapas.charter.register import register
 from clapas.model import QUANTITIES, QUANTITY_BY_KEY, normalize_eui
 from clapas.store.base import STATUSES, Store
 
@@ -213,7 +214,8 @@ def get_device(
     found = _readable_or_404(view, key)
     device = {**_utc_row(found), "class": view.classes.device(found)}
     device["latest"] = _latest(view, found)
-    device["events"] = [_utc_row(e) for e in store.device_events(key, limit=events)] if events else []
+    device["events"] = [_utc_row(e) for e in view.current(found, store.device_events(key, limit=events))] \
+        if events else []
     view.serve(found)
     view.report(request, 1 + len(device["latest"]) + len(device["events"]))
     return JSONResponse(device)
@@ -258,7 +260,10 @@ def get_observations(
     if quantity not in reported:
         listing = ", ".join(reported) or "nothing yet"
         raise ApiError(404, f"device {key} has no {quantity} observations (it reports {listing})")
-    points = [_utc_row(p) for p in store.observations(key, quantity, start, end, resolution, limit=limit)]
+    since = view.occupant_since(found)  # a home's history starts with its current occupant
+    first = max(start, since) if since is not None else start
+    points = [] if first >= end else \
+        [_utc_row(p) for p in store.observations(key, quantity, first, end, resolution, limit=limit)]
     view.serve(found, view.classes.value(found, quantity))
     view.report(request, len(points))
     return JSONResponse({
@@ -300,6 +305,21 @@ def list_zones(
     } for z in zones]
     return JSONResponse({"type": "FeatureCollection", "features": features},
                         media_type="application/geo+json")
+
+
+@api.get("/me", tags=["catalogue"], summary="Who the API takes the caller for")
+def whoami(caller: Annotated[Caller, serves(OPEN, derived=True)]) -> Response:
+    """The caller's identity as the access layer resolved it: actor, how (anonymous, key, oidc, gateway), role
+    and scopes. The dashboard reads it to offer only what the caller may do."""
+    return JSONResponse({"actor": caller.actor, "via": caller.via, "role": caller.role,
+                         "scopes": sorted(caller.scopes)})
+
+
+@api.get("/register", tags=["catalogue"], summary="The data charter's transparency register")
+def transparency_register(request: Request, caller: Open) -> Response:
+    """Per kind of device: its class, whether it is personal data, why the city collects it, how long it is kept
+    and the roles that may read it (and whether anonymous callers may); generated from the live configuration."""
+    return JSONResponse(register(request.app.state.settings))
 
 
 # journal ----------------------------------------------------------------------------------------------------
