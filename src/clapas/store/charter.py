@@ -295,7 +295,8 @@ class CharterTables:
                         add("devices", self._n(cur, "DELETE FROM devices WHERE id = ?", [did]))
                         whole.append(did)
                     if t["clear_subscriber"]:
-                        add("devices", self._n(cur, "UPDATE devices SET subscriber = '' WHERE id = ?", [did]))
+                        cleared = self._n(cur, "UPDATE devices SET subscriber = '' WHERE id = ?", [did])
+                        add("devices (subscriber cleared)", cleared)
                 if subscriber:
                     add("occupancy", self._n(cur, "DELETE FROM occupancy WHERE subscriber = ?", [subscriber]))
                 if dry_run:
