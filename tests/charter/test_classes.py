@@ -85,3 +85,18 @@ def test_a_class_setting_that_is_no_class_is_refused(tmp_path) -> None:
     p.write_text('[charter.kinds]\nwater_meter = "secret"\n')
     with pytest.raises(ConfigError, match=r"charter\.kinds\.water_meter"):
         load_settings(p, env={})
+
+
+def test_the_commented_class_examples_of_city_example_toml_are_valid(tmp_path) -> None:
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "city.example.toml").read_text(encoding="utf-8")
+    start, end = text.index("# [charter.kinds]"), text.index("\n# How callers prove")
+    block = re.sub(r'(?m)^# (\[charter\.\w+\]|"?[\w.]+"? = )', r"\1", text[start:end])
+    p = tmp_path / "city.toml"
+    p.write_text(text[:start] + block + text[end:], encoding="utf-8")
+    s = load_settings(p, env={})
+    c = Classifier(s.charter)
+    assert c.kind("indoor_climate") == OPEN and c.quantity("occupancy") == RESTRICTED
+    assert s.charter.purposes["indoor_climate"].startswith("conservation")
