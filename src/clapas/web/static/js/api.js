@@ -5,9 +5,10 @@
 const KEY = "clapas.key";
 
 export class ApiError extends Error {
-  constructor(message, status) {
+  constructor(message, status, retryAfter = 0) {
     super(message);
     this.status = status;
+    this.retryAfter = retryAfter; // seconds, on a 429
   }
 }
 
@@ -30,7 +31,10 @@ function headers(extra = {}) {
 
 async function answer(res) {
   const body = await res.json().catch(() => null);
-  if (!res.ok) throw new ApiError(body?.error?.message ?? `${res.status} ${res.statusText}`, res.status);
+  if (!res.ok) {
+    throw new ApiError(body?.error?.message ?? `${res.status} ${res.statusText}`, res.status,
+      Number(res.headers.get("Retry-After")) || 0);
+  }
   return body;
 }
 

@@ -10,10 +10,12 @@ import { el } from "./dom.js";
 import { ago, bytes, localTime, shortKey, withUnit } from "./format.js";
 
 const REFRESH_MS = 5000;
+// anonymous callers share their address's rate limit ([charter.roles.public]): half as often
+const ANONYMOUS_REFRESH_MS = 10000;
 const PAGE = 50;
 
 const $ = (id) => document.getElementById(id);
-const state = { devices: [], withheld: [], page: 0, selected: null, quantities: {}, zonesLoaded: false };
+const state = { devices: [], withheld: [], page: 0, selected: null, quantities: {}, zoneLabels: null, me: null };
 
 function setStatus(text) {
   $("status").textContent = text;
@@ -21,6 +23,7 @@ function setStatus(text) {
 
 // who is calling -------------------------------------------------------------------------------------------------
 async function refreshMe() {
+  if (state.me) return; // read again only when the key changes
   let me = { via: "anonymous", role: "", scopes: [] };
   try {
     me = await api.me();
@@ -30,6 +33,7 @@ async function refreshMe() {
     setActions(false);
     return;
   }
+  state.me = me;
   setActions(me.scopes.includes("alerts:write"));
   const what = me.scopes.includes("personal:read") ? "open, restricted and personal data"
     : me.scopes.includes("restricted:read") ? "open and restricted data" : "open data";
@@ -124,11 +128,14 @@ async function refreshDevices() {
     // filter choices come from the whole list, zone names from the zones table when there is one
     fillSelect($("f-kind"), [...new Set(devices.map((d) => d.kind).filter(Boolean))].sort());
     const zoneIds = new Set(devices.map((d) => d.zone).filter(Boolean));
-    const labels = {};
-    try {
-      for (const z of (await api.zones()).zones) { zoneIds.add(z.id); labels[z.id] = z.name || z.id; }
-    } catch { /* zones are optional */ }
-    fillSelect($("f-zone"), [...zoneIds].sort(), labels);
+    if (!state.zoneLabels) {
+      state.zoneLabels = {};
+      try {
+        for (const z of (await api.zones()).zones) state.zoneLabels[z.id] = z.name || z.id;
+      } catch { /* zones are optional */ }
+    }
+    for (const id of Object.keys(state.zoneLabels)) zoneIds.add(id);
+    fillSelect($("f-zone"), [...zoneIds].sort(), state.zoneLabels);
   }
   fillSelect($("h-eui"), devices.map((d) => d.eui),
     Object.fromEntries(devices.map((d) => [d.eui, d.name ? `${d.name} (${d.eui})` : d.eui])), false);
@@ -213,10 +220,15 @@ async function refreshQuarantine() {
 
 // loop ------------------------------------------------------------------------------------------------
 let busy = false;
+let last = 0;
+let pausedUntil = 0;
 
-async function refresh() {
-  if (busy || document.hidden) return;
+async function refresh(force = false) {
+  const now = Date.now();
+  const every = state.me && state.me.via !== "anonymous" ? REFRESH_MS : ANONYMOUS_REFRESH_MS;
+  if (busy || document.hidden || (!force && (now < pausedUntil || now - last < every - 500))) return;
   busy = true;
+  last = now;
   try {
     // each section on its own: one that fails leaves the others updated
     await refreshMe(); // first: what the caller may do decides what the alerts offer
@@ -226,7 +238,12 @@ async function refresh() {
     await refreshHistory();
     setStatus(`Updated ${new Date().toLocaleTimeString()}`);
   } catch (e) {
-    setStatus(`Update failed: ${e.message}`);
+    if (e.status === 429) {
+      pausedUntil = Date.now() + (e.retryAfter || 60) * 1000;
+      setStatus(`Rate limit reached for this caller: next update in ${e.retryAfter || 60} s`);
+    } else {
+      setStatus(`Update failed: ${e.message}`);
+    }
   } finally {
     busy = false;
   }
@@ -237,10 +254,14 @@ function wire() {
     e.preventDefault();
     setKey($("key").value.trim());
     $("key").value = "";
-    state.selected = null;
-    refresh();
+    Object.assign(state, { selected: null, me: null, zoneLabels: null });
+    refresh(true);
   });
-  $("key-clear").addEventListener("click", () => { setKey(""); state.selected = null; refresh(); });
+  $("key-clear").addEventListener("click", () => {
+    setKey("");
+    Object.assign(state, { selected: null, me: null, zoneLabels: null });
+    refresh(true);
+  });
   const reload = () => { state.page = 0; refreshDevices().catch((e) => setStatus(e.message)); };
   $("f-kind").addEventListener("change", reload);
   $("f-zone").addEventListener("change", reload);
@@ -253,9 +274,9 @@ function wire() {
   }
   window.addEventListener("resize", () => chart.resize($("chart")));
   document.addEventListener("clapas:select-device", (e) => selectDevice(e.detail, true));
-  document.addEventListener("visibilitychange", refresh);
+  document.addEventListener("visibilitychange", () => refresh());
 }
 
 wire();
-refresh();
+refresh(true);
 setInterval(refresh, REFRESH_MS);
