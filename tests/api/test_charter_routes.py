@@ -299,3 +299,12 @@ def test_after_a_change_of_occupant_a_home_shows_only_the_current_occupants_hist
     assert len(times) == 3 and min(times) >= moved_in  # 6 hourly readings, 3 since the move
     assert device["subscriber"] == "AB-NEW-00001" and device["events"] == []  # the join and location were before
     assert device["latest"] and all(datetime.fromisoformat(v["time"]) >= moved_in for v in device["latest"])
+
+
+def test_pages_are_pages_of_what_the_caller_sees(walked: Walked) -> None:
+    everyone = [d["eui"] for d in walked.get("/api/v1/devices", "operator-water").json()["devices"]]
+    mine = [d["eui"] for d in walked.get("/api/v1/devices").json()["devices"]]
+    assert len(everyone) > len(mine) >= 1
+    first = walked.get("/api/v1/devices?limit=1").json()
+    assert [d["eui"] for d in first["devices"]] == mine[:1]  # not an empty page of withheld devices
+    assert sum(w["devices"] for w in first["withheld"]) == len(everyone) - len(mine)

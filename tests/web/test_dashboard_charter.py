@@ -50,8 +50,10 @@ def anonymous_city(samples: Path, tmp_path_factory: pytest.TempPathFactory) -> I
             submit(pipeline, up_json(samples, d.eui, payload, NOW - timedelta(hours=3 * (40 - step)), f_cnt=step,
                                      tags={**METER_TAGS, "zone": d.zone}))
     assert pipeline.drain(timeout=20)
-    with serving(create_app(store, Settings(), pipeline)) as url:  # the charter on: anonymous is "public"
+    app = create_app(store, Settings(), pipeline)  # the charter on: anonymous is "public"
+    with serving(app) as url:
         yield url
+    app.state.access.close()  # the server ran no lifespan: the audit writer is closed here, before the store
     pipeline.close()
     store.close()
 

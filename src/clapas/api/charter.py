@@ -179,8 +179,7 @@ class CallerView:
         for d in rows:
             c = self.classes.device(d)
             if self.may(c):
-                self.serve(d, c)
-                served.append({**d, "class": c})
+                served.append({**d, "class": c})  # the route counts what it serves of them (`serve`)
             else:
                 withheld[(d.get("zone") or "", d.get("kind") or "", c)] += 1
         self.withheld += sum(withheld.values())

@@ -20,9 +20,9 @@ from starlette.responses import Response
 from clapas import __version__
 from clapas.api import JSONResponse
 from clapas.api.access import serves
-from clapas.api.charter import CallerView, refused
+from clapas.api.charter import ALL_DEVICES, CallerView, refused
 from clapas.api.errors import ApiError, errors
-from clapas.charter import JOURNAL_READ, METRICS_READ, OPEN, PERSONAL, Caller
+from clapas.charter import CLASSES, JOURNAL_READ, METRICS_READ, OPEN, PERSONAL, Caller
 from clapas.charter.register import register
 from clapas.model import QUANTITIES, QUANTITY_BY_KEY, normalize_eui
 from clapas.store.base import STATUSES, Store
@@ -156,12 +156,20 @@ def list_devices(
     = False,
 ) -> Response:
     """Devices by EUI, with registry fields, their class and last state (last_seen, last_rssi, last_snr…).
-    Devices whose class the caller may not read are not listed: `withheld` counts them per zone and kind."""
+    Devices whose class the caller may not read are not listed: `withheld` counts them per zone and kind (over the
+    whole selection); `limit` and `offset` page what the caller sees."""
     if latest and limit > MAX_LATEST_DEVICES:
         raise ApiError(422, f"query parameter 'limit': at most {MAX_LATEST_DEVICES} with latest=true")
     view = CallerView.of(request, caller)
-    served, withheld = view.device_listing(store.devices(kind=kind or None, zone=zone or None, limit=limit,
-                                                         offset=offset))
+    if all(caller.may_read(c) for c in CLASSES):
+        served, withheld = view.device_listing(store.devices(kind=kind or None, zone=zone or None, limit=limit,
+                                                             offset=offset))
+    else:  # pages of what this caller sees: filter the whole selection, then page it
+        served, withheld = view.device_listing(store.devices(kind=kind or None, zone=zone or None,
+                                                             limit=ALL_DEVICES))
+        served = served[offset:offset + limit]
+    for d in served:
+        view.serve(d, d["class"])
     devices = [_utc_row(d) for d in served]
     if latest:
         for d in devices:
