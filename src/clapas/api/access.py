@@ -20,6 +20,7 @@ then stay on a network the city trusts.
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 import uuid
@@ -65,6 +66,9 @@ class Declaration:
 
 DECLARATION_ATTR = "__clapas_declaration__"
 _REQUEST_ID = re.compile(r"^[\w.:@/+=-]{1,128}$")
+# request ids made here: a random prefix per process and a counter (a uuid4 per request costs a system call)
+_ID_PREFIX = uuid.uuid4().hex[:12]
+_ids = itertools.count(1)
 
 
 class Access:
@@ -195,7 +199,7 @@ class AccessMiddleware:
                 rid = v.decode("latin-1")
                 break
         if not _REQUEST_ID.match(rid):
-            rid = uuid.uuid4().hex
+            rid = f"{_ID_PREFIX}-{next(_ids)}"
         state["request_id"] = rid
         status = 500
 

@@ -74,7 +74,7 @@ class KeyCheck:
 
     def __init__(self, store: Store, roles: Mapping[str, RoleSettings], cache_s: float) -> None:
         self.store, self.roles, self.cache_s = store, roles, cache_s
-        self._cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
+        self._cache: dict[str, tuple[float, dict[str, Any] | None, Caller | None]] = {}
         self._lock = threading.Lock()
 
     def forget(self, key_id: str | None = None) -> None:
@@ -84,37 +84,44 @@ class KeyCheck:
             else:
                 self._cache.pop(key_id, None)
 
-    def _row(self, key_id: str) -> dict[str, Any] | None:
+    def _row(self, key_id: str) -> tuple[dict[str, Any] | None, Caller | None]:
+        """The key's row and the caller it makes (built once per cache period, the client address left out)."""
         now = time.monotonic()
         with self._lock:
             hit = self._cache.get(key_id)
         if hit is not None and now - hit[0] < self.cache_s:
-            return hit[1]
+            return hit[1], hit[2]
         row = self.store.key(key_id)
+        caller = self._grant_of(row) if row is not None else None
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()
-            self._cache[key_id] = (now, row)
-        return row
+            self._cache[key_id] = (now, row, caller)
+        return row, caller
 
-    def caller(self, token: str, client: str) -> Caller:
-        key_id = key_id_of(token)
-        if key_id is None:
-            raise Unauthorized("not a clapas API key")
-        row = self._row(key_id)
-        now = datetime.now(UTC)
-        if row is None or not matches(token, row, now):
-            raise Unauthorized("unknown API key", key_id=key_id)
-        why = refusal(row, now)
-        if why:
-            raise Unauthorized(why, actor=row["name"], key_id=key_id)
+    def _grant_of(self, row: dict[str, Any]) -> Caller:
         label, scopes, per_minute, per_day = _grant(self.roles, [row["role"]] if row["role"] else [])
         if row["rate_per_minute"] is not None:
             per_minute = row["rate_per_minute"]
         if row["rate_per_day"] is not None:
             per_day = row["rate_per_day"]
         return Caller(actor=row["name"], via="key", role=label or "custom", scopes=scopes | set(row["scopes"]),
-                      key_id=key_id, client=client, rate_per_minute=per_minute, rate_per_day=per_day)
+                      key_id=row["id"], rate_per_minute=per_minute, rate_per_day=per_day)
+
+    def caller(self, token: str, client: str, key_id: str | None = None) -> Caller:
+        key_id = key_id or key_id_of(token)
+        if key_id is None:
+            raise Unauthorized("not a clapas API key")
+        row, granted = self._row(key_id)
+        now = datetime.now(UTC)
+        if row is None or granted is None or not matches(token, row, now):
+            raise Unauthorized("unknown API key", key_id=key_id)
+        why = refusal(row, now)
+        if why:
+            raise Unauthorized(why, actor=row["name"], key_id=key_id)
+        g = granted
+        return Caller(actor=g.actor, via="key", role=g.role, scopes=g.scopes, key_id=key_id, client=client,
+                      rate_per_minute=g.rate_per_minute, rate_per_day=g.rate_per_day)
 
 
 def _claim(claims: Mapping[str, Any], path: str) -> list[str]:
@@ -262,10 +269,11 @@ class Identifier:
         token = _presented(request)
         if token is None:
             return self.anonymous(client)
-        if key_id_of(token) is not None:
+        key_id = key_id_of(token)
+        if key_id is not None:
             if self.keys is None:
                 raise Unauthorized("API keys are not accepted here ([auth] modes)")
-            return self.keys.caller(token, client)
+            return self.keys.caller(token, client, key_id)
         if token.count(".") == 2 and self.oidc is not None:
             return self.oidc.caller(token, client)
         raise Unauthorized("unknown credential")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,14 +39,13 @@ def new_key(key_id: str | None = None) -> NewKey:
     return NewKey(key_id, token, secret_hash(token))
 
 
+_KEY = re.compile(rf"^{PREFIX}([0-9a-f]{{{KEY_ID_LEN}}})_.")
+
+
 def key_id_of(token: str) -> str | None:
     """The key id of something presented as a key, or None if it cannot be one of ours."""
-    if not token.startswith(PREFIX) or len(token) < len(PREFIX) + KEY_ID_LEN + 2:
-        return None
-    key_id = token[len(PREFIX):len(PREFIX) + KEY_ID_LEN]
-    if token[len(PREFIX) + KEY_ID_LEN] != "_" or any(c not in "0123456789abcdef" for c in key_id):
-        return None
-    return key_id
+    m = _KEY.match(token)
+    return m.group(1) if m else None
 
 
 def matches(token: str, row: dict, now: datetime) -> bool:
