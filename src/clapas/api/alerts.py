@@ -19,7 +19,7 @@ from starlette.responses import Response
 from clapas.alerts.routing import Router
 from clapas.api import JSONResponse
 from clapas.api.access import serves
-from clapas.api.charter import CallerView
+from clapas.api.charter import CallerView, denied
 from clapas.api.errors import ApiError, errors
 from clapas.api.rest import Mixed, StoreDep, _eui, _time
 from clapas.charter import ALERTS_WRITE, PERSONAL, RESTRICTED_READ, Caller
@@ -72,7 +72,7 @@ def _act(request: Request, caller: Caller, fn: Any, alert_id: int, *args: Any, *
     view = CallerView.of(request, caller)
     current = request.app.state.store.alert(alert_id)
     if current is not None and not view.may(c := view.alert_class(current)):
-        raise ApiError(403, f"alert {alert_id} is {c} data: acting on it needs the scope to read it")
+        raise denied(caller, f"alert {alert_id} is {c} data: acting on it needs the scope to read it")
     try:
         out = view.alert(fn(alert_id, *args, **kwargs))
         view.report(request, 1)

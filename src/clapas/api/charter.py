@@ -21,6 +21,7 @@ from typing import Any
 from fastapi import Request
 
 from clapas.api.errors import ApiError
+from clapas.api.identity import REALM
 from clapas.charter import OPEN, PERSONAL, Caller, most_restrictive
 from clapas.charter.classes import Classifier
 from clapas.store.base import Store
@@ -104,7 +105,7 @@ class CallerView:
         message never repeats the EUI."""
         d = self.device(eui)
         if d is not None and not self.readable(d):
-            raise refused(self.classes.device(d))
+            raise refused(self.classes.device(d), self.caller)
         return d
 
     def quantity_readable(self, d: dict[str, Any], quantity: str) -> bool:
@@ -167,8 +168,8 @@ class CallerView:
     def refuse_if_nothing_readable(self, what: str) -> None:
         """A report over devices of which the caller may read none: 403 rather than an empty report."""
         if self.withheld and not self.served_devices:
-            raise ApiError(403, f"{what} comes from devices whose data is not open: it needs a key with the "
-                                "scope to read their class (restricted:read or personal:read)")
+            raise denied(self.caller, f"{what} comes from devices whose data is not open: it needs a key with the "
+                                      "scope to read their class (restricted:read or personal:read)")
 
     # listings --------------------------------------------------------------------------------------------
     def device_listing(self, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -248,9 +249,16 @@ def withheld_counts(counter: Counter[tuple[str, str, str]]) -> list[dict[str, An
     return [{"zone": z, "kind": k, "class": c, "devices": n} for (z, k, c), n in sorted(counter.items())]
 
 
-def refused(data_class: str) -> ApiError:
-    """403 for a device's own route: says what is missing, never which device."""
+def denied(caller: Caller, message: str) -> ApiError:
+    """401 for an anonymous caller (a credential would help, §8.5), 403 for a credential without the scope."""
+    if caller.anonymous:
+        return ApiError(401, message, {"WWW-Authenticate": REALM})
+    return ApiError(403, message)
+
+
+def refused(data_class: str, caller: Caller) -> ApiError:
+    """The refusal of a device's own route: says what is missing, never which device."""
     if data_class == "personal":
-        return ApiError(403, "this device's data is personal (a dwelling's meter): it needs a key with the "
-                             "personal:read scope; the open aggregates per district are what others get")
-    return ApiError(403, f"this device's data is {data_class}: it needs a key with the {data_class}:read scope")
+        return denied(caller, "this device's data is personal (a dwelling's meter): it needs a key with the "
+                              "personal:read scope; the open aggregates per district are what others get")
+    return denied(caller, f"this device's data is {data_class}: it needs a key with the {data_class}:read scope")

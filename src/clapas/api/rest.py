@@ -264,7 +264,7 @@ def get_observations(
     if q is None:
         raise ApiError(404, f"unknown quantity {quantity!r} (see /api/v1/quantities)")
     if not view.quantity_readable(found, quantity):
-        raise refused(view.classes.value(found, quantity))
+        raise refused(view.classes.value(found, quantity), caller)
     if quantity not in reported:
         listing = ", ".join(reported) or "nothing yet"
         raise ApiError(404, f"device {key} has no {quantity} observations (it reports {listing})")
