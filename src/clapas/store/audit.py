@@ -9,7 +9,6 @@ the id and hash of the last one deleted, then records itself as an entry.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +25,7 @@ from clapas.charter.audit import (
     row_values,
     verify,
 )
+from clapas.store.tables import StoreTables
 from clapas.store.where import where
 
 _AUDIT_LOCK = 0x636C617061_03  # PostgreSQL advisory lock of the chain
@@ -55,19 +55,10 @@ def ddl() -> list[str]:
     ]
 
 
-class AuditTables:
+class AuditTables(StoreTables):
     """The audit methods of `Store`, shared by both stores (mixed in before `Store`)."""
 
     _audit_lock_sql = ""  # PostgreSQL: the advisory lock that serializes the chain across processes
-
-    def _alert_tx(self) -> AbstractContextManager[Any]:  # pragma: no cover - provided by each store
-        raise NotImplementedError
-
-    def _q(self, sql: str) -> str:
-        return sql
-
-    def _rows(self, sql: str, params: Any = None) -> list[dict[str, Any]]:  # pragma: no cover - abstract
-        raise NotImplementedError
 
     # writing -----------------------------------------------------------------------------------------
     def append_audit(self, entries: list[AuditEntry]) -> int:

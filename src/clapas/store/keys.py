@@ -6,9 +6,10 @@ keeps the key id and its history, replaces the secret, and lets the previous sec
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
+
+from clapas.store.tables import StoreTables
 
 KEY_COLS = ("id, name, role, scopes, secret_hash, previous_hash, previous_until, created_at, expires_at, "
             "revoked_at, rotated_at, rate_per_minute, rate_per_day, note")
@@ -37,17 +38,8 @@ def key_out(r: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class KeyTables:
+class KeyTables(StoreTables):
     """The key methods of `Store`, shared by both stores (mixed in before `Store`)."""
-
-    def _alert_tx(self) -> AbstractContextManager[Any]:  # pragma: no cover - provided by each store
-        raise NotImplementedError
-
-    def _q(self, sql: str) -> str:
-        return sql
-
-    def _rows(self, sql: str, params: Any = None) -> list[dict[str, Any]]:  # pragma: no cover - abstract
-        raise NotImplementedError
 
     def create_key(self, *, key_id: str, name: str, secret_hash: str, role: str = "", scopes: list[str] = (),
                    expires_at: datetime | None = None, rate_per_minute: int | None = None,
