@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from store import fresh
+from store import fresh, journal_row
 
 from clapas.charter.aggregates import AggregateSettings, Group, ZoneTree, aggregate
 from clapas.charter.jobs import retention_plan, run_erasure
@@ -55,23 +55,8 @@ def city_batches(meters: int, start: datetime, days: int, hours_per_batch: int =
                     e = name(i)
                     values = ((Q_VOLUME, 100 + h * 0.01 * (1 + i % 7)), (Q_BATTERY, 90.0)) if kind == "water_meter" \
                         else ((Q_TEMP, 10.0 + h % 9),)
-                    b.j_id.append(None)
-                    b.j_received.append(t)
-                    b.j_time.append(t)
-                    b.j_source.append("bench")
-                    b.j_event.append("up")
-                    b.j_fmt.append("json")
-                    b.j_topic.append(f"application/1/device/{e}/event/up")
-                    b.j_eui.append(e)
-                    b.j_fport.append(1)
-                    b.j_fcnt.append(h)
-                    b.j_dedup.append(None)
-                    b.j_status.append("stored")
-                    b.j_error.append(None)
-                    b.j_rssi.append(-100.0)
-                    b.j_snr.append(5.0)
-                    b.j_sf.append(7)
-                    b.j_raw.append(b'{"devEui":"' + e.encode() + b'","object":{}}')
+                    journal_row(b, e, t, h, b'{"devEui":"' + e.encode() + b'","object":{}}',
+                                f"application/1/device/{e}/event/up")
                     for q, v in values:
                         b.o_time.append(t)
                         b.o_eui.append(e)

@@ -16,13 +16,13 @@ reports is exactly what a real run deletes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
 from clapas.charter.retention import Plan
 from clapas.model import QUANTITY_BY_KEY
 from clapas.store import schema
+from clapas.store.tables import StoreTables
 
 _IDS = "(SELECT unnest(CAST(? AS INTEGER[])))"
 _QIDS = "(SELECT unnest(CAST(? AS SMALLINT[])))"
@@ -47,20 +47,11 @@ class OccupancyError(ValueError):
     period's start)."""
 
 
-class CharterTables:
+class CharterTables(StoreTables):
     """Retention, erasure, occupancy and consumption groups of `Store`, shared by both stores."""
 
     timezone: str
     url: str
-
-    def _alert_tx(self) -> AbstractContextManager[Any]:  # pragma: no cover - provided by each store
-        raise NotImplementedError
-
-    def _q(self, sql: str) -> str:
-        return sql
-
-    def _rows(self, sql: str, params: Any = None) -> list[dict[str, Any]]:  # pragma: no cover - abstract
-        raise NotImplementedError
 
     # plumbing ----------------------------------------------------------------------------------------
     @property
