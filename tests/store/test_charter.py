@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from clapas.charter import audit
-from clapas.charter.audit import AuditEntry
+from clapas.charter.audit import AuditEntry, pseudonym
 from clapas.charter.keys import matches, new_key, refusal
 from clapas.store.base import Store
 from clapas.store.keys import KeyNotFound
@@ -56,7 +56,13 @@ def test_audit_chain_verifies_and_breaks_when_a_row_is_edited(store: Store) -> N
     v = store.verify_audit()
     assert v.ok and v.checked == 3
     [last, *_] = store.audit_entries()
-    assert last["id"] == 3 and last["subjects"] == ["a1"] and last["route"] == "/api/v1/devices/{eui}"
+    # devices are kept as pseudonyms keyed with the store's own secret: never the EUI, the same for any spelling
+    secret = store.sql("SELECT secret FROM audit_secret")[0]["secret"]
+    a1 = store.audit_pseudonym("A1")
+    assert a1 == pseudonym(secret, "a1") != pseudonym("another store's secret", "a1") and len(a1) == 32
+    assert last["id"] == 3 and last["subjects"] == [a1] and last["route"] == "/api/v1/devices/{eui}"
+    assert store.sql("SELECT count(*) AS n FROM audit_log WHERE subjects LIKE '%\"a1\"%'")[0]["n"] == 0
+    assert [e["id"] for e in store.audit_entries(subject="a1")] == [3, 1]
     assert [r["key_id"] for r in store.audit_readers("a1")] == ["k1", "k2"]
     assert store.audit_readers("a1")[0]["reads"] == 1 and store.audit_readers("zz") == []
     # someone edits a row in the database: the chain breaks there

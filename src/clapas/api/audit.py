@@ -1,7 +1,7 @@
 """`GET /api/v1/audit`: the audit log, for holders of audit:read (the data protection officer, admins).
 
-The log names callers, client addresses and the devices they read: it is personal data itself, so the route
-serves the personal class, and each read of it is audited too.
+The log names callers, client addresses and the devices they read (by keyed pseudonyms, not EUIs): it is personal
+data itself, so the route serves the personal class, and each read of it is audited too.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ def list_audit(
     key: Annotated[str | None, Query(description="a key id")] = None,
     route: Annotated[str | None, Query(description="a route template, e.g. /api/v1/devices/{eui}")] = None,
     status: Annotated[int | None, Query(description="an HTTP status")] = None,
-    device: Annotated[str | None, Query(description="entries that served this device (EUI)")] = None,
+    device: Annotated[str | None, Query(description="entries that served this device (an EUI; "
+                                                            "the log shows its pseudonym)")] = None,
     from_: Annotated[str | None, Query(alias="from", description="at or after (ISO 8601)")] = None,
     to: Annotated[str | None, Query(description="before (ISO 8601)")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,

@@ -2,15 +2,21 @@
 creation", minimal personal data).
 
 Each entry says who did what to which data — actor, key id, route template, class served, how many rows, which
-devices (their EUIs, so that an erasure can list who read a device), the status, the request id — and never an
-observation value. Entry n stores `hash = SHA-256(prev_hash ‖ canonical(entry n))` where `prev_hash` is entry n−1's
-hash: editing, inserting or deleting any entry breaks every hash after it, which `verify` reports. Pruning old
-entries keeps an anchor (the last pruned id and hash), so the remaining chain still verifies from it.
+devices, the status, the request id — and never an observation value. Devices are written as keyed pseudonyms
+(HMAC-SHA256 of the EUI with the store's own secret, `pseudonym`): the log is append-only, so an erasure cannot
+remove an EUI from it, yet the same EUI always gives the same pseudonym, so an erasure can still list who read a
+device. The secret is in the store: this is pseudonymisation, not anonymisation.
+
+Entry n stores `hash = SHA-256(prev_hash ‖ canonical(entry n))` where `prev_hash` is entry n−1's hash: editing,
+inserting or deleting any entry breaks every hash after it, which `verify` reports. Pruning old entries keeps an
+anchor (the last pruned id and hash), so the remaining chain still verifies from it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +25,7 @@ from typing import Any
 import msgspec
 
 GENESIS = "0" * 64  # the prev_hash of the first entry ever written
+PSEUDONYM_HEX = 32  # 128 bits of the HMAC: no collision between any city's devices, half the text of a full one
 
 # events
 READ, WRITE, REFUSED, RATE_LIMITED = "read", "write", "refused", "rate_limited"
@@ -32,8 +39,8 @@ COLUMNS = ("id", "time", "event", "actor", "via", "role", "key_id", "client", "m
 
 @dataclass(slots=True)
 class AuditEntry:
-    """One entry before it is numbered and chained. `subjects`: device EUIs served; `detail`: small facts, never
-    observation values (a key's name and role, an erasure's request reference…)."""
+    """One entry before it is numbered and chained. `subjects`: device EUIs served (stored as their pseudonyms);
+    `detail`: small facts, never observation values (a key's name and role, an erasure's request reference…)."""
 
     event: str
     actor: str
@@ -59,12 +66,24 @@ def _utc_text(t: datetime) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def row_values(entry_id: int, e: AuditEntry) -> dict[str, Any]:
-    """The stored row of an entry (without its hashes): JSON columns as text, so both stores keep the same bytes."""
+def new_secret() -> str:
+    """A store's pseudonym secret, made once when its audit tables are created."""
+    return secrets.token_hex(32)
+
+
+def pseudonym(secret: str, eui: str) -> str:
+    """The audit log's name for a device: keyed, so that the EUIs of a city cannot be hashed and compared without
+    the store's secret; EUIs in lower case (as the registry keeps them)."""
+    return hmac.new(secret.encode(), eui.strip().lower().encode(), hashlib.sha256).hexdigest()[:PSEUDONYM_HEX]
+
+
+def row_values(entry_id: int, e: AuditEntry, secret: str) -> dict[str, Any]:
+    """The stored row of an entry (without its hashes): JSON columns as text, so both stores keep the same bytes;
+    devices as their pseudonyms under `secret`."""
     return {"id": entry_id, "time": e.time or datetime.now(UTC), "event": e.event, "actor": e.actor, "via": e.via,
             "role": e.role, "key_id": e.key_id, "client": e.client, "method": e.method, "route": e.route,
             "data_class": e.data_class, "row_count": e.row_count,
-            "subjects": _enc.encode(sorted(set(e.subjects or ()))).decode(),
+            "subjects": _enc.encode(sorted({pseudonym(secret, s) for s in e.subjects or ()})).decode(),
             "status": e.status, "request_id": e.request_id, "detail": _enc.encode(e.detail or {}).decode()}
 
 
@@ -106,7 +125,7 @@ def verify(rows: Iterable[dict[str, Any]], anchor: tuple[int, str] | None = None
 
 
 def public(row: dict[str, Any]) -> dict[str, Any]:
-    """A stored row as the API and the export give it: JSON columns decoded, times in UTC."""
+    """A stored row as the API and the export give it: JSON columns decoded (devices as pseudonyms), times in UTC."""
     out = dict(row)
     out["time"] = row["time"].astimezone(UTC)
     out["subjects"] = msgspec.json.decode(row["subjects"]) if row.get("subjects") else []

@@ -2,7 +2,8 @@
 
 Appending takes the chain's lock (PostgreSQL: an advisory lock, as several processes may write; DuckDB: the store's
 lock), numbers the entries after the last one and chains their hashes (`clapas.charter.audit`), and writes them in
-one COPY / Arrow insert. Nothing updates an entry; pruning deletes the oldest ones and keeps, in `audit_anchor`,
+one COPY / Arrow insert, devices as keyed pseudonyms under the secret kept in `audit_secret` (made by migration 5,
+never shown by the API). Nothing updates an entry; pruning deletes the oldest ones and keeps, in `audit_anchor`,
 the id and hash of the last one deleted, then records itself as an entry.
 """
 
@@ -21,6 +22,8 @@ from clapas.charter.audit import (
     AuditEntry,
     Verification,
     chain_hash,
+    new_secret,
+    pseudonym,
     public,
     row_values,
     verify,
@@ -55,10 +58,23 @@ def ddl() -> list[str]:
     ]
 
 
+def secret_ddl() -> list[str]:
+    """Version 5: the secret of the audit log's pseudonyms, one per store, made here (at migration time)."""
+    return ["CREATE TABLE audit_secret (secret VARCHAR NOT NULL)",
+            f"INSERT INTO audit_secret VALUES ('{new_secret()}')"]
+
+
 class AuditTables(StoreTables):
     """The audit methods of `Store`, shared by both stores (mixed in before `Store`)."""
 
     _audit_lock_sql = ""  # PostgreSQL: the advisory lock that serializes the chain across processes
+    _audit_key: str | None = None  # the pseudonym secret, read once
+
+    def audit_pseudonym(self, eui: str) -> str:
+        """How the audit log names a device (its `subjects`): what to look for when searching it by EUI."""
+        if self._audit_key is None:
+            self._audit_key = self._rows("SELECT secret FROM audit_secret")[0]["secret"]
+        return pseudonym(self._audit_key, eui)
 
     # writing -----------------------------------------------------------------------------------------
     def append_audit(self, entries: list[AuditEntry]) -> int:
@@ -72,9 +88,12 @@ class AuditTables(StoreTables):
         if self._audit_lock_sql:
             cur.execute(self._audit_lock_sql, [_AUDIT_LOCK])
         last_id, prev = self._chain_end(cur)
+        if self._audit_key is None:
+            cur.execute("SELECT secret FROM audit_secret")
+            self._audit_key = _one(cur)[0]
         rows = []
         for i, e in enumerate(entries, start=last_id + 1):
-            r = row_values(i, e)
+            r = row_values(i, e, self._audit_key)
             r["prev_hash"] = prev
             r["hash"] = prev = chain_hash(prev, r)
             rows.append(r)
@@ -151,20 +170,21 @@ class AuditTables(StoreTables):
                       route: str | None = None, status: int | None = None, subject: str | None = None,
                       since: datetime | None = None, until: datetime | None = None, limit: int = 100,
                       offset: int = 0) -> list[dict[str, Any]]:
-        """Entries newest first, JSON columns decoded, times in UTC."""
+        """Entries newest first, JSON columns decoded, times in UTC; `subject`: an EUI (searched by its pseudonym)."""
         cond, params = where(("event = ?", event), ("actor = ?", actor), ("key_id = ?", key_id),
                              ("route = ?", route), ("status = ?", status),
-                             ("subjects LIKE ?", f'%"{subject}"%' if subject else None),
+                             ("subjects LIKE ?", f'%"{self.audit_pseudonym(subject)}"%' if subject else None),
                              ("time >= ?", since), ("time < ?", until))
         rows = self._rows(self._q(f"SELECT {_COL_LIST} FROM audit_log WHERE {cond} ORDER BY id DESC "
                                   f"LIMIT ? OFFSET ?"), [*params, limit, offset])
         return [public(r) for r in rows]
 
     def audit_readers(self, eui: str) -> list[dict[str, Any]]:
-        """Who read a device (for an erasure's answer): per key (or actor), how many reads, first and last."""
+        """Who read a device (for an erasure's answer): per key (or actor), how many reads, first and last — found
+        by the device's pseudonym, as the log keeps no EUI."""
         rows = self._rows(self._q(
             "SELECT key_id, actor, via, count(*) AS reads, min(time) AS first, max(time) AS last FROM audit_log "
             "WHERE event = 'read' AND subjects LIKE ? GROUP BY key_id, actor, via ORDER BY min(time)"),
-            [f'%"{eui}"%'])
+            [f'%"{self.audit_pseudonym(eui)}"%'])
         return [{**r, "reads": int(r["reads"]), "first": r["first"].astimezone(UTC),
                  "last": r["last"].astimezone(UTC)} for r in rows]

@@ -74,7 +74,8 @@ def duckdb_migrations() -> list[tuple[int, list[str]]]:
         """CREATE TABLE observations (device_id INTEGER NOT NULL, quantity_id SMALLINT NOT NULL,
             time TIMESTAMPTZ NOT NULL, value DOUBLE NOT NULL)""",
     ]
-    return [(1, v1), (2, alerts.duckdb_ddl()), (3, charter_ddl()), (4, charter_tables.occupancy_ddl())]
+    return [(1, v1), (2, alerts.duckdb_ddl()), (3, charter_ddl()), (4, charter_tables.occupancy_ddl()),
+            (5, audit.secret_ddl())]
 
 
 def postgres_migrations() -> list[tuple[int, list[str]]]:
@@ -122,7 +123,8 @@ def postgres_migrations() -> list[tuple[int, list[str]]]:
         # the time zone the daily rollup was computed in: a change of city time zone rebuilds it
         "CREATE TABLE store_settings (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)",
     ]
-    return [(1, v1), (2, alerts.postgres_ddl()), (3, charter_ddl()), (4, charter_tables.occupancy_ddl())]
+    return [(1, v1), (2, alerts.postgres_ddl()), (3, charter_ddl()), (4, charter_tables.occupancy_ddl()),
+            (5, audit.secret_ddl())]
 
 
 def bucket_sql(resolution: str, timezone: str, col: str = "time") -> str:
