@@ -38,29 +38,34 @@ def eui(i: int) -> str:
     return f"{0x70B3D50000000000 + i:016x}"
 
 
+def journal_row(b: Batch, e: str, t: datetime, f_cnt: int, raw: bytes, topic: str = "") -> None:
+    """One stored `up` message of device `e` in the batch's journal columns."""
+    b.j_id.append(None)
+    b.j_received.append(t)
+    b.j_time.append(t)
+    b.j_source.append("bench")
+    b.j_event.append("up")
+    b.j_fmt.append("json")
+    b.j_topic.append(topic)
+    b.j_eui.append(e)
+    b.j_fport.append(1)
+    b.j_fcnt.append(f_cnt)
+    b.j_dedup.append(None)
+    b.j_status.append("stored")
+    b.j_error.append(None)
+    b.j_rssi.append(-100.0)
+    b.j_snr.append(5.0)
+    b.j_sf.append(7)
+    b.j_raw.append(raw)
+
+
 def make_batch(n: int, t: datetime, describe: bool = True) -> Batch:
     """`n` uplinks at time `t`, one per device, 4 rows each; `describe`: with the devices' registry facts."""
     b = Batch()
     raw = msgspec.json.encode({"object": dict.fromkeys(KEYS, 0.0)})
     for i in range(n):
         e = eui(i)
-        b.j_id.append(None)
-        b.j_received.append(t)
-        b.j_time.append(t)
-        b.j_source.append("bench")
-        b.j_event.append("up")
-        b.j_fmt.append("json")
-        b.j_topic.append("")
-        b.j_eui.append(e)
-        b.j_fport.append(1)
-        b.j_fcnt.append(i)
-        b.j_dedup.append(None)
-        b.j_status.append("stored")
-        b.j_error.append(None)
-        b.j_rssi.append(-100.0)
-        b.j_snr.append(5.0)
-        b.j_sf.append(7)
-        b.j_raw.append(raw)
+        journal_row(b, e, t, i, raw)
         for k, q in enumerate(QIDS):
             b.o_time.append(t)
             b.o_eui.append(e)

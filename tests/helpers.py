@@ -71,3 +71,12 @@ def detect_simulated(city: Any, detectors: list[Any], start: datetime, end: date
     if finish_after_s is not None:
         runner.finish(end.timestamp() + finish_after_s)
     return sink
+
+
+def as_local(app: Any) -> Any:
+    """An app whose every caller holds every scope (the LOCAL caller): for tests of what routes do, not of who may
+    call them (those are in tests/api/test_access.py and test_charter_routes.py)."""
+    from clapas.charter import LOCAL
+
+    app.state.identify = lambda request: LOCAL
+    return app

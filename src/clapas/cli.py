@@ -23,6 +23,9 @@ SUBCOMMANDS: list[str] = [
     "clapas.codecs.cli:add_parser",  # codecs
     "clapas.detectors.score:add_parser",  # score
     "clapas.reports.cli:add_parser",  # museum report
+    "clapas.charter.keys_cli:add_parser",  # keys
+    "clapas.charter.audit_cli:add_parser",  # audit
+    "clapas.charter.cli:add_parser",  # retention, erase
 ]
 
 

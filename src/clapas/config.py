@@ -15,6 +15,9 @@ from typing import Any
 
 import msgspec
 
+from clapas.charter.aggregates import AggregateSettings
+from clapas.charter.retention import RetentionSettings
+from clapas.charter.roles import RoleSettings
 from clapas.decoders.chirpstack_object import FieldMap
 from clapas.indices.air import AirQualitySettings
 from clapas.indices.flood import FloodSettings
@@ -231,6 +234,85 @@ class AlertSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     email: EmailSettings = msgspec.field(default_factory=EmailSettings)
 
 
+class CharterSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The data charter (../shared/domain-rules.md §8): who may see what. Roles: `clapas.charter.roles`."""
+
+    # The role of callers without a credential: "public" (open data) by default; "" refuses them everything.
+    anonymous: str = "public"
+    # [charter.roles.NAME] scopes = [...], rate_per_minute, rate_per_day: replaces the default role of that name.
+    roles: dict[str, RoleSettings] = msgspec.field(default_factory=dict)
+    # Classes (`clapas.charter.classes`, defaults from §8.9); the most restrictive of the device's registry class,
+    # its kind's and the quantity's applies. [charter.kinds] kind (or "water_meter.non_residential") → class.
+    kinds: dict[str, str] = msgspec.field(default_factory=dict)
+    # [charter.quantities] quantity key → class, e.g. occupancy = "restricted" (presence in a room).
+    quantities: dict[str, str] = msgspec.field(default_factory=dict)
+    # [charter.rules] alert rule or rule prefix → class (default: the class of the kinds the rule reads).
+    rules: dict[str, str] = msgspec.field(default_factory=dict)
+    # [charter.purposes] kind → why the city collects it, as GET /api/v1/register says it.
+    purposes: dict[str, str] = msgspec.field(default_factory=dict)
+    # [charter.aggregates]: when an open aggregate of personal data is published (`clapas.charter.aggregates`).
+    aggregates: AggregateSettings = msgspec.field(default_factory=AggregateSettings)
+    # [charter.retention]: how long each class and quantity is kept (`clapas.charter.retention`, §8.9).
+    retention: RetentionSettings = msgspec.field(default_factory=RetentionSettings)
+
+
+class OidcSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """OIDC bearer tokens (JWT) from the city's identity provider (Keycloak…), checked against its keys."""
+
+    issuer: str = ""  # the `iss` tokens must carry, e.g. https://sso.city.example/realms/city
+    audience: str = "clapas"  # the `aud` tokens must carry
+    # The issuer's keys: a JWKS file, else this URL, else the issuer's `jwks_uri` (its discovery document).
+    jwks_file: str = ""
+    jwks_url: str = ""
+    jwks_cache_s: float = 300.0  # fetched keys are kept this long (a key unknown to the cache refetches once)
+    algorithms: str | list[str] = "RS256,ES256"
+    leeway_s: float = 30.0  # clock skew tolerated on exp/nbf/iat
+    # Where the roles are in the token (dotted path); Keycloak and Stellio use realm_access.roles (§8.5).
+    roles_claim: str = "realm_access.roles"
+    # token role → clapas role; roles not listed are ignored. A token without a mapped role gets `default_role`.
+    role_map: dict[str, str] = msgspec.field(default_factory=dict)
+    default_role: str = "public"
+    actor_claim: str = "sub"  # who the audit log names
+
+
+class GatewaySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """An API gateway (Kong, §8.5) that authenticated the consumer and says who it is in headers."""
+
+    # Addresses (or CIDRs) of the gateway: its headers are ignored from anyone else.
+    trusted_proxies: str | list[str] = ""
+    consumer_header: str = "X-Consumer-Username"  # Kong key-auth's upstream header
+    groups_header: str = "X-Consumer-Groups"  # Kong acl's upstream header (comma-separated)
+    anonymous_header: str = "X-Anonymous-Consumer"  # "true": the gateway let an anonymous consumer through
+    # gateway group → clapas role; a consumer without a mapped group gets `default_role`.
+    group_roles: dict[str, str] = msgspec.field(default_factory=dict)
+    default_role: str = "public"
+
+
+class AuthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """How callers prove who they are (`clapas.api.access`)."""
+
+    # Which identities are accepted: keys (clapas keys), oidc, gateway; comma-separated.
+    modes: str | list[str] = "keys"
+    # false: every caller gets every scope, as before the charter (only on a network you trust; for benchmarks).
+    enforce: bool = True
+    # false when a gateway in front applies the rate limits (Kong rate-limiting, §8.5).
+    rate_limits: bool = True
+    # A key looked up is remembered this long: a revocation made by another process applies within it.
+    key_cache_s: float = 5.0
+    oidc: OidcSettings = msgspec.field(default_factory=OidcSettings)
+    gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)
+
+
+class AuditSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The audit log (`clapas.api.access`, `clapas audit`)."""
+
+    # CNIL délibération n° 2021-122 (§8.4): logs kept 6 months to 1 year, up to 3 years with a documented risk.
+    retention_months: int = 12
+    # Entries are written in batches by one thread: at most this long after the request, or this many at once.
+    flush_interval_s: float = 1.0
+    batch_size: int = 1000
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # duckdb:///path/city.duckdb (one file, the default) or postgresql://user@host:port/db
     store: str = "duckdb:///clapas.duckdb"
@@ -252,6 +334,10 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     flood: FloodSettings = msgspec.field(default_factory=FloodSettings)
     codecs: CodecSettings = msgspec.field(default_factory=CodecSettings)
     alerts: AlertSettings = msgspec.field(default_factory=AlertSettings)
+    # The data charter (issue 10): roles and the anonymous grant; how callers authenticate; the audit log.
+    charter: CharterSettings = msgspec.field(default_factory=CharterSettings)
+    auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
+    audit: AuditSettings = msgspec.field(default_factory=AuditSettings)
     # Device profile name (as ChirpStack names it) → what it means.
     profiles: dict[str, ProfileSettings] = msgspec.field(default_factory=dict)
 
@@ -352,5 +438,71 @@ def _check(s: Settings) -> None:
         raise ConfigError(f"heat.department {s.heat.department!r} has no canicule thresholds; known: "
                           f"{', '.join(sorted(departments))}, or add [heat.departments.{s.heat.department}] "
                           f"with name, ibmn_c and ibmx_c (CLAPAS_HEAT_DEPARTMENT)")
+    _check_charter(s)
+    _check_stewardship(s)
     if s.pipeline.batch_size < 1 or s.pipeline.flush_interval_s <= 0:
         raise ConfigError("pipeline batch_size must be ≥ 1 and flush_interval_s > 0")
+
+
+AUTH_MODES = ("keys", "oidc", "gateway")
+
+
+def names(value: str | list[str]) -> list[str]:
+    """A comma-separated setting (or a list) as a list of stripped names."""
+    parts = value.split(",") if isinstance(value, str) else value
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _check_charter(s: Settings) -> None:
+    from clapas.charter.classes import ClassError, check_settings
+    from clapas.charter.roles import UnknownRole, effective_roles
+
+    try:
+        check_settings(s.charter)
+    except ClassError as e:
+        raise ConfigError(str(e)) from None
+    try:
+        roles = effective_roles(s.charter.roles)
+    except UnknownRole as e:
+        raise ConfigError(f"charter.roles: {e}") from None
+    a = s.auth
+    used = {"charter.anonymous": s.charter.anonymous, "auth.oidc.default_role": a.oidc.default_role,
+            "auth.gateway.default_role": a.gateway.default_role,
+            **{f"auth.oidc.role_map.{k}": v for k, v in a.oidc.role_map.items()},
+            **{f"auth.gateway.group_roles.{k}": v for k, v in a.gateway.group_roles.items()}}
+    for where, role in used.items():
+        if role and role not in roles:
+            raise ConfigError(f"{where}: unknown role {role!r}; known: {', '.join(sorted(roles))}")
+    bad = [m for m in names(a.modes) if m not in AUTH_MODES]
+    if bad:
+        raise ConfigError(f"auth.modes: unknown mode(s) {', '.join(bad)}; known: {', '.join(AUTH_MODES)} "
+                          f"(CLAPAS_AUTH_MODES)")
+    if "oidc" in names(a.modes) and not a.oidc.issuer:
+        raise ConfigError("auth.oidc.issuer is required when auth.modes includes oidc (CLAPAS_AUTH_OIDC_ISSUER)")
+    if "gateway" in names(a.modes):
+        import ipaddress
+
+        if not names(a.gateway.trusted_proxies):
+            raise ConfigError("auth.gateway.trusted_proxies is required when auth.modes includes gateway")
+        for p in names(a.gateway.trusted_proxies):
+            try:
+                ipaddress.ip_network(p, strict=False)
+            except ValueError:
+                raise ConfigError(f"auth.gateway.trusted_proxies: {p!r} is not an address or CIDR") from None
+    if not 1 <= s.audit.retention_months <= 36:
+        raise ConfigError("audit.retention_months must be within 1–36 (CNIL 2021-122: up to 3 years, §8.4)")
+    if s.audit.flush_interval_s <= 0 or s.audit.batch_size < 1:
+        raise ConfigError("audit: flush_interval_s must be > 0 and batch_size ≥ 1")
+
+
+def _check_stewardship(s: Settings) -> None:
+    """[charter.aggregates] and [charter.retention]."""
+    from clapas.charter.retention import RetentionError, check_settings
+
+    g = s.charter.aggregates
+    if g.min_meters < 2 or not 0 < g.dominance_share < 1 or g.settle_h < 0 or g.max_days < 1:
+        raise ConfigError("charter.aggregates: min_meters ≥ 2, 0 < dominance_share < 1, settle_h ≥ 0, max_days ≥ 1")
+    try:
+        check_settings(s.charter.retention)
+    except RetentionError as e:
+        raise ConfigError(str(e)) from None

@@ -31,6 +31,7 @@ log = logging.getLogger("clapas.service")
 T = TypeVar("T")
 
 FLUSH_TICK_S = 0.1  # how often the batch timer looks at the pending batch
+RETENTION_FIRST_S = 300.0  # the daily retention job's first run, once start-up (imports, catch-up) is over
 # Ingestion allocates a few short-lived, acyclic objects per message; the cyclic collector's default threshold
 # (700 allocations) makes it scan tens of thousands of times a second for nothing, and a full collection over
 # the long-lived caches pauses ingestion long enough for the broker to drop messages.
@@ -61,6 +62,7 @@ class Service:
         on_commit = self.alerting.runner.on_commit if self.alerting else None
         self.pipeline = Pipeline(self.store, settings.pipeline, settings.profiles, on_commit=on_commit)
         self.subscribers: list[MqttSubscriber] = []
+        self.retention_first_s = RETENTION_FIRST_S
         cs, tts = settings.chirpstack, settings.ttn
         if cs.mqtt_url:
             self.subscribers.append(MqttSubscriber(
@@ -90,6 +92,8 @@ class Service:
         tasks += [asyncio.create_task(job(stop)) for job in extra or []]
         if self.alerting:
             tasks.append(asyncio.create_task(self.alerting.worker.run(stop)))
+        if self.settings.charter.retention.enabled:
+            tasks.append(asyncio.create_task(self._retention_job(stop)))
         try:
             if http:
                 await self._serve_http(stop)
@@ -101,6 +105,25 @@ class Service:
             await asyncio.to_thread(self.pipeline.close)
             self.store.close()
             log.info("stopped; everything received was written")
+
+    async def _retention_job(self, stop: asyncio.Event) -> None:
+        """[charter.retention], applied a little after start and then every `interval_h` (in the writer's store,
+        off the event loop); a failure is logged and retried at the next round."""
+        from clapas.charter.jobs import run_retention
+
+        delay = self.retention_first_s
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+                return
+            except TimeoutError:
+                pass
+            try:
+                counts = await asyncio.to_thread(run_retention, self.store, self.settings)
+                log.info("retention: %s", ", ".join(f"{t} {n}" for t, n in counts.items()) or "nothing due")
+            except Exception:
+                log.exception("retention failed; next attempt in %.0f h", self.settings.charter.retention.interval_h)
+            delay = self.settings.charter.retention.interval_h * 3600
 
     async def _serve_http(self, stop: asyncio.Event) -> None:
         import uvicorn
@@ -122,6 +145,7 @@ class Service:
             await server.serve()  # returns on SIGINT/SIGTERM or when `stop` is set
         finally:
             stopper.cancel()
+            app.state.access.close()  # the audit entries still queued, written before the store closes
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from clapas.api.app import create_app
 from clapas.config import AlertSettings, Settings, WebhookSettings
 from clapas.store.alerts import AlertChange
 from clapas.store.duckdb import DuckDBStore
+from tests.helpers import as_local
 
 T0 = datetime(2026, 6, 3, 4, tzinfo=UTC)
 DEV = "e4403dac812d9fc5"
@@ -28,7 +29,7 @@ def client(tmp_path) -> Iterator[tuple[TestClient, DuckDBStore]]:
         AlertChange("water.district_night_flow", "dma-02", "open", T0.replace(hour=5), "warning", {"rise": 1.0},
                     "rise", "zone", "dma-02"),
     ], Router.from_settings(settings.alerts))
-    with TestClient(create_app(store, settings)) as c:
+    with TestClient(as_local(create_app(store, settings))) as c:
         yield c, store
     store.close()
 

@@ -13,6 +13,7 @@ from clapas.config import Settings
 from clapas.model import Zone
 from clapas.pipeline.ingest import Pipeline
 from clapas.store.duckdb import DuckDBStore
+from tests.helpers import as_local
 
 from .city import fill_city
 
@@ -38,12 +39,12 @@ def city(samples: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tu
 @pytest.fixture(scope="module")
 def client(city: tuple[DuckDBStore, Pipeline]) -> Iterator[TestClient]:
     store, pipeline = city
-    with TestClient(create_app(store, Settings(), pipeline)) as c:
+    with TestClient(as_local(create_app(store, Settings(), pipeline))) as c:
         yield c
 
 
 @pytest.fixture
 def readonly_client(city: tuple[DuckDBStore, Pipeline]) -> Iterator[TestClient]:
     """The same store served by an app that does not ingest."""
-    with TestClient(create_app(city[0], Settings())) as c:
+    with TestClient(as_local(create_app(city[0], Settings()))) as c:
         yield c

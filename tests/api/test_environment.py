@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from clapas.api.app import create_app
 from clapas.config import Settings
+from tests.helpers import as_local
 from tests.reports.env_city import PARIS, G, R, open_city
 
 
@@ -21,7 +22,7 @@ from tests.reports.env_city import PARIS, G, R, open_city
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     now = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
     store = open_city(str(tmp_path_factory.mktemp("env") / "city.duckdb"), now.astimezone(PARIS).date(), now)
-    with TestClient(create_app(store, Settings())) as c:
+    with TestClient(as_local(create_app(store, Settings()))) as c:
         yield c
     store.close()
 
@@ -130,7 +131,7 @@ def test_an_empty_city_answers_empty_reports(tmp_path) -> None:
 
     store = DuckDBStore(f"duckdb:///{tmp_path / 'empty.duckdb'}")
     try:
-        with TestClient(create_app(store, Settings())) as c:
+        with TestClient(as_local(create_app(store, Settings()))) as c:
             assert ok(c.get("/api/v1/air/atmo"))["zones"] == []
             assert ok(c.get("/api/v1/air/eaqi"))["zones"] == []
             status = ok(c.get("/api/v1/heat/status"))

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from clapas.api.app import create_app
 from clapas.config import Settings
 from clapas.store.duckdb import DuckDBStore
+from tests.helpers import as_local
 
 from .city import ROOM, STATION
 
@@ -74,7 +75,7 @@ def test_unknown_route_and_method(client: TestClient) -> None:
 def test_unreachable_store_is_503(tmp_path: Path) -> None:
     store = DuckDBStore(f"duckdb:///{tmp_path / 'gone.duckdb'}")
     store.close()
-    with TestClient(create_app(store, Settings())) as client:
+    with TestClient(as_local(create_app(store, Settings()))) as client:
         assert "store unreachable" in error(client.get("/healthz"), 503)
         metrics = client.get("/metrics")
         assert metrics.status_code == 200 and "clapas_store_up 0.0" in metrics.text

@@ -12,13 +12,14 @@ from fastapi.testclient import TestClient
 
 from clapas.api.app import create_app
 from clapas.config import Settings
+from tests.helpers import as_local
 from tests.reports.test_museum import ROOM_A, ROOM_B, ROOM_C, SETTINGS, build_store
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     store = build_store(tmp_path_factory.mktemp("museum-api") / "museum.duckdb")
-    with TestClient(create_app(store, Settings(museum=SETTINGS))) as c:
+    with TestClient(as_local(create_app(store, Settings(museum=SETTINGS)))) as c:
         yield c
     store.close()
 

@@ -20,6 +20,7 @@ from clapas.connectors.http_ingest import MAX_BODY_BYTES
 from clapas.pipeline.ingest import Pipeline
 from clapas.simulator.encoders import cayenne_lpp
 from clapas.store.duckdb import DuckDBStore
+from tests.helpers import as_local
 
 URL = "/api/v1/ingest/chirpstack"
 JSON = {"content-type": "application/json"}
@@ -45,7 +46,7 @@ def up_json(samples: Path, eui: str, payload: bytes, time: datetime) -> bytes:
 def setup(tmp_path: Path) -> Iterator[tuple[TestClient, Pipeline]]:
     store = DuckDBStore(f"duckdb:///{tmp_path / 'ingest.duckdb'}")
     pipeline = Pipeline(store)
-    with TestClient(create_app(store, Settings(), pipeline)) as client:
+    with TestClient(as_local(create_app(store, Settings(), pipeline))) as client:
         yield client, pipeline
     pipeline.close()
     store.close()
@@ -142,7 +143,7 @@ def test_disabled_ingest_is_503(tmp_path: Path) -> None:
     pipeline = Pipeline(store)
     try:
         off = Settings(chirpstack=ChirpstackSettings(http_ingest=False))
-        for app in (create_app(store, off, pipeline), create_app(store, Settings())):
+        for app in (as_local(create_app(store, off, pipeline)), as_local(create_app(store, Settings()))):
             with TestClient(app) as client:
                 r = client.post(f"{URL}?event=up", content=b"{}", headers=JSON)
                 assert r.status_code == 503

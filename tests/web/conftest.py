@@ -20,6 +20,7 @@ from clapas.pipeline.ingest import Pipeline
 from clapas.store.alerts import AlertChange
 from clapas.store.duckdb import DuckDBStore
 from tests.api.city import STATION, fill_city
+from tests.helpers import as_local
 
 
 def free_port() -> int:
@@ -43,7 +44,7 @@ def served_city(samples: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
         opened, cleared = datetime(2026, 2, day, 14, tzinfo=UTC), datetime(2026, 2, day, 18, tzinfo=UTC)
         store.apply_alert_changes([AlertChange("heat.heat_stress", STATION, state, at, "warning", {}, "", "device",
                                                "ecusson") for state, at in (("open", opened), ("clear", cleared))])
-    with serving(create_app(store, Settings(), pipeline)) as url:
+    with serving(as_local(create_app(store, Settings(), pipeline))) as url:
         yield url
     pipeline.close()
     store.close()

@@ -12,6 +12,7 @@ import pytest
 
 from clapas.api.app import create_app, static_dir
 from clapas.config import Settings
+from tests.helpers import as_local
 from tests.reports.env_city import PARIS, G, open_city
 from tests.web.conftest import serving
 from tests.web.test_dashboard import chromium, fetch, needs_chromium
@@ -22,7 +23,7 @@ def served_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     today = datetime.now(PARIS).date()
     end_of_today = datetime.combine(today + timedelta(days=1), datetime.min.time(), PARIS) - timedelta(seconds=1)
     store = open_city(str(tmp_path_factory.mktemp("env-web") / "city.duckdb"), today, end_of_today)
-    with serving(create_app(store, Settings())) as url:
+    with serving(as_local(create_app(store, Settings()))) as url:
         yield url
     store.close()
 

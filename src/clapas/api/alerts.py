@@ -3,6 +3,9 @@
 Actions go through the store's lifecycle (`clapas.store.alerts`): an action the alert's state does not allow is a
 409, an unknown alert a 404. Acknowledging and resolving are notified like a detector's transitions (the route
 comes from the same settings), in the same transaction as the change.
+
+An alert carries the class of what it comes from (`clapas.charter.classes`): a caller who may not read it gets
+it reduced to its open fields (rule, zone, state, times; `withheld: true`), never its subject, evidence or texts.
 """
 
 from __future__ import annotations
@@ -15,8 +18,11 @@ from starlette.responses import Response
 
 from clapas.alerts.routing import Router
 from clapas.api import JSONResponse
+from clapas.api.access import serves
+from clapas.api.charter import CallerView, denied
 from clapas.api.errors import ApiError, errors
-from clapas.api.rest import StoreDep, _eui, _time
+from clapas.api.rest import Mixed, StoreDep, _eui, _time
+from clapas.charter import ALERTS_WRITE, PERSONAL, RESTRICTED_READ, Caller
 from clapas.store.alerts import ALERT_STATES, NOTIFICATION_STATUSES, AlertNotFound, InvalidTransition
 
 router = APIRouter(prefix="/api/v1", default_response_class=JSONResponse, tags=["alerts"])
@@ -58,9 +64,19 @@ def _body(payload: dict[str, Any] | None, need_text: bool) -> ActionBody:
     return b
 
 
-def _act(fn: Any, alert_id: int, *args: Any, **kwargs: Any) -> Response:
+# Acting on an alert needs alerts:write, and reading it: nobody acknowledges what they may not see.
+Writer = Annotated[Caller, serves(PERSONAL, scope=ALERTS_WRITE, derived=True, write=True)]
+
+
+def _act(request: Request, caller: Caller, fn: Any, alert_id: int, *args: Any, **kwargs: Any) -> Response:
+    view = CallerView.of(request, caller)
+    current = request.app.state.store.alert(alert_id)
+    if current is not None and not view.may(c := view.alert_class(current)):
+        raise denied(caller, f"alert {alert_id} is {c} data: acting on it needs the scope to read it")
     try:
-        return JSONResponse(fn(alert_id, *args, **kwargs))
+        out = view.alert(fn(alert_id, *args, **kwargs))
+        view.report(request, 1)
+        return JSONResponse(out)
     except AlertNotFound:
         raise ApiError(404, f"unknown alert {alert_id}") from None
     except InvalidTransition as e:
@@ -69,7 +85,9 @@ def _act(fn: Any, alert_id: int, *args: Any, **kwargs: Any) -> Response:
 
 @router.get("/alerts", summary="List alerts (open first)", responses=errors(422))
 def list_alerts(
+    request: Request,
     store: StoreDep,
+    caller: Mixed,
     state: Annotated[str | None, Query(description="open, acknowledged, resolved, or active (open and "
                                                     "acknowledged); comma-separated")] = None,
     rule: Annotated[str | None, Query(description="a rule name, e.g. water.continuous_flow")] = None,
@@ -80,55 +98,70 @@ def list_alerts(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
-    """Open alerts first, then acknowledged, then resolved, newest first within each."""
-    rows = store.alerts(states=_states(state), rule=rule or None, zone=zone or None,
-                        device=_eui(device) if device else None, start=_time(from_, "from"), end=_time(to, "to"),
-                        limit=limit, offset=offset)
+    """Open alerts first, then acknowledged, then resolved, newest first within each; those the caller may not
+    read reduced to their open fields. Filtering by a device the caller may not read finds nothing."""
+    view = CallerView.of(request, caller)
+    key = _eui(device) if device else None
+    states = _states(state)
+    if key is not None and view.device(key) is not None and view.readable_device(key) is None:
+        rows: list[dict[str, Any]] = []
+    else:
+        rows = view.alerts(store.alerts(states=states, rule=rule or None, zone=zone or None, device=key,
+                                        start=_time(from_, "from"), end=_time(to, "to"), limit=limit,
+                                        offset=offset))
+    view.report(request, len(rows))
     return JSONResponse({"alerts": rows, "limit": limit, "offset": offset})
 
 
 @router.get("/alerts/{alert_id}", summary="One alert with its history", responses=errors(404, 422))
-def get_alert(store: StoreDep, alert_id: int) -> Response:
+def get_alert(request: Request, store: StoreDep, caller: Mixed, alert_id: int) -> Response:
+    """The alert with its history (`events`); reduced to its open fields, without history, for a caller who may
+    not read its class."""
     a = store.alert(alert_id)
     if a is None:
         raise ApiError(404, f"unknown alert {alert_id}")
-    return JSONResponse(a)
+    view = CallerView.of(request, caller)
+    out = view.alert(a)
+    view.report(request, 1)
+    return JSONResponse(out)
 
 
 _ACTION_BODY = Body(examples=[{"author": "astreinte eau", "text": "technician sent"}])
 
 
 @router.post("/alerts/{alert_id}/ack", summary="Acknowledge an open alert", responses=errors(404, 409, 422))
-def ack_alert(request: Request, store: StoreDep, alert_id: int,
+def ack_alert(request: Request, store: StoreDep, caller: Writer, alert_id: int,
               payload: Annotated[dict[str, Any] | None, _ACTION_BODY] = None) -> Response:
     """open → acknowledged. Optional JSON body `{author, text}`."""
     b = _body(payload, need_text=False)
-    return _act(store.acknowledge_alert, alert_id, b.author, b.text, _route(request))
+    return _act(request, caller, store.acknowledge_alert, alert_id, b.author, b.text, _route(request))
 
 
 @router.post("/alerts/{alert_id}/resolve", summary="Resolve an alert by hand", responses=errors(404, 409, 422))
-def resolve_alert(request: Request, store: StoreDep, alert_id: int,
+def resolve_alert(request: Request, store: StoreDep, caller: Writer, alert_id: int,
                   payload: Annotated[dict[str, Any] | None, _ACTION_BODY] = None) -> Response:
     """open or acknowledged → resolved. If the condition persists, the detector's next opening is a new alert."""
     b = _body(payload, need_text=False)
-    return _act(store.resolve_alert, alert_id, b.author, b.text, _route(request))
+    return _act(request, caller, store.resolve_alert, alert_id, b.author, b.text, _route(request))
 
 
 @router.post("/alerts/{alert_id}/comments", summary="Comment an alert", status_code=201,
              responses=errors(404, 422))
-def comment_alert(store: StoreDep, alert_id: int,
+def comment_alert(request: Request, store: StoreDep, caller: Writer, alert_id: int,
                   payload: Annotated[dict[str, Any], Body(examples=[{"author": "ana", "text": "meter checked"}])],
                   ) -> Response:
     """JSON body `{author, text}`; returns the alert with its history."""
     b = _body(payload, need_text=True)
-    r = _act(store.comment_alert, alert_id, b.author, b.text)
+    r = _act(request, caller, store.comment_alert, alert_id, b.author, b.text)
     r.status_code = 201
     return r
 
 
 @router.get("/notifications", summary="The notification outbox", responses=errors(422))
 def list_notifications(
+    request: Request,
     store: StoreDep,
+    caller: Annotated[Caller, serves(PERSONAL, scope=RESTRICTED_READ, derived=True)],
     status: Annotated[Literal["pending", "delivered", "dead"] | None,
                       Query(description=f"one of {', '.join(NOTIFICATION_STATUSES)}")] = None,
     alert: Annotated[int | None, Query(description="only this alert's notifications")] = None,
@@ -136,6 +169,10 @@ def list_notifications(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
     """Every notification (one per alert event and notifier), newest first: pending ones with their next attempt
-    and last error, dead ones kept after their last attempt."""
-    rows = store.notifications(status=status, alert_id=alert, limit=limit, offset=offset)
+    and last error, dead ones kept after their last attempt. Needs restricted:read (the payloads are alerts); a
+    notification whose alert the caller may not read keeps only its delivery state."""
+    view = CallerView.of(request, caller)
+    rows = [view.notification(n) for n in store.notifications(status=status, alert_id=alert, limit=limit,
+                                                               offset=offset)]
+    view.report(request, len(rows))
     return JSONResponse({"notifications": rows, "limit": limit, "offset": offset})

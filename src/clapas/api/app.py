@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
 from clapas import __version__
-from clapas.api import JSONResponse, alerts, environment, errors, museum, rest
+from clapas.api import JSONResponse, access, aggregates, alerts, audit, environment, errors, museum, rest
 from clapas.config import Settings
 from clapas.connectors import http_ingest
 from clapas.pipeline.ingest import Pipeline
@@ -37,12 +37,15 @@ def create_app(store: Store, settings: Settings, pipeline: Pipeline | None = Non
     app.state.settings = settings
     app.state.pipeline = pipeline
     errors.install(app)
+    access.install(app, store, settings)  # the data charter: identity, scopes, rate limits, audit log
     app.include_router(rest.health)
     app.include_router(rest.api)
     app.include_router(alerts.router)
     app.include_router(museum.router)
     app.include_router(environment.router)
+    app.include_router(aggregates.router)
     app.include_router(http_ingest.router)
+    app.include_router(audit.router)
     # last: the dashboard answers every path the API does not
     app.mount("/", StaticFiles(directory=static_dir(), html=True), name="web")
     return app

@@ -1,8 +1,9 @@
 """Environment routes: what the city publishes on air quality, heat and floods, read from the store.
 
-Each route is one report of `clapas.reports` (bulk reads, no per-device queries). Settings come from the app's
-`Settings` sections (`air`, `heat`, `islands`, `flood`), their defaults when a section is absent. Days are the
-city's local days (`YYYY-MM-DD`, default today); a malformed day answers 400.
+Each route is one report of `clapas.reports` (bulk reads, no per-device queries), over the store as the caller may
+read it (`CallerView`: a sensor of a class the caller may not read is left out; 403 when all are). Settings come
+from the app's `Settings` sections (`air`, `heat`, `islands`, `flood`), their defaults when a section is absent.
+Days are the city's local days (`YYYY-MM-DD`, default today); a malformed day answers 400.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from clapas.api import JSONResponse
+from clapas.api.charter import CallerView
 from clapas.api.errors import ApiError, errors
-from clapas.api.rest import StoreDep
+from clapas.api.rest import Mixed
 from clapas.indices.air import AirQualitySettings
 from clapas.indices.flood import FloodSettings
 from clapas.indices.heat import HeatSettings, IslandSettings
@@ -52,52 +54,66 @@ DayQuery = Annotated[str | None, Query(description="local day, YYYY-MM-DD (defau
 
 # air ------------------------------------------------------------------------------------------------------------
 @router.get("/air/atmo", summary="ATMO index per zone (indicative)", responses=errors(400))
-def air_atmo(request: Request, store: StoreDep, day: DayQuery = None) -> Response:
+def air_atmo(request: Request, caller: Mixed, day: DayQuery = None) -> Response:
     """The day's ATMO index per zone with air-quality sensors (arrêté du 10 juillet 2020): index and label, or
     "Indisponible"; each pollutant's sub-index and aggregated value; sensors and completeness; the day before."""
     tz = _timezone(request)
     settings = _section(request, "air", AirQualitySettings)
-    return JSONResponse(air.atmo_report(store, _day(day, tz), tz, settings))
+    store = CallerView.of(request, caller)
+    out = air.atmo_report(store, _day(day, tz), tz, settings)
+    store.reported(request, "the air quality index")
+    return JSONResponse(out)
 
 
 @router.get("/air/eaqi", summary="Latest European air quality index per zone (indicative)")
-def air_eaqi(request: Request, store: StoreDep) -> Response:
+def air_eaqi(request: Request, caller: Mixed) -> Response:
     """The legacy EEA index of the newest complete hour per zone (gases hourly, PM as 24 h running means)."""
     settings = _section(request, "air", AirQualitySettings)
-    return JSONResponse(air.eaqi_report(store, timezone=_timezone(request), settings=settings))
+    store = CallerView.of(request, caller)
+    out = air.eaqi_report(store, timezone=_timezone(request), settings=settings)
+    store.reported(request, "the air quality index")
+    return JSONResponse(out)
 
 
 # heat -----------------------------------------------------------------------------------------------------------
 @router.get("/heat/status", summary="Heatwave status at the reference station(s)", responses=errors(422))
-def heat_status(request: Request, store: StoreDep,
+def heat_status(request: Request, caller: Mixed,
                 days: Annotated[int, Query(ge=1, le=MAX_DAYS, description="local days, today included")] = 7,
                 ) -> Response:
     """Per day: Tn, Tx, IBMn, IBMx and the state (none, heat_peak, heatwave, extreme, unavailable) against the
     department's thresholds; the latest heat index and Humidex of each weather station. The official vigilance is
     Météo-France's."""
-    return JSONResponse(heat.heat_status(store, days, settings=_section(request, "heat", HeatSettings)))
+    store = CallerView.of(request, caller)
+    out = heat.heat_status(store, days, settings=_section(request, "heat", HeatSettings))
+    store.reported(request, "the heat status")
+    return JSONResponse(out)
 
 
 @router.get("/heat/islands", summary="Urban heat islands and park cool islands", responses=errors(400))
-def heat_islands(request: Request, store: StoreDep, day: DayQuery = None) -> Response:
+def heat_islands(request: Request, caller: Mixed, day: DayQuery = None) -> Response:
     """Urban heat-island intensity per district against the reference station, by day and by night; park
     cool-island intensity (surroundings − park) per park."""
     settings = _section(request, "islands", IslandSettings)
-    return JSONResponse(heat.islands_report(store, _day(day, settings.timezone), settings))
+    store = CallerView.of(request, caller)
+    out = heat.islands_report(store, _day(day, settings.timezone), settings)
+    store.reported(request, "the heat islands")
+    return JSONResponse(out)
 
 
 @router.get("/heat/cool-refuges", summary="Parks ranked as cool refuges",
             responses={**errors(422), 200: {"content": {"application/json": {}, "text/csv": {}}}})
-def cool_refuges(request: Request, store: StoreDep,
+def cool_refuges(request: Request, caller: Mixed,
                  format: Annotated[Literal["json", "csv"], Query(description="JSON or CSV (to publish)")] = "json",
                  lookback_days: Annotated[int, Query(ge=1, le=365, description="how far back to look for the "
                                                      "current or last heatwave")] = heat.REFUGE_LOOKBACK_DAYS,
                  hot_days: Annotated[int, Query(ge=1, le=31, description="hot days used when there was no "
                                                 "heatwave")] = heat.REFUGE_HOT_DAYS) -> Response:
     """Parks ranked by their cool-island intensity during the current or last heatwave (else the last hot days)."""
+    store = CallerView.of(request, caller)
     report = heat.cool_refuges(store, heat=_section(request, "heat", HeatSettings),
                                islands=_section(request, "islands", IslandSettings),
                                lookback_days=lookback_days, hot_days=hot_days)
+    store.reported(request, "the cool refuges")
     if format == "csv":
         return Response(heat.refuges_csv(report), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": 'attachment; filename="cool-refuges.csv"'})
@@ -106,7 +122,10 @@ def cool_refuges(request: Request, store: StoreDep,
 
 # floods ---------------------------------------------------------------------------------------------------------
 @router.get("/flood/rivers", summary="River levels and rain accumulations")
-def flood_rivers(request: Request, store: StoreDep) -> Response:
+def flood_rivers(request: Request, caller: Mixed) -> Response:
     """Each river gauge's latest level, its yellow/orange/red thresholds, class and rise over 1 h and 3 h; each rain
     gauge's accumulations over 1, 3, 6, 12 and 24 h with their tiers."""
-    return JSONResponse(flood.rivers_report(store, settings=_section(request, "flood", FloodSettings)))
+    store = CallerView.of(request, caller)
+    out = flood.rivers_report(store, settings=_section(request, "flood", FloodSettings))
+    store.reported(request, "the river levels")
+    return JSONResponse(out)

@@ -22,10 +22,11 @@ log = logging.getLogger("clapas.api")
 class ApiError(Exception):
     """Raise from a route to answer `status` with a readable message."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers
 
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -47,8 +48,9 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {c: {"description": _REASONS.get(c, "error"), **ERROR_SCHEMA} for c in codes}
 
 
-_REASONS = {400: "bad request", 404: "not found", 409: "not allowed in the current state", 413: "body too large",
-            422: "invalid parameter",
+_REASONS = {400: "bad request", 401: "no credential, or a bad one", 403: "the credential lacks the scope",
+            404: "not found", 409: "not allowed in the current state", 413: "body too large",
+            422: "invalid parameter", 429: "rate limit exceeded",
             503: "unavailable"}
 
 
@@ -78,7 +80,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
-        return error_response(exc.status, exc.message)
+        return error_response(exc.status, exc.message, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:

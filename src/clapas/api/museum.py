@@ -1,7 +1,8 @@
 """Museum climate routes: each room's conformity this month, and the monthly report (JSON or a CSV download).
 
-Both read the store through `clapas.reports.museum` with the city's `[museum]` settings; months are the city's
-local months. A bad month is a 400 and an unknown room a 404, with a message that says what to send.
+Both read the store through `clapas.reports.museum` with the city's `[museum]` settings, as the caller may read it
+(indoor climate is restricted by default: anonymous callers get 403); months are the city's local months. A bad
+month is a 400 and an unknown room a 404, with a message that says what to send.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from clapas.api import JSONResponse
+from clapas.api.charter import CallerView
 from clapas.api.errors import ApiError, errors
-from clapas.api.rest import StoreDep
+from clapas.api.rest import Mixed
 from clapas.indices.museum import MuseumSettings
 from clapas.reports.museum import ReportError, RoomReport, monthly_report, parse_month, to_csv
 
+ROOMS = "the museum rooms' climate"
 router = APIRouter(prefix="/api/v1/museum", default_response_class=JSONResponse, tags=["museum"])
 
 
@@ -48,14 +51,16 @@ def _month(raw: str | None, tz: str) -> date:
 
 
 @router.get("/rooms", summary="Each museum room's conformity this month", responses=errors(400))
-def rooms(request: Request, store: StoreDep,
+def rooms(request: Request, caller: Mixed,
           month: Annotated[str | None, Query(description="YYYY-MM; default: the current local month")] = None,
           ) -> Response:
     """Per room (zones of kind `museum_room`): its class, the share of the month's time in band so far, its
     breaches, largest 24-hour RH range and mould-risk hours (the EN 15757 band is in the monthly report)."""
     settings, tz = _settings(request)
     first = _month(month, tz)
-    reports = monthly_report(store, first, settings=settings, timezone=tz, historic=False)
+    view = CallerView.of(request, caller)
+    reports = monthly_report(view, first, settings=settings, timezone=tz, historic=False)
+    view.reported(request, ROOMS)
     return JSONResponse({"month": f"{first:%Y-%m}", "rooms": [_summary(r) for r in reports]})
 
 
@@ -63,7 +68,7 @@ def rooms(request: Request, store: StoreDep,
     **errors(400, 404), 200: {"content": {"application/json": {}, "text/csv": {}}}})
 def report(
     request: Request,
-    store: StoreDep,
+    caller: Mixed,
     month: Annotated[str, Query(description="the city's local month, YYYY-MM", examples=["2026-06"])],
     room: Annotated[list[str] | None, Query(description="only this room (zone id); repeatable")] = None,
     format: Annotated[Literal["json", "csv"], Query(description="json (default) or csv (a download)")] = "json",
@@ -75,10 +80,12 @@ def report(
     if not month.strip():
         raise ApiError(400, "query parameter 'month': expected YYYY-MM, e.g. 2026-06")
     first = _month(month, tz)
+    view = CallerView.of(request, caller)
     try:
-        reports = monthly_report(store, first, room or None, settings, tz)
+        reports = monthly_report(view, first, room or None, settings, tz)
     except ReportError as e:
         raise ApiError(404, str(e)) from None
+    view.reported(request, ROOMS)
     if format == "csv":
         name = f"museum-report-{first:%Y-%m}" + (f"-{room[0]}" if room and len(room) == 1 else "") + ".csv"
         return Response(to_csv(reports), media_type="text/csv; charset=utf-8",

@@ -1,8 +1,10 @@
 """REST routes, read-only over the store: devices, their latest values and histories, quantities, zones, journal.
 
-The API reads the store and nothing else (never the pipeline's state), so it answers the same whether the
-process ingests or only serves. Times go out in UTC (RFC 3339, `Z`); times coming in are ISO 8601, and a time
-without an offset is taken as UTC. Daily buckets are the city's days (they start at local midnight).
+The API reads the store and nothing else (never the pipeline's state), so it answers the same whether the process
+ingests or only serves. Every route declares the class it serves (`serves`), and what a caller may not read is left
+out or refused per row (`clapas.api.charter`): personal devices are counted per zone, not listed. Times go out in
+UTC (RFC 3339, `Z`); times coming in are ISO 8601, and a time without an offset is taken as UTC. Daily buckets are
+the city's days (they start at local midnight).
 """
 
 from __future__ import annotations
@@ -17,7 +19,11 @@ from starlette.responses import Response
 
 from clapas import __version__
 from clapas.api import JSONResponse
+from clapas.api.access import serves
+from clapas.api.charter import ALL_DEVICES, CallerView, refused
 from clapas.api.errors import ApiError, errors
+from clapas.charter import CLASSES, JOURNAL_READ, METRICS_READ, OPEN, PERSONAL, Caller
+from clapas.charter.register import register
 from clapas.model import QUANTITIES, QUANTITY_BY_KEY, normalize_eui
 from clapas.store.base import STATUSES, Store
 
@@ -73,20 +79,26 @@ def _window(start: datetime | None, end: datetime | None) -> tuple[datetime, dat
     return (start if start is not None else end - DEFAULT_SPAN), end
 
 
-def _device_or_404(store: Store, eui: str) -> dict[str, Any]:
-    device = store.device(eui)
+def _readable_or_404(view: CallerView, eui: str) -> dict[str, Any]:
+    """The device of a device's own route: 404 when unknown, 403 when the caller may not read its class."""
+    device = view.require_device(eui)
     if device is None:
         raise ApiError(404, f"unknown device {eui!r}")
     return device
 
 
-def _latest(store: Store, eui: str) -> list[dict[str, Any]]:
-    return [_utc_row(r) for r in store.latest(eui)]
+def _latest(view: CallerView, device: dict[str, Any]) -> list[dict[str, Any]]:
+    return [_utc_row(r) for r in view.latest(device)]
+
+
+# Every class a route may serve to one caller or another; listings filter per row (`derived`).
+Open = Annotated[Caller, serves(OPEN)]
+Mixed = Annotated[Caller, serves(PERSONAL, derived=True)]
 
 
 # health and metrics -------------------------------------------------------------------------------------
 @health.get("/healthz", summary="Is the store reachable", response_class=JSONResponse, responses=errors(503))
-def healthz(request: Request, store: StoreDep) -> Response:
+def healthz(request: Request, store: StoreDep, caller: Open) -> Response:
     """The store answers, with the accounting of everything received."""
     try:
         counts = store.counts()
@@ -101,9 +113,11 @@ def healthz(request: Request, store: StoreDep) -> Response:
 
 @health.get("/metrics", summary="Prometheus metrics", response_class=Response,
             responses={200: {"content": {"text/plain": {}}}})
-def metrics(store: StoreDep) -> Response:
+def metrics(store: StoreDep, caller: Annotated[Caller, serves(OPEN, scope=METRICS_READ)]) -> Response:
     """The pipeline's counters (clapas_messages_total, clapas_observations_total, clapas_batch_latency_seconds)
-    and gauges of what the store holds, read at scrape time (a few count queries)."""
+    and gauges of what the store holds, read at scrape time (a few count queries). Labels are sources, events
+    and statuses, never a device: the metrics are open data (tests/api/test_charter_routes.py checks the
+    label names)."""
     text = generate_latest(REGISTRY) + generate_latest(_store_gauges(store))
     return Response(text, media_type=CONTENT_TYPE_LATEST)
 
@@ -131,7 +145,9 @@ def _store_gauges(store: Store) -> CollectorRegistry:
 # devices --------------------------------------------------------------------------------------------------
 @api.get("/devices", tags=["devices"], summary="List devices", responses=errors(422))
 def list_devices(
+    request: Request,
     store: StoreDep,
+    caller: Mixed,
     kind: Annotated[str | None, Query(description="only devices of this kind, e.g. water_meter")] = None,
     zone: Annotated[str | None, Query(description="only devices in this zone id")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
@@ -139,49 +155,86 @@ def list_devices(
     latest: Annotated[bool, Query(description=f"add each device's latest values (limit ≤ {MAX_LATEST_DEVICES})")]
     = False,
 ) -> Response:
-    """Devices by EUI, with registry fields and last state (last_seen, last_rssi, last_snr…)."""
+    """Devices by EUI, with registry fields, their class and last state (last_seen, last_rssi, last_snr…).
+    Devices whose class the caller may not read are not listed: `withheld` counts them per zone and kind (over the
+    whole selection); `limit` and `offset` page what the caller sees."""
     if latest and limit > MAX_LATEST_DEVICES:
         raise ApiError(422, f"query parameter 'limit': at most {MAX_LATEST_DEVICES} with latest=true")
-    devices = [_utc_row(d) for d in store.devices(kind=kind or None, zone=zone or None, limit=limit,
-                                                  offset=offset)]
+    view = CallerView.of(request, caller)
+    if all(caller.may_read(c) for c in CLASSES):
+        served, withheld = view.device_listing(store.devices(kind=kind or None, zone=zone or None, limit=limit,
+                                                             offset=offset))
+    else:  # pages of what this caller sees: filter the whole selection, then page it
+        served, withheld = view.device_listing(store.devices(kind=kind or None, zone=zone or None,
+                                                             limit=ALL_DEVICES))
+        served = served[offset:offset + limit]
+    for d in served:
+        view.serve(d, d["class"])
+    devices = [_utc_row(d) for d in served]
     if latest:
         for d in devices:
-            d["latest"] = _latest(store, d["eui"])
-    return JSONResponse({"devices": devices, "limit": limit, "offset": offset})
+            d["latest"] = _latest(view, d)
+    view.report(request, len(devices))
+    return JSONResponse({"devices": devices, "withheld": withheld, "limit": limit, "offset": offset})
 
 
 @api.get("/latest", tags=["devices"], summary="Latest values of several devices", responses=errors(422))
 def latest_values(
-    store: StoreDep,
+    request: Request,
+    caller: Mixed,
     device: Annotated[str, Query(description=f"comma-separated EUIs (at most {MAX_LATEST_DEVICES})")],
 ) -> Response:
-    """The last value of each quantity, for each named device (unknown devices get an empty list)."""
+    """The last value of each quantity, for each named device (unknown devices get an empty list). Devices the
+    caller may not read are left out and counted in `withheld`."""
     euis = list(dict.fromkeys(_eui(e) for e in device.split(",") if e.strip()))
     if not euis:
         raise ApiError(422, "query parameter 'device': name at least one device EUI")
     if len(euis) > MAX_LATEST_DEVICES:
         raise ApiError(422, f"query parameter 'device': at most {MAX_LATEST_DEVICES} devices")
-    return JSONResponse({"latest": {e: _latest(store, e) for e in euis}})
+    view = CallerView.of(request, caller)
+    out: dict[str, list[dict[str, Any]]] = {}
+    withheld = 0
+    for e in euis:
+        d = view.device(e)
+        if d is None:
+            out[e] = []
+        elif view.readable(d):
+            view.serve(d)
+            out[e] = _latest(view, d)
+        else:
+            withheld += 1
+    view.report(request, sum(map(len, out.values())))
+    return JSONResponse({"latest": out, "withheld": withheld})
 
 
 @api.get("/devices/{eui}", tags=["devices"], summary="One device", responses=errors(404, 422))
 def get_device(
+    request: Request,
     store: StoreDep,
+    caller: Mixed,
     eui: str,
     events: Annotated[int, Query(ge=0, le=1000, description="how many recent events to include")] = 20,
 ) -> Response:
-    """A device with its latest value of each quantity and its recent join/ack/log/location events."""
+    """A device with its class, its latest value of each quantity and its recent join/ack/log/location events
+    (which carry the device's class). 403 when the caller may not read the device's class."""
     key = _eui(eui)
-    device = _utc_row(_device_or_404(store, key))
-    device["latest"] = _latest(store, key)
-    device["events"] = [_utc_row(e) for e in store.device_events(key, limit=events)] if events else []
+    view = CallerView.of(request, caller)
+    found = _readable_or_404(view, key)
+    device = {**_utc_row(found), "class": view.classes.device(found)}
+    device["latest"] = _latest(view, found)
+    device["events"] = [_utc_row(e) for e in view.current(found, store.device_events(key, limit=events))] \
+        if events else []
+    view.serve(found)
+    view.report(request, 1 + len(device["latest"]) + len(device["events"]))
     return JSONResponse(device)
 
 
 @api.get("/devices/{eui}/observations", tags=["devices"], summary="History of one quantity of a device",
          responses=errors(404, 422))
 def get_observations(
+    request: Request,
     store: StoreDep,
+    caller: Mixed,
     eui: str,
     quantity: Annotated[str | None, Query(description="quantity key; optional when the device reports one")]
     = None,
@@ -193,13 +246,15 @@ def get_observations(
     = "raw",
     limit: Annotated[int, Query(ge=1, le=100_000)] = 20_000,
 ) -> Response:
-    """Raw points `{time, value}` or buckets `{time, mean, min, max, count}` in [from, to)."""
+    """Raw points `{time, value}` or buckets `{time, mean, min, max, count}` in [from, to). 403 when the caller
+    may not read the device's class (a dwelling's meter: personal) or this quantity's."""
     key = _eui(eui)
-    _device_or_404(store, key)
+    view = CallerView.of(request, caller)
+    found = _readable_or_404(view, key)
     start, end = _window(_time(from_, "from"), _time(to, "to"))
     if start >= end:
         raise ApiError(422, "query parameter 'from': must be before 'to'")
-    reported = [r["quantity"] for r in store.latest(key)]
+    reported = [r["quantity"] for r in view.latest(found)]
     if quantity is None:
         if len(reported) != 1:
             listing = ", ".join(reported) or "nothing yet"
@@ -208,10 +263,17 @@ def get_observations(
     q = QUANTITY_BY_KEY.get(quantity)
     if q is None:
         raise ApiError(404, f"unknown quantity {quantity!r} (see /api/v1/quantities)")
+    if not view.quantity_readable(found, quantity):
+        raise refused(view.classes.value(found, quantity), caller)
     if quantity not in reported:
         listing = ", ".join(reported) or "nothing yet"
         raise ApiError(404, f"device {key} has no {quantity} observations (it reports {listing})")
-    points = [_utc_row(p) for p in store.observations(key, quantity, start, end, resolution, limit=limit)]
+    since = view.occupant_since(found)  # a home's history starts with its current occupant
+    first = max(start, since) if since is not None else start
+    points = [] if first >= end else \
+        [_utc_row(p) for p in store.observations(key, quantity, first, end, resolution, limit=limit)]
+    view.serve(found, view.classes.value(found, quantity))
+    view.report(request, len(points))
     return JSONResponse({
         "device": key, "quantity": quantity, "unit": q.unit, "label": q.label, "resolution": resolution,
         "from": start, "to": end, "truncated": len(points) >= limit, "points": points,
@@ -222,6 +284,7 @@ def get_observations(
 @api.get("/quantities", tags=["catalogue"], summary="The quantity catalogue")
 def list_quantities(
     store: StoreDep,
+    caller: Open,
     in_use: Annotated[bool, Query(description="only quantities some device reports")] = False,
 ) -> Response:
     """Every quantity key with its UCUM unit, label, and how many devices report it."""
@@ -235,6 +298,7 @@ def list_quantities(
 @api.get("/zones", tags=["catalogue"], summary="Zones (GeoJSON)", responses=errors(422))
 def list_zones(
     store: StoreDep,
+    caller: Open,
     format: Annotated[Literal["geojson", "json"], Query(description="GeoJSON FeatureCollection or a plain list")]
     = "geojson",
 ) -> Response:
@@ -251,21 +315,47 @@ def list_zones(
                         media_type="application/geo+json")
 
 
+@api.get("/me", tags=["catalogue"], summary="Who the API takes the caller for")
+def whoami(caller: Annotated[Caller, serves(OPEN, derived=True)]) -> Response:
+    """The caller's identity as the access layer resolved it: actor, how (anonymous, key, oidc, gateway), role
+    and scopes. The dashboard reads it to offer only what the caller may do."""
+    return JSONResponse({"actor": caller.actor, "via": caller.via, "role": caller.role,
+                         "scopes": sorted(caller.scopes)})
+
+
+@api.get("/register", tags=["catalogue"], summary="The data charter's transparency register")
+def transparency_register(request: Request, caller: Open) -> Response:
+    """Per kind of device: its class, whether it is personal data, why the city collects it, how long it is kept
+    and the roles that may read it (and whether anonymous callers may); generated from the live configuration."""
+    return JSONResponse(register(request.app.state.settings))
+
+
 # journal ----------------------------------------------------------------------------------------------------
 @api.get("/uplinks", tags=["journal"], summary="Journaled messages (quarantine listing)", responses=errors(422))
 def list_uplinks(
+    request: Request,
     store: StoreDep,
+    caller: Annotated[Caller, serves(PERSONAL, scope=JOURNAL_READ, derived=True)],
     status: Annotated[Literal["stored", "quarantined", "duplicate"] | None, Query()] = None,
     device: Annotated[str | None, Query(description="only this device's messages")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
-    """Every message as received, newest first, with its status and, when quarantined, the reason."""
-    rows = store.uplinks(status=status, dev_eui=_eui(device) if device else None, limit=limit, offset=offset)
-    return JSONResponse({"uplinks": [_utc_row(r) for r in rows], "limit": limit, "offset": offset})
+    """Every message as received, newest first, with its status and, when quarantined, the reason. Raw frames
+    hold readings: each is at least restricted, and personal for a personal device; the frames the caller may
+    not read are left out and counted in `withheld`."""
+    view = CallerView.of(request, caller)
+    key = _eui(device) if device else None
+    if key is not None and view.device(key) is not None and view.readable_device(key) is None:
+        rows: list[dict[str, Any]] = []  # a withheld device's frames: as for a device that sent nothing
+    else:
+        rows = view.frames(store.uplinks(status=status, dev_eui=key, limit=limit, offset=offset))
+    view.report(request, len(rows))
+    return JSONResponse({"uplinks": [_utc_row(r) for r in rows], "withheld": view.withheld, "limit": limit,
+                         "offset": offset})
 
 
 @api.get("/counts", tags=["journal"], summary="Accounting of everything received")
-def counts(store: StoreDep) -> Response:
+def counts(store: StoreDep, caller: Open) -> Response:
     """Messages stored / quarantined / duplicate, observation rows and devices."""
     return JSONResponse(store.counts())

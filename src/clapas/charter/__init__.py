@@ -52,6 +52,9 @@ class Caller:
     scopes: frozenset[str] = field(default_factory=frozenset)
     key_id: str | None = None
     client: str = ""  # the client's address as the access layer trusts it
+    # requests a minute / a day this caller may make (0: no limit), from its key or its role
+    rate_per_minute: int = 0
+    rate_per_day: int = 0
 
     def can(self, scope: str) -> bool:
         return scope in self.scopes

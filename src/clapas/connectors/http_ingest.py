@@ -17,7 +17,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from clapas.api import JSONResponse
+from clapas.api.access import serves
 from clapas.api.errors import ApiError, errors
+from clapas.charter import INGEST_WRITE, OPEN, Caller
 from clapas.connectors import chirpstack
 
 SOURCE = "chirpstack-http"
@@ -57,6 +59,8 @@ async def _read_body(request: Request) -> bytes:
              openapi_extra=_BODY_DOC, responses=errors(400, 413, 422, 503))
 async def ingest_chirpstack(
     request: Request,
+    # the answer holds no data (open); the scope is the ingest's own, without any read scope (the "ingest" role)
+    caller: Annotated[Caller, serves(OPEN, scope=INGEST_WRITE, derived=True, write=True)],
     event: Annotated[str, Query(description=f"the event type: {', '.join(chirpstack.EVENTS)}")],
 ) -> Response:
     """Accept one event; it is journaled, then stored or quarantined by the pipeline."""

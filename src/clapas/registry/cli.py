@@ -1,4 +1,4 @@
-"""`clapas devices import|export|list` and `clapas zones import|export`."""
+"""`clapas devices import|export|list|reassign` and `clapas zones import|export`."""
 
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ def _need_file(args: argparse.Namespace, what: str) -> bool:
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
+    if args.action == "reassign":
+        return _reassign(args)
     if not _need_file(args, "devices"):
         return 2
     store = _store(args)
@@ -53,6 +55,37 @@ def cmd_devices(args: argparse.Namespace) -> int:
         return 1
     finally:
         store.close()
+    return 0
+
+
+def _reassign(args: argparse.Namespace) -> int:
+    """A change of occupant: the new subscriber's period starts at --from; the previous one's history stays
+    theirs (never served with the new occupant's, erasable with `clapas erase --subscriber`)."""
+    from datetime import UTC, datetime
+
+    from clapas.model import normalize_eui
+    from clapas.store.charter import OccupancyError
+
+    if not args.file or not args.subscriber or not args.from_:
+        print("clapas devices reassign EUI --subscriber NEW --from DATE", file=sys.stderr)
+        return 2
+    try:
+        eui = normalize_eui(args.file)
+        since = datetime.fromisoformat(args.from_)
+    except ValueError as e:
+        print(f"clapas devices reassign: {e}", file=sys.stderr)
+        return 2
+    since = since if since.tzinfo else since.replace(tzinfo=UTC)
+    store = _store(args)
+    try:
+        done = store.reassign(eui, args.subscriber, since)
+    except OccupancyError as e:
+        print(f"clapas devices reassign: {e}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    print(f"device {eui}: occupant {done['previous'] or '(none)'} until {since.isoformat()}, "
+          f"{done['subscriber']} from then on")
     return 0
 
 
@@ -83,8 +116,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="The device registry as CSV: columns eui,name,kind,decoder,profile,zone,lat,lon,"
                        "data_class,expected_interval_s,subscriber,premises_use,tags (tags as key=value;key=value).")
     add_config_argument(d)
-    d.add_argument("action", choices=["import", "export", "list"])
-    d.add_argument("file", nargs="?", help="CSV file (import: required; export: default standard output)")
+    d.add_argument("action", choices=["import", "export", "list", "reassign"])
+    d.add_argument("file", nargs="?", help="CSV file (import: required; export: default standard output); "
+                   "reassign: the device EUI")
+    d.add_argument("--subscriber", help="reassign: the new occupant's subscriber reference")
+    d.add_argument("--from", dest="from_", metavar="DATE", help="reassign: when the new occupant's period starts "
+                   "(ISO 8601; UTC if bare)")
     d.add_argument("--kind", help="list: only this kind")
     d.add_argument("--zone", help="list: only this zone")
     d.add_argument("--limit", type=int, default=1000, help="list: at most this many")

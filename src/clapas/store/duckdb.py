@@ -21,7 +21,10 @@ import pyarrow as pa
 from clapas.model import QUANTITIES, QUANTITY_BY_ID, QUANTITY_BY_KEY, Device, Zone
 from clapas.store import schema
 from clapas.store.alerts import AlertTables
+from clapas.store.audit import AuditTables
 from clapas.store.base import Batch, JournalRow, Store
+from clapas.store.charter import CharterTables
+from clapas.store.keys import KeyTables
 
 _TS = pa.timestamp("us", tz="UTC")
 # DuckDB folds its write-ahead log into the file (a checkpoint) when the log reaches this size. Its default, 16 MB,
@@ -32,7 +35,7 @@ CHECKPOINT_THRESHOLD = "256MB"
 _SPAN = {"1h": timedelta(hours=1), "1d": timedelta(hours=25)}
 
 
-class DuckDBStore(AlertTables, Store):
+class DuckDBStore(AlertTables, KeyTables, AuditTables, CharterTables, Store):
     def __init__(self, url: str, timezone: str = "Europe/Paris") -> None:
         self.url = url
         self.timezone = timezone

@@ -41,7 +41,10 @@ from psycopg.rows import dict_row
 from clapas.model import QUANTITIES, QUANTITY_BY_ID, QUANTITY_BY_KEY, Device, Zone
 from clapas.store import schema
 from clapas.store.alerts import AlertTables
+from clapas.store.audit import AuditTables
 from clapas.store.base import DUPLICATE, QUARANTINED, STORED, Batch, DeviceSeen, JournalRow, Store
+from clapas.store.charter import CharterTables
+from clapas.store.keys import KeyTables
 
 log = logging.getLogger("clapas.store")
 
@@ -83,9 +86,10 @@ _ROLLUP_COLS = "device_id, quantity_id, bucket, count, sum, min, max"
 _SPAN = {"1h": "1 hour", "1d": "26 hours"}
 
 
-class PostgresStore(AlertTables, Store):
+class PostgresStore(AlertTables, KeyTables, AuditTables, CharterTables, Store):
     _json_type = "JSONB"
     _lock_rows = " FOR UPDATE"
+    _audit_lock_sql = "SELECT pg_advisory_xact_lock(%s)"
 
     def __init__(self, url: str, timezone: str = "Europe/Paris", *, rollup_settle_s: float = 5.0,
                  rollup_interval_s: float | None = 1.0) -> None:

@@ -16,7 +16,8 @@ import msgspec
 import pyarrow as pa
 
 from clapas.model import QUANTITY_BY_ID, Device, Zone
-from clapas.store import alerts
+from clapas.store import alerts, audit, keys
+from clapas.store import charter as charter_tables
 from clapas.store.base import Batch, DeviceSeen
 from clapas.store.where import where
 
@@ -53,6 +54,11 @@ JOURNAL_OUT_COLS = ("id, received_at, time, source, event, fmt, topic, dev_eui, 
                     "error, rssi, snr, sf, raw")
 
 
+def charter_ddl() -> list[str]:
+    """Version 3, the data charter's tables (issue 10): API keys and the audit log, the same in both stores."""
+    return [*keys.ddl(), *audit.ddl()]
+
+
 def duckdb_migrations() -> list[tuple[int, list[str]]]:
     """Versioned schema steps for DuckDB. Append new steps; never edit a released one."""
     v1 = [
@@ -68,7 +74,8 @@ def duckdb_migrations() -> list[tuple[int, list[str]]]:
         """CREATE TABLE observations (device_id INTEGER NOT NULL, quantity_id SMALLINT NOT NULL,
             time TIMESTAMPTZ NOT NULL, value DOUBLE NOT NULL)""",
     ]
-    return [(1, v1), (2, alerts.duckdb_ddl())]
+    return [(1, v1), (2, alerts.duckdb_ddl()), (3, charter_ddl()), (4, charter_tables.occupancy_ddl()),
+            (5, audit.secret_ddl())]
 
 
 def postgres_migrations() -> list[tuple[int, list[str]]]:
@@ -116,7 +123,8 @@ def postgres_migrations() -> list[tuple[int, list[str]]]:
         # the time zone the daily rollup was computed in: a change of city time zone rebuilds it
         "CREATE TABLE store_settings (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)",
     ]
-    return [(1, v1), (2, alerts.postgres_ddl())]
+    return [(1, v1), (2, alerts.postgres_ddl()), (3, charter_ddl()), (4, charter_tables.occupancy_ddl()),
+            (5, audit.secret_ddl())]
 
 
 def bucket_sql(resolution: str, timezone: str, col: str = "time") -> str:

@@ -1,11 +1,18 @@
 // The alerts section: open and acknowledged alerts first (the API orders them), then the latest resolved ones,
-// with buttons to acknowledge and resolve. Device subjects link to the device's history (main.js listens).
+// with buttons to acknowledge and resolve when the caller may (alerts:write). Device subjects link to the
+// device's history (main.js listens); an alert the caller may not read comes reduced (`withheld`): its rule, zone
+// and times, never its device, severity or evidence.
 
 import { api } from "./api.js";
 import { el } from "./dom.js";
 import { ago, localTime } from "./format.js";
 
 const LIMIT = 100;
+let canAct = false;
+
+export function setActions(allowed) {
+  canAct = allowed;
+}
 
 // A few of the values that triggered the alert, as "key value" pairs.
 export function evidenceSummary(evidence) {
@@ -18,6 +25,7 @@ export function evidenceSummary(evidence) {
 
 function subjectCell(a) {
   if (a.subject_kind !== "device") return el("span", { textContent: `zone ${a.subject}` });
+  if (a.withheld) return el("span", { class: "muted", textContent: `a device (${a.class} data)` });
   const link = el("a", { href: "#history", class: "mono", textContent: a.subject,
                          title: "Show this device's history" });
   link.addEventListener("click", (e) => {
@@ -43,18 +51,20 @@ function actionButton(label, action, a, onDone) {
 
 function alertRow(a, onDone) {
   const actions = [];
-  if (a.state === "open") actions.push(actionButton("Acknowledge", "ack", a, onDone));
-  if (a.state !== "resolved") actions.push(actionButton("Resolve", "resolve", a, onDone));
+  if (canAct && !a.withheld && a.state === "open") actions.push(actionButton("Acknowledge", "ack", a, onDone));
+  if (canAct && !a.withheld && a.state !== "resolved") actions.push(actionButton("Resolve", "resolve", a, onDone));
   const since = a.state === "resolved" ? a.resolved_at : a.opened_at;
   return el("tr", { class: `alert-${a.state}`, dataset: { alertId: a.id, state: a.state, rule: a.rule } },
     el("td", {}, el("span", { class: `badge ${a.state}`, textContent: a.state })),
-    el("td", {}, el("span", { class: `sev ${a.severity}`, textContent: a.severity })),
+    el("td", {}, a.withheld ? el("span", { class: "muted", textContent: "–" })
+      : el("span", { class: `sev ${a.severity}`, textContent: a.severity })),
     el("td", { class: "mono", textContent: a.rule, title: a.message || "" }),
     el("td", {}, subjectCell(a), a.zone && a.subject_kind === "device"
       ? el("span", { class: "muted", textContent: ` · ${a.zone}` }) : null),
     el("td", {}, el("time", { dateTime: since || "", title: localTime(since),
                               textContent: `${a.state === "resolved" ? "resolved " : ""}${ago(since)}` })),
-    el("td", { class: "evidence", textContent: evidenceSummary(a.evidence), title: a.message || "" }),
+    el("td", { class: a.withheld ? "evidence muted" : "evidence", title: a.message || "",
+               textContent: a.withheld ? `not shown: ${a.class} data` : evidenceSummary(a.evidence) }),
     el("td", { class: "actions" }, ...actions));
 }
 

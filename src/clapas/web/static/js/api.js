@@ -1,31 +1,59 @@
-// The REST API, relative to the page so that the dashboard works behind a path prefix.
+// The REST API, relative to the page so that the dashboard works behind a path prefix. A key typed into the page
+// is kept for the browser tab only (sessionStorage) and sent as `Authorization: Bearer`; without one the page is
+// anonymous and the API answers with what the city opens to everyone.
 
-export class ApiError extends Error {}
+const KEY = "clapas.key";
+
+export class ApiError extends Error {
+  constructor(message, status, retryAfter = 0) {
+    super(message);
+    this.status = status;
+    this.retryAfter = retryAfter; // seconds, on a 429
+  }
+}
+
+// 401 (no or a bad credential) or 403 (a credential without the scope): the panel says so and stays usable.
+export const refused = (e) => e instanceof ApiError && (e.status === 401 || e.status === 403);
+
+export function key() {
+  return sessionStorage.getItem(KEY) || "";
+}
+
+export function setKey(value) {
+  if (value) sessionStorage.setItem(KEY, value);
+  else sessionStorage.removeItem(KEY);
+}
+
+function headers(extra = {}) {
+  const k = key();
+  return { Accept: "application/json", ...(k ? { Authorization: `Bearer ${k}` } : {}), ...extra };
+}
+
+async function answer(res) {
+  const body = await res.json().catch(() => null);
+  if (!res.ok) {
+    throw new ApiError(body?.error?.message ?? `${res.status} ${res.statusText}`, res.status,
+      Number(res.headers.get("Retry-After")) || 0);
+  }
+  return body;
+}
 
 export async function get(path, params = {}) {
   const url = new URL(path, document.baseURI);
   for (const [k, v] of Object.entries(params)) {
     if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
   }
-  const res = await fetch(url, { headers: { Accept: "application/json" } });
-  const body = await res.json().catch(() => null);
-  if (!res.ok) {
-    throw new ApiError(body?.error?.message ?? `${res.status} ${res.statusText}`);
-  }
-  return body;
+  return answer(await fetch(url, { headers: headers() }));
 }
 
 export async function post(path, body = {}) {
-  const res = await fetch(new URL(path, document.baseURI), {
-    method: "POST", headers: { Accept: "application/json", "Content-Type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  const data = await res.json().catch(() => null);
-  if (!res.ok) throw new ApiError(data?.error?.message ?? `${res.status} ${res.statusText}`);
-  return data;
+  return answer(await fetch(new URL(path, document.baseURI), {
+    method: "POST", headers: headers({ "Content-Type": "application/json" }), body: JSON.stringify(body),
+  }));
 }
 
 export const api = {
+  me: () => get("api/v1/me"),
   counts: () => get("api/v1/counts"),
   devices: (kind, zone) => get("api/v1/devices", { kind, zone, limit: 10000 }),
   latest: (euis) => get("api/v1/latest", { device: euis.join(",") }),

@@ -1,7 +1,7 @@
 // The environment panels: the day's ATMO index per zone, heatwave status, cool refuges, river levels and rain,
-// museum rooms' conformity. Each panel reads one report of the API and fails on its own (a message in the panel).
+// museum rooms' conformity, the households' water consumption per district (open aggregates). Each panel reads one report of the API and fails on its own (a message in the panel).
 
-import { get } from "./api.js";
+import { get, refused } from "./api.js";
 import { el } from "./dom.js";
 import { localTime, number } from "./format.js";
 
@@ -28,7 +28,9 @@ function fill(id, ...children) {
 }
 
 function failed(id, e) {
-  fill(id, el("p", { class: "err", textContent: `Unavailable: ${e.message}` }));
+  // refused (401/403): not open data for this caller — a note, not an error
+  fill(id, refused(e) ? el("p", { class: "muted locked", textContent: `Not open data: ${e.message}` })
+    : el("p", { class: "err", textContent: `Unavailable: ${e.message}` }));
 }
 
 function empty(text) {
@@ -182,9 +184,34 @@ async function refreshMuseum() {
       el("td", { class: "num", textContent: room.mould_risk_hours ? `${number(room.mould_risk_hours)} h` : "–" }))))));
 }
 
+// water consumption: the open aggregates of the households' meters ----------------------------------------------
+const SUPPRESSED = {
+  min_meters: "not published: too few meters",
+  dominance: "not published: one meter dominates",
+  secondary: "not published: would reveal a withheld zone",
+};
+
+async function refreshWater() {
+  const r = await get("api/v1/aggregates/water-consumption", { step: "1d" });
+  const day = r.last_day_served;
+  const cells = r.cells.filter((c) => c.period === day);
+  if (!cells.length) { fill("env-water", empty("No meter reported on the last day.")); return; }
+  const rows = cells.map((c) => el("tr", { dataset: { zone: c.zone ?? "city", status: c.status } },
+    el("th", { scope: "row", textContent: c.zone === null ? "Whole city" : c.name || c.zone }),
+    c.status === "published"
+      ? el("td", { class: "num", textContent: `${number(c.volume_m3)} m³`,
+                   title: `${number(c.mean_per_meter_day_m3 * 1000)} L per meter and day` })
+      : el("td", { class: "muted", textContent: SUPPRESSED[c.reason] ?? `not published (${c.reason ?? c.status})` }),
+    el("td", { class: "num muted", textContent: c.meters ? `${c.meters} meters` : "" })));
+  fill("env-water", el("table", {},
+    el("caption", { textContent: `${new Date(`${day}T12:00:00`).toLocaleDateString()}: consumption per zone, `
+      + `published for at least ${r.rules.min_meters} meters, none over ${Math.round(r.rules.dominance_share * 100)} %` }),
+    el("tbody", {}, ...rows)));
+}
+
 // loop -----------------------------------------------------------------------------------------------------------
 const PANELS = [["env-air", refreshAir], ["env-heat", refreshHeat], ["env-refuges", refreshRefuges],
-  ["env-rivers", refreshRivers], ["env-museum", refreshMuseum]];
+  ["env-rivers", refreshRivers], ["env-museum", refreshMuseum], ["env-water", refreshWater]];
 
 async function refresh() {
   if (document.hidden) return;

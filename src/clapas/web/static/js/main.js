@@ -1,20 +1,44 @@
 // The dashboard: counts, alerts, devices with their latest values, a device's history, the quarantine.
 // Everything is re-read from the API every REFRESH_MS; the DOM is built with textContent (never innerHTML).
+// It shows what the caller may see (anonymous: open data): a section the API refuses (401/403) says so and the
+// others go on; devices the API withholds are counted per zone, never listed.
 
-import { refreshAlerts } from "./alerts.js";
-import { api } from "./api.js";
+import { refreshAlerts, setActions } from "./alerts.js";
+import { api, key, refused, setKey } from "./api.js";
 import * as chart from "./chart.js";
 import { el } from "./dom.js";
 import { ago, bytes, localTime, shortKey, withUnit } from "./format.js";
 
 const REFRESH_MS = 5000;
+// anonymous callers share their address's rate limit ([charter.roles.public]): half as often
+const ANONYMOUS_REFRESH_MS = 10000;
 const PAGE = 50;
 
 const $ = (id) => document.getElementById(id);
-const state = { devices: [], page: 0, selected: null, quantities: {}, zonesLoaded: false };
+const state = { devices: [], withheld: [], page: 0, selected: null, quantities: {}, zoneLabels: null, me: null };
 
 function setStatus(text) {
   $("status").textContent = text;
+}
+
+// who is calling -------------------------------------------------------------------------------------------------
+async function refreshMe() {
+  if (state.me) return; // read again only when the key changes
+  let me = { via: "anonymous", role: "", scopes: [] };
+  try {
+    me = await api.me();
+  } catch (e) {
+    if (!refused(e)) throw e; // a bad key: the API says why
+    $("who").textContent = `Key refused: ${e.message}`;
+    setActions(false);
+    return;
+  }
+  state.me = me;
+  setActions(me.scopes.includes("alerts:write"));
+  const what = me.scopes.includes("personal:read") ? "open, restricted and personal data"
+    : me.scopes.includes("restricted:read") ? "open and restricted data" : "open data";
+  $("who").textContent = me.via === "anonymous" ? `Anonymous: ${what}` : `${me.actor} (${me.role}): ${what}`;
+  $("key-clear").hidden = !key();
 }
 
 // counts ----------------------------------------------------------------------------------------------
@@ -83,18 +107,35 @@ async function renderDevices() {
   $("next").disabled = state.page >= pages - 1;
 }
 
+// "Not listed: 3 devices whose data is personal (water_meter in ecusson: 3)…"
+function renderWithheld(withheld) {
+  const total = withheld.reduce((n, w) => n + w.devices, 0);
+  const byClass = {};
+  for (const w of withheld) {
+    (byClass[w.class] ??= []).push(`${w.kind || "device"} in ${w.zone || "no zone"}: ${w.devices}`);
+  }
+  $("dev-withheld").textContent = total === 0 ? "" : `Not listed: ${total} device${total > 1 ? "s" : ""} whose `
+    + Object.entries(byClass).map(([c, parts]) => `data is ${c} (${parts.join(", ")})`).join("; ")
+    + (byClass.personal ? ". Personal data is published only as district aggregates." : ".");
+}
+
 async function refreshDevices() {
-  const { devices } = await api.devices($("f-kind").value, $("f-zone").value);
+  const { devices, withheld } = await api.devices($("f-kind").value, $("f-zone").value);
   state.devices = devices;
+  state.withheld = withheld ?? [];
+  renderWithheld(state.withheld);
   if (!$("f-kind").value && !$("f-zone").value) {
     // filter choices come from the whole list, zone names from the zones table when there is one
     fillSelect($("f-kind"), [...new Set(devices.map((d) => d.kind).filter(Boolean))].sort());
     const zoneIds = new Set(devices.map((d) => d.zone).filter(Boolean));
-    const labels = {};
-    try {
-      for (const z of (await api.zones()).zones) { zoneIds.add(z.id); labels[z.id] = z.name || z.id; }
-    } catch { /* zones are optional */ }
-    fillSelect($("f-zone"), [...zoneIds].sort(), labels);
+    if (!state.zoneLabels) {
+      state.zoneLabels = {};
+      try {
+        for (const z of (await api.zones()).zones) state.zoneLabels[z.id] = z.name || z.id;
+      } catch { /* zones are optional */ }
+    }
+    for (const id of Object.keys(state.zoneLabels)) zoneIds.add(id);
+    fillSelect($("f-zone"), [...zoneIds].sort(), state.zoneLabels);
   }
   fillSelect($("h-eui"), devices.map((d) => d.eui),
     Object.fromEntries(devices.map((d) => [d.eui, d.name ? `${d.name} (${d.eui})` : d.eui])), false);
@@ -133,7 +174,15 @@ async function refreshHistory() {
   }
   const hours = Number($("h-range").value);
   const from = new Date(Date.now() - hours * 3600 * 1000).toISOString();
-  const h = await api.history(eui, quantity, from, $("h-res").value);
+  let h;
+  try {
+    h = await api.history(eui, quantity, from, $("h-res").value);
+  } catch (e) {
+    if (!refused(e)) throw e;
+    chart.clear($("chart"));
+    note.textContent = `Not shown: ${e.message}`;
+    return;
+  }
   if (h.points.length === 0) {
     chart.clear($("chart"));
     note.textContent = `No ${quantity} values in the last ${hours} h.`;
@@ -146,8 +195,19 @@ async function refreshHistory() {
 }
 
 // quarantine ------------------------------------------------------------------------------------------
+function quarantineNote(text) {
+  $("q-rows").replaceChildren(el("tr", {}, el("td", { colSpan: 5, class: "muted", textContent: text })));
+}
+
 async function refreshQuarantine() {
-  const { uplinks } = await api.quarantine();
+  let uplinks;
+  try {
+    ({ uplinks } = await api.quarantine());
+  } catch (e) {
+    if (!refused(e)) throw e;
+    quarantineNote(`The journal is not open data: it needs a key with journal:read (${e.message}).`);
+    return;
+  }
   const rows = uplinks.map((u) => el("tr", {},
     el("td", {}, el("time", { dateTime: u.received_at, textContent: localTime(u.received_at) })),
     el("td", { class: "mono", textContent: u.dev_eui || "unknown" }),
@@ -160,22 +220,48 @@ async function refreshQuarantine() {
 
 // loop ------------------------------------------------------------------------------------------------
 let busy = false;
+let last = 0;
+let pausedUntil = 0;
 
-async function refresh() {
-  if (busy || document.hidden) return;
+async function refresh(force = false) {
+  const now = Date.now();
+  const every = state.me && state.me.via !== "anonymous" ? REFRESH_MS : ANONYMOUS_REFRESH_MS;
+  if (busy || document.hidden || (!force && (now < pausedUntil || now - last < every - 500))) return;
   busy = true;
+  last = now;
   try {
-    await Promise.all([refreshCounts(), refreshAlerts(), refreshDevices(), refreshQuarantine()]);
+    // each section on its own: one that fails leaves the others updated
+    await refreshMe(); // first: what the caller may do decides what the alerts offer
+    const done = await Promise.allSettled([refreshCounts(), refreshAlerts(), refreshDevices(), refreshQuarantine()]);
+    const failed = done.find((d) => d.status === "rejected");
+    if (failed) throw failed.reason;
     await refreshHistory();
     setStatus(`Updated ${new Date().toLocaleTimeString()}`);
   } catch (e) {
-    setStatus(`Update failed: ${e.message}`);
+    if (e.status === 429) {
+      pausedUntil = Date.now() + (e.retryAfter || 60) * 1000;
+      setStatus(`Rate limit reached for this caller: next update in ${e.retryAfter || 60} s`);
+    } else {
+      setStatus(`Update failed: ${e.message}`);
+    }
   } finally {
     busy = false;
   }
 }
 
 function wire() {
+  $("key-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    setKey($("key").value.trim());
+    $("key").value = "";
+    Object.assign(state, { selected: null, me: null, zoneLabels: null });
+    refresh(true);
+  });
+  $("key-clear").addEventListener("click", () => {
+    setKey("");
+    Object.assign(state, { selected: null, me: null, zoneLabels: null });
+    refresh(true);
+  });
   const reload = () => { state.page = 0; refreshDevices().catch((e) => setStatus(e.message)); };
   $("f-kind").addEventListener("change", reload);
   $("f-zone").addEventListener("change", reload);
@@ -188,9 +274,9 @@ function wire() {
   }
   window.addEventListener("resize", () => chart.resize($("chart")));
   document.addEventListener("clapas:select-device", (e) => selectDevice(e.detail, true));
-  document.addEventListener("visibilitychange", refresh);
+  document.addEventListener("visibilitychange", () => refresh());
 }
 
 wire();
-refresh();
+refresh(true);
 setInterval(refresh, REFRESH_MS);
