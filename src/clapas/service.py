@@ -56,10 +56,11 @@ class Service:
         self.settings = settings
         self.store = store or open_store(settings.store, timezone=settings.timezone)
         import_registry_files(self.store, settings.registry)
-        # alerts (issue 3): detectors see each committed batch; the outbox worker runs in `serve`
+        # alerts (issue 3): detectors run on each batch and their state is committed with it (issue 9: they start
+        # from the saved state, or refuse to start if it is incompatible); the outbox worker runs in `serve`
         self.alerting = build_alerting(settings, self.store) if settings.alerts.enabled else None
-        on_commit = self.alerting.runner.on_commit if self.alerting else None
-        self.pipeline = Pipeline(self.store, settings.pipeline, settings.profiles, on_commit=on_commit)
+        self.pipeline = Pipeline(self.store, settings.pipeline, settings.profiles,
+                                 detectors=self.alerting.runner if self.alerting else None)
         self.subscribers: list[MqttSubscriber] = []
         cs, tts = settings.chirpstack, settings.ttn
         if cs.mqtt_url:

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -38,14 +38,25 @@ JOURNAL_FIELDS = ("j_id", "j_received", "j_time", "j_source", "j_event", "j_fmt"
                   "j_fcnt", "j_dedup", "j_status", "j_error", "j_rssi", "j_snr", "j_sf", "j_raw")
 
 
+class BatchDetectors(Protocol):
+    """What the writer asks of detectors whose state is committed with each batch (`DetectorRunner`)."""
+
+    def prepare(self, batch: Batch) -> None: ...
+    def committed(self, batch: Batch) -> None: ...
+    def rolled_back(self, batch: Batch) -> None: ...
+
+
 class Pipeline:
     def __init__(self, store: Store, settings: PipelineSettings | None = None,
                  profiles: dict[str, ProfileSettings] | None = None,
-                 on_commit: Callable[[Batch], None] | None = None) -> None:
+                 on_commit: Callable[[Batch], None] | None = None, detectors: BatchDetectors | None = None) -> None:
+        """`on_commit`: called with each batch after it is committed. `detectors` (a `DetectorRunner` of `clapas
+        run`): run on each batch before its transaction, which commits their state and alert changes with it."""
         self.store = store
         self.settings = settings or PipelineSettings()
         self.profiles = profiles or {}
         self.on_commit = on_commit
+        self.detectors = detectors
         self.dedupe = Deduplicator(self.settings.dedupe_window, self.settings.fcnt_window)
         self.dedupe.warm(store.recent_dedup_keys(self.settings.dedupe_window))
         self._registry: dict[str, dict[str, Any]] = {d["eui"]: d for d in store.devices(limit=10_000_000)}
@@ -221,7 +232,7 @@ class Pipeline:
             delay = 0.5
             while True:
                 try:
-                    (self.store.replace if replay else self.store.write)(batch)
+                    self._commit(batch, replay)
                     break
                 except Exception:  # the store is down or refused the batch: keep it, retry, lose nothing
                     self.write_errors += 1
@@ -239,6 +250,20 @@ class Pipeline:
             with self._done:
                 self._committed += len(batch)
                 self._done.notify_all()
+
+    def _commit(self, batch: Batch, replay: bool) -> None:
+        """One transaction: the batch, and what the detectors (if any) changed on it. If it fails, the detectors
+        are put back as committed, so that the batch can be tried again (or later) without applying it twice."""
+        if self.detectors is None:
+            (self.store.replace if replay else self.store.write)(batch)
+            return
+        self.detectors.prepare(batch)
+        try:
+            (self.store.replace if replay else self.store.write)(batch)
+        except BaseException:
+            self.detectors.rolled_back(batch)
+            raise
+        self.detectors.committed(batch)
 
     # replay ----------------------------------------------------------------------------------------------
     def resubmit(self, m: Message, journal_id: int) -> None:

@@ -22,6 +22,7 @@ from clapas.model import QUANTITIES, QUANTITY_BY_ID, QUANTITY_BY_KEY, Device, Zo
 from clapas.store import schema
 from clapas.store.alerts import AlertTables
 from clapas.store.base import Batch, JournalRow, Store
+from clapas.store.detector_state import StateTables
 
 _TS = pa.timestamp("us", tz="UTC")
 # DuckDB folds its write-ahead log into the file (a checkpoint) when the log reaches this size. Its default, 16 MB,
@@ -32,7 +33,7 @@ CHECKPOINT_THRESHOLD = "256MB"
 _SPAN = {"1h": timedelta(hours=1), "1d": timedelta(hours=25)}
 
 
-class DuckDBStore(AlertTables, Store):
+class DuckDBStore(AlertTables, StateTables, Store):
     def __init__(self, url: str, timezone: str = "Europe/Paris") -> None:
         self.url = url
         self.timezone = timezone
@@ -151,6 +152,7 @@ class DuckDBStore(AlertTables, Store):
                 cur.execute(schema.DEVICE_HEARD_UPDATE)
                 cur.unregister("j_batch")
                 self._insert_rows(cur, batch)
+                self._write_detector_state(cur, batch.detector_state)
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
@@ -182,11 +184,22 @@ class DuckDBStore(AlertTables, Store):
                 )
                 cur.unregister("j_batch")
                 self._insert_rows(cur, batch)
+                self._write_detector_state(cur, batch.detector_state)
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
                 self._ids = dict(self._con.execute("SELECT eui, id FROM devices").fetchall())
                 raise
+
+    def _stage_state(self, cur: duckdb.DuckDBPyConnection, rows: list[tuple[str, str, str, bytes | None]]) -> None:
+        det, subj, ver, state = zip(*rows, strict=True)
+        cur.register("state_stage", pa.table({"detector": pa.array(det, pa.string()),
+                                              "subject": pa.array(subj, pa.string()),
+                                              "version": pa.array(ver, pa.string()),
+                                              "state": pa.array(state, pa.binary())}))
+
+    def _unstage_state(self, cur: duckdb.DuckDBPyConnection) -> None:
+        cur.unregister("state_stage")
 
     def iter_journal(self, *, statuses=("stored", "quarantined"), dev_eui=None, since=None, until=None,
                      batch_size=5000) -> Iterator[list[JournalRow]]:
