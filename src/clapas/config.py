@@ -291,6 +291,8 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
             data = tomllib.loads(p.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"{p}: not valid TOML: {e}") from None
+        except UnicodeDecodeError as e:  # TOML is UTF-8 (found by tests/fuzz)
+            raise ConfigError(f"{p}: not UTF-8 text (TOML must be): {e}") from None
     data = _merge(data, _env_overrides(Settings, env, ENV_PREFIX))
     try:
         settings = msgspec.convert(data, Settings, strict=False)

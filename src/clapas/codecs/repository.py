@@ -99,12 +99,20 @@ def load_codec_yaml(path: Path, name: str | None = None) -> CodecSpec:
     for p in dict.fromkeys(files.values()):
         if not p.is_file():
             raise CodecLoadError(f"{path}: codec file not found: {p.name}")
-        parts.append(p.read_text(encoding="utf-8"))
+        parts.append(_text(p))
     return CodecSpec(name=name or path.stem, source="\n;\n".join(parts), path=path, examples=examples, sources=files)
 
 
+def _text(path: Path) -> str:
+    """A JavaScript file's text; one that is not UTF-8 is a load error, not a crash (found by tests/fuzz)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise CodecLoadError(f"{path}: not UTF-8 text: {e}") from None
+
+
 def load_js(path: Path) -> CodecSpec:
-    return CodecSpec(name=path.stem, source=path.read_text(encoding="utf-8"), path=path)
+    return CodecSpec(name=path.stem, source=_text(path), path=path)
 
 
 def chirpstack_profile(doc: Any) -> tuple[str, str] | None:
