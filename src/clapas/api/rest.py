@@ -16,7 +16,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
 from clapas import __version__
-from clapas.api import JSONResponse
+from clapas.api import MAX_INT64, JSONResponse
 from clapas.api.errors import ApiError, errors
 from clapas.model import QUANTITIES, QUANTITY_BY_KEY, normalize_eui
 from clapas.store.base import STATUSES, Store
@@ -135,7 +135,7 @@ def list_devices(
     kind: Annotated[str | None, Query(description="only devices of this kind, e.g. water_meter")] = None,
     zone: Annotated[str | None, Query(description="only devices in this zone id")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT64)] = 0,
     latest: Annotated[bool, Query(description=f"add each device's latest values (limit ≤ {MAX_LATEST_DEVICES})")]
     = False,
 ) -> Response:
@@ -258,7 +258,7 @@ def list_uplinks(
     status: Annotated[Literal["stored", "quarantined", "duplicate"] | None, Query()] = None,
     device: Annotated[str | None, Query(description="only this device's messages")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT64)] = 0,
 ) -> Response:
     """Every message as received, newest first, with its status and, when quarantined, the reason."""
     rows = store.uplinks(status=status, dev_eui=_eui(device) if device else None, limit=limit, offset=offset)
