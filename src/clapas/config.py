@@ -330,10 +330,13 @@ def _check(s: Settings) -> None:
 
     if not (s.store.startswith("duckdb://") or s.store.startswith(("postgresql://", "postgres://"))):
         raise ConfigError(f"store must be duckdb:///path or postgresql://…, got {s.store!r} (CLAPAS_STORE)")
-    try:
-        ZoneInfo(s.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"unknown time zone {s.timezone!r} (CLAPAS_TIMEZONE)") from None
+    for tz, where in ((s.timezone, "CLAPAS_TIMEZONE"), (s.heat.timezone, "heat.timezone"),
+                      (s.heat.window_timezone, "heat.window_timezone"), (s.islands.timezone, "islands.timezone")):
+        try:
+            if tz or where == "CLAPAS_TIMEZONE":
+                ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file (tests/fuzz)
+            raise ConfigError(f"unknown time zone {tz[:100]!r} ({where})") from None
     for url, var in ((s.chirpstack.mqtt_url, "CLAPAS_CHIRPSTACK_MQTT_URL"), (s.ttn.mqtt_url, "CLAPAS_TTN_MQTT_URL")):
         if url and not url.startswith(("mqtt://", "mqtts://")):
             raise ConfigError(f"{var} must look like mqtt://host:port, got {url!r}")

@@ -194,6 +194,21 @@ def _toml(draw: st.DrawFn) -> bytes:
     return "\n".join(lines).encode()
 
 
+_ENV_NAMES = ["CLAPAS_STORE", "CLAPAS_TIMEZONE", "CLAPAS_HTTP_PORT", "CLAPAS_HTTP_HOST", "CLAPAS_CHIRPSTACK_QOS",
+              "CLAPAS_CHIRPSTACK_MQTT_URL", "CLAPAS_CHIRPSTACK_HTTP_INGEST", "CLAPAS_PIPELINE_BATCH_SIZE",
+              "CLAPAS_PIPELINE_FLUSH_INTERVAL_S", "CLAPAS_CODECS_TIME_LIMIT_MS", "CLAPAS_CODECS_MEMORY_LIMIT_MB",
+              "CLAPAS_ALERTS_MAX_ATTEMPTS", "CLAPAS_ALERTS_WEBHOOK_URL", "CLAPAS_ALERTS_EMAIL_HOST",
+              "CLAPAS_ALERTS_EMAIL_TO", "CLAPAS_HEAT_DEPARTMENT", "CLAPAS_WATER_METER_Q3_M3H", "CLAPAS_BOGUS"]
+_env_value = st.text(max_size=20) | st.sampled_from(["", "0", "-1", "nan", "inf", "1e999", "true", "yes", "[]", "{}",
+                                                     "99999999999999999999", "mqtt://", "Not/AZone", "0.0"])
+
+
+@st.composite
+def _env(draw: st.DrawFn) -> bytes:
+    pairs = draw(st.lists(st.tuples(st.sampled_from(_ENV_NAMES), _env_value), min_size=1, max_size=5))
+    return "\n".join(f"{k}={v}" for k, v in pairs).encode("utf-8", "surrogatepass")
+
+
 def strategies() -> dict[str, st.SearchStrategy[bytes]]:
     structured: dict[str, st.SearchStrategy[bytes] | None] = {
         "chirpstack_json": _chirpstack_json(),
@@ -207,5 +222,6 @@ def strategies() -> dict[str, st.SearchStrategy[bytes]]:
         "registry_csv": _csv(),
         "zones_geojson": _zones(),
         "config": _toml(),
+        "config_env": _env(),
     }
     return {name: _seeded(name, structured.get(name)) for name in TARGETS}

@@ -339,13 +339,50 @@ def _config(data: bytes) -> None:
         finally:  # the loader configures the process's codec library: put back what the tests use
             LIBRARY.configure(str(saved[0] or ""), str(saved[1] or ""), saved[2])
     assert isinstance(s, Settings)
-    assert s.pipeline.batch_size >= 1 and s.pipeline.flush_interval_s > 0
-    assert 0 < s.http.port < 65536
-    assert math.isfinite(s.pipeline.flush_interval_s)
+    _check_settings(s)
+
+
+def _check_settings(s: object) -> None:
+    """What the rest of clapas takes for granted once the settings are loaded."""
+    from zoneinfo import ZoneInfo
+
+    assert s.pipeline.batch_size >= 1 and s.pipeline.flush_interval_s > 0  # type: ignore[attr-defined]
+    assert 0 < s.http.port < 65536  # type: ignore[attr-defined]
+    assert math.isfinite(s.pipeline.flush_interval_s)  # type: ignore[attr-defined]
+    for tz in (s.timezone, s.heat.timezone, s.heat.window_timezone, s.islands.timezone):  # type: ignore[attr-defined]
+        if tz:
+            ZoneInfo(tz)  # the heat and island computations call it
 
 
 def _config_seeds() -> list[bytes]:
     return [(ROOT / "city.example.toml").read_bytes(), b'store = "duckdb:///x.duckdb"\n[http]\nport = 8080\n']
+
+
+def _config_env(data: bytes) -> None:
+    """The environment half of the loader: `CLAPAS_*` variables, one `NAME=value` a line, over no file."""
+    from clapas.codecs.library import LIBRARY
+    from clapas.config import ConfigError, Settings, load_settings
+
+    env = {}
+    for line in data.decode("utf-8", "replace").splitlines():
+        name, _, value = line.partition("=")
+        env[name.strip()] = value.replace("\x00", "")  # an environment cannot hold NUL characters
+    saved = (LIBRARY.repository, LIBRARY.profiles_folder, LIBRARY.limits)
+    try:
+        s = load_settings(None, env=env)
+    except ConfigError as e:
+        assert str(e)
+        return
+    finally:
+        LIBRARY.configure(str(saved[0] or ""), str(saved[1] or ""), saved[2])
+    assert isinstance(s, Settings)
+    _check_settings(s)
+
+
+def _config_env_seeds() -> list[bytes]:
+    return [b"CLAPAS_STORE=duckdb:///x.duckdb\nCLAPAS_HTTP_PORT=8080\nCLAPAS_CHIRPSTACK_QOS=1\n"
+            b"CLAPAS_PIPELINE_FLUSH_INTERVAL_S=0.5\nCLAPAS_ALERTS_EMAIL_TO=a@b\nCLAPAS_TIMEZONE=Europe/Paris\n"
+            b"CLAPAS_CODECS_TIME_LIMIT_MS=50\nCLAPAS_HEAT_DEPARTMENT=34\n"]
 
 
 # --- the list --------------------------------------------------------------------------------------------------------
@@ -365,7 +402,8 @@ def _targets() -> dict[str, Target]:
             Target("codec_spec", _codec_spec, _codec_spec_seeds),
             Target("registry_csv", _registry_csv, _registry_csv_seeds),
             Target("zones_geojson", _zones, _zones_seeds),
-            Target("config", _config, _config_seeds)]
+            Target("config", _config, _config_seeds),
+            Target("config_env", _config_env, _config_env_seeds)]
     return {t.name: t for t in out}
 
 
