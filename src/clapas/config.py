@@ -63,6 +63,19 @@ class PipelineSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     fcnt_window: int = 16
     # Batches waiting for the writer before ingestion waits (backpressure).
     max_pending_batches: int = 4
+    # Longest wait between two tries of a batch the store refused or could not take (the store is down): ingestion
+    # resumes at most this long after the store is back (issue 9).
+    retry_max_s: float = 2.0
+    # The spool (issue 9): every message an MQTT subscriber receives is appended there (and, at QoS 1, fsync'd
+    # before it is acknowledged to the broker); the store is fed from it. Empty: beside the DuckDB file
+    # (<file>.spool) or var/spool/<database> for PostgreSQL.
+    spool_dir: str = ""
+    # Most the spool holds on disk (received, not yet committed) while the store is slow or down; past this the
+    # broker is slowed (clapas stops reading) instead. 2 GiB ≈ 40 min of 1,000 uplinks/s of 0.9 KB.
+    spool_max_bytes: int = 2 * 1024**3
+    # On SIGTERM/SIGINT, how long to wait for the store to take what is pending; what it did not take stays in the
+    # spool and is written on the next start.
+    stop_timeout_s: float = 30.0
 
 
 class ProfileSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -359,3 +372,5 @@ def _check(s: Settings) -> None:
                           f"with name, ibmn_c and ibmx_c (CLAPAS_HEAT_DEPARTMENT)")
     if s.pipeline.batch_size < 1 or s.pipeline.flush_interval_s <= 0:
         raise ConfigError("pipeline batch_size must be ≥ 1 and flush_interval_s > 0")
+    if s.pipeline.retry_max_s <= 0 or s.pipeline.spool_max_bytes < 1 or s.pipeline.stop_timeout_s < 0:
+        raise ConfigError("pipeline retry_max_s and spool_max_bytes must be > 0, stop_timeout_s ≥ 0")

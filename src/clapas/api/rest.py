@@ -1,12 +1,15 @@
 """REST routes, read-only over the store: devices, their latest values and histories, quantities, zones, journal.
 
 The API reads the store and nothing else (never the pipeline's state), so it answers the same whether the
-process ingests or only serves. Times go out in UTC (RFC 3339, `Z`); times coming in are ISO 8601, and a time
-without an offset is taken as UTC. Daily buckets are the city's days (they start at local midnight).
-"""
+process ingests or only serves — except /healthz and /metrics, which in a process that ingests answer from the
+writer's counters and the spool, so that they stay fast while the store is down. Times go out in UTC (RFC 3339,
+`Z`); times coming in are ISO 8601, and a time without an offset is taken as UTC. Daily buckets are the city's days
+(they start at local midnight)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -85,27 +88,92 @@ def _latest(store: Store, eui: str) -> list[dict[str, Any]]:
 
 
 # health and metrics -------------------------------------------------------------------------------------
+# Both answer from memory when the process ingests (the writer's counters and its view of the store, the spool's
+# size): never a journal scan, never a wait for a store that is down (issue 9). `async`: no worker thread is needed,
+# so they answer even when every worker thread waits for the store. Without a pipeline (a process that only
+# serves) the store is asked, in a thread.
+def _ingest_health(request: Request) -> tuple[list[str], dict[str, Any]]:
+    """Reasons to say degraded, and what /healthz tells of the pipeline and the spool."""
+    pipeline = request.app.state.pipeline
+    spool = getattr(request.app.state, "spool", None)
+    reasons: list[str] = []
+    out: dict[str, Any] = {}
+    if pipeline.store_error is not None:
+        since = pipeline.store_down_since or time.time()
+        reasons.append(f"store unreachable for {time.time() - since:.0f} s: {pipeline.store_error}")
+        out["store_down_since"] = datetime.fromtimestamp(since, UTC)
+    out["pending"] = pipeline.pending
+    if spool is not None:
+        out["spool"] = spool.stats()
+        if out["spool"]["full"]:
+            reasons.append(f"spool full ({out['spool']['bytes']} bytes): reading from the broker is paused")
+    return reasons, out
+
+
 @health.get("/healthz", summary="Is the store reachable", response_class=JSONResponse, responses=errors(503))
-def healthz(request: Request, store: StoreDep) -> Response:
-    """The store answers, with the accounting of everything received."""
-    try:
-        counts = store.counts()
-    except Exception as e:
-        raise ApiError(503, f"store unreachable: {type(e).__name__}: {e}") from None
+async def healthz(request: Request, store: StoreDep) -> Response:
+    """The accounting of everything received; 503 with `status: degraded` and the `reasons` when the store cannot be
+    written (what is received meanwhile is spooled) or the spool is full."""
     settings = request.app.state.settings
-    return JSONResponse({
-        "status": "ok", "version": __version__, "store": store.url.split(":", 1)[0], "counts": counts,
-        "ingest": {"chirpstack_http": bool(settings.chirpstack.http_ingest and request.app.state.pipeline)},
-    })
+    pipeline = request.app.state.pipeline
+    body: dict[str, Any] = {"status": "ok", "version": __version__, "store": store.url.split(":", 1)[0]}
+    if pipeline is None:
+        try:
+            counts = await asyncio.to_thread(store.counts)
+        except Exception as e:
+            raise ApiError(503, f"store unreachable: {type(e).__name__}: {e}") from None
+        body.update(counts=counts, ingest={"chirpstack_http": False})
+        return JSONResponse(body)
+    reasons, ingest = _ingest_health(request)
+    body.update(counts=dict(pipeline.counts),
+                ingest={"chirpstack_http": bool(settings.chirpstack.http_ingest), **ingest})
+    if reasons:
+        body.update(status="degraded", reasons=reasons)
+        return JSONResponse(body, status_code=503)
+    return JSONResponse(body)
 
 
 @health.get("/metrics", summary="Prometheus metrics", response_class=Response,
             responses={200: {"content": {"text/plain": {}}}})
-def metrics(store: StoreDep) -> Response:
-    """The pipeline's counters (clapas_messages_total, clapas_observations_total, clapas_batch_latency_seconds)
-    and gauges of what the store holds, read at scrape time (a few count queries)."""
-    text = generate_latest(REGISTRY) + generate_latest(_store_gauges(store))
+async def metrics(request: Request, store: StoreDep) -> Response:
+    """The pipeline's counters (clapas_messages_total, clapas_observations_total, clapas_batch_latency_seconds),
+    gauges of what the store holds and whether the writer can write it (clapas_store_up), and the spool's size and
+    age (clapas_spool_bytes, clapas_spool_messages, clapas_spool_oldest_seconds)."""
+    pipeline = request.app.state.pipeline
+    if pipeline is None:
+        gauges = await asyncio.to_thread(_store_gauges, store)
+    else:
+        gauges = _pipeline_gauges(pipeline, getattr(request.app.state, "spool", None))
+    text = generate_latest(REGISTRY) + generate_latest(gauges)
     return Response(text, media_type=CONTENT_TYPE_LATEST)
+
+
+def _count_gauges(reg: CollectorRegistry, counts: dict[str, int]) -> None:
+    journal = Gauge("clapas_store_messages", "Journaled messages in the store, by status", ["status"],
+                    registry=reg)
+    for status in STATUSES:
+        journal.labels(status).set(counts.get(status, 0))
+    Gauge("clapas_store_observations", "Observation rows in the store", registry=reg).set(
+        counts.get("observations", 0))
+    Gauge("clapas_store_devices", "Devices known to the store", registry=reg).set(counts.get("devices", 0))
+
+
+def _pipeline_gauges(pipeline: Any, spool: Any) -> CollectorRegistry:
+    """From the writer's counters and the spool: nothing is asked of the store."""
+    reg = CollectorRegistry()
+    Gauge("clapas_store_up", "1 while the writer can write the store (its last try succeeded)",
+          registry=reg).set(0 if pipeline.store_error else 1)
+    _count_gauges(reg, dict(pipeline.counts))
+    Gauge("clapas_pending_messages", "Messages received and not yet committed", registry=reg).set(pipeline.pending)
+    if spool is not None:
+        Gauge("clapas_spool_bytes", "Bytes in the spool (received, on local disk, until committed)",
+              registry=reg).set(spool.bytes)
+        Gauge("clapas_spool_max_bytes", "The spool's limit (then reading from the broker pauses)",
+              registry=reg).set(spool.max_bytes)
+        Gauge("clapas_spool_messages", "Spooled messages not yet committed", registry=reg).set(spool.pending)
+        Gauge("clapas_spool_oldest_seconds", "Age of the oldest spooled message not yet committed",
+              registry=reg).set(spool.oldest_age_s())
+    return reg
 
 
 def _store_gauges(store: Store) -> CollectorRegistry:
@@ -118,13 +186,7 @@ def _store_gauges(store: Store) -> CollectorRegistry:
         up.set(0)
         return reg
     up.set(1)
-    journal = Gauge("clapas_store_messages", "Journaled messages in the store, by status", ["status"],
-                    registry=reg)
-    for status in STATUSES:
-        journal.labels(status).set(counts.get(status, 0))
-    Gauge("clapas_store_observations", "Observation rows in the store", registry=reg).set(
-        counts.get("observations", 0))
-    Gauge("clapas_store_devices", "Devices known to the store", registry=reg).set(counts.get("devices", 0))
+    _count_gauges(reg, counts)
     return reg
 
 

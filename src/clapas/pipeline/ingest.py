@@ -74,6 +74,14 @@ class Pipeline:
         self._committed = 0
         self._done = threading.Condition()
         self.write_errors = 0
+        # the writer's view of the store, for /healthz and /metrics (read without touching the store)
+        self.store_error: str | None = None  # why the last write failed, while it has not succeeded since
+        self.store_down_since: float | None = None  # time.time() of the first failure of the current outage
+        self.counts = store.counts()  # the journal's accounting, kept up to date per batch (no scan per request)
+        # spool (issue 9): `submit_many(…, mark=seq)` says every spooled message up to seq is submitted; once the
+        # batch holding it is committed the writer calls `on_mark(seq)` (the spool releases it)
+        self.on_mark: Callable[[int], None] | None = None
+        self._mark: int | None = None
         self._writer = threading.Thread(target=self._write_loop, name="clapas-writer", daemon=True)
         self._writer.start()
 
@@ -85,12 +93,14 @@ class Pipeline:
             if len(self._journal) >= self.settings.batch_size:
                 self._flush_locked()
 
-    def submit_many(self, messages: list[Message]) -> None:
+    def submit_many(self, messages: list[Message], mark: int | None = None) -> None:
         with self._lock:
             for m in messages:
                 self._add(m)
                 if len(self._journal) >= self.settings.batch_size:
                     self._flush_locked()
+            if mark is not None:
+                self._mark = mark
 
     def _context(self, up: Uplink) -> DeviceContext:
         ctx = self._contexts.get(up.dev_eui)
@@ -195,7 +205,8 @@ class Pipeline:
         batch.dev_by_eui = self._device_seen()
         self._batch, self._seen = Batch(), {}
         self._submitted += len(batch)
-        self._queue.put((batch, self._batch_started))  # blocks when the writer is behind: backpressure
+        mark, self._mark = self._mark, None
+        self._queue.put((batch, self._batch_started, mark))  # blocks when the writer is behind: backpressure
 
     def flush(self) -> None:
         """Hand the current batch to the writer now."""
@@ -227,21 +238,16 @@ class Pipeline:
             item = self._queue.get()
             if item is _STOP:
                 return
-            batch, started = item
+            batch, started, mark = item
             replay = batch.j_id and batch.j_id[0] is not None
-            delay = 0.5
-            while True:
-                try:
-                    self._commit(batch, replay)
-                    break
-                except Exception:  # the store is down or refused the batch: keep it, retry, lose nothing
-                    self.write_errors += 1
-                    log.exception("writing a batch of %d messages failed; retrying in %.1f s", len(batch), delay)
-                    time.sleep(delay)
-                    delay = min(delay * 2, 30.0)
+            self._write_until_committed(batch, replay)
             metrics.record_batch(batch, time.monotonic() - started)
-            for eui, seen in batch.dev_by_eui.items():
-                self._registry.setdefault(eui, {"eui": eui, "kind": seen.kind, "zone": seen.zone})
+            self._count(batch, replay)
+            if mark is not None and self.on_mark is not None:
+                try:
+                    self.on_mark(mark)
+                except Exception:
+                    log.exception("releasing the spool up to %d failed", mark)
             if self.on_commit is not None:
                 try:
                     self.on_commit(batch)
@@ -250,6 +256,44 @@ class Pipeline:
             with self._done:
                 self._committed += len(batch)
                 self._done.notify_all()
+
+    def _write_until_committed(self, batch: Batch, replay: bool) -> None:
+        """Try the batch until the store takes it, waiting at most `retry_max_s` between tries (so ingestion resumes
+        within that of the store's return). Meanwhile ingestion keeps going into the spool (see spool.py)."""
+        delay = min(0.25, self.settings.retry_max_s)
+        while True:
+            try:
+                self._commit(batch, replay)
+            except Exception as e:  # the store is down or refused the batch: keep it, retry, lose nothing
+                self.write_errors += 1
+                first = self.store_error is None
+                self.store_error = f"{type(e).__name__}: {str(e).strip()[:300]}"
+                if first:
+                    self.store_down_since = time.time()
+                    log.exception("writing a batch of %d messages failed; retrying every %.1f s at most",
+                                  len(batch), self.settings.retry_max_s)
+                else:
+                    log.warning("store still unavailable (%s); retrying in %.1f s", self.store_error, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, self.settings.retry_max_s)
+                continue
+            if self.store_error is not None:
+                log.warning("the store is back after %.1f s: writing resumes",
+                            time.time() - (self.store_down_since or time.time()))
+                self.store_error = self.store_down_since = None
+            return
+
+    def _count(self, batch: Batch, replay: bool) -> None:
+        """Keep `counts` (what /healthz shows) as the store's own accounting would say after this batch."""
+        counts = self.counts
+        if not replay:
+            for status in batch.j_status:
+                counts[status] = counts.get(status, 0) + 1
+            counts["observations"] = counts.get("observations", 0) + len(batch.o_time)
+        new = sum(1 for eui in batch.dev_by_eui if eui not in self._registry)
+        counts["devices"] = counts.get("devices", 0) + new
+        for eui, seen in batch.dev_by_eui.items():
+            self._registry.setdefault(eui, {"eui": eui, "kind": seen.kind, "zone": seen.zone})
 
     def _commit(self, batch: Batch, replay: bool) -> None:
         """One transaction: the batch, and what the detectors (if any) changed on it. If it fails, the detectors
