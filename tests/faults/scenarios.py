@@ -239,7 +239,9 @@ def pg_outage(pg_url: str, qos: int, sizes: Sizes, mode: str = "unreachable", ke
             healthz_reasons=sorted(probe.reasons)[:3], mqtt_connections=connections,
             resumed_within_s=round(resumed_s, 1) if received_back else None, exit_status=rc,
         )
-        o.survived = o.survived and alive_during and probe.unanswered == 0
+        degraded = any(not k.startswith("200:ok") for k in during)
+        o.extra["healthz_said_degraded"] = degraded
+        o.survived = o.survived and alive_during and probe.unanswered == 0 and degraded
         return o
 
 
@@ -333,3 +335,71 @@ def _duckdb_checks(store: str) -> str:
         return "ok"
     except Exception as e:  # a corrupted file is the finding, not a crash of the scenario
         return f"{type(e).__name__}: {e}"[:200]
+
+
+# ---------------------------------------------------------------------------------------------------- notifier
+
+
+def notifier_down(alerts: int = 10, hour_s: float = 6.0, max_attempts: int | None = None,
+                  keep: bool = False) -> Outcome:
+    """A webhook receiver down for "an hour" while alerts open and resolve, on a clock scaled so that an hour
+    lasts `hour_s` seconds: every duration of the retry schedule (retry_base_s, retry_max_s, poll_interval_s)
+    is the default × hour_s / 3600. Counts notifications delivered, in order per alert, and dead letters —
+    which may only come after `max_attempts` attempts (default: the configured default)."""
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from clapas.alerts.notifiers import build_notifiers
+    from clapas.alerts.outbox import OutboxWorker
+    from clapas.alerts.routing import Router
+    from clapas.config import AlertSettings, WebhookSettings
+    from clapas.store.alerts import AlertChange
+    from clapas.store.duckdb import DuckDBStore
+    from tests.faults.receiver import Receiver
+
+    scale = hour_s / 3600
+    base = AlertSettings()
+    attempts = max_attempts or base.max_attempts
+    with _workspace("notifier", keep) as d, Receiver() as hook:
+        hook.down()
+        a = AlertSettings(retry_base_s=base.retry_base_s * scale, retry_max_s=base.retry_max_s * scale,
+                          poll_interval_s=max(0.02, base.poll_interval_s * scale), max_attempts=attempts,
+                          webhook=WebhookSettings(url=hook.url, timeout_s=2))
+        store = DuckDBStore(f"duckdb://{d / 'alerts.duckdb'}")
+        try:
+            route = Router.from_settings(a)
+            t0 = datetime(2026, 6, 3, 4, tzinfo=UTC)
+            for i in range(alerts):
+                subject = f"70b3d5e75f{i:06x}"
+                store.apply_alert_changes([AlertChange("water.continuous_flow", subject, "open", t0)], route)
+                store.apply_alert_changes([AlertChange("water.continuous_flow", subject, "clear",
+                                                       t0 + timedelta(hours=1))], route)
+            worker = OutboxWorker(store, build_notifiers(a), a)
+
+            async def run() -> None:
+                stop = asyncio.Event()
+                task = asyncio.create_task(worker.run(stop))
+                await asyncio.sleep(hour_s)  # the receiver's hour down
+                hook.up()
+                deadline = asyncio.get_running_loop().time() + max(30.0, hour_s * 4)
+                while store.notifications(status="pending") and asyncio.get_running_loop().time() < deadline:
+                    await asyncio.sleep(0.1)
+                stop.set()
+                await task
+
+            asyncio.run(run())
+            rows = store.notifications(limit=10_000)
+        finally:
+            store.close()
+    by_status = {s: [r for r in rows if r["status"] == s] for s in ("delivered", "dead", "pending")}
+    order = hook.order_ok()
+    early_dead = [r for r in by_status["dead"] if r["attempts"] < attempts]
+    o = Outcome(f"webhook receiver down for an hour (retry schedule scaled ×{scale:.5f})", 1,
+                published=len(rows), stored=len(by_status["delivered"]))
+    o.lost = len(by_status["pending"])  # neither delivered nor kept as dead: what the outage cost for good
+    o.doubled = hook.repeats
+    o.extra.update(notifications=len(rows), delivered=len(by_status["delivered"]), dead=len(by_status["dead"]),
+                   dead_before_max_attempts=len(early_dead), max_attempts=attempts, in_order=order,
+                   failed_attempts_while_down=hook.refused)
+    o.survived = o.lost == 0 and not early_dead and order and not by_status["dead"]
+    return o
