@@ -28,7 +28,7 @@ DEFAULT_SPAN = timedelta(hours=24)
 MAX_LATEST_DEVICES = 200  # latest values cost one store query per device: keep a page small
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
     return request.app.state.store
 
 
@@ -98,9 +98,10 @@ def _ingest_health(request: Request) -> tuple[list[str], dict[str, Any]]:
     spool = getattr(request.app.state, "spool", None)
     reasons: list[str] = []
     out: dict[str, Any] = {}
-    if pipeline.store_error is not None:
-        since = pipeline.store_down_since or time.time()
-        reasons.append(f"store unreachable for {time.time() - since:.0f} s: {pipeline.store_error}")
+    problem = pipeline.store_problem()
+    if problem is not None:
+        reasons.append(problem)
+        since = pipeline.store_down_since or pipeline.writing_since or time.time()
         out["store_down_since"] = datetime.fromtimestamp(since, UTC)
     out["pending"] = pipeline.pending
     if spool is not None:
@@ -128,7 +129,7 @@ async def healthz(request: Request, store: StoreDep) -> Response:
     body.update(counts=dict(pipeline.counts),
                 ingest={"chirpstack_http": bool(settings.chirpstack.http_ingest), **ingest})
     if reasons:
-        body.update(status="degraded", reasons=reasons)
+        body.update(status="degraded", reason="; ".join(reasons), reasons=reasons)
         return JSONResponse(body, status_code=503)
     return JSONResponse(body)
 
@@ -162,7 +163,7 @@ def _pipeline_gauges(pipeline: Any, spool: Any) -> CollectorRegistry:
     """From the writer's counters and the spool: nothing is asked of the store."""
     reg = CollectorRegistry()
     Gauge("clapas_store_up", "1 while the writer can write the store (its last try succeeded)",
-          registry=reg).set(0 if pipeline.store_error else 1)
+          registry=reg).set(0 if pipeline.store_problem() else 1)
     _count_gauges(reg, dict(pipeline.counts))
     Gauge("clapas_pending_messages", "Messages received and not yet committed", registry=reg).set(pipeline.pending)
     if spool is not None:

@@ -33,6 +33,8 @@ log = logging.getLogger("clapas.pipeline")
 # Messages above this size are journaled truncated (with the fact said in the error): no LoRaWAN event is near it.
 MAX_MESSAGE_BYTES = 256 * 1024
 _STOP = object()
+# A batch write taking longer than this is reported (a batch of 10,000 normally commits well under a second).
+WRITE_STALL_S = 5.0
 # Batch journal columns, in the order `_add` builds each row
 JOURNAL_FIELDS = ("j_id", "j_received", "j_time", "j_source", "j_event", "j_fmt", "j_topic", "j_eui", "j_fport",
                   "j_fcnt", "j_dedup", "j_status", "j_error", "j_rssi", "j_snr", "j_sf", "j_raw")
@@ -77,6 +79,7 @@ class Pipeline:
         # the writer's view of the store, for /healthz and /metrics (read without touching the store)
         self.store_error: str | None = None  # why the last write failed, while it has not succeeded since
         self.store_down_since: float | None = None  # time.time() of the first failure of the current outage
+        self.writing_since: float | None = None  # time.time() the write in progress started (a hung network)
         self.counts = store.counts()  # the journal's accounting, kept up to date per batch (no scan per request)
         # spool (issue 9): `submit_many(…, mark=seq)` says every spooled message up to seq is submitted; once the
         # batch holding it is committed the writer calls `on_mark(seq)` (the spool releases it)
@@ -262,9 +265,11 @@ class Pipeline:
         within that of the store's return). Meanwhile ingestion keeps going into the spool (see spool.py)."""
         delay = min(0.25, self.settings.retry_max_s)
         while True:
+            self.writing_since = time.time()
             try:
                 self._commit(batch, replay)
             except Exception as e:  # the store is down or refused the batch: keep it, retry, lose nothing
+                self.writing_since = None
                 self.write_errors += 1
                 first = self.store_error is None
                 self.store_error = f"{type(e).__name__}: {str(e).strip()[:300]}"
@@ -277,11 +282,23 @@ class Pipeline:
                 time.sleep(delay)
                 delay = min(delay * 2, self.settings.retry_max_s)
                 continue
+            self.writing_since = None
             if self.store_error is not None:
                 log.warning("the store is back after %.1f s: writing resumes",
                             time.time() - (self.store_down_since or time.time()))
                 self.store_error = self.store_down_since = None
             return
+
+    def store_problem(self) -> str | None:
+        """Why the store cannot be written now, for /healthz: the last write failed, or one has hung for more than
+        WRITE_STALL_S (a network that drops packets gives no error, only a wait)."""
+        if self.store_error is not None:
+            since = self.store_down_since or time.time()
+            return f"store unreachable for {time.time() - since:.0f} s: {self.store_error}"
+        started = self.writing_since
+        if started is not None and time.time() - started > WRITE_STALL_S:
+            return f"store not answering: a write has waited {time.time() - started:.0f} s"
+        return None
 
     def _count(self, batch: Batch, replay: bool) -> None:
         """Keep `counts` (what /healthz shows) as the store's own accounting would say after this batch."""
