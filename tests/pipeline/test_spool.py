@@ -6,7 +6,10 @@ import threading
 import time
 from datetime import UTC, datetime
 
+import pytest
+
 from clapas.model import Message
+from clapas.pipeline import spool as spool_module
 from clapas.pipeline.spool import Feeder, Spool, default_dir
 
 
@@ -25,7 +28,10 @@ def read_all(spool: Spool, after: int) -> list[tuple[int, Message]]:
         after = got[-1][0]
 
 
-def test_records_come_back_in_order_and_whole(tmp_path):
+@pytest.mark.parametrize("hot", [50_000, 30])
+def test_records_come_back_in_order_and_whole(tmp_path, monkeypatch, hot):
+    """From memory while the reader keeps up, from the segments once it is behind (30: most come from disk)."""
+    monkeypatch.setattr(spool_module, "HOT_RECORDS", hot)
     spool = Spool(tmp_path, 10**9, segment_bytes=2_000)  # small segments: reading crosses many of them
     seqs = []
     for i in range(500):

@@ -43,6 +43,9 @@ SEGMENT_BYTES = 64 * 1024**2
 # Without a QoS 1 message waiting, the spool fsyncs at most this often (QoS 0 promises nothing across a crash of
 # the machine; a crash of the process loses nothing written, the page cache keeps it).
 IDLE_FSYNC_S = 1.0
+# The last records appended are also kept in memory (up to this many), so that a feeder that keeps up takes them
+# from there rather than reading the disk back; one that is behind (the store is down) reads the segments.
+HOT_RECORDS = 50_000
 _HEAD = struct.Struct("<II")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
@@ -104,6 +107,7 @@ class Spool:
         self._wake = threading.Condition(self._lock)  # records to write, or closing
         self._written_cv = threading.Condition(self._lock)  # records readable
         self._buf: list[bytes] = []
+        self._hot: deque[tuple[int, Message]] = deque()
         self._buf_bytes = 0
         self._buf_ack = False  # a record of the buffer waits for an fsync (QoS 1)
         self._closing = False
@@ -156,6 +160,8 @@ class Spool:
             rec = _record(seq, m)
             self._buf.append(rec)
             self._buf_bytes += len(rec)
+            if len(self._hot) < HOT_RECORDS:
+                self._hot.append((seq, m))
             if ack:
                 self._buf_ack = True
             if len(self._buf) == 1:
@@ -235,6 +241,14 @@ class Spool:
             written = self.written
             if written <= after:
                 return []
+            hot = self._hot
+            while hot and hot[0][0] <= after:
+                hot.popleft()
+            if hot and hot[0][0] == after + 1:  # in memory: no need to read the disk back
+                out = []
+                while hot and len(out) < limit and hot[0][0] <= written:
+                    out.append(hot.popleft())
+                return out
             if self._reader is None or self._reader[0] != after + 1:
                 seg = next((s for s in self._segments if s.first <= after + 1 <= s.last), None)
                 if seg is None:
