@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import paho.mqtt.client as paho
@@ -48,6 +50,20 @@ async def wait_for(predicate, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.05)
 
 
+@contextlib.asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[Service]:
+    """`clapas run`'s service in this loop (no HTTP), connected to its broker; stopped cleanly afterwards."""
+    service = Service(settings)
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.serve(http=False, stop=stop))
+    try:
+        await asyncio.wait_for(service.subscribers[0].connected.wait(), 10)
+        yield service
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
 def settings_for(tmp_path: Path, mqtt: str, app: str) -> Settings:
     s = Settings(store=f"duckdb:///{tmp_path / 'city.duckdb'}")
     s.chirpstack.mqtt_url = mqtt
@@ -59,31 +75,20 @@ def settings_for(tmp_path: Path, mqtt: str, app: str) -> Settings:
 
 async def test_uplinks_from_broker_are_stored(tmp_path, samples, mqtt_url):
     app = uuid.uuid4().hex
-    service = Service(settings_for(tmp_path, mqtt_url, app))
-    sub = service.subscribers[0]
-    stop = asyncio.Event()
-    task = asyncio.create_task(service.serve(http=False, stop=stop))
-    try:
-        await asyncio.wait_for(sub.connected.wait(), 10)
+    async with serving(settings_for(tmp_path, mqtt_url, app)) as service:
+        sub = service.subscribers[0]
         await asyncio.to_thread(publish, sub.url.host, sub.url.port,
                                 uplinks(samples, app, 20) + uplinks(samples, app, 5, 100, "protobuf"))
         await wait_for(lambda: service.store.counts()["stored"] == 25)
         counts = service.store.counts()
         assert (counts["observations"], counts["quarantined"], counts["devices"]) == (50, 0, 25)
         assert {r["fmt"] for r in service.store.uplinks(limit=100)} == {"json", "protobuf"}
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
 
 
 async def test_subscription_restored_after_broker_restart(tmp_path, samples, own_broker):
     app = uuid.uuid4().hex
-    service = Service(settings_for(tmp_path, f"mqtt://127.0.0.1:{own_broker.port}", app))
-    sub = service.subscribers[0]
-    stop = asyncio.Event()
-    task = asyncio.create_task(service.serve(http=False, stop=stop))
-    try:
-        await asyncio.wait_for(sub.connected.wait(), 10)
+    async with serving(settings_for(tmp_path, f"mqtt://127.0.0.1:{own_broker.port}", app)) as service:
+        sub = service.subscribers[0]
         await asyncio.to_thread(publish, "127.0.0.1", own_broker.port, uplinks(samples, app, 3))
         await wait_for(lambda: service.store.counts()["stored"] == 3)
 
@@ -95,9 +100,6 @@ async def test_subscription_restored_after_broker_restart(tmp_path, samples, own
 
         await asyncio.to_thread(publish, "127.0.0.1", own_broker.port, uplinks(samples, app, 4, 50))
         await wait_for(lambda: service.store.counts()["stored"] == 7)
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
 
 
 async def test_broker_restart_costs_one_reconnection_and_loses_nothing_at_qos1(tmp_path, samples, own_broker):
@@ -106,12 +108,8 @@ async def test_broker_restart_costs_one_reconnection_and_loses_nothing_at_qos1(t
     app = uuid.uuid4().hex
     s = settings_for(tmp_path, f"mqtt://127.0.0.1:{own_broker.port}", app)
     s.chirpstack.qos = 1
-    service = Service(s)
-    sub = service.subscribers[0]
-    stop = asyncio.Event()
-    task = asyncio.create_task(service.serve(http=False, stop=stop))
-    try:
-        await asyncio.wait_for(sub.connected.wait(), 10)
+    async with serving(s) as service:
+        sub = service.subscribers[0]
         await asyncio.to_thread(publish, "127.0.0.1", own_broker.port, uplinks(samples, app, 20))
         own_broker.stop()
         await wait_for(lambda: not sub.connected.is_set())
@@ -123,9 +121,6 @@ async def test_broker_restart_costs_one_reconnection_and_loses_nothing_at_qos1(t
         await asyncio.sleep(8)  # longer than gmqtt's 6 s reconnect delay: no second client shows up
         assert sub.connections == 2 and sub.connected.is_set()
         assert service.store.counts()["stored"] == 40
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
 
 
 def test_mqtt_url_parsing():
@@ -187,18 +182,11 @@ async def test_the_things_stack_uplinks_from_broker(tmp_path, samples, mqtt_url)
     s.ttn.client_id = f"clapas-test-{app}"
     s.ttn.topic = f"v3/{app}@tenant1/devices/+/up"
     s.pipeline.flush_interval_s = 0.1
-    service = Service(s)
-    sub = service.subscribers[0]
-    stop = asyncio.Event()
-    task = asyncio.create_task(service.serve(http=False, stop=stop))
-    try:
-        await asyncio.wait_for(sub.connected.wait(), 10)
+    async with serving(s) as service:
+        sub = service.subscribers[0]
         raw = (samples / "ttn" / "uplink.json").read_bytes()
         await asyncio.to_thread(publish, sub.url.host, sub.url.port, [(f"v3/{app}@tenant1/devices/dev1/up", raw)])
         await wait_for(lambda: service.store.counts()["stored"] == 1)
         latest = {r["quantity"]: r["value"] for r in service.store.latest("0004a30b001c0530")}
         # no decoder configured: the application server's decoded_payload is mapped by its field names
         assert latest == {"air.temperature": 1.0, "light.illuminance": 0.64}
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
