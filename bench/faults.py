@@ -67,6 +67,8 @@ def main() -> int:
     p.add_argument("--long-outage", action="store_true", help=f"PostgreSQL outage of {LONG_OUTAGE_S:.0f} s")
     p.add_argument("--disk-mb", type=int, default=24, help="size of the DuckDB filesystem that fills")
     p.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test", help="PostgreSQL server URL")
+    p.add_argument("--pg-cases", default="unreachable:1,unreachable:0,restart:1,restart:0",
+                   help="PostgreSQL outages to run, MODE:QOS (default all four)")
     p.add_argument("--only", default=",".join(ALL), help=f"comma-separated subset of {','.join(ALL)}")
     args = p.parse_args()
     only = set(args.only.split(","))
@@ -96,13 +98,13 @@ def main() -> int:
     run("sigterm", sigterm_burst, sizes)
     run("broker", broker_restart, sizes)
     if "pg" in only:
-        for mode in ("unreachable", "restart"):
-            for qos in (1, 0):
-                db = PgDatabase(args.pg)
-                try:
-                    run("pg", pg_outage, db.url, qos, pg_sizes, mode=mode)
-                finally:
-                    db.drop()
+        for case in args.pg_cases.split(","):
+            mode, qos = case.split(":")[0], int(case.split(":")[1])
+            db = PgDatabase(args.pg)
+            try:
+                run("pg", pg_outage, db.url, qos, pg_sizes, mode=mode)
+            finally:
+                db.drop()
     if "disk" in only:
         if can_mount():
             run("disk", full_disk, Sizes(uplinks=max(args.uplinks, 30000), rate=max(args.rate, 1500),
