@@ -18,12 +18,11 @@ import argparse
 import json
 import sys
 import time
-import uuid
 from pathlib import Path
-from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the fault tools live in tests/faults/
 
+from bench.ingest import PgDatabase  # the same throwaway database as the ingest benchmark
 from tests.faults.scenarios import (
     Sizes,
     broker_restart,
@@ -37,25 +36,6 @@ from tests.faults.scenarios import (
 
 ALL = ("kill9", "sigterm", "broker", "pg", "disk", "notifier")
 LONG_OUTAGE_S = 300.0  # the issue's five minutes
-
-
-class PgDatabase:
-    """A throwaway database beside the one of the URL, dropped at the end."""
-
-    def __init__(self, server: str) -> None:
-        import psycopg
-
-        self.server = server
-        self.name = f"clapas_faults_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(server, autocommit=True) as con:
-            con.execute(f'CREATE DATABASE "{self.name}"')
-        self.url = urlparse(server)._replace(path=f"/{self.name}").geturl()
-
-    def drop(self) -> None:
-        import psycopg
-
-        with psycopg.connect(self.server, autocommit=True) as con:
-            con.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
 def main() -> int:
