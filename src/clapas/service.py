@@ -97,7 +97,11 @@ class Service:
         import_registry_files(self.store, settings.registry)
         # alerts (issue 3): detectors run on each batch and their state is committed with it (issue 9: they start
         # from the saved state, or refuse to start if it is incompatible); the outbox worker runs in `serve`
-        self.alerting = build_alerting(settings, self.store) if settings.alerts.enabled else None
+        try:
+            self.alerting = build_alerting(settings, self.store) if settings.alerts.enabled else None
+        except Exception:  # e.g. saved detector state that must be rebuilt first: leave the store closed
+            self.store.close()
+            raise
         self.pipeline = Pipeline(self.store, settings.pipeline, settings.profiles,
                                  detectors=self.alerting.runner if self.alerting else None)
         self.subscribers: list[MqttSubscriber] = []

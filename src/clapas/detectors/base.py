@@ -159,6 +159,7 @@ class Detector:
     state_maps: tuple[StateMap, ...] = ()
     state_attrs: tuple[str, ...] = ()
     state_modules: tuple[str, ...] = ()
+    state_codec: str = "pickle"  # or "msgpack": faster, for state of slotted classes, deques, dicts and numbers
 
     def state_loaded(self) -> None:
         """Called after saved state was loaded: re-link what the saved subjects share."""
@@ -193,6 +194,7 @@ class DetectorRunner:
         self.registry = registry
         self.watermark = float("-inf")
         self.uplinks = 0
+        self.seq = 0  # batches prepared (and committed): orders the saved rows
         self.keeper: StateKeeper | None = None  # set by `load_state` (or the first `prepare`)
         self._by_kind: dict[str, list[Detector]] = {}
         for d in detectors:
@@ -262,7 +264,7 @@ class DetectorRunner:
         self.keeper = StateKeeper(self.detectors)
         saved = self.keeper.load(store.detector_state())
         if saved is not None:
-            self.watermark, self.uplinks = saved
+            self.watermark, self.uplinks, self.seq = saved
         return saved is not None
 
     def prepare(self, batch: Batch) -> None:
@@ -270,7 +272,7 @@ class DetectorRunner:
         state rows it changed and the alert changes it caused, for the store to commit with it."""
         if self.keeper is None:
             self.keeper = StateKeeper(self.detectors)
-        w = StateWrite(watermark=self.watermark, uplinks=self.uplinks)
+        w = StateWrite(watermark=self.watermark, uplinks=self.uplinks, seq=self.seq + 1)
         observed: dict[str, set[str]] = {}
         batch.detector_state = None
         try:
@@ -280,10 +282,9 @@ class DetectorRunner:
             log.exception("detectors failed on a batch of %d messages; it is stored without detection", len(batch))
             self._put_back(w, self.keeper.encode(observed))
             return
+        self.seq = w.seq
         w.rows = self.keeper.encode(observed)
-        runner = self.keeper.runner_row(self.watermark, self.uplinks)
-        if runner is not None:
-            w.rows.append(runner)
+        w.rows.append(self.keeper.runner_row(self.watermark, self.uplinks, self.seq))
         if getattr(self.sink, "in_transaction", False):  # PersistentAlerts: written in the batch's transaction
             w.alerts = [self.sink.change(d) for d in w.detections]  # type: ignore[attr-defined]
             w.route = self.sink.route  # type: ignore[attr-defined]
@@ -312,7 +313,7 @@ class DetectorRunner:
 
     def _put_back(self, w: StateWrite, rows: list) -> None:
         self.keeper.restore(rows)  # type: ignore[union-attr]
-        self.watermark, self.uplinks = w.watermark, w.uplinks
+        self.watermark, self.uplinks, self.seq = w.watermark, w.uplinks, w.seq - 1
 
     def finish(self, until: float) -> None:
         """End of a replay or backfill: let period rules evaluate up to `until` (epoch s)."""

@@ -591,6 +591,7 @@ class WaterDetector(Detector):
                   StateMap("district.billed", ANY, tuple_key=True), StateMap("district.zones", ANY),
                   StateMap("district.balances", ANY))
     state_attrs = ("out_of_order",)
+    state_codec = "msgpack"  # tens of thousands of meters, each rewritten every batch it is heard in
 
     def __init__(self, settings: WaterSettings | None = None, timezone: str = "Europe/Paris") -> None:
         self.s = s = settings or WaterSettings()
