@@ -9,7 +9,8 @@ from tests.faults.scenarios import Sizes, can_mount, full_disk, notifier_down, p
 
 pytestmark = pytest.mark.faults
 
-QUICK = Sizes(uplinks=3000, rate=300, outage_s=6)
+# 9 s: clapas says degraded once a write has hung 5 s (a blackhole gives no error), so the outage must outlast that
+QUICK = Sizes(uplinks=3000, rate=300, outage_s=9)
 
 
 @pytest.mark.postgres
