@@ -1,6 +1,6 @@
 """Fault-injection report (issue 9): every fault scenario of tests/faults/ at a larger size, one JSON object.
 
-    python bench/faults.py                       # all scenarios, about 3 minutes
+    python bench/faults.py                       # all scenarios, about 4 minutes
     python bench/faults.py --uplinks 6000 --rate 500 --only kill9,pg
     python bench/faults.py --long-outage         # PostgreSQL unreachable for the full five minutes
 
