@@ -93,11 +93,11 @@ def test_a_failed_transaction_puts_the_detectors_back_and_the_retry_applies_the_
     calls = {"n": 0}
     original = StateTables._put_state
 
-    def flaky(self, cur, rows):  # the 20th batch's transaction fails once, after its journal rows were written
+    def flaky(self, cur, rows, seq):  # the 20th batch's transaction fails once, after its journal rows were written
         calls["n"] += 1
         if calls["n"] == 20:
             raise RuntimeError("store went away")
-        return original(self, cur, rows)
+        return original(self, cur, rows, seq)
 
     monkeypatch.setattr(StateTables, "_put_state", flaky)
     assert run_chain(url) == uninterrupted
