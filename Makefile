@@ -9,6 +9,7 @@
 #                 Pytest arguments: make test ARGS="-k store -x"
 #   make lint     ruff check
 #   make bench    bench/ingest.py (arguments: make bench ARGS="...")
+#   make fuzz     bench/fuzz.py: longer, coverage-guided fuzzing (make fuzz ARGS="--seconds 600")
 #   make clean    remove .venv, caches, build output and var/
 
 PYTHON ?= python3
@@ -20,7 +21,7 @@ ARGS ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test lint bench clean
+.PHONY: help venv demo test lint bench fuzz clean
 
 help:
 	@sed -n '/^$$/q; s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
@@ -57,6 +58,9 @@ lint: venv
 bench: venv
 	@test -f bench/ingest.py || { echo "bench/ingest.py does not exist yet" >&2; exit 1; }
 	$(BIN)/python bench/ingest.py $(ARGS)
+
+fuzz: venv
+	$(BIN)/python bench/fuzz.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build var .pytest_cache .ruff_cache .hypothesis

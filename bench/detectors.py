@@ -9,6 +9,11 @@ detectors and once with the water detectors on `on_commit` (the writer thread, a
 generated in chunks outside the clock; each chunk is submitted and drained on the clock, so both runs pay exactly
 the same work except the detectors. `detector_cpu_s` is the time spent inside `on_commit`; the bar is
 `ratio` = with / without ≥ 1/3.
+
+A third run is `clapas run`'s way (issue 9): the detectors run before each batch's transaction
+(`Pipeline(detectors=…)`) and the state of every meter they changed is committed with the batch
+(`detector_cpu_s` then counts `prepare` and `committed`: detection and encoding the state). Its bar is
+`state_ratio` = with state / with detectors in memory ≥ 0.9.
 """
 
 from __future__ import annotations
@@ -44,9 +49,30 @@ def water_city(seed: int, meters: int) -> City:
     return build_city(seed, n).only("water_meter", "district_meter")
 
 
-def one_run(city: City, days: float, seed: int, detectors: bool, workdir: Path) -> dict:
+class _Timed:
+    """The runner's batch protocol, timed."""
+
+    def __init__(self, runner: DetectorRunner, spent: list[float]) -> None:
+        self.runner, self.spent = runner, spent
+
+    def prepare(self, batch) -> None:  # type: ignore[no-untyped-def]
+        t = time.perf_counter()
+        self.runner.prepare(batch)
+        self.spent[0] += time.perf_counter() - t
+
+    def committed(self, batch) -> None:  # type: ignore[no-untyped-def]
+        t = time.perf_counter()
+        self.runner.committed(batch)
+        self.spent[0] += time.perf_counter() - t
+
+    def rolled_back(self, batch) -> None:  # type: ignore[no-untyped-def]
+        self.runner.rolled_back(batch)
+
+
+def one_run(city: City, days: float, seed: int, detectors: bool, workdir: Path, state: bool = False) -> dict:
     end = START + timedelta(days=days)
-    store = open_store(f"duckdb:///{workdir / ('with.duckdb' if detectors else 'without.duckdb')}")
+    name = "state" if state else "with" if detectors else "without"
+    store = open_store(f"duckdb:///{workdir / (name + '.duckdb')}")
     store.upsert_zones(city.zones)
     store.upsert_devices(city.registry_devices())
     sink = MemorySink()
@@ -61,7 +87,11 @@ def one_run(city: City, days: float, seed: int, detectors: bool, workdir: Path) 
             runner.on_commit(batch)
             spent[0] += time.perf_counter() - t
 
-    pipeline = Pipeline(store, on_commit=hook)
+    if state:
+        runner.load_state(store)  # type: ignore[union-attr]
+        pipeline = Pipeline(store, detectors=_Timed(runner, spent))  # type: ignore[arg-type]
+    else:
+        pipeline = Pipeline(store, on_commit=hook)
     incidents = select("default", city, START, end, seed)
     messages = to_messages(Simulation(city, START, end, seed, incidents).messages())
     elapsed = 0.0
@@ -78,6 +108,7 @@ def one_run(city: City, days: float, seed: int, detectors: bool, workdir: Path) 
         n += len(chunk)
     pipeline.close()
     counts = store.counts()
+    state_rows = len(store.detector_state()) if state else None
     store.close()
     out = {"messages": n, "stored": counts.get("stored", 0), "seconds": round(elapsed, 2),
            "uplinks_per_s": round(n / elapsed)}
@@ -85,6 +116,8 @@ def one_run(city: City, days: float, seed: int, detectors: bool, workdir: Path) 
         out |= {"detector_uplinks": runner.uplinks, "detector_cpu_s": round(spent[0], 2),
                 "detector_uplinks_per_s": round(runner.uplinks / spent[0]) if spent[0] else None,
                 "alerts_opened": len(sink.opened())}
+    if state:
+        out["state_rows"] = state_rows
     return out
 
 
@@ -99,11 +132,14 @@ def main() -> None:
         without = one_run(city, args.days, args.seed, False, Path(tmp))
         print(f"without detectors: {without}", file=sys.stderr)
         with_ = one_run(city, args.days, args.seed, True, Path(tmp))
+        print(f"with detectors: {with_}", file=sys.stderr)
+        state = one_run(city, args.days, args.seed, True, Path(tmp), state=True)
     print(json.dumps({
         "meters": sum(1 for d in city.devices if d.kind == "water_meter"),
         "district_meters": sum(1 for d in city.devices if d.kind == "district_meter"),
-        "days": args.days, "without_detectors": without, "with_detectors": with_,
+        "days": args.days, "without_detectors": without, "with_detectors": with_, "with_state": state,
         "ratio": round(with_["uplinks_per_s"] / without["uplinks_per_s"], 3),
+        "state_ratio": round(state["uplinks_per_s"] / with_["uplinks_per_s"], 3),
     }))
 
 

@@ -22,6 +22,7 @@ SUBCOMMANDS: list[str] = [
     "clapas.registry.cli:add_parser",  # devices, zones
     "clapas.codecs.cli:add_parser",  # codecs
     "clapas.detectors.score:add_parser",  # score
+    "clapas.detectors.rebuild:add_parser",  # state rebuild
     "clapas.reports.cli:add_parser",  # museum report
     "clapas.charter.keys_cli:add_parser",  # keys
     "clapas.charter.audit_cli:add_parser",  # audit

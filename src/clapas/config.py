@@ -66,6 +66,19 @@ class PipelineSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     fcnt_window: int = 16
     # Batches waiting for the writer before ingestion waits (backpressure).
     max_pending_batches: int = 4
+    # Longest wait between two tries of a batch the store refused or could not take (the store is down): ingestion
+    # resumes at most this long after the store is back (issue 9).
+    retry_max_s: float = 2.0
+    # The spool (issue 9): every message an MQTT subscriber receives is appended there (and, at QoS 1, fsync'd
+    # before it is acknowledged to the broker); the store is fed from it. Empty: beside the DuckDB file
+    # (<file>.spool) or var/spool/<database> for PostgreSQL.
+    spool_dir: str = ""
+    # Most the spool holds on disk (received, not yet committed) while the store is slow or down; past this the
+    # broker is slowed (clapas stops reading) instead. 2 GiB ≈ 40 min of 1,000 uplinks/s of 0.9 KB.
+    spool_max_bytes: int = 2 * 1024**3
+    # On SIGTERM/SIGINT, how long to wait for the store to take what is pending; what it did not take stays in the
+    # spool and is written on the next start.
+    stop_timeout_s: float = 30.0
 
 
 class ProfileSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -377,6 +390,8 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
             data = tomllib.loads(p.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"{p}: not valid TOML: {e}") from None
+        except UnicodeDecodeError as e:  # TOML is UTF-8 (found by tests/fuzz)
+            raise ConfigError(f"{p}: not UTF-8 text (TOML must be): {e}") from None
     data = _merge(data, _env_overrides(Settings, env, ENV_PREFIX))
     try:
         settings = msgspec.convert(data, Settings, strict=False)
@@ -414,10 +429,13 @@ def _check(s: Settings) -> None:
 
     if not (s.store.startswith("duckdb://") or s.store.startswith(("postgresql://", "postgres://"))):
         raise ConfigError(f"store must be duckdb:///path or postgresql://…, got {s.store!r} (CLAPAS_STORE)")
-    try:
-        ZoneInfo(s.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"unknown time zone {s.timezone!r} (CLAPAS_TIMEZONE)") from None
+    for tz, where in ((s.timezone, "CLAPAS_TIMEZONE"), (s.heat.timezone, "heat.timezone"),
+                      (s.heat.window_timezone, "heat.window_timezone"), (s.islands.timezone, "islands.timezone")):
+        try:
+            if tz or where == "CLAPAS_TIMEZONE":
+                ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file (tests/fuzz)
+            raise ConfigError(f"unknown time zone {tz[:100]!r} ({where})") from None
     for url, var in ((s.chirpstack.mqtt_url, "CLAPAS_CHIRPSTACK_MQTT_URL"), (s.ttn.mqtt_url, "CLAPAS_TTN_MQTT_URL")):
         if url and not url.startswith(("mqtt://", "mqtts://")):
             raise ConfigError(f"{var} must look like mqtt://host:port, got {url!r}")
@@ -442,6 +460,8 @@ def _check(s: Settings) -> None:
     _check_stewardship(s)
     if s.pipeline.batch_size < 1 or s.pipeline.flush_interval_s <= 0:
         raise ConfigError("pipeline batch_size must be ≥ 1 and flush_interval_s > 0")
+    if s.pipeline.retry_max_s <= 0 or s.pipeline.spool_max_bytes < 1 or s.pipeline.stop_timeout_s < 0:
+        raise ConfigError("pipeline retry_max_s and spool_max_bytes must be > 0, stop_timeout_s ≥ 0")
 
 
 AUTH_MODES = ("keys", "oidc", "gateway")

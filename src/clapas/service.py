@@ -1,16 +1,23 @@
 """`clapas run` and `clapas demo`: one process that ingests, stores and serves.
 
 One asyncio loop runs the MQTT subscriptions (ChirpStack, The Things Stack), the HTTP server (API, ingest,
-dashboard) and the batch timer; the store is written by the pipeline's writer thread.
+dashboard) and the batch timer; the store is written by the pipeline's writer thread. What the subscribers receive
+goes to the spool (pipeline/spool.py) and from there, by the feeder thread, to the pipeline: the loop never waits
+for the disk or the store. SIGINT and SIGTERM stop cleanly: stop reading, acknowledge what is spooled, write what is
+pending, close the store, exit 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import logging
+import signal
 import threading
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +30,9 @@ from clapas.cli import add_config_argument
 from clapas.config import ChirpstackSettings, RegistrySettings, Settings, TtnSettings, load_settings
 from clapas.connectors import chirpstack, ttn
 from clapas.connectors.mqtt import MqttSubscriber
+from clapas.model import Message
 from clapas.pipeline import Pipeline
+from clapas.pipeline.spool import Feeder, Spool, default_dir
 from clapas.registry.importing import import_registry_files
 from clapas.store.base import Store, open_store
 
@@ -36,6 +45,8 @@ RETENTION_FIRST_S = 300.0  # the daily retention job's first run, once start-up 
 # (700 allocations) makes it scan tens of thousands of times a second for nothing, and a full collection over
 # the long-lived caches pauses ingestion long enough for the broker to drop messages.
 GC_THRESHOLDS = (50_000, 20, 100)
+SPOOL_WATCH_S = 0.2  # how often the spool's size is compared with spool_max_bytes (backpressure on and off)
+SPOOL_RESUME = 0.9  # reading resumes once the spool is back under this fraction of spool_max_bytes
 
 
 def run_loop(main: Coroutine[Any, Any, T]) -> T:
@@ -50,6 +61,34 @@ def run_loop(main: Coroutine[Any, Any, T]) -> T:
     return uvloop.run(main)
 
 
+class _Acks:
+    """QoS 1 acknowledgements: one future per message, resolved in order once the spool has fsync'd its seq."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pending: deque[tuple[int, asyncio.Future[None]]] = deque()
+
+    def wait(self, seq: int) -> asyncio.Future[None]:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        fut = self._loop.create_future()
+        self._pending.append((seq, fut))
+        return fut
+
+    def durable(self, seq: int) -> None:
+        """Called from the spool's thread after each fsync."""
+        if self._loop is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop stopped meanwhile
+                self._loop.call_soon_threadsafe(self._resolve, seq)
+
+    def _resolve(self, seq: int) -> None:
+        pending = self._pending
+        while pending and pending[0][0] <= seq:
+            fut = pending.popleft()[1]
+            if not fut.done():
+                fut.set_result(None)
+
+
 class Service:
     """Everything `clapas run` starts, wired once; `serve()` runs until interrupted."""
 
@@ -57,10 +96,15 @@ class Service:
         self.settings = settings
         self.store = store or open_store(settings.store, timezone=settings.timezone)
         import_registry_files(self.store, settings.registry)
-        # alerts (issue 3): detectors see each committed batch; the outbox worker runs in `serve`
-        self.alerting = build_alerting(settings, self.store) if settings.alerts.enabled else None
-        on_commit = self.alerting.runner.on_commit if self.alerting else None
-        self.pipeline = Pipeline(self.store, settings.pipeline, settings.profiles, on_commit=on_commit)
+        # alerts (issue 3): detectors run on each batch and their state is committed with it (issue 9: they start
+        # from the saved state, or refuse to start if it is incompatible); the outbox worker runs in `serve`
+        try:
+            self.alerting = build_alerting(settings, self.store) if settings.alerts.enabled else None
+        except Exception:  # e.g. saved detector state that must be rebuilt first: leave the store closed
+            self.store.close()
+            raise
+        self.pipeline = Pipeline(self.store, settings.pipeline, settings.profiles,
+                                 detectors=self.alerting.runner if self.alerting else None)
         self.subscribers: list[MqttSubscriber] = []
         self.retention_first_s = RETENTION_FIRST_S
         cs, tts = settings.chirpstack, settings.ttn
@@ -71,23 +115,73 @@ class Service:
         if tts.mqtt_url:
             self.subscribers.append(MqttSubscriber(
                 tts.mqtt_url, [tts.topic], self._ttn_sink, client_id=tts.client_id, qos=tts.qos, name="tts"))
+        # the spool (issue 9): what the subscribers receive, on local disk until it is committed
+        self.spool: Spool | None = None
+        self._acks = _Acks()
+        self._feeder: Feeder | None = None
+        if self.subscribers:
+            p = settings.pipeline
+            self.spool = Spool(p.spool_dir or default_dir(self.store.url), p.spool_max_bytes,
+                               on_durable=self._acks.durable)
+            self.pipeline.on_mark = self.spool.release
+            if self.spool.recovered:
+                log.warning("spool %s: %d messages received before the last stop were not yet written; writing "
+                            "them first", self.spool.dir, self.spool.recovered)
 
-    def _chirpstack_sink(self, topic: str, payload: bytes) -> None:
-        self.pipeline.submit(chirpstack.message(payload, datetime.now(UTC), topic=topic))
+    def _chirpstack_sink(self, topic: str, payload: bytes) -> asyncio.Future[None] | None:
+        return self._spooled(chirpstack.message(payload, datetime.now(UTC), topic=topic),
+                             self.settings.chirpstack.qos > 0)
 
-    def _ttn_sink(self, topic: str, payload: bytes) -> None:
-        self.pipeline.submit(ttn.message(payload, datetime.now(UTC), topic=topic))
+    def _ttn_sink(self, topic: str, payload: bytes) -> asyncio.Future[None] | None:
+        return self._spooled(ttn.message(payload, datetime.now(UTC), topic=topic), self.settings.ttn.qos > 0)
+
+    def _spooled(self, m: Message, ack: bool) -> asyncio.Future[None] | None:
+        """Append to the spool; at QoS 1 the future the PUBACK waits for (the fsync of the message's group)."""
+        assert self.spool is not None
+        seq = self.spool.append(m, ack)
+        return self._acks.wait(seq) if ack else None
 
     async def _flush_timer(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            self.pipeline.flush_if_due()
+            # in a thread: handing a batch to a writer that is behind (store down) waits, the loop must not
+            await asyncio.to_thread(self.pipeline.flush_if_due)
             await asyncio.sleep(FLUSH_TICK_S)
+
+    async def _spool_watch(self, stop: asyncio.Event) -> None:
+        """Backpressure on the brokers only when the spool is full; reading resumes once it has drained a little."""
+        spool = self.spool
+        assert spool is not None
+        paused = False
+        while not stop.is_set():
+            size = spool.bytes
+            if not paused and size >= spool.max_bytes:
+                log.error("spool %s full (%d bytes, store: %s): reading from the broker paused", spool.dir, size,
+                          self.pipeline.store_error or "behind")
+                paused = True
+                for s in self.subscribers:
+                    s.pause()
+            elif paused and size < SPOOL_RESUME * spool.max_bytes:
+                log.warning("spool below %d %% of its limit: reading from the broker resumes", SPOOL_RESUME * 100)
+                paused = False
+                for s in self.subscribers:
+                    s.resume()
+            await asyncio.sleep(SPOOL_WATCH_S)
 
     async def serve(self, extra: list[Callable[[asyncio.Event], Awaitable[None]]] | None = None,
                     http: bool = True, stop: asyncio.Event | None = None) -> None:
         """Run until SIGINT/SIGTERM or until `stop` is set; then write what is pending and close the store."""
         stop = stop or asyncio.Event()
+        loop = asyncio.get_running_loop()
+        signals = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # Windows, not the main thread
+                loop.add_signal_handler(sig, stop.set)
+                signals.append(sig)
+        if self.spool is not None:
+            self._feeder = Feeder(self.spool, self.pipeline)
         tasks = [asyncio.create_task(self._flush_timer(stop))]
+        if self.spool is not None:
+            tasks.append(asyncio.create_task(self._spool_watch(stop)))
         tasks += [asyncio.create_task(s.run(stop)) for s in self.subscribers]
         tasks += [asyncio.create_task(job(stop)) for job in extra or []]
         if self.alerting:
@@ -100,11 +194,39 @@ class Service:
             else:
                 await stop.wait()
         finally:
-            stop.set()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._shutdown(stop, tasks)
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+
+    async def _shutdown(self, stop: asyncio.Event, tasks: list[asyncio.Task[Any]]) -> None:
+        """Stop reading; fsync the spool while the connections are up (the last PUBACKs go out); write everything
+        pending (at most `stop_timeout_s` if the store is down: the rest stays spooled); close the store."""
+        log.info("stopping: no more reading, writing what is pending")
+        for s in self.subscribers:
+            s.pause()
+        if self.spool is not None:
+            await asyncio.to_thread(self.spool.sync)
+            await asyncio.sleep(0.05)  # the acknowledgements resolved by that fsync are sent
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        deadline = time.monotonic() + self.settings.pipeline.stop_timeout_s
+        written = True
+        if self._feeder is not None:
+            written = await asyncio.to_thread(self._feeder.stop, self.settings.pipeline.stop_timeout_s)
+        if written:
+            written = await asyncio.to_thread(self.pipeline.drain, max(0.0, deadline - time.monotonic()))
+        if written:
             await asyncio.to_thread(self.pipeline.close)
-            self.store.close()
+        if self.spool is not None:
+            self.spool.close()
+        self.store.close()
+        if written:
             log.info("stopped; everything received was written")
+        else:
+            kept = self.spool.pending if self.spool is not None else self.pipeline.pending
+            log.error("stopped; the store did not take everything within %.0f s (%s): %d messages stay in the "
+                      "spool %s and are written on the next start", self.settings.pipeline.stop_timeout_s,
+                      self.pipeline.store_error or "busy", kept, self.spool.dir if self.spool else "(none)")
 
     async def _retention_job(self, stop: asyncio.Event) -> None:
         """[charter.retention], applied a little after start and then every `interval_h` (in the writer's store,
@@ -131,9 +253,10 @@ class Service:
         from clapas.api.app import create_app
 
         app = create_app(self.store, self.settings, self.pipeline)
+        app.state.spool = self.spool  # its size and age in /healthz and /metrics
         config = uvicorn.Config(app, host=self.settings.http.host, port=self.settings.http.port,
                                 log_level="warning", lifespan="off")
-        server = uvicorn.Server(config)
+        server = _quiet_server_class()(config)
 
         async def stop_server() -> None:
             await stop.wait()
@@ -146,6 +269,20 @@ class Service:
         finally:
             stopper.cancel()
             app.state.access.close()  # the audit entries still queued, written before the store closes
+
+
+def _quiet_server_class() -> type:
+    import uvicorn
+
+    class QuietServer(uvicorn.Server):
+        """uvicorn without its own signal handling: the service owns SIGINT/SIGTERM. (uvicorn re-raises a captured
+        signal once it has stopped, which killed the process, exit 143, before what was pending was written.)"""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Any:
+            yield
+
+    return QuietServer
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 
 import pytest
 from hypothesis import given
@@ -110,3 +111,95 @@ def test_protobuf_round_trip_matches_json(samples):
     b = chirpstack.parse(chirpstack.message(to_protobuf(ev, "up"), T0, event="up"))
     assert (a.dev_eui, a.payload, a.time, a.rssi, a.snr, a.sf) == (b.dev_eui, b.payload, b.time, b.rssi, b.snr, b.sf)
     assert json.loads(json.dumps(ev))["fPort"] == b.f_port
+
+
+# --- hostile input: every reason names what is wrong (issue 9) --------------------------------------------------
+def _up_with(samples, **changes) -> bytes:
+    ev = sample(samples, "up")
+    for path, value in changes.items():
+        *parents, leaf = path.split("__")
+        node = ev
+        for p in parents:
+            node = node[p]
+        node[leaf] = value
+    return json.dumps(ev).encode()
+
+
+@pytest.mark.parametrize(("raw", "reason"), [
+    (b"", "empty message (0 bytes)"),
+    (b" \r\n\t", "empty message (4 bytes)"),
+    (b"[]", "a JSON array where a ChirpStack up event"),
+    (b'  [{"deviceInfo": {}}]', "a JSON array where"),
+    (b'"up"', "a JSON string where"),
+    (b"null", "JSON null where"),
+    (b"12", "a JSON number where"),
+    (b"true", "a JSON boolean where"),
+])
+def test_not_an_object_is_said_so_not_a_protobuf_error(raw, reason):
+    m = chirpstack.message(raw, T0, topic="application/x/device/0101010101010101/event/up")
+    assert m.fmt == "json"
+    with pytest.raises(ParseError, match=re.escape(reason)):
+        chirpstack.parse(m)
+
+
+def test_json_with_a_byte_order_mark_is_json(samples):
+    m = chirpstack.message(b"\xef\xbb\xbf" + json.dumps(sample(samples, "up")).encode(), T0, event="up")
+    assert m.fmt == "json" and chirpstack.parse(m).dev_eui == "0101010101010101"
+
+
+@pytest.mark.parametrize(("changes", "reason"), [
+    ({"time": None}, "time: null"),
+    ({"time": "2022-07-18T09:34:15"}, "timezone component - at `$.time`"),
+    ({"time": "1980-01-06T00:00:00Z"}, "time: 1980-01-06T00:00:00+00:00 is before 2015-01-01"),
+    ({"time": "2026-03-05T00:00:00Z"}, "days after the message was received"),
+    ({"deviceInfo__deviceName": "x" * 100_000}, "deviceInfo.deviceName: 100000 characters, more than the 100"),
+    ({"deviceInfo__deviceProfileName": "p" * 101}, "deviceInfo.deviceProfileName: 101 characters"),
+    ({"deviceInfo__tags": {f"t{i}": "v" for i in range(10_000)}}, "deviceInfo.tags: 10000 tags"),
+    ({"deviceInfo__tags": {"zone": "z" * 5000}}, "deviceInfo.tags['zone']: 5000 characters"),
+    ({"deviceInfo__devEui": "x" * 100_000}, "deviceInfo.devEui: not a DevEUI"),
+    ({"data": "A" * 400_000}, "data: payload of 300000 bytes exceeds the LoRaWAN maximum (242 bytes)"),
+    ({"data": "***"}, "Invalid base64 encoded string - at `$.data`"),
+    ({"deduplicationId": "d" * 1000}, "deduplicationId: 1000 characters"),
+    ({"object": {"a": list(range(6000))}}, "object: more than 5000 values"),
+])
+def test_absurd_fields_are_refused_naming_the_field(samples, changes, reason):
+    m = chirpstack.message(_up_with(samples, **changes), T0, event="up")
+    with pytest.raises(ParseError, match=re.escape(reason)):
+        chirpstack.parse(m)
+
+
+@pytest.mark.parametrize("depth", [40, 900, 5000])
+def test_deep_nesting_is_refused(samples, depth):
+    raw = _up_with(samples)[:-1] + b', "object": ' + b'{"a": ' * depth + b"1" + b"}" * depth + b"}"
+    with pytest.raises(ParseError, match=r"object: nested more than 32 levels|nested too deep"):
+        chirpstack.parse(chirpstack.message(raw, T0, event="up"))
+
+
+@pytest.mark.parametrize("event", ["join", "log"])
+def test_deep_nesting_in_device_events_is_refused(samples, event):
+    ev = sample(samples, event)
+    raw = json.dumps(ev).encode()[:-1] + b', "extra": ' + b"[" * 200 + b"]" * 200 + b"}"
+    with pytest.raises(ParseError, match=f"{event} event: nested more than 32 levels"):
+        chirpstack.parse(chirpstack.message(raw, T0, event=event))
+
+
+@pytest.mark.parametrize(("raw", "reason"), [
+    (bytes(range(256)) * 4, "invalid ChirpStack up protobuf"),
+    (b"\x0a\x03abc", "no deviceInfo"),  # parses (a deduplication id) but is no event
+    (b"\x12\x06\x08\xff\xff\xff\xff\x7f", "no deviceInfo"),
+])
+def test_protobuf_garbage_is_named(raw, reason):
+    m = chirpstack.message(raw, T0, event="up")
+    assert m.fmt == "protobuf"
+    with pytest.raises(ParseError, match=reason):
+        chirpstack.parse(m)
+
+
+def test_protobuf_absurd_fields_are_refused(samples):
+    ev = sample(samples, "up")
+    ev["deviceInfo"]["deviceName"] = "n" * 100_000
+    with pytest.raises(ParseError, match=r"deviceInfo\.deviceName: 100000 characters"):
+        chirpstack.parse(chirpstack.message(to_protobuf(ev, "up"), T0, event="up"))
+    ev = sample(samples, "up") | {"time": "9999-12-31T23:59:59Z"}
+    with pytest.raises(ParseError, match="time: 9999-12-31"):
+        chirpstack.parse(chirpstack.message(to_protobuf(ev, "up"), T0, event="up"))

@@ -113,6 +113,29 @@ def test_garbage_is_accepted_and_quarantined(setup: tuple[TestClient, Pipeline])
     assert http and http[0].value >= 3
 
 
+def test_hostile_bodies_are_quarantined_with_what_is_wrong(setup: tuple[TestClient, Pipeline],
+                                                          samples: Path) -> None:
+    """Issue 9's measured failures over HTTP: an empty body and a JSON array said to be a protobuf error, a null time
+    and a 100 KB device name stored; each now quarantined with a reason naming what is wrong."""
+    client, pipeline = setup
+    good = json.loads(up_json(samples, "d2d2d2d2d2d2d2d2", b"\x01\x67\x01\x10", NOW - timedelta(minutes=1)))
+    name = json.loads(json.dumps(good))
+    name["deviceInfo"]["deviceName"] = "n" * 100_000
+    cases = [(b"", "empty message (0 bytes)"), (b"[]", "a JSON array where a ChirpStack up event"),
+             (json.dumps(good | {"time": None}).encode(), "time: null"),
+             (json.dumps(name).encode(), "deviceInfo.deviceName: 100000 characters")]
+    for body, _ in cases:
+        r = client.post(f"{URL}?event=up", content=body, headers=JSON)
+        assert r.status_code == 202 and r.json()["format"] == "json"
+    assert pipeline.drain(timeout=10)
+    errors = [u["error"] for u in client.get("/api/v1/uplinks?status=quarantined").json()["uplinks"]]
+    assert len(errors) == len(cases)
+    for _, reason in cases:
+        assert any(reason in e for e in errors), (reason, errors)
+    assert not any("protobuf" in e for e in errors)
+    assert client.get("/api/v1/counts").json()["stored"] == 0
+
+
 def test_unknown_event_is_400(setup: tuple[TestClient, Pipeline]) -> None:
     client, _ = setup
     r = client.post(f"{URL}?event=uplink", content=b"{}", headers=JSON)

@@ -21,6 +21,8 @@ MAX_PENDING = 100_000  # transitions kept while the store is down; beyond, the o
 
 
 class PersistentAlerts:
+    in_transaction = True  # `DetectorRunner.prepare` hands its changes to the batch's transaction (`change`)
+
     def __init__(self, store: Store, route: Route | None = None, registry: Registry | None = None) -> None:
         self.store = store
         self.route = route
@@ -46,6 +48,10 @@ class PersistentAlerts:
                 log.error("alert store unavailable for long: dropping the %d oldest transitions", dropped)
                 del self._pending[:dropped]
             self._flush_locked()
+
+    def committed(self, n: int) -> None:
+        """`n` transitions were committed with their batch."""
+        self.written += n
 
     def retry_pending(self) -> None:
         """Write what a failed transaction left (called by the outbox worker's loop)."""

@@ -5,6 +5,7 @@ The service only has to hand `runner.on_commit` to its `Pipeline` and run `worke
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from clapas.alerts.notifiers import build_notifiers
@@ -12,8 +13,10 @@ from clapas.alerts.outbox import OutboxWorker
 from clapas.alerts.routing import Router
 from clapas.alerts.sink import PersistentAlerts
 from clapas.config import Settings
-from clapas.detectors.base import Detector, DetectorRunner, Registry
+from clapas.detectors.base import Detector, DetectorRunner, Registry, utc
 from clapas.store.base import Store
+
+log = logging.getLogger("clapas.alerts")
 
 
 def build_detectors(settings: Settings) -> list[Detector]:
@@ -38,9 +41,14 @@ class Alerting:
 
 
 def build_alerting(settings: Settings, store: Store) -> Alerting:
+    """The runner starts from the detector state saved in the store (`StateIncompatible` if it cannot): hand it to
+    `Pipeline(detectors=alerting.runner)` so that each batch commits the state it changed."""
     router = Router.from_settings(settings.alerts)
     registry = Registry(store)
     sink = PersistentAlerts(store, router, registry)
     runner = DetectorRunner(build_detectors(settings), sink, registry)
+    if runner.load_state(store):
+        log.info("detector state loaded: watermark %s, %d uplinks seen", utc(runner.watermark).isoformat(),
+                 runner.uplinks)
     worker = OutboxWorker(store, build_notifiers(settings.alerts), settings.alerts, sink)
     return Alerting(runner, sink, worker, router)

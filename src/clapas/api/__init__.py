@@ -13,6 +13,11 @@ from starlette.responses import JSONResponse as _StarletteJSON
 
 _encoder = msgspec.json.Encoder()
 
+# Offsets and ids are 64-bit integers in both stores (BIGINT in DuckDB and PostgreSQL): a larger number in a query
+# or path is refused (422) rather than failing in the store (found by tests/api/test_schema_fuzz.py).
+MAX_INT64 = 2**63 - 1
+MIN_INT64 = -(2**63)
+
 
 class JSONResponse(_StarletteJSON):
     """JSON encoded by msgspec (datetimes as RFC 3339, bytes as base64)."""
@@ -21,4 +26,4 @@ class JSONResponse(_StarletteJSON):
         return _encoder.encode(content)
 
 
-__all__ = ["JSONResponse"]
+__all__ = ["MAX_INT64", "MIN_INT64", "JSONResponse"]

@@ -13,17 +13,19 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import msgspec
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Path, Query, Request
 from starlette.responses import Response
 
 from clapas.alerts.routing import Router
-from clapas.api import JSONResponse
+from clapas.api import MAX_INT64, MIN_INT64, JSONResponse
 from clapas.api.access import serves
 from clapas.api.charter import CallerView, denied
 from clapas.api.errors import ApiError, errors
 from clapas.api.rest import Mixed, StoreDep, _eui, _time
 from clapas.charter import ALERTS_WRITE, PERSONAL, RESTRICTED_READ, Caller
 from clapas.store.alerts import ALERT_STATES, NOTIFICATION_STATUSES, AlertNotFound, InvalidTransition
+
+AlertId = Annotated[int, Path(ge=MIN_INT64, le=MAX_INT64)]
 
 router = APIRouter(prefix="/api/v1", default_response_class=JSONResponse, tags=["alerts"])
 
@@ -96,7 +98,7 @@ def list_alerts(
     from_: Annotated[str | None, Query(alias="from", description="opened at or after (ISO 8601)")] = None,
     to: Annotated[str | None, Query(description="opened before (ISO 8601)")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT64)] = 0,
 ) -> Response:
     """Open alerts first, then acknowledged, then resolved, newest first within each; those the caller may not
     read reduced to their open fields. Filtering by a device the caller may not read finds nothing."""
@@ -114,7 +116,7 @@ def list_alerts(
 
 
 @router.get("/alerts/{alert_id}", summary="One alert with its history", responses=errors(404, 422))
-def get_alert(request: Request, store: StoreDep, caller: Mixed, alert_id: int) -> Response:
+def get_alert(request: Request, store: StoreDep, caller: Mixed, alert_id: AlertId) -> Response:
     """The alert with its history (`events`); reduced to its open fields, without history, for a caller who may
     not read its class."""
     a = store.alert(alert_id)
@@ -130,7 +132,7 @@ _ACTION_BODY = Body(examples=[{"author": "astreinte eau", "text": "technician se
 
 
 @router.post("/alerts/{alert_id}/ack", summary="Acknowledge an open alert", responses=errors(404, 409, 422))
-def ack_alert(request: Request, store: StoreDep, caller: Writer, alert_id: int,
+def ack_alert(request: Request, store: StoreDep, caller: Writer, alert_id: AlertId,
               payload: Annotated[dict[str, Any] | None, _ACTION_BODY] = None) -> Response:
     """open → acknowledged. Optional JSON body `{author, text}`."""
     b = _body(payload, need_text=False)
@@ -138,7 +140,7 @@ def ack_alert(request: Request, store: StoreDep, caller: Writer, alert_id: int,
 
 
 @router.post("/alerts/{alert_id}/resolve", summary="Resolve an alert by hand", responses=errors(404, 409, 422))
-def resolve_alert(request: Request, store: StoreDep, caller: Writer, alert_id: int,
+def resolve_alert(request: Request, store: StoreDep, caller: Writer, alert_id: AlertId,
                   payload: Annotated[dict[str, Any] | None, _ACTION_BODY] = None) -> Response:
     """open or acknowledged → resolved. If the condition persists, the detector's next opening is a new alert."""
     b = _body(payload, need_text=False)
@@ -147,7 +149,7 @@ def resolve_alert(request: Request, store: StoreDep, caller: Writer, alert_id: i
 
 @router.post("/alerts/{alert_id}/comments", summary="Comment an alert", status_code=201,
              responses=errors(404, 422))
-def comment_alert(request: Request, store: StoreDep, caller: Writer, alert_id: int,
+def comment_alert(request: Request, store: StoreDep, caller: Writer, alert_id: AlertId,
                   payload: Annotated[dict[str, Any], Body(examples=[{"author": "ana", "text": "meter checked"}])],
                   ) -> Response:
     """JSON body `{author, text}`; returns the alert with its history."""
@@ -164,9 +166,10 @@ def list_notifications(
     caller: Annotated[Caller, serves(PERSONAL, scope=RESTRICTED_READ, derived=True)],
     status: Annotated[Literal["pending", "delivered", "dead"] | None,
                       Query(description=f"one of {', '.join(NOTIFICATION_STATUSES)}")] = None,
-    alert: Annotated[int | None, Query(description="only this alert's notifications")] = None,
+    alert: Annotated[int | None, Query(description="only this alert's notifications", ge=MIN_INT64,
+                                       le=MAX_INT64)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT64)] = 0,
 ) -> Response:
     """Every notification (one per alert event and notifier), newest first: pending ones with their next attempt
     and last error, dead ones kept after their last attempt. Needs restricted:read (the payloads are alerts); a

@@ -1,14 +1,17 @@
 """REST routes, read-only over the store: devices, their latest values and histories, quantities, zones, journal.
 
 The API reads the store and nothing else (never the pipeline's state), so it answers the same whether the process
-ingests or only serves. Every route declares the class it serves (`serves`), and what a caller may not read is left
-out or refused per row (`clapas.api.charter`): personal devices are counted per zone, not listed. Times go out in
-UTC (RFC 3339, `Z`); times coming in are ISO 8601, and a time without an offset is taken as UTC. Daily buckets are
-the city's days (they start at local midnight).
+ingests or only serves — except /healthz and /metrics, which in a process that ingests answer from the writer's
+counters and the spool, so that they stay fast while the store is down. Every route declares the class it serves
+(`serves`), and what a caller may not read is left out or refused per row (`clapas.api.charter`): personal devices
+are counted per zone, not listed. Times go out in UTC (RFC 3339, `Z`); times coming in are ISO 8601, and a time
+without an offset is taken as UTC. Daily buckets are the city's days (they start at local midnight).
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -18,7 +21,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
 from clapas import __version__
-from clapas.api import JSONResponse
+from clapas.api import MAX_INT64, JSONResponse
 from clapas.api.access import serves
 from clapas.api.charter import ALL_DEVICES, CallerView, refused
 from clapas.api.errors import ApiError, errors
@@ -31,7 +34,7 @@ DEFAULT_SPAN = timedelta(hours=24)
 MAX_LATEST_DEVICES = 200  # latest values cost one store query per device: keep a page small
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
     return request.app.state.store
 
 
@@ -97,29 +100,95 @@ Mixed = Annotated[Caller, serves(PERSONAL, derived=True)]
 
 
 # health and metrics -------------------------------------------------------------------------------------
+# Both answer from memory when the process ingests (the writer's counters and its view of the store, the spool's
+# size): never a journal scan, never a wait for a store that is down (issue 9). `async`: no worker thread is needed,
+# so they answer even when every worker thread waits for the store. Without a pipeline (a process that only
+# serves) the store is asked, in a thread.
+def _ingest_health(request: Request) -> tuple[list[str], dict[str, Any]]:
+    """Reasons to say degraded, and what /healthz tells of the pipeline and the spool."""
+    pipeline = request.app.state.pipeline
+    spool = getattr(request.app.state, "spool", None)
+    reasons: list[str] = []
+    out: dict[str, Any] = {}
+    problem = pipeline.store_problem()
+    if problem is not None:
+        reasons.append(problem)
+        since = pipeline.store_down_since or pipeline.writing_since or time.time()
+        out["store_down_since"] = datetime.fromtimestamp(since, UTC)
+    out["pending"] = pipeline.pending
+    if spool is not None:
+        out["spool"] = spool.stats()
+        if out["spool"]["full"]:
+            reasons.append(f"spool full ({out['spool']['bytes']} bytes): reading from the broker is paused")
+    return reasons, out
+
+
 @health.get("/healthz", summary="Is the store reachable", response_class=JSONResponse, responses=errors(503))
-def healthz(request: Request, store: StoreDep, caller: Open) -> Response:
-    """The store answers, with the accounting of everything received."""
-    try:
-        counts = store.counts()
-    except Exception as e:
-        raise ApiError(503, f"store unreachable: {type(e).__name__}: {e}") from None
+async def healthz(request: Request, store: StoreDep, caller: Open) -> Response:
+    """The accounting of everything received; 503 with `status: degraded` and the `reasons` when the store cannot be
+    written (what is received meanwhile is spooled) or the spool is full."""
     settings = request.app.state.settings
-    return JSONResponse({
-        "status": "ok", "version": __version__, "store": store.url.split(":", 1)[0], "counts": counts,
-        "ingest": {"chirpstack_http": bool(settings.chirpstack.http_ingest and request.app.state.pipeline)},
-    })
+    pipeline = request.app.state.pipeline
+    body: dict[str, Any] = {"status": "ok", "version": __version__, "store": store.url.split(":", 1)[0]}
+    if pipeline is None:
+        try:
+            counts = await asyncio.to_thread(store.counts)
+        except Exception as e:
+            raise ApiError(503, f"store unreachable: {type(e).__name__}: {e}") from None
+        body.update(counts=counts, ingest={"chirpstack_http": False})
+        return JSONResponse(body)
+    reasons, ingest = _ingest_health(request)
+    body.update(counts=dict(pipeline.counts),
+                ingest={"chirpstack_http": bool(settings.chirpstack.http_ingest), **ingest})
+    if reasons:
+        body.update(status="degraded", reason="; ".join(reasons), reasons=reasons)
+        return JSONResponse(body, status_code=503)
+    return JSONResponse(body)
 
 
 @health.get("/metrics", summary="Prometheus metrics", response_class=Response,
             responses={200: {"content": {"text/plain": {}}}})
-def metrics(store: StoreDep, caller: Annotated[Caller, serves(OPEN, scope=METRICS_READ)]) -> Response:
-    """The pipeline's counters (clapas_messages_total, clapas_observations_total, clapas_batch_latency_seconds)
-    and gauges of what the store holds, read at scrape time (a few count queries). Labels are sources, events
-    and statuses, never a device: the metrics are open data (tests/api/test_charter_routes.py checks the
-    label names)."""
-    text = generate_latest(REGISTRY) + generate_latest(_store_gauges(store))
+async def metrics(request: Request, store: StoreDep,
+                  caller: Annotated[Caller, serves(OPEN, scope=METRICS_READ)]) -> Response:
+    """The pipeline's counters (clapas_messages_total, clapas_observations_total, clapas_batch_latency_seconds),
+    gauges of what the store holds and whether the writer can write it (clapas_store_up), and the spool's size and
+    age (clapas_spool_bytes, clapas_spool_messages, clapas_spool_oldest_seconds). Labels are sources, events and
+    statuses, never a device: the metrics are open data (tests/api/test_charter_routes.py checks the label names)."""
+    pipeline = request.app.state.pipeline
+    if pipeline is None:
+        gauges = await asyncio.to_thread(_store_gauges, store)
+    else:
+        gauges = _pipeline_gauges(pipeline, getattr(request.app.state, "spool", None))
+    text = generate_latest(REGISTRY) + generate_latest(gauges)
     return Response(text, media_type=CONTENT_TYPE_LATEST)
+
+
+def _count_gauges(reg: CollectorRegistry, counts: dict[str, int]) -> None:
+    journal = Gauge("clapas_store_messages", "Journaled messages in the store, by status", ["status"],
+                    registry=reg)
+    for status in STATUSES:
+        journal.labels(status).set(counts.get(status, 0))
+    Gauge("clapas_store_observations", "Observation rows in the store", registry=reg).set(
+        counts.get("observations", 0))
+    Gauge("clapas_store_devices", "Devices known to the store", registry=reg).set(counts.get("devices", 0))
+
+
+def _pipeline_gauges(pipeline: Any, spool: Any) -> CollectorRegistry:
+    """From the writer's counters and the spool: nothing is asked of the store."""
+    reg = CollectorRegistry()
+    Gauge("clapas_store_up", "1 while the writer can write the store (its last try succeeded)",
+          registry=reg).set(0 if pipeline.store_problem() else 1)
+    _count_gauges(reg, dict(pipeline.counts))
+    Gauge("clapas_pending_messages", "Messages received and not yet committed", registry=reg).set(pipeline.pending)
+    if spool is not None:
+        Gauge("clapas_spool_bytes", "Bytes in the spool (received, on local disk, until committed)",
+              registry=reg).set(spool.bytes)
+        Gauge("clapas_spool_max_bytes", "The spool's limit (then reading from the broker pauses)",
+              registry=reg).set(spool.max_bytes)
+        Gauge("clapas_spool_messages", "Spooled messages not yet committed", registry=reg).set(spool.pending)
+        Gauge("clapas_spool_oldest_seconds", "Age of the oldest spooled message not yet committed",
+              registry=reg).set(spool.oldest_age_s())
+    return reg
 
 
 def _store_gauges(store: Store) -> CollectorRegistry:
@@ -132,13 +201,7 @@ def _store_gauges(store: Store) -> CollectorRegistry:
         up.set(0)
         return reg
     up.set(1)
-    journal = Gauge("clapas_store_messages", "Journaled messages in the store, by status", ["status"],
-                    registry=reg)
-    for status in STATUSES:
-        journal.labels(status).set(counts.get(status, 0))
-    Gauge("clapas_store_observations", "Observation rows in the store", registry=reg).set(
-        counts.get("observations", 0))
-    Gauge("clapas_store_devices", "Devices known to the store", registry=reg).set(counts.get("devices", 0))
+    _count_gauges(reg, counts)
     return reg
 
 
@@ -151,7 +214,7 @@ def list_devices(
     kind: Annotated[str | None, Query(description="only devices of this kind, e.g. water_meter")] = None,
     zone: Annotated[str | None, Query(description="only devices in this zone id")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT64)] = 0,
     latest: Annotated[bool, Query(description=f"add each device's latest values (limit ≤ {MAX_LATEST_DEVICES})")]
     = False,
 ) -> Response:
@@ -339,7 +402,7 @@ def list_uplinks(
     status: Annotated[Literal["stored", "quarantined", "duplicate"] | None, Query()] = None,
     device: Annotated[str | None, Query(description="only this device's messages")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT64)] = 0,
 ) -> Response:
     """Every message as received, newest first, with its status and, when quarantined, the reason. Raw frames
     hold readings: each is at least restricted, and personal for a personal device; the frames the caller may

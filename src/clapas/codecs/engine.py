@@ -150,6 +150,8 @@ class JsCodec:
                 functions = [f for f in ctx.eval("__clapas_entry()").split(",") if f]
             except quickjs.JSException as e:
                 raise CodecLoadError(f"cannot load: {reason(e, lim)}") from None
+            except ValueError as e:  # the binding refuses a source with a NUL character (found by tests/fuzz)
+                raise CodecLoadError(f"cannot load: {e}") from None
             rt = self._local.rt = (ctx, functions, {})
         return rt[0], rt[1]
 
@@ -168,7 +170,11 @@ class JsCodec:
             raise CodecError(why) from None
         if not isinstance(out, str):
             raise CodecError("returned something that is not plain data")
-        return _decode_json(out)
+        try:
+            return _decode_json(out)
+        except (msgspec.DecodeError, RecursionError):  # e.g. a lone surrogate in a string (found by tests/fuzz)
+            raise CodecError("returned data that is not valid JSON text (a lone UTF-16 surrogate, or nested "
+                             "too deep)") from None
 
     def decode_uplink(self, payload: bytes, f_port: int, recv_time: datetime | str | float | None = None,
                       variables: dict[str, str] | None = None, normalize: bool = True) -> tuple[Any, Any]:

@@ -124,7 +124,7 @@ def load_codec_yaml(path: Path, name: str | None = None) -> CodecSpec:
         p = files[section] = (path.parent / str(sec["fileName"])).resolve()
         if not p.is_file():
             raise CodecLoadError(f"{path}: codec file not found: {p.name}")
-        texts[section] = p.read_text(encoding="utf-8")
+        texts[section] = _text(p)
         for i, ex in enumerate(sec.get("examples") or []):
             if not isinstance(ex, dict):
                 continue
@@ -138,8 +138,16 @@ def load_codec_yaml(path: Path, name: str | None = None) -> CodecSpec:
                      section_sources=texts)
 
 
+def _text(path: Path) -> str:
+    """A JavaScript file's text; one that is not UTF-8 is a load error, not a crash (found by tests/fuzz)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise CodecLoadError(f"{path}: not UTF-8 text: {e}") from None
+
+
 def load_js(path: Path) -> CodecSpec:
-    return CodecSpec(name=path.stem, source=path.read_text(encoding="utf-8"), path=path)
+    return CodecSpec(name=path.stem, source=_text(path), path=path)
 
 
 def chirpstack_profile(doc: Any) -> tuple[str, str] | None:

@@ -10,20 +10,21 @@ Topics: application/{application_id}/device/{dev_eui}/event/{event}; the HTTP in
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from chirpstack_api import integration
 from google.protobuf import json_format
 
+from clapas.connectors.limits import ParseError, check, check_info
 from clapas.model import DeviceInfo, Message, Uplink, normalize_eui
 
 SOURCE = "chirpstack"
 EVENTS = ("up", "status", "join", "ack", "txack", "log", "location")
 
-
-class ParseError(ValueError):
-    """The message is not a valid ChirpStack event; the text says why."""
+# An event's `time`: RFC 3339 with an offset (a naive time cannot be placed), absent (the time it was received)
+# or null — which no ChirpStack sends, and which is quarantined rather than guessed.
+_Time = Annotated[datetime, msgspec.Meta(tz=True)] | None | msgspec.UnsetType
 
 
 # --- JSON (protobuf canonical JSON mapping) -----------------------------------------------------------------
@@ -54,7 +55,7 @@ class _TxInfo(msgspec.Struct):
 
 class _Up(msgspec.Struct, rename="camel"):
     device_info: msgspec.Raw  # the same for every uplink of a device: decoded once, see _info
-    time: datetime | None = None
+    time: _Time = msgspec.UNSET
     deduplication_id: str = ""
     f_cnt: int = 0
     f_port: int = 0
@@ -66,7 +67,7 @@ class _Up(msgspec.Struct, rename="camel"):
 
 class _Status(msgspec.Struct, rename="camel"):
     device_info: _DeviceInfo
-    time: datetime | None = None
+    time: _Time = msgspec.UNSET
     deduplication_id: str = ""
     margin: int = 0
     external_power_source: bool = False
@@ -76,7 +77,7 @@ class _Status(msgspec.Struct, rename="camel"):
 
 class _Event(msgspec.Struct, rename="camel"):
     device_info: _DeviceInfo
-    time: datetime | None = None
+    time: _Time = msgspec.UNSET
     deduplication_id: str = ""
 
 
@@ -91,6 +92,9 @@ _device_info_decoder = msgspec.json.Decoder(_DeviceInfo)
 # the same object for the same text also lets the pipeline see at once that nothing changed
 _INFOS: dict[bytes, tuple[str, DeviceInfo]] = {}
 _MAX_INFOS = 500_000
+# ... and at most this many bytes of them: a stream of distinct, large deviceInfos must not grow memory without end
+_MAX_INFOS_BYTES = 64 * 1024 * 1024
+_infos_bytes = 0
 
 
 def _info(d: _DeviceInfo) -> DeviceInfo:
@@ -99,15 +103,26 @@ def _info(d: _DeviceInfo) -> DeviceInfo:
 
 
 def _raw_info(raw: msgspec.Raw) -> tuple[str, DeviceInfo]:
+    global _infos_bytes
     key = bytes(raw)
     hit = _INFOS.get(key)
     if hit is None:
-        d = _device_info_decoder.decode(key)
-        hit = (_eui(d.dev_eui), _info(d))
-        if len(_INFOS) >= _MAX_INFOS:
+        try:
+            d = _device_info_decoder.decode(key)
+        except msgspec.ValidationError as e:
+            raise ParseError(f"invalid ChirpStack up JSON: {_in(e, 'deviceInfo')}") from None
+        hit = (_eui(d.dev_eui), check_info(_info(d)))  # only what passes the bounds is remembered
+        if len(_INFOS) >= _MAX_INFOS or _infos_bytes + len(key) > _MAX_INFOS_BYTES:
             _INFOS.clear()
+            _infos_bytes = 0
         _INFOS[key] = hit
+        _infos_bytes += len(key)
     return hit
+
+
+def _in(e: Exception, prefix: str) -> str:
+    """msgspec's reason for a sub-document, with its path from the event's root (`$.x` → `$.deviceInfo.x`)."""
+    return str(e).replace("`$", f"`$.{prefix}", 1)
 
 
 _EUIS: dict[str, str] = {}  # as sent → normalized; bounded by the number of devices
@@ -119,7 +134,7 @@ def _eui(raw: str) -> str:
         try:
             eui = normalize_eui(raw)
         except ValueError as e:
-            raise ParseError(str(e)) from None
+            raise ParseError(f"deviceInfo.devEui: {e}") from None
         if len(_EUIS) < 1_000_000:
             _EUIS[raw] = eui
     return eui
@@ -132,7 +147,34 @@ def _best(rx: list[_RxInfo]) -> _RxInfo | None:
     return max(rx, key=lambda r: r.rssi) if rx else None
 
 
+_JSON_KINDS = {ord("["): "a JSON array", ord('"'): "a JSON string", ord("t"): "a JSON boolean",
+               ord("f"): "a JSON boolean", ord("n"): "JSON null"}
+_BLANKS = b" \t\r\n"
+_BOM = b"\xef\xbb\xbf"
+
+
+def json_body(raw: bytes, what: str) -> bytes:
+    """The JSON text of a message that must be one object: ParseError saying what it is when it is not one."""
+    text = raw.strip(_BLANKS).removeprefix(_BOM).lstrip(_BLANKS)  # RFC 8259 §8.1: a BOM may be ignored
+    if not text:
+        raise ParseError(f"empty message ({len(raw)} bytes) where {what} (a JSON object) is expected")
+    first = text[0]
+    if first != ord("{"):
+        kind = _JSON_KINDS.get(first, "a JSON number" if first in b"-0123456789" else "")
+        if kind:
+            raise ParseError(f"{kind} where {what} (a JSON object) is expected")
+    return text
+
+
+def _time(t: datetime | msgspec.UnsetType | None, received_at: datetime) -> datetime:
+    if t is None:
+        raise ParseError("time: null (expected an RFC 3339 timestamp, or no `time` at all)")
+    return received_at if t is msgspec.UNSET else t
+
+
 def _parse_json(event: str, raw: bytes, received_at: datetime) -> Uplink:
+    what = f"a ChirpStack {event} event"
+    raw = json_body(raw, what)
     try:
         if event == "up":
             m = _up_decoder.decode(raw)
@@ -140,23 +182,25 @@ def _parse_json(event: str, raw: bytes, received_at: datetime) -> Uplink:
             best = _best(m.rx_info)
             lora = m.tx_info.modulation.lora if m.tx_info and m.tx_info.modulation else None
             return Uplink(
-                dev_eui=eui, time=m.time or received_at, f_port=m.f_port, f_cnt=m.f_cnt,
+                dev_eui=eui, time=_time(m.time, received_at), f_port=m.f_port, f_cnt=m.f_cnt,
                 payload=m.data, obj=m.object, rssi=best.rssi if best else None, snr=best.snr if best else None,
                 sf=lora.spreading_factor if lora else None, gateways=len(m.rx_info),
                 dedup_key=m.deduplication_id, info=info,
             )
         if event == "status":
             s = _status_decoder.decode(raw)
-            return _status_uplink(_eui(s.device_info.dev_eui), s.time or received_at, s.deduplication_id,
+            return _status_uplink(_eui(s.device_info.dev_eui), _time(s.time, received_at), s.deduplication_id,
                                   _info(s.device_info), s.margin, s.external_power_source,
                                   s.battery_level_unavailable, s.battery_level)
         e = _event_decoder.decode(raw)
         data = _any_decoder.decode(raw)
         data.pop("deviceInfo", None)
-        return Uplink(dev_eui=_eui(e.device_info.dev_eui), time=e.time or received_at, event=event,
+        return Uplink(dev_eui=_eui(e.device_info.dev_eui), time=_time(e.time, received_at), event=event,
                       dedup_key=e.deduplication_id, info=_info(e.device_info), event_data=data)
     except msgspec.DecodeError as err:
         raise ParseError(f"invalid ChirpStack {event} JSON: {err}") from None
+    except RecursionError:
+        raise ParseError(f"invalid ChirpStack {event} JSON: nested too deep to read") from None
 
 
 def _status_uplink(eui: str, time: datetime, dedup: str, info: DeviceInfo, margin: int, external: bool,
@@ -188,9 +232,12 @@ def _pb_info(d: Any) -> DeviceInfo:
 
 
 def _pb_time(m: Any, received_at: datetime) -> datetime:
-    if m.HasField("time"):
+    if not m.HasField("time"):
+        return received_at
+    try:
         return m.time.ToDatetime(tzinfo=UTC)
-    return received_at
+    except (ValueError, OverflowError, OSError):
+        raise ParseError(f"time: {m.time.seconds} s, {m.time.nanos} ns is not a valid timestamp") from None
 
 
 def _parse_protobuf(event: str, raw: bytes, received_at: datetime) -> Uplink:
@@ -199,6 +246,9 @@ def _parse_protobuf(event: str, raw: bytes, received_at: datetime) -> Uplink:
         msg.ParseFromString(raw)
     except Exception as err:  # protobuf raises DecodeError, but also others on garbage
         raise ParseError(f"invalid ChirpStack {event} protobuf: {err}") from None
+    if not msg.HasField("device_info"):  # what random bytes that happen to parse look like
+        raise ParseError(f"invalid ChirpStack {event} protobuf: no deviceInfo (field 3); "
+                         f"{len(raw)} bytes that are not a ChirpStack event")
     info = _pb_info(msg.device_info)
     eui = _eui(msg.device_info.dev_eui)
     time = _pb_time(msg, received_at)
@@ -219,9 +269,25 @@ def _parse_protobuf(event: str, raw: bytes, received_at: datetime) -> Uplink:
 
 
 # --- entry points -------------------------------------------------------------------------------------------------
+# Bytes that start a JSON text after blanks: ChirpStack's protobuf events start with field 1's tag (0x0a) or, for
+# the few without field 1 set, another small field tag; `{`, `[` and the starts of JSON scalars are either
+# invalid wire types for these messages ([ t f n) or tags that a serialized event never starts with.
+_JSON_START = frozenset(b'{["-0123456789tfn')
+
+
 def detect_format(raw: bytes) -> str:
-    """JSON objects start with '{' (after blanks); protobuf events start with a field tag, never 0x7b."""
-    return "json" if raw.lstrip()[:1] == b"{" else "protobuf"
+    """'json' or 'protobuf', per message. Blank or empty bytes count as JSON, so that the reason given is
+    "empty message" and not a protobuf error; a JSON scalar or array is JSON, reported as not an object."""
+    head = raw[:64].lstrip(_BLANKS).removeprefix(_BOM).lstrip(_BLANKS)
+    if not head or head[0] in b"{[":
+        return "json"
+    if head[0] in _JSON_START:
+        try:  # a JSON scalar (a quoted string, a number, true/false/null) is JSON; protobuf bytes never parse
+            _any_decoder.decode(raw)
+            return "json"
+        except (msgspec.DecodeError, RecursionError):
+            return "protobuf"
+    return "protobuf"
 
 
 def event_from_topic(topic: str) -> tuple[str, str | None]:
@@ -245,8 +311,9 @@ def parse(m: Message) -> Uplink:
     if m.event not in _PB_TYPES:
         raise ParseError(f"unknown ChirpStack event type {m.event!r} (expected one of {', '.join(EVENTS)})")
     if m.fmt == "json":
-        return _parse_json(m.event, m.raw, m.received_at)
-    return _parse_protobuf(m.event, m.raw, m.received_at)
+        # an `up` event's deviceInfo was checked when first seen (see _raw_info)
+        return check(_parse_json(m.event, m.raw, m.received_at), m.received_at, info_checked=m.event == "up")
+    return check(_parse_protobuf(m.event, m.raw, m.received_at), m.received_at)
 
 
 def eui_hint(m: Message) -> str | None:

@@ -33,6 +33,7 @@ from typing import Any
 
 from clapas.detectors.base import CLEAR, OPEN, Detection, Detector, DeviceMeta, Registry, utc
 from clapas.detectors.localtime import LocalClock
+from clapas.detectors.state import ANY, StateMap
 from clapas.indices.air import (
     Aggregation,
     AirQualitySettings,
@@ -130,6 +131,9 @@ class AirDetector(Detector):
     """Information and alert thresholds per zone, with the zone's daily ATMO and hourly European indices."""
 
     kinds = frozenset({AIR_QUALITY})
+    state_maps = (StateMap("zones", ANY), StateMap("need"))
+    state_attrs = ("decided_until", "late_readings", "rejected_readings")
+    state_modules = ("clapas.indices.air",)
 
     def __init__(self, settings: AirQualitySettings | None = None, timezone: str = "Europe/Paris") -> None:
         self.settings = settings or AirQualitySettings()
@@ -165,7 +169,11 @@ class AirDetector(Detector):
     # --- stream ------------------------------------------------------------------------------------------------
     def bind(self, registry: Registry) -> None:
         super().bind(registry)
-        for m in registry.of_kind(AIR_QUALITY):
+        self.state_loaded()
+
+    def state_loaded(self) -> None:
+        """Every registered sensor counts in its zone's completeness, saved state or not."""
+        for m in self.registry.of_kind(AIR_QUALITY):
             if m.zone:
                 self._zone(m.zone).sensors.add(m.eui)
 

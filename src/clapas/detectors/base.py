@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from clapas.detectors.state import StateKeeper, StateMap, StateWrite
 from clapas.store.base import Batch, Store
 
 log = logging.getLogger("clapas.detectors")
@@ -146,9 +147,22 @@ class Registry:
 
 
 class Detector:
-    """A family of rules over the devices of some kinds. Subclasses override `observe` and maybe `advance`."""
+    """A family of rules over the devices of some kinds. Subclasses override `observe` and maybe `advance`.
+
+    What a detector remembers between uplinks is declared for `clapas.detectors.state`: `state_maps` (dicts or sets
+    keyed by subject), `state_attrs` (scalars), `state_modules` (other modules whose classes it keeps); bump
+    `state_version` when the meaning of saved state changes without its layout changing."""
 
     kinds: frozenset[str] = frozenset()
+    state_name: str = ""  # default: the class name without "Detector", lower case
+    state_version: int = 1
+    state_maps: tuple[StateMap, ...] = ()
+    state_attrs: tuple[str, ...] = ()
+    state_modules: tuple[str, ...] = ()
+    state_codec: str = "pickle"  # or "msgpack": faster, for state of slotted classes, deques, dicts and numbers
+
+    def state_loaded(self) -> None:
+        """Called after saved state was loaded: re-link what the saved subjects share."""
 
     def bind(self, registry: Registry) -> None:
         """Called once by the runner before any observation."""
@@ -166,7 +180,13 @@ def utc(t: float) -> datetime:
 
 
 class DetectorRunner:
-    """Feeds detectors from committed batches (live, replay) or from any time-ordered observation rows (backfill)."""
+    """Feeds detectors from committed batches (live, replay) or from any time-ordered observation rows (backfill).
+
+    Two ways to run: `on_commit` (the `Pipeline(on_commit=…)` hook, after the batch is committed: memory only, as
+    `clapas score` and the tests use it), or `prepare`/`committed`/`rolled_back` (the `Pipeline(detectors=…)`
+    protocol of `clapas run`): the writer thread runs the detectors on the batch *before* its transaction, which
+    then commits the batch with the state it changed and the alert changes it caused; a failed transaction puts
+    the detectors back as committed (see `clapas.detectors.state`)."""
 
     def __init__(self, detectors: list[Detector], sink: AlertSink, registry: Registry) -> None:
         self.detectors = detectors
@@ -174,6 +194,8 @@ class DetectorRunner:
         self.registry = registry
         self.watermark = float("-inf")
         self.uplinks = 0
+        self.seq = 0  # batches prepared (and committed): orders the saved rows
+        self.keeper: StateKeeper | None = None  # set by `load_state` (or the first `prepare`)
         self._by_kind: dict[str, list[Detector]] = {}
         for d in detectors:
             d.bind(registry)
@@ -186,6 +208,16 @@ class DetectorRunner:
 
     def feed(self, rows: Iterable[tuple[datetime, str, int, float]], batch: Batch | None = None) -> None:
         """Rows (time, eui, quantity id, value); the rows of one uplink are contiguous, as the pipeline writes them."""
+        out = self._run(rows, batch)
+        if out:
+            try:
+                self.sink.handle(out)
+            except Exception:  # a failing sink must never stop detection (nor ingestion, upstream)
+                log.exception("alert sink failed on %d detections", len(out))
+
+    def _run(self, rows: Iterable[tuple[datetime, str, int, float]], batch: Batch | None = None,
+             observed: dict[str, set[str]] | None = None) -> list[Detection]:
+        """Rows through the detectors; `observed` collects the EUIs seen per device kind."""
         out: list[Detection] = []
         by_kind, registry = self._by_kind, self.registry
         cur_t: datetime | None = None
@@ -193,6 +225,7 @@ class DetectorRunner:
         values: dict[int, float] = {}
         wanted: list[Detector] | None = None
         meta: DeviceMeta | None = None
+        seen: set[str] | None = None
         newest = self.watermark
 
         def observe_uplink() -> None:  # hand one uplink's values to the detectors of its device's kind
@@ -201,6 +234,8 @@ class DetectorRunner:
             newest = max(newest, ts)
             for det in wanted:  # type: ignore[union-attr]
                 det.observe(meta, ts, values, out)  # type: ignore[arg-type]
+            if seen is not None:
+                seen.add(cur_e)
             self.uplinks += 1
 
         for t, e, q, v in rows:
@@ -210,6 +245,8 @@ class DetectorRunner:
                 cur_t, cur_e, values = t, e, {}
                 meta = registry.get(e, batch)
                 wanted = by_kind.get(meta.kind) if meta is not None else None
+                if wanted and observed is not None:
+                    seen = observed.setdefault(meta.kind, set())  # type: ignore[union-attr]
             if wanted:
                 values[q] = v
         if values and wanted:
@@ -218,11 +255,65 @@ class DetectorRunner:
             self.watermark = newest
             for det in self.detectors:
                 det.advance(newest, out)
-        if out:
+        return out
+
+    # state kept in the store ---------------------------------------------------------------------------
+    def load_state(self, store: Store) -> bool:
+        """Start from the state saved in the store instead of blind; True if there was some. Raises
+        `state.StateIncompatible` (saying to run `clapas state rebuild`) if it was saved by other detectors."""
+        self.keeper = StateKeeper(self.detectors)
+        saved = self.keeper.load(store.detector_state())
+        if saved is not None:
+            self.watermark, self.uplinks, self.seq = saved
+        return saved is not None
+
+    def prepare(self, batch: Batch) -> None:
+        """Writer thread, before the batch's transaction: detect, and hang on the batch (`detector_state`) the
+        state rows it changed and the alert changes it caused, for the store to commit with it."""
+        if self.keeper is None:
+            self.keeper = StateKeeper(self.detectors)
+        w = StateWrite(watermark=self.watermark, uplinks=self.uplinks, seq=self.seq + 1)
+        observed: dict[str, set[str]] = {}
+        batch.detector_state = None
+        try:
+            w.detections = self._run(zip(batch.o_time, batch.o_eui, batch.o_quantity, batch.o_value, strict=True),
+                                     batch, observed)
+        except Exception:  # a detector bug must not stop ingestion: this batch is stored undetected
+            log.exception("detectors failed on a batch of %d messages; it is stored without detection", len(batch))
+            self._put_back(w, self.keeper.encode(observed))
+            return
+        self.seq = w.seq
+        w.rows = self.keeper.encode(observed)
+        w.rows.append(self.keeper.runner_row(self.watermark, self.uplinks, self.seq))
+        if getattr(self.sink, "in_transaction", False):  # PersistentAlerts: written in the batch's transaction
+            w.alerts = [self.sink.change(d) for d in w.detections]  # type: ignore[attr-defined]
+            w.route = self.sink.route  # type: ignore[attr-defined]
+        batch.detector_state = w
+
+    def committed(self, batch: Batch) -> None:
+        """The batch's transaction committed (with its `detector_state`)."""
+        w: StateWrite | None = batch.detector_state
+        if w is None:
+            return
+        self.keeper.accept(w.rows)  # type: ignore[union-attr]
+        if w.alerts:
+            self.sink.committed(len(w.alerts))  # type: ignore[attr-defined]
+        elif w.detections and not getattr(self.sink, "in_transaction", False):
             try:
-                self.sink.handle(out)
-            except Exception:  # a failing sink must never stop detection (nor ingestion, upstream)
-                log.exception("alert sink failed on %d detections", len(out))
+                self.sink.handle(w.detections)
+            except Exception:
+                log.exception("alert sink failed on %d detections", len(w.detections))
+
+    def rolled_back(self, batch: Batch) -> None:
+        """The batch's transaction failed: the detectors are put back as committed, ready for a retry."""
+        w: StateWrite | None = batch.detector_state
+        if w is not None:
+            self._put_back(w, w.rows)
+            batch.detector_state = None
+
+    def _put_back(self, w: StateWrite, rows: list) -> None:
+        self.keeper.restore(rows)  # type: ignore[union-attr]
+        self.watermark, self.uplinks, self.seq = w.watermark, w.uplinks, w.seq - 1
 
     def finish(self, until: float) -> None:
         """End of a replay or backfill: let period rules evaluate up to `until` (epoch s)."""

@@ -35,6 +35,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from clapas.detectors.base import CLEAR, OPEN, Detection, Detector, DeviceMeta, Registry, utc
+from clapas.detectors.state import ANY, StateMap
 from clapas.indices.flood import (
     CLASS_NAMES,
     GREEN,
@@ -122,6 +123,15 @@ class FloodDetector(Detector):
     """The four flood rules over river gauges (`water_level`) and rain gauges (`rain_gauge`)."""
 
     kinds = frozenset({WATER_LEVEL, RAIN_GAUGE})
+    state_maps = (StateMap("gauges"), StateMap("rain_gauges"), StateMap("zones", ANY))
+    state_attrs = ("out_of_order",)
+    state_modules = ("clapas.indices.flood",)
+
+    def state_loaded(self) -> None:
+        """A catchment's gauges are the detector's own (saved with the zone as copies): link them again."""
+        for z in self.zones.values():
+            z.gauges = {e: self.gauges[e] for e in z.gauges if e in self.gauges}
+            z.rain_gauges = {e: self.rain_gauges[e] for e in z.rain_gauges if e in self.rain_gauges}
 
     def __init__(self, settings: FloodSettings | None = None, timezone: str = "Europe/Paris") -> None:
         self.s = settings or FloodSettings()

@@ -29,6 +29,7 @@ import msgspec
 
 from clapas.detectors.base import CLEAR, OPEN, Detection, Detector, DeviceMeta, Registry, utc
 from clapas.detectors.localtime import HOUR, LocalClock
+from clapas.detectors.state import ANY, StateMap
 from clapas.indices.heat import (
     EXTREME,
     HEATWAVE,
@@ -355,6 +356,9 @@ class HeatDetector(Detector):
     """Both heat rules over the weather stations, fed one uplink at a time."""
 
     kinds = frozenset({WEATHER_STATION})
+    state_maps = (StateMap("heatwave.zones", ANY), StateMap("stress.state"))
+    state_attrs = ("heatwave.late_readings", "heatwave.rejected", "stress.out_of_order")
+    state_modules = ("clapas.indices.heat",)
 
     def __init__(self, settings: HeatSettings | None = None, timezone: str = "Europe/Paris") -> None:
         # the city's time zone makes the local days (the windows may use another clock: `window_timezone`)

@@ -35,6 +35,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from clapas.detectors.base import CLEAR, OPEN, Detection, Detector, DeviceMeta, utc
+from clapas.detectors.state import ANY, StateMap
 from clapas.indices.museum import (
     DAY_S,
     HOUR_S,
@@ -153,6 +154,8 @@ class _Room:
 
 class MuseumDetector(Detector):
     kinds = frozenset({SENSOR_KIND})
+    state_maps = (StateMap("rooms", ANY),)
+    state_modules = ("clapas.indices.museum",)
 
     def __init__(self, settings: MuseumSettings | None = None, timezone: str = "Europe/Paris") -> None:
         self.s = settings or MuseumSettings()  # its class names are checked when it is built

@@ -32,6 +32,7 @@ from typing import Any
 from clapas.config import WaterSettings
 from clapas.detectors.base import CLEAR, OPEN, Detection, Detector, DeviceMeta, Registry, utc
 from clapas.detectors.localtime import LocalClock
+from clapas.detectors.state import ANY, StateMap
 from clapas.model import QUANTITY_BY_KEY
 
 Q_VOLUME = QUANTITY_BY_KEY["water.volume"].id
@@ -581,6 +582,16 @@ class WaterDetector(Detector):
     """All water rules over water meters and district inflow meters, fed one uplink at a time."""
 
     kinds = frozenset({WATER_METER, DISTRICT_METER})
+    # per meter: changed only by its own readings; per district: by any reading of it and by its nights closing
+    state_maps = (StateMap("meters"), StateMap("leak.state"), StateMap("night.state"), StateMap("burst.state"),
+                  StateMap("backflow.state"), StateMap("alarms.active", tuple_key=True),
+                  StateMap("overconsumption.days"), StateMap("overconsumption.open"), StateMap("district.recent"),
+                  StateMap("overconsumption.zone_days", ANY, tuple_key=True),
+                  StateMap("district.mnf", ANY, tuple_key=True), StateMap("district.siv", ANY, tuple_key=True),
+                  StateMap("district.billed", ANY, tuple_key=True), StateMap("district.zones", ANY),
+                  StateMap("district.balances", ANY))
+    state_attrs = ("out_of_order",)
+    state_codec = "msgpack"  # tens of thousands of meters, each rewritten every batch it is heard in
 
     def __init__(self, settings: WaterSettings | None = None, timezone: str = "Europe/Paris") -> None:
         self.s = s = settings or WaterSettings()

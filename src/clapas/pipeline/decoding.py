@@ -12,12 +12,14 @@ import math
 from typing import Any
 
 from clapas.config import ProfileSettings
+from clapas.connectors.limits import MAX_PAYLOAD_BYTES
 from clapas.decoders import CHIRPSTACK_OBJECT, DECODERS, DecodeError, javascript
 from clapas.decoders.chirpstack_object import FieldMap, map_object
 from clapas.model import QUANTITY_BY_KEY, DeviceInfo, Uplink
 
-# LoRaWAN's largest application payload (EU868 DR7, 242 bytes); anything larger is not a LoRaWAN frame.
-MAX_LORAWAN_PAYLOAD = 242
+# LoRaWAN's largest application payload (242 bytes, see connectors.limits): the parsers refuse larger ones; this
+# check stays for uplinks built by other means (replay of rows journaled before the parsers checked).
+MAX_LORAWAN_PAYLOAD = MAX_PAYLOAD_BYTES
 
 
 class DeviceContext:

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -33,19 +33,32 @@ log = logging.getLogger("clapas.pipeline")
 # Messages above this size are journaled truncated (with the fact said in the error): no LoRaWAN event is near it.
 MAX_MESSAGE_BYTES = 256 * 1024
 _STOP = object()
+# A batch write taking longer than this is reported (a batch of 10,000 normally commits well under a second).
+WRITE_STALL_S = 5.0
 # Batch journal columns, in the order `_add` builds each row
 JOURNAL_FIELDS = ("j_id", "j_received", "j_time", "j_source", "j_event", "j_fmt", "j_topic", "j_eui", "j_fport",
                   "j_fcnt", "j_dedup", "j_status", "j_error", "j_rssi", "j_snr", "j_sf", "j_raw")
 
 
+class BatchDetectors(Protocol):
+    """What the writer asks of detectors whose state is committed with each batch (`DetectorRunner`)."""
+
+    def prepare(self, batch: Batch) -> None: ...
+    def committed(self, batch: Batch) -> None: ...
+    def rolled_back(self, batch: Batch) -> None: ...
+
+
 class Pipeline:
     def __init__(self, store: Store, settings: PipelineSettings | None = None,
                  profiles: dict[str, ProfileSettings] | None = None,
-                 on_commit: Callable[[Batch], None] | None = None) -> None:
+                 on_commit: Callable[[Batch], None] | None = None, detectors: BatchDetectors | None = None) -> None:
+        """`on_commit`: called with each batch after it is committed. `detectors` (a `DetectorRunner` of `clapas
+        run`): run on each batch before its transaction, which commits their state and alert changes with it."""
         self.store = store
         self.settings = settings or PipelineSettings()
         self.profiles = profiles or {}
         self.on_commit = on_commit
+        self.detectors = detectors
         self.dedupe = Deduplicator(self.settings.dedupe_window, self.settings.fcnt_window)
         self.dedupe.warm(store.recent_dedup_keys(self.settings.dedupe_window))
         self._registry: dict[str, dict[str, Any]] = {d["eui"]: d for d in store.devices(limit=10_000_000)}
@@ -63,6 +76,15 @@ class Pipeline:
         self._committed = 0
         self._done = threading.Condition()
         self.write_errors = 0
+        # the writer's view of the store, for /healthz and /metrics (read without touching the store)
+        self.store_error: str | None = None  # why the last write failed, while it has not succeeded since
+        self.store_down_since: float | None = None  # time.time() of the first failure of the current outage
+        self.writing_since: float | None = None  # time.time() the write in progress started (a hung network)
+        self.counts = store.counts()  # the journal's accounting, kept up to date per batch (no scan per request)
+        # spool (issue 9): `submit_many(…, mark=seq)` says every spooled message up to seq is submitted; once the
+        # batch holding it is committed the writer calls `on_mark(seq)` (the spool releases it)
+        self.on_mark: Callable[[int], None] | None = None
+        self._mark: int | None = None
         self._writer = threading.Thread(target=self._write_loop, name="clapas-writer", daemon=True)
         self._writer.start()
 
@@ -74,12 +96,14 @@ class Pipeline:
             if len(self._journal) >= self.settings.batch_size:
                 self._flush_locked()
 
-    def submit_many(self, messages: list[Message]) -> None:
+    def submit_many(self, messages: list[Message], mark: int | None = None) -> None:
         with self._lock:
             for m in messages:
                 self._add(m)
                 if len(self._journal) >= self.settings.batch_size:
                     self._flush_locked()
+            if mark is not None:
+                self._mark = mark
 
     def _context(self, up: Uplink) -> DeviceContext:
         ctx = self._contexts.get(up.dev_eui)
@@ -184,7 +208,8 @@ class Pipeline:
         batch.dev_by_eui = self._device_seen()
         self._batch, self._seen = Batch(), {}
         self._submitted += len(batch)
-        self._queue.put((batch, self._batch_started))  # blocks when the writer is behind: backpressure
+        mark, self._mark = self._mark, None
+        self._queue.put((batch, self._batch_started, mark))  # blocks when the writer is behind: backpressure
 
     def flush(self) -> None:
         """Hand the current batch to the writer now."""
@@ -216,21 +241,16 @@ class Pipeline:
             item = self._queue.get()
             if item is _STOP:
                 return
-            batch, started = item
+            batch, started, mark = item
             replay = batch.j_id and batch.j_id[0] is not None
-            delay = 0.5
-            while True:
-                try:
-                    (self.store.replace if replay else self.store.write)(batch)
-                    break
-                except Exception:  # the store is down or refused the batch: keep it, retry, lose nothing
-                    self.write_errors += 1
-                    log.exception("writing a batch of %d messages failed; retrying in %.1f s", len(batch), delay)
-                    time.sleep(delay)
-                    delay = min(delay * 2, 30.0)
+            self._write_until_committed(batch, replay)
             metrics.record_batch(batch, time.monotonic() - started)
-            for eui, seen in batch.dev_by_eui.items():
-                self._registry.setdefault(eui, {"eui": eui, "kind": seen.kind, "zone": seen.zone})
+            self._count(batch, replay)
+            if mark is not None and self.on_mark is not None:
+                try:
+                    self.on_mark(mark)
+                except Exception:
+                    log.exception("releasing the spool up to %d failed", mark)
             if self.on_commit is not None:
                 try:
                     self.on_commit(batch)
@@ -239,6 +259,72 @@ class Pipeline:
             with self._done:
                 self._committed += len(batch)
                 self._done.notify_all()
+
+    def _write_until_committed(self, batch: Batch, replay: bool) -> None:
+        """Try the batch until the store takes it, waiting at most `retry_max_s` between tries (so ingestion resumes
+        within that of the store's return). Meanwhile ingestion keeps going into the spool (see spool.py)."""
+        delay = min(0.25, self.settings.retry_max_s)
+        while True:
+            self.writing_since = time.time()
+            try:
+                self._commit(batch, replay)
+            except Exception as e:  # the store is down or refused the batch: keep it, retry, lose nothing
+                self.writing_since = None
+                self.write_errors += 1
+                first = self.store_error is None
+                self.store_error = f"{type(e).__name__}: {str(e).strip()[:300]}"
+                if first:
+                    self.store_down_since = time.time()
+                    log.exception("writing a batch of %d messages failed; retrying every %.1f s at most",
+                                  len(batch), self.settings.retry_max_s)
+                else:
+                    log.warning("store still unavailable (%s); retrying in %.1f s", self.store_error, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, self.settings.retry_max_s)
+                continue
+            self.writing_since = None
+            if self.store_error is not None:
+                log.warning("the store is back after %.1f s: writing resumes",
+                            time.time() - (self.store_down_since or time.time()))
+                self.store_error = self.store_down_since = None
+            return
+
+    def store_problem(self) -> str | None:
+        """Why the store cannot be written now, for /healthz: the last write failed, or one has hung for more than
+        WRITE_STALL_S (a network that drops packets gives no error, only a wait)."""
+        if self.store_error is not None:
+            since = self.store_down_since or time.time()
+            return f"store unreachable for {time.time() - since:.0f} s: {self.store_error}"
+        started = self.writing_since
+        if started is not None and time.time() - started > WRITE_STALL_S:
+            return f"store not answering: a write has waited {time.time() - started:.0f} s"
+        return None
+
+    def _count(self, batch: Batch, replay: bool) -> None:
+        """Keep `counts` (what /healthz shows) as the store's own accounting would say after this batch."""
+        counts = self.counts
+        if not replay:
+            for status in batch.j_status:
+                counts[status] = counts.get(status, 0) + 1
+            counts["observations"] = counts.get("observations", 0) + len(batch.o_time)
+        new = sum(1 for eui in batch.dev_by_eui if eui not in self._registry)
+        counts["devices"] = counts.get("devices", 0) + new
+        for eui, seen in batch.dev_by_eui.items():
+            self._registry.setdefault(eui, {"eui": eui, "kind": seen.kind, "zone": seen.zone})
+
+    def _commit(self, batch: Batch, replay: bool) -> None:
+        """One transaction: the batch, and what the detectors (if any) changed on it. If it fails, the detectors
+        are put back as committed, so that the batch can be tried again (or later) without applying it twice."""
+        if self.detectors is None:
+            (self.store.replace if replay else self.store.write)(batch)
+            return
+        self.detectors.prepare(batch)
+        try:
+            (self.store.replace if replay else self.store.write)(batch)
+        except BaseException:
+            self.detectors.rolled_back(batch)
+            raise
+        self.detectors.committed(batch)
 
     # replay ----------------------------------------------------------------------------------------------
     def resubmit(self, m: Message, journal_id: int) -> None:

@@ -191,35 +191,39 @@ class AlertTables:
     def apply_alert_changes(self, changes: list[AlertChange], route: Route | None = None,
                             now: datetime | None = None) -> list[tuple[int, str]]:
         """Detector transitions, in order, in one transaction; returns (alert id, event) of what changed."""
-        now = now or datetime.now(UTC)
+        with self._alert_tx() as cur:
+            return self._apply_alert_changes_in(cur, changes, route, now or datetime.now(UTC))
+
+    def _apply_alert_changes_in(self, cur: Any, changes: list[AlertChange], route: Route | None,
+                                now: datetime) -> list[tuple[int, str]]:
+        """`apply_alert_changes` inside a transaction the caller holds (a batch's, with its detector state)."""
         done: list[tuple[int, str]] = []
         j = self._json_type
-        with self._alert_tx() as cur:
-            for c in changes:
-                active = self._active(cur, c.rule, c.subject)
-                if c.state == "open":
-                    if active is None:
-                        new_id = self._x(cur, f"INSERT INTO alerts (rule, subject, subject_kind, zone, severity, "
-                                              f"state, opened_at, message, evidence, updated_at) VALUES (?, ?, ?, ?, "
-                                              f"?, '{OPEN}', ?, ?, CAST(? AS {j}), ?) RETURNING id",
-                                         [c.rule, c.subject, c.subject_kind, c.zone, c.severity, c.at, c.message,
-                                          _json(c.evidence), now]).fetchone()[0]
-                        alert = self._by_id(cur, new_id)
-                        self._event(cur, alert, OPENED, c.at, now, route, "clapas", c.message,
-                                    {"severity": c.severity, "evidence": c.evidence})
-                        done.append((new_id, OPENED))
-                    elif c.severity != active["severity"] or c.evidence != (
-                            _load(active["last_evidence"]) or _load(active["evidence"])):
-                        # the same condition, seen again (a restart, a replay) or worse: keep what it says now
-                        self._x(cur, f"UPDATE alerts SET severity = ?, last_evidence = CAST(? AS {j}), "
-                                     "updated_at = ? WHERE id = ?",
-                                [c.severity, _json(c.evidence), now, active["id"]])
-                        self._event(cur, active, UPDATED, c.at, now, None, "clapas", c.message,
-                                    {"severity": c.severity, "evidence": c.evidence})
-                        done.append((active["id"], UPDATED))
-                elif active is not None:  # a clear: resolves what is open or acknowledged, ignored otherwise
-                    self._resolve(cur, active, c.at, now, route, "clapas", c.message, "auto", c.evidence)
-                    done.append((active["id"], RESOLVED_EV))
+        for c in changes:
+            active = self._active(cur, c.rule, c.subject)
+            if c.state == "open":
+                if active is None:
+                    new_id = self._x(cur, f"INSERT INTO alerts (rule, subject, subject_kind, zone, severity, "
+                                          f"state, opened_at, message, evidence, updated_at) VALUES (?, ?, ?, ?, "
+                                          f"?, '{OPEN}', ?, ?, CAST(? AS {j}), ?) RETURNING id",
+                                     [c.rule, c.subject, c.subject_kind, c.zone, c.severity, c.at, c.message,
+                                      _json(c.evidence), now]).fetchone()[0]
+                    alert = self._by_id(cur, new_id)
+                    self._event(cur, alert, OPENED, c.at, now, route, "clapas", c.message,
+                                {"severity": c.severity, "evidence": c.evidence})
+                    done.append((new_id, OPENED))
+                elif c.severity != active["severity"] or c.evidence != (
+                        _load(active["last_evidence"]) or _load(active["evidence"])):
+                    # the same condition, seen again (a restart, a replay) or worse: keep what it says now
+                    self._x(cur, f"UPDATE alerts SET severity = ?, last_evidence = CAST(? AS {j}), "
+                                 "updated_at = ? WHERE id = ?",
+                            [c.severity, _json(c.evidence), now, active["id"]])
+                    self._event(cur, active, UPDATED, c.at, now, None, "clapas", c.message,
+                                {"severity": c.severity, "evidence": c.evidence})
+                    done.append((active["id"], UPDATED))
+            elif active is not None:  # a clear: resolves what is open or acknowledged, ignored otherwise
+                self._resolve(cur, active, c.at, now, route, "clapas", c.message, "auto", c.evidence)
+                done.append((active["id"], RESOLVED_EV))
         return done
 
     def _resolve(self, cur: Any, alert: dict[str, Any], at: datetime, now: datetime, route: Route | None,

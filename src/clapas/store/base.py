@@ -55,6 +55,7 @@ class Batch:
     """Rows for one transaction, kept as columns so that stores can write them with COPY / Arrow in one go."""
 
     __slots__ = (
+        "detector_state",
         "dev_by_eui",
         "ev_data",
         "ev_eui",
@@ -114,6 +115,9 @@ class Batch:
         self.ev_data: list[str] = []  # JSON text
         # devices seen in this batch
         self.dev_by_eui: dict[str, DeviceSeen] = {}
+        # what the detectors changed in this batch (`detectors.state.StateWrite`), committed with it; set by
+        # `DetectorRunner.prepare` in the writer thread
+        self.detector_state: Any = None
 
     def __len__(self) -> int:
         return len(self.j_status)
@@ -281,6 +285,17 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def notification_failed(self, notification_id: int, error: str, retry_at: datetime | None) -> None: ...
+
+    # detector state (implemented once for both stores in `detector_state.StateTables`) ---------------------
+    @abc.abstractmethod
+    def detector_state(self) -> list[tuple[str, str, str, bytes]]:
+        """Every saved (detector, subject, version, state) row."""
+
+    @abc.abstractmethod
+    def replace_detector_state(self, rows: list[tuple[str, str, str, bytes | None]],
+                               alerts: list[AlertChange] = (), route: Route | None = None) -> None:  # type: ignore[assignment]
+        """A rebuild: every saved row replaced by `rows`, with the alert changes that reconcile the alert table, in
+        one transaction."""
 
     @abc.abstractmethod
     def close(self) -> None: ...

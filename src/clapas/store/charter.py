@@ -281,6 +281,10 @@ class CharterTables(StoreTables):
                                            [*jargs, *self._raw_args(eui)]))
                     acond, aargs = span("opened_at")
                     self._delete_alerts(cur, add, f"subject_kind = 'device' AND subject = ?{acond}", [eui, *aargs])
+                    # the detectors' memory of it (windows of its readings): whole, whatever the date (the detectors
+                    # start afresh for this device; a `clapas run` holding it in memory saves it again when the
+                    # device next speaks, so erase with the service stopped, as DuckDB requires anyway)
+                    add("detector_state", self._n(cur, "DELETE FROM detector_state WHERE subject = ?", [eui]))
                     if t["whole"]:
                         add("occupancy", self._n(cur, "DELETE FROM occupancy WHERE device_id = ?", [did]))
                         add("devices", self._n(cur, "DELETE FROM devices WHERE id = ?", [did]))

@@ -24,6 +24,7 @@ from clapas.store.alerts import AlertTables
 from clapas.store.audit import AuditTables
 from clapas.store.base import Batch, JournalRow, Store
 from clapas.store.charter import CharterTables
+from clapas.store.detector_state import StateTables
 from clapas.store.keys import KeyTables
 
 _TS = pa.timestamp("us", tz="UTC")
@@ -35,7 +36,7 @@ CHECKPOINT_THRESHOLD = "256MB"
 _SPAN = {"1h": timedelta(hours=1), "1d": timedelta(hours=25)}
 
 
-class DuckDBStore(AlertTables, KeyTables, AuditTables, CharterTables, Store):
+class DuckDBStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTables, Store):
     def __init__(self, url: str, timezone: str = "Europe/Paris") -> None:
         self.url = url
         self.timezone = timezone
@@ -154,6 +155,7 @@ class DuckDBStore(AlertTables, KeyTables, AuditTables, CharterTables, Store):
                 cur.execute(schema.DEVICE_HEARD_UPDATE)
                 cur.unregister("j_batch")
                 self._insert_rows(cur, batch)
+                self._write_detector_state(cur, batch.detector_state)
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
@@ -185,11 +187,22 @@ class DuckDBStore(AlertTables, KeyTables, AuditTables, CharterTables, Store):
                 )
                 cur.unregister("j_batch")
                 self._insert_rows(cur, batch)
+                self._write_detector_state(cur, batch.detector_state)
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
                 self._ids = dict(self._con.execute("SELECT eui, id FROM devices").fetchall())
                 raise
+
+    def _stage_state(self, cur: duckdb.DuckDBPyConnection, rows: list[tuple[str, str, str, bytes | None]]) -> None:
+        det, subj, ver, state = zip(*rows, strict=True)
+        cur.register("state_stage", pa.table({"detector": pa.array(det, pa.string()),
+                                              "subject": pa.array(subj, pa.string()),
+                                              "version": pa.array(ver, pa.string()),
+                                              "state": pa.array(state, pa.binary())}))
+
+    def _unstage_state(self, cur: duckdb.DuckDBPyConnection) -> None:
+        cur.unregister("state_stage")
 
     def iter_journal(self, *, statuses=("stored", "quarantined"), dev_eui=None, since=None, until=None,
                      batch_size=5000) -> Iterator[list[JournalRow]]:

@@ -44,6 +44,7 @@ from clapas.store.alerts import AlertTables
 from clapas.store.audit import AuditTables
 from clapas.store.base import DUPLICATE, QUARANTINED, STORED, Batch, DeviceSeen, JournalRow, Store
 from clapas.store.charter import CharterTables
+from clapas.store.detector_state import StateTables
 from clapas.store.keys import KeyTables
 
 log = logging.getLogger("clapas.store")
@@ -74,6 +75,8 @@ _STAGING = [
     "CREATE TEMP TABLE touched (device_id INTEGER, quantity_id SMALLINT, time TIMESTAMPTZ) ON COMMIT DELETE ROWS",
     "CREATE TEMP TABLE heard (eui VARCHAR, t TIMESTAMPTZ, f_cnt BIGINT, rssi DOUBLE PRECISION, snr DOUBLE PRECISION) "
     "ON COMMIT DELETE ROWS",
+    "CREATE TEMP TABLE state_stage (detector VARCHAR, subject VARCHAR, version VARCHAR, state BYTEA) "
+    "ON COMMIT DELETE ROWS",
 ]
 _HEARD_TYPES = ("text", "timestamptz", "int8", "float8", "float8")
 # schema.DEVICE_HEARD_UPDATE's rule, from the per-device rows `_heard_rows` computes
@@ -86,7 +89,7 @@ _ROLLUP_COLS = "device_id, quantity_id, bucket, count, sum, min, max"
 _SPAN = {"1h": "1 hour", "1d": "26 hours"}
 
 
-class PostgresStore(AlertTables, KeyTables, AuditTables, CharterTables, Store):
+class PostgresStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTables, Store):
     _json_type = "JSONB"
     _lock_rows = " FOR UPDATE"
     _audit_lock_sql = "SELECT pg_advisory_xact_lock(%s)"
@@ -338,6 +341,7 @@ class PostgresStore(AlertTables, KeyTables, AuditTables, CharterTables, Store):
                     self._replace_in(cur, batch)
                 else:
                     self._write_in(cur, batch)
+                self._write_detector_state(cur, batch.detector_state)
         except BaseException:
             for eui in new:  # ids given in a rolled-back transaction do not exist
                 self._ids.pop(eui, None)
@@ -358,6 +362,12 @@ class PostgresStore(AlertTables, KeyTables, AuditTables, CharterTables, Store):
             self._add_device_quantities(cur, device_ids, batch)
         if batch.ev_time:
             self._insert_events(cur, batch)
+
+    def _stage_state(self, cur: psycopg.Cursor, rows: list[tuple[str, str, str, bytes | None]]) -> None:
+        with cur.copy("COPY state_stage (detector, subject, version, state) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(("text", "text", "text", "bytea"))
+            for row in rows:
+                copy.write_row(row)
 
     def write(self, batch: Batch) -> None:
         if len(batch):

@@ -1,7 +1,8 @@
 """Tables and row shapes shared by both stores. SQL here uses `?` placeholders (psycopg's `%s` is derived).
 
 Tables: devices, quantities, zones, journal (every message, raw), observations (narrow rows), device_events;
-Version 2 adds the alerts, their history and the outbox of their notifications (`alerts.py`). PostgreSQL adds the
+Version 2 adds the alerts, their history and the outbox of their notifications (`alerts.py`); version 3 the
+detectors' saved state (`detector_state.py`). PostgreSQL adds the
 hourly and daily rollups (`rollup_1h`, `rollup_1d`) its history queries read, with the buckets
 still to roll up (`rollup_pending`), the quantities of each device and a tally of the observation rows.
 """
@@ -16,7 +17,7 @@ import msgspec
 import pyarrow as pa
 
 from clapas.model import QUANTITY_BY_ID, Device, Zone
-from clapas.store import alerts, audit, keys
+from clapas.store import alerts, audit, detector_state, keys
 from clapas.store import charter as charter_tables
 from clapas.store.base import Batch, DeviceSeen
 from clapas.store.where import where
@@ -75,7 +76,8 @@ def duckdb_migrations() -> list[tuple[int, list[str]]]:
             time TIMESTAMPTZ NOT NULL, value DOUBLE NOT NULL)""",
     ]
     return [(1, v1), (2, alerts.duckdb_ddl()), (3, charter_ddl()), (4, charter_tables.occupancy_ddl()),
-            (5, audit.secret_ddl())]
+            (5, audit.secret_ddl()),
+            (6, detector_state.ddl("BLOB"))]
 
 
 def postgres_migrations() -> list[tuple[int, list[str]]]:
@@ -124,7 +126,8 @@ def postgres_migrations() -> list[tuple[int, list[str]]]:
         "CREATE TABLE store_settings (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)",
     ]
     return [(1, v1), (2, alerts.postgres_ddl()), (3, charter_ddl()), (4, charter_tables.occupancy_ddl()),
-            (5, audit.secret_ddl())]
+            (5, audit.secret_ddl()),
+            (6, detector_state.ddl("BYTEA"))]
 
 
 def bucket_sql(resolution: str, timezone: str, col: str = "time") -> str:

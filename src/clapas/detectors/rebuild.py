@@ -1,0 +1,126 @@
+"""`clapas state rebuild`: compute the detectors' saved state again from the journal.
+
+When: the saved state was written by another layout of the detectors (`clapas run` refuses to load it and says so),
+or it was lost. How: every stored uplink of the journal is decoded again, in the order it was received, through the
+same pipeline decoding and detectors as `clapas run` (nothing is written meanwhile); then, in one transaction, the
+saved state is replaced and the alert table is reconciled with what the detectors now say: an active alert whose
+condition no longer holds is resolved, a condition that holds without an active alert opens one. Stop `clapas run`
+first (DuckDB refuses a second writer anyway).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from clapas.cli import add_config_argument
+from clapas.config import Settings, load_settings
+from clapas.detectors.base import CLEAR, DetectorRunner, MemorySink, Registry, utc
+from clapas.detectors.state import StateKeeper
+from clapas.model import Message
+from clapas.store.base import STORED, Batch, Store, open_store
+
+_DECODED_EVENTS = ("up", "status")
+REBUILT = "cleared by `clapas state rebuild`: the detector's condition no longer holds"
+
+
+class _Unwritten:
+    """The store as the rebuild's pipeline sees it: read as usual, never written."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def write(self, batch: Batch) -> None:
+        pass
+
+    def replace(self, batch: Batch) -> None:
+        pass
+
+
+@contextmanager
+def _progress(total: int, show: bool) -> Iterator[Any]:
+    """A progress bar on stderr (rich), or nothing."""
+    if not show:
+        yield lambda n: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("rebuilding detector state"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), transient=False) as bar:
+        task = bar.add_task("journal", total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def rebuild(store: Store, settings: Settings, progress: bool = False) -> dict[str, int]:
+    """Rebuild and save; returns what was done."""
+    from clapas.alerts.routing import Router
+    from clapas.alerts.sink import PersistentAlerts
+    from clapas.alerts.wiring import build_detectors
+    from clapas.pipeline.ingest import Pipeline
+
+    registry = Registry(store)
+    sink = MemorySink()
+    runner = DetectorRunner(build_detectors(settings), sink, registry)
+    pipeline = Pipeline(_Unwritten(store), settings.pipeline, settings.profiles,  # type: ignore[arg-type]
+                        on_commit=runner.on_commit)
+    messages = 0
+    try:
+        with _progress(store.counts()[STORED], progress) as advance:
+            for rows in store.iter_journal(statuses=(STORED,), batch_size=settings.pipeline.batch_size):
+                for r in rows:
+                    if r.event in _DECODED_EVENTS:
+                        pipeline.resubmit(Message(source=r.source, event=r.event, fmt=r.fmt, raw=r.raw,
+                                                  received_at=r.received_at, topic=r.topic or ""), r.id)
+                        messages += 1
+                pipeline.drain()  # the bar follows what the detectors have seen
+                advance(len(rows))
+    finally:
+        pipeline.close()
+    rows = StateKeeper(runner.detectors).snapshot(runner.watermark, runner.uplinks)
+    router = Router.from_settings(settings.alerts)
+    alerts = PersistentAlerts(store, router, registry)
+    active = {(a["rule"], a["subject"]) for a in store.alerts(states=("open", "acknowledged"), limit=10_000_000)}
+    at = utc(runner.watermark) if runner.uplinks else None
+    changes = [alerts.change(d) for k, d in sink.open.items() if k not in active]
+    if at is not None:
+        changes += [alerts.change(_clear(rule, subject, at)) for rule, subject in sorted(active - sink.open.keys())]
+    store.replace_detector_state(rows, changes, router)
+    return {"messages": messages, "uplinks": runner.uplinks, "state_rows": len(rows),
+            "alerts_opened": sum(c.state != CLEAR for c in changes),
+            "alerts_resolved": sum(c.state == CLEAR for c in changes)}
+
+
+def _clear(rule: str, subject: str, at: Any) -> Any:
+    from clapas.detectors.base import Detection
+
+    return Detection(rule, subject, CLEAR, at, "info", {"how": "state rebuild"}, REBUILT)
+
+
+def cmd_state_rebuild(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    store = open_store(settings.store, timezone=settings.timezone)
+    try:
+        r = rebuild(store, settings, progress=not args.quiet)
+    finally:
+        store.close()
+    print(f"detector state rebuilt from {r['messages']:,} journaled messages ({r['uplinks']:,} uplinks seen by the "
+          f"detectors): {r['state_rows']:,} state rows; alerts opened {r['alerts_opened']}, "
+          f"resolved {r['alerts_resolved']}")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("state", help="the detectors' saved state", description="The detectors' saved state.")
+    ss = p.add_subparsers(dest="state_command", metavar="ACTION", required=True)
+    r = ss.add_parser("rebuild", help="compute the detectors' state again from the journal (stop clapas run first)",
+                      description="Decode the journal again through the detectors, replace their saved state and "
+                      "reconcile the alert table with it. Needed when clapas run says the saved state is "
+                      "incompatible. Stop clapas run first.")
+    add_config_argument(r)
+    r.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    r.set_defaults(func=cmd_state_rebuild)
