@@ -91,8 +91,8 @@ def main() -> int:
                                          devices=args.devices), size_mb=args.disk_mb)
         else:
             rows.append({"name": "DuckDB on a full disk", "survived": None, "skipped": "needs root (tmpfs mount)"})
-    run("notifier", notifier_down, max_attempts=10)
     run("notifier", notifier_down)
+    run("notifier", notifier_down, max_attempts=8)
     print(json.dumps({
         "benchmark": "faults", "machine": "shared, loaded (figures vary from run to run)",
         "sizes": {"uplinks": args.uplinks, "rate": args.rate, "devices": args.devices, "pg_outage_s": outage},

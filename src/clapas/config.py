@@ -7,6 +7,7 @@ The variable for a setting is its path in upper case joined by underscores: `sto
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -234,8 +235,10 @@ class AlertSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Which alert events are notified (comments never are): opened, acknowledged, resolved.
     events: str | list[str] = "opened,acknowledged,resolved"
     # Delivery attempts of one notification before it is kept as dead (listed at /api/v1/notifications?status=dead).
-    max_attempts: int = 8
-    # Retries wait retry_base_s × 2^(attempt−1), at most retry_max_s: 10 s, 20 s, 40 s … about 21 min in all.
+    # 10: the attempts span about 85 min, so that a receiver down for an hour gets every event afterwards, in order
+    # (bench/faults.py; with 8 they span about 21 min and an hour's outage dead-letters them).
+    max_attempts: int = 10
+    # Retries wait retry_base_s × 2^(attempt−1), at most retry_max_s: 10 s, 20 s, 40 s … about 85 min in all.
     retry_base_s: float = 10.0
     retry_max_s: float = 3600.0
     # How often the outbox is looked at for due notifications.
@@ -458,9 +461,10 @@ def _check(s: Settings) -> None:
                           f"with name, ibmn_c and ibmx_c (CLAPAS_HEAT_DEPARTMENT)")
     _check_charter(s)
     _check_stewardship(s)
-    if s.pipeline.batch_size < 1 or s.pipeline.flush_interval_s <= 0:
+    if s.pipeline.batch_size < 1 or not 0 < s.pipeline.flush_interval_s < math.inf:  # NaN fails too
         raise ConfigError("pipeline batch_size must be ≥ 1 and flush_interval_s > 0")
-    if s.pipeline.retry_max_s <= 0 or s.pipeline.spool_max_bytes < 1 or s.pipeline.stop_timeout_s < 0:
+    if (not 0 < s.pipeline.retry_max_s < math.inf or s.pipeline.spool_max_bytes < 1
+            or not 0 <= s.pipeline.stop_timeout_s < math.inf):
         raise ConfigError("pipeline retry_max_s and spool_max_bytes must be > 0, stop_timeout_s ≥ 0")
 
 
@@ -511,7 +515,7 @@ def _check_charter(s: Settings) -> None:
                 raise ConfigError(f"auth.gateway.trusted_proxies: {p!r} is not an address or CIDR") from None
     if not 1 <= s.audit.retention_months <= 36:
         raise ConfigError("audit.retention_months must be within 1–36 (CNIL 2021-122: up to 3 years, §8.4)")
-    if s.audit.flush_interval_s <= 0 or s.audit.batch_size < 1:
+    if not 0 < s.audit.flush_interval_s < math.inf or s.audit.batch_size < 1:
         raise ConfigError("audit: flush_interval_s must be > 0 and batch_size ≥ 1")
 
 

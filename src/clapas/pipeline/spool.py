@@ -19,6 +19,7 @@ record torn by a crash mid-write fails its CRC and is cut off, with everything a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import struct
@@ -46,6 +47,8 @@ IDLE_FSYNC_S = 1.0
 # The last records appended are also kept in memory (up to this many), so that a feeder that keeps up takes them
 # from there rather than reading the disk back; one that is behind (the store is down) reads the segments.
 HOT_RECORDS = 50_000
+# While the disk refuses writes (full), the spool retries at most this far apart.
+SPOOL_RETRY_MAX_S = 2.0
 _HEAD = struct.Struct("<II")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
@@ -111,6 +114,7 @@ class Spool:
         self._buf_bytes = 0
         self._buf_ack = False  # a record of the buffer waits for an fsync (QoS 1)
         self._closing = False
+        self.error: str | None = None  # the disk's last refusal, while it lasts
         self._released_path = self.dir / "released"
         try:
             self.released = int(self._released_path.read_text())
@@ -180,20 +184,68 @@ class Spool:
                 self._buf, self._buf_bytes, self._buf_ack = [], 0, False
                 last = self.next_seq - 1
                 closing = self._closing
-            if buf:
-                self._write(b"".join(buf), last)
-            if need_sync or time.monotonic() - self._last_fsync >= IDLE_FSYNC_S:
-                self._fsync()
+            self._write_until_done(b"".join(buf) if buf else b"", last, need_sync)
             if closing:
                 with self._lock:
                     if not self._buf:
                         return
 
+    def _write_until_done(self, data: bytes, last: int, need_sync: bool) -> None:
+        """Write (and fsync) a group, retrying while the disk refuses it (full, I/O error): nothing is given up, the
+        QoS 1 messages of the group stay unacknowledged meanwhile (the broker keeps them), and `full` is true so
+        that the subscribers stop reading until the disk takes writes again."""
+        delay = 0.1
+        while True:
+            try:
+                if data:
+                    self._write(data, last)
+                    data = b""
+                if need_sync or time.monotonic() - self._last_fsync >= IDLE_FSYNC_S:
+                    self._fsync()
+            except OSError as e:
+                if self.error is None:
+                    log.error("spool: cannot write %s (%s); received messages wait unacknowledged, retrying",
+                              self.dir, e)
+                self.error = f"{type(e).__name__}: {e}"
+                self._reopen()
+                time.sleep(delay)
+                delay = min(delay * 2, SPOOL_RETRY_MAX_S)
+                continue
+            if self.error is not None:
+                log.warning("spool: %s takes writes again", self.dir)
+                self.error = None
+            return
+
+    def _reopen(self) -> None:
+        """After a failed write: drop what the failed write may have left past the last whole record."""
+        seg = self._segments[-1]
+        if self._out is not None:
+            with contextlib.suppress(OSError):  # its buffered bytes cannot be written either; the fd is closed anyway
+                self._out.close()
+            self._out = None
+        try:
+            out = seg.path.open("ab")
+        except OSError as e:  # tried again before the next write
+            log.error("spool: cannot reopen %s: %s", seg.path, e)
+            return
+        try:
+            out.truncate(seg.size)  # shrinking needs no space
+        except OSError as e:
+            out.close()
+            log.error("spool: cannot cut %s back to its last whole record: %s", seg.path, e)
+            return
+        self._out = out
+
     def _write(self, data: bytes, last: int) -> None:
+        if self._out is None:
+            self._reopen()
+            if self._out is None:
+                raise OSError(f"spool segment {self._segments[-1].path} cannot be opened")
         seg = self._segments[-1]
         if seg.size >= self.segment_bytes:
             self._fsync()
             self._out.close()
+            self._out = None
             with self._lock:
                 self._out = self._new_segment(seg.last + 1)
                 seg = self._segments[-1]
@@ -210,6 +262,8 @@ class Spool:
         target = self.written
         if target <= self.durable:
             return
+        if self._out is None:
+            raise OSError("spool segment not open")
         os.fsync(self._out.fileno())
         self._last_fsync = time.monotonic()
         self.durable = target
@@ -306,7 +360,7 @@ class Spool:
 
     @property
     def full(self) -> bool:
-        return self.bytes >= self.max_bytes
+        return self.error is not None or self.bytes >= self.max_bytes
 
     @property
     def pending(self) -> int:
@@ -322,7 +376,8 @@ class Spool:
 
     def stats(self) -> dict[str, Any]:
         return {"bytes": self.bytes, "max_bytes": self.max_bytes, "pending": self.pending,
-                "oldest_age_s": round(self.oldest_age_s(), 3), "full": self.full, "dir": str(self.dir)}
+                "oldest_age_s": round(self.oldest_age_s(), 3), "full": self.full, "dir": str(self.dir),
+                "error": self.error}
 
     def close(self) -> None:
         """Write and fsync what is buffered, stop the spool thread, close the files."""
@@ -330,7 +385,8 @@ class Spool:
             self._closing = True
             self._wake.notify()
         self._thread.join()
-        self._out.close()
+        if self._out is not None:
+            self._out.close()
         if self._reader is not None:
             self._reader[1].close()
 
