@@ -19,10 +19,8 @@ from clapas.cli import add_config_argument
 from clapas.config import Settings, load_settings
 from clapas.detectors.base import CLEAR, DetectorRunner, MemorySink, Registry, utc
 from clapas.detectors.state import StateKeeper
-from clapas.model import Message
-from clapas.store.base import STORED, Batch, Store, open_store
+from clapas.store.base import DECODED_EVENTS, STORED, Batch, Store, open_store
 
-_DECODED_EVENTS = ("up", "status")
 REBUILT = "cleared by `clapas state rebuild`: the detector's condition no longer holds"
 
 
@@ -73,9 +71,8 @@ def rebuild(store: Store, settings: Settings, progress: bool = False) -> dict[st
         with _progress(store.counts()[STORED], progress) as advance:
             for rows in store.iter_journal(statuses=(STORED,), batch_size=settings.pipeline.batch_size):
                 for r in rows:
-                    if r.event in _DECODED_EVENTS:
-                        pipeline.resubmit(Message(source=r.source, event=r.event, fmt=r.fmt, raw=r.raw,
-                                                  received_at=r.received_at, topic=r.topic or ""), r.id)
+                    if r.event in DECODED_EVENTS:
+                        pipeline.resubmit(r.message(), r.id)
                         messages += 1
                 pipeline.drain()  # the bar follows what the detectors have seen
                 advance(len(rows))

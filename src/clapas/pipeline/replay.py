@@ -13,11 +13,8 @@ from datetime import datetime
 
 from clapas.cli import add_config_argument
 from clapas.config import Settings, load_settings
-from clapas.model import Message
 from clapas.pipeline.ingest import Pipeline
-from clapas.store.base import QUARANTINED, STORED, Store, open_store
-
-_DECODED_EVENTS = ("up", "status")
+from clapas.store.base import DECODED_EVENTS, QUARANTINED, STORED, Store, open_store
 
 
 def replay(store: Store, settings: Settings, *, statuses: tuple[str, ...] = (STORED, QUARANTINED),
@@ -31,10 +28,9 @@ def replay(store: Store, settings: Settings, *, statuses: tuple[str, ...] = (STO
         for rows in store.iter_journal(statuses=statuses, dev_eui=dev_eui, since=since, until=until,
                                        batch_size=settings.pipeline.batch_size):
             for r in rows:
-                if r.status == STORED and r.event not in _DECODED_EVENTS:
+                if r.status == STORED and r.event not in DECODED_EVENTS:
                     continue
-                pipeline.resubmit(Message(source=r.source, event=r.event, fmt=r.fmt, raw=r.raw,
-                                          received_at=r.received_at, topic=r.topic or ""), r.id)
+                pipeline.resubmit(r.message(), r.id)
             done += len(rows)
             if progress:
                 print(f"\rreplayed {done:,} messages", end="", file=sys.stderr, flush=True)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from clapas.model import Device, Zone
+from clapas.model import Device, Message, Zone
 
 if TYPE_CHECKING:
     from clapas.store.alerts import AlertChange, Route
@@ -23,6 +23,8 @@ STORED = "stored"  # decoded; its observations (or its event) are stored
 QUARANTINED = "quarantined"  # kept with the reason it could not be decoded
 DUPLICATE = "duplicate"  # a repeated delivery of a message already journaled
 STATUSES = (STORED, QUARANTINED, DUPLICATE)
+# Journaled events that carry readings to decode again; join, ack, txack, log and location are kept as they came.
+DECODED_EVENTS = ("up", "status")
 
 RESOLUTIONS = ("raw", "1h", "1d")
 
@@ -140,6 +142,11 @@ class JournalRow(msgspec.Struct):
     topic: str
     raw: bytes
     status: str
+
+    def message(self) -> Message:
+        """The message as it was received, to go through the pipeline again (replay, state rebuild)."""
+        return Message(source=self.source, event=self.event, fmt=self.fmt, raw=self.raw,
+                       received_at=self.received_at, topic=self.topic or "")
 
 
 class Store(abc.ABC):
