@@ -68,3 +68,14 @@ def test_a_write_between_two_chunks_is_not_blocked(store: Store) -> None:
     store.write(b)  # the export holds no lock between chunks
     rest = [r for c in it for r in c]
     assert len(first) + len(rest) == 2 * 12  # device 1 sleeps before 06:00
+
+
+def test_observation_extent_per_kind(store: Store) -> None:
+    fill(store, devices=2, hours=3)
+    b = Batch()
+    uplink(b, "c" + "0" * 15, T0 - timedelta(days=3), {"water.volume": 1.0}, kind="water_meter")
+    uplink(b, "c" + "0" * 15, T0 - timedelta(days=2), {"water.flow": 1.0}, kind="water_meter")
+    store.write(b)
+    extent = store.observation_extent()
+    assert extent["weather_station"] == (T0, T0 + timedelta(hours=2, minutes=50))
+    assert extent["water_meter"] == (T0 - timedelta(days=3), T0 - timedelta(days=2))

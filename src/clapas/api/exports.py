@@ -180,5 +180,6 @@ def catalog(request: Request, caller: Annotated[Caller, serves(OPEN)],
     settings = request.app.state.settings
     agg = getattr(getattr(settings, "charter", None), "aggregates", None)
     g = CatalogBuilder(_settings(request), classifier(request), store.devices(limit=ALL_DEVICES), store.zones(),
-                       base_url(request), aggregate_kinds=getattr(agg, "kinds", ["water_meter"])).build()
+                       base_url(request), extent=store.observation_extent(),
+                       aggregate_kinds=getattr(agg, "kinds", ["water_meter"])).build()
     return Response(serialize(g, fmt), media_type=MEDIA[fmt] + "; charset=utf-8", headers={"Vary": "Accept"})

@@ -3,7 +3,7 @@
 One dcat:Catalog; per dataset a dcat:Dataset with dct:identifier, titles and descriptions in French and English,
 keywords, EU data themes, publisher (foaf:Agent), contact point (vcard:Kind), update frequency (EU frequency
 vocabulary), access rights (EU access-right vocabulary), spatial coverage (bbox, centroid and GeoJSON of the city's
-zones), temporal coverage (from the registry: first and last message of the dataset's devices), the schema it
+zones), temporal coverage (first and last observation of the dataset's kinds, from the store), the schema it
 conforms to (its Table Schema, `/api/v1/exports/{id}/schema`), and one dcat:Distribution per export format with
 accessURL, downloadURL, IANA media type, EU file type and licence; plus the export API as a dcat:DataService.
 Personal datasets never appear (their open aggregate does); restricted ones only with `list_restricted`.
@@ -23,7 +23,7 @@ from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, SKOS, XSD
 from clapas.charter import OPEN, PERSONAL, RESTRICTED, most_restrictive
 from clapas.charter.classes import Classifier
 from clapas.opendata import formats
-from clapas.opendata.datasets import AGGREGATE, OBSERVATIONS, ZONES, Dataset, datasets
+from clapas.opendata.datasets import AGGREGATE, OBSERVATIONS, Dataset, datasets
 from clapas.opendata.settings import LICENCES, OpenDataSettings
 
 VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
@@ -81,9 +81,10 @@ class CatalogBuilder:
     """The catalogue graph of one city: its settings, its registry and zones (read once)."""
 
     def __init__(self, settings: OpenDataSettings, classes: Classifier, devices: list[dict[str, Any]],
-                 zones: list[dict[str, Any]], base_url: str, *, aggregate_kinds: Iterable[str] = ("water_meter",),
-                 now: datetime | None = None) -> None:
-        self.s, self.classes, self.devices, self.zones = settings, classes, devices, zones
+                 zones: list[dict[str, Any]], base_url: str, *, extent: dict[str, tuple[datetime, datetime]],
+                 aggregate_kinds: Iterable[str] = ("water_meter",), now: datetime | None = None) -> None:
+        """`extent`: per device kind, its first and last observation (`Store.observation_extent`)."""
+        self.s, self.classes, self.devices, self.zones, self.extent = settings, classes, devices, zones, extent
         self.base = base_url.rstrip("/")
         self.aggregate_kinds = tuple(aggregate_kinds)
         self.now = now or datetime.now(UTC)
@@ -143,15 +144,15 @@ class CatalogBuilder:
         return [{"type": "Point", "coordinates": [d["lon"], d["lat"]]} for d in self.devices
                 if d.get("lat") is not None and d.get("lon") is not None and self.classes.device(d) == OPEN]
 
-    def _period(self, devices: list[dict[str, Any]]) -> BNode | None:
-        first = [d["first_seen"] for d in devices if d.get("first_seen")]
-        last = [d["last_seen"] for d in devices if d.get("last_seen")]
-        if not first or not last:
+    def _period(self, kinds: Iterable[str] | None) -> BNode | None:
+        """The first and last observation of these kinds (None: of every kind)."""
+        spans = [v for k, v in self.extent.items() if kinds is None or k in kinds]
+        if not spans:
             return None
         node, g = BNode(), self.g
         g.add((node, RDF.type, DCTERMS.PeriodOfTime))
-        g.add((node, DCAT.startDate, _when(min(first))))
-        g.add((node, DCAT.endDate, _when(max(last))))
+        g.add((node, DCAT.startDate, _when(min(a for a, _ in spans))))
+        g.add((node, DCAT.endDate, _when(max(b for _, b in spans))))
         return node
 
     # datasets -----------------------------------------------------------------------------------------
@@ -196,7 +197,8 @@ class CatalogBuilder:
         g.add((node, DCTERMS.language, URIRef(f"{EU}language/FRA")))
         if city is not None:  # the city's zones (or its open sensors): what every dataset covers
             g.add((node, DCTERMS.spatial, city))
-        period = self._period(self._devices_of(ds) if ds.type != ZONES else self.devices)
+        kinds = ds.kinds if ds.type == OBSERVATIONS else self.aggregate_kinds if ds.type == AGGREGATE else None
+        period = self._period(kinds)
         if period is not None:
             g.add((node, DCTERMS.temporal, period))
         schema = URIRef(f"{self.export_url(ds)}/schema")
@@ -247,7 +249,7 @@ class CatalogBuilder:
         g.add((catalog, DCTERMS.language, URIRef(f"{EU}language/FRA")))
         g.add((catalog, DCTERMS.language, URIRef(f"{EU}language/ENG")))
         g.add((catalog, DCTERMS.license, self._licence("")))
-        firsts = [d["first_seen"] for d in self.devices if d.get("first_seen")]
+        firsts = [a for a, _ in self.extent.values()]
         g.add((catalog, DCTERMS.issued, _when(min(firsts) if firsts else self.now)))
         g.add((catalog, DCTERMS.modified, _when(self.now)))
         themes = URIRef(f"{EU}data-theme")

@@ -38,8 +38,9 @@ class ExportTables(StoreTables):
                             quantity_ids: Sequence[int] | None = None,
                             chunk_rows: int = 10_000) -> Iterator[list[dict[str, Any]]]:
         """Observations of these devices (and quantities; None: all) in [start, end), in chunks of at most
-        `chunk_rows` rows {time, eui, quantity_id, value}, ordered by time, device EUI, quantity (the same order in both stores). Each chunk is one
-        query: nothing is held between chunks but the keyset, so a writer may commit between two of them."""
+        `chunk_rows` rows {time, eui, quantity_id, value}, ordered by time, device EUI, quantity (the same order in
+        both stores). Each chunk is one query: nothing is held between chunks but the keyset, so a writer may commit
+        between two of them."""
         if not euis or start >= end or chunk_rows < 1:
             return
         quantities = "" if quantity_ids is None else f" AND o.quantity_id IN {_QIDS}"
@@ -74,3 +75,19 @@ class ExportTables(StoreTables):
                 window = min(window * 2, MAX_WINDOW)
             elif in_window > 4 * chunk_rows:
                 window = max(window / 2, MIN_WINDOW)
+
+    def observation_extent(self) -> dict[str, tuple[datetime, datetime]]:
+        """Per device kind, the first and last observation time: the catalogue's temporal coverage. DuckDB scans
+        its time column (zone maps, fast); PostgreSQL probes its primary key for each device's quantity."""
+        if self.url.startswith("duckdb"):
+            sql = ("SELECT coalesce(d.kind, '') AS kind, min(o.time) AS first, max(o.time) AS last "
+                   "FROM observations o JOIN devices d ON d.id = o.device_id GROUP BY 1")
+            rows = self._rows(sql, [], timezone="UTC")  # type: ignore[call-arg]
+        else:
+            rows = self._rows(
+                "SELECT coalesce(d.kind, '') AS kind, min(f.t) AS first, max(l.t) AS last FROM device_quantities dq "
+                "JOIN devices d ON d.id = dq.device_id CROSS JOIN LATERAL (SELECT o.time AS t FROM observations o "
+                "WHERE o.device_id = dq.device_id AND o.quantity_id = dq.quantity_id ORDER BY o.time LIMIT 1) f "
+                "CROSS JOIN LATERAL (SELECT o.time AS t FROM observations o WHERE o.device_id = dq.device_id "
+                "AND o.quantity_id = dq.quantity_id ORDER BY o.time DESC LIMIT 1) l GROUP BY 1", [])
+        return {r["kind"]: (r["first"], r["last"]) for r in rows if r["first"] is not None}
