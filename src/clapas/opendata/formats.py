@@ -59,32 +59,48 @@ def utc_text(t: datetime | None) -> str:
     return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _cell(v: Any, kind: str, decimal_comma: bool) -> Any:
-    if v is None:
-        return ""
+def _times(col: Sequence[Any]) -> list[str]:
+    """Times as text, each distinct instant formatted once (a chunk's rows share a few instants)."""
+    memo: dict[Any, str] = {}
+    out = []
+    for v in col:
+        text = memo.get(v)
+        if text is None:
+            text = memo[v] = utc_text(v)
+        out.append(text)
+    return out
+
+
+def _converter(kind: str, decimal_comma: bool) -> Callable[[Sequence[Any]], list[Any]] | None:
+    """How a column's values become CSV text (None: as they are; the csv module writes None as "")."""
     if kind == TIME:
-        return utc_text(v)
-    if kind == FLOAT:
-        text = repr(float(v))
-        return text.replace(".", ",") if decimal_comma else text
+        return _times
+    if kind == FLOAT and decimal_comma:
+        return lambda col: ["" if v is None else repr(float(v)).replace(".", ",") for v in col]
     if kind == BOOL:
-        return "true" if v else "false"
+        return lambda col: ["" if v is None else "true" if v else "false" for v in col]
     if kind == GEOMETRY:
-        return msgspec.json.encode(v).decode()
-    return v
+        return lambda col: ["" if v is None else msgspec.json.encode(v).decode() for v in col]
+    return None
 
 
 def csv_stream(columns: Sequence[Column], chunks: Iterable[list[Row]], *, french: bool = False) -> Iterator[bytes]:
+    """Column by column: each converter runs over a whole column of the chunk, not cell by cell."""
     buf = io.StringIO()
     w = csv.writer(buf, delimiter=";" if french else ",", lineterminator="\r\n")
     w.writerow([c for c, _ in columns])
     head = buf.getvalue().encode()
     yield (b"\xef\xbb\xbf" + head) if french else head
-    kinds = [k for _, k in columns]
+    convert = [(i, conv) for i, (_, k) in enumerate(columns) if (conv := _converter(k, french)) is not None]
     for rows in chunks:
+        if not rows:
+            continue
         buf.seek(0)
         buf.truncate()
-        w.writerows([_cell(v, k, french) for v, k in zip(r, kinds, strict=True)] for r in rows)
+        cols = list(zip(*rows, strict=True))
+        for i, conv in convert:
+            cols[i] = conv(cols[i])
+        w.writerows(zip(*cols, strict=True))
         yield buf.getvalue().encode()
 
 

@@ -65,8 +65,7 @@ class ExportTables(StoreTables):
                     last = rows[-1]
                     key = (last["time"], last["eui"], last["quantity_id"])
                     in_window += len(rows)
-                    yield [{"time": r["time"], "eui": r["eui"], "quantity_id": r["quantity_id"],
-                            "value": r["value"]} for r in rows]
+                    yield rows
                 if len(rows) < chunk_rows:
                     break
             lo = hi
