@@ -179,3 +179,25 @@ def test_listing_says_what_the_caller_may_export(client: TestClient) -> None:
     schema = client.get("/api/v1/exports/weather/schema").json()
     assert [f["name"] for f in schema["fields"]][:2] == ["time", "device"]
     assert schema["licenses"][0]["name"] == "etalab-2.0"
+
+
+SENTINELS = (HOME, "AB-1234", "Appartement 12", "43.6101", "3.8751", "8765.4")
+
+
+@pytest.mark.parametrize("who", ["anonymous", "partner"])
+def test_no_personal_value_in_any_export_without_personal_read(client: TestClient, city_store, who: str) -> None:
+    store, _ = city_store
+    headers = bearer(key_maker(store)("labo", "partner")) if who == "partner" else {}
+    names = [d["id"] for d in client.get("/api/v1/exports").json()["datasets"]] + ["water_meter"]
+    seen = 0
+    for name in names:
+        for fmt in ("csv", "csv-fr", "geojson", "parquet"):
+            r = client.get(f"/api/v1/exports/{name}", params={"since": "2026-05-01", "until": "2026-05-06",
+                                                               "format": fmt}, headers=headers)
+            assert r.status_code in (200, 401, 403, 422), (name, fmt, r.text[:200])
+            seen += r.status_code == 200
+            body = r.content.decode("utf-8", "replace") + " ".join(r.headers.values())
+            if fmt == "parquet" and r.status_code == 200:
+                body += str(pq.read_table(io.BytesIO(r.content)).to_pylist())
+            assert not [s for s in SENTINELS if s in body], (who, name, fmt)
+    assert seen >= 20
