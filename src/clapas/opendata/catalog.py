@@ -23,7 +23,7 @@ from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, SKOS, XSD
 from clapas.charter import OPEN, PERSONAL, RESTRICTED, most_restrictive
 from clapas.charter.classes import Classifier
 from clapas.opendata import formats
-from clapas.opendata.datasets import AGGREGATE, OBSERVATIONS, Dataset, datasets
+from clapas.opendata.datasets import AGGREGATE, COUNT_SCHEMA, COUNTS, OBSERVATIONS, Dataset, datasets
 from clapas.opendata.settings import LICENCES, OpenDataSettings
 
 VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
@@ -72,7 +72,7 @@ def _when(t: datetime) -> Literal:
 
 def dataset_class(ds: Dataset, classes: Classifier) -> str:
     """What a dataset holds at most: its kinds' class (aggregates, zones: open; the registry: what it lists)."""
-    if ds.type == OBSERVATIONS:
+    if ds.type in (OBSERVATIONS, COUNTS):
         return most_restrictive(*(classes.kind(k) for k in ds.kinds)) if ds.kinds else RESTRICTED
     return OPEN
 
@@ -157,7 +157,8 @@ class CatalogBuilder:
 
     # datasets -----------------------------------------------------------------------------------------
     def _devices_of(self, ds: Dataset) -> list[dict[str, Any]]:
-        kinds = ds.kinds if ds.type == OBSERVATIONS else self.aggregate_kinds if ds.type == AGGREGATE else ()
+        kinds = ds.kinds if ds.type in (OBSERVATIONS, COUNTS) else self.aggregate_kinds if ds.type == AGGREGATE \
+            else ()
         return [d for d in self.devices if d.get("kind") in kinds] if kinds else self.devices
 
     def listed(self) -> list[tuple[Dataset, str]]:
@@ -167,7 +168,7 @@ class CatalogBuilder:
             c = dataset_class(ds, self.classes)
             if c == PERSONAL or (c == RESTRICTED and not self.s.list_restricted):
                 continue
-            if ds.type == OBSERVATIONS and not self._devices_of(ds):
+            if ds.type in (OBSERVATIONS, COUNTS) and not self._devices_of(ds):
                 continue  # no device of these kinds in the city: nothing to publish
             out.append((ds, c))
         return out
@@ -197,13 +198,15 @@ class CatalogBuilder:
         g.add((node, DCTERMS.language, URIRef(f"{EU}language/FRA")))
         if city is not None:  # the city's zones (or its open sensors): what every dataset covers
             g.add((node, DCTERMS.spatial, city))
-        kinds = ds.kinds if ds.type == OBSERVATIONS else self.aggregate_kinds if ds.type == AGGREGATE else None
+        kinds = ds.kinds if ds.type in (OBSERVATIONS, COUNTS) else self.aggregate_kinds if ds.type == AGGREGATE \
+            else None
         period = self._period(kinds)
         if period is not None:
             g.add((node, DCTERMS.temporal, period))
-        schema = URIRef(f"{self.export_url(ds)}/schema")
+        schema = URIRef(COUNT_SCHEMA if ds.type == COUNTS else f"{self.export_url(ds)}/schema")
         g.add((schema, RDF.type, DCTERMS.Standard))
-        g.add((schema, DCTERMS.title, Literal(f"Table Schema: {ds.id}")))
+        g.add((schema, DCTERMS.title, Literal("Schéma national : comptage des mobilités, mesures" if ds.type == COUNTS
+                                              else f"Table Schema: {ds.id}")))
         g.add((node, DCTERMS.conformsTo, schema))
         licence = self._licence(ds.licence)
         g.add((node, DCTERMS.license, licence))

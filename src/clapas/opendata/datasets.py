@@ -13,7 +13,10 @@ from dataclasses import dataclass, field, replace
 
 from clapas.opendata.settings import DatasetSettings, OpenDataSettings
 
-OBSERVATIONS, AGGREGATE, DEVICES, ZONES = "observations", "aggregate", "devices", "zones"
+OBSERVATIONS, AGGREGATE, DEVICES, ZONES, COUNTS = "observations", "aggregate", "devices", "zones", "counts"
+# The national schema of mobility counts (schema.data.gouv.fr, etalab "comptage des mobilités", measure file
+# v0.2.3; ../shared/domain-rules.md §6.3): what the `counts` datasets conform to.
+COUNT_SCHEMA = "https://schema.data.gouv.fr/etalab/schema-comptage-mobilites-mesure/"
 # What a device says of itself, not of the city: left out of observation datasets unless a dataset names them.
 HEALTH_QUANTITIES = ("battery", "battery.voltage", "radio.margin")
 
@@ -21,7 +24,7 @@ HEALTH_QUANTITIES = ("battery", "battery.voltage", "radio.margin")
 @dataclass(frozen=True, slots=True)
 class Dataset:
     id: str
-    type: str  # observations | aggregate | devices | zones
+    type: str  # observations | aggregate | devices | zones | counts
     title_fr: str
     title_en: str
     description_fr: str
@@ -63,6 +66,15 @@ BUILTIN: dict[str, Dataset] = {d.id: d for d in (
          "Passages de vélos (et piétons) comptés par les compteurs de la ville.",
          "Bicycle (and pedestrian) passages counted by the city's counters.",
          ("vélo", "comptage", "mobilité", "cycling"), ("TRAN",)),
+    Dataset("bike-count-measures", COUNTS, "Comptages vélos (schéma national des comptages)",
+            "Bicycle counts (national counting schema)",
+            "Passages de vélos par heure et par canal (compteur et sens), au format du fichier « mesures » du "
+            "schéma national « comptage des mobilités » : chaque créneau est présent, 0 sans passage, vide sans "
+            "donnée.",
+            "Bicycle passages per hour and channel (counter and direction), in the format of the « measures » file "
+            "of the national « comptage des mobilités » schema: every slot present, 0 without passage, empty "
+            "without data.", kinds=("bike_counter",), keywords=("vélo", "comptage", "schéma national", "cycling"),
+            themes=("TRAN",), geo=False),
     _obs("bike-stations", ("bike_station",), "Stations de vélos", "Bike stations",
          "Occupation des stations de vélos en libre-service.", "Occupancy of the shared-bike stations.",
          ("vélo", "vélo en libre-service", "bike sharing"), ("TRAN",)),

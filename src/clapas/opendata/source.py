@@ -23,7 +23,7 @@ from clapas.charter.aggregates import ZoneTree
 from clapas.charter.classes import Classifier
 from clapas.model import QUANTITIES, QUANTITY_BY_ID
 from clapas.opendata import formats as f
-from clapas.opendata.datasets import AGGREGATE, DEVICES, HEALTH_QUANTITIES, OBSERVATIONS, ZONES, Dataset
+from clapas.opendata.datasets import AGGREGATE, COUNTS, DEVICES, HEALTH_QUANTITIES, OBSERVATIONS, ZONES, Dataset
 from clapas.store.base import Store
 
 OBSERVATION_COLUMNS: list[f.Column] = [
@@ -38,6 +38,14 @@ AGGREGATE_COLUMNS: list[f.Column] = [
     ("zone", f.STR), ("name", f.STR), ("kind", f.STR), ("parent", f.STR), ("period", f.STR), ("complete", f.BOOL),
     ("status", f.STR), ("reason", f.STR), ("volume_m3", f.FLOAT), ("meter_days", f.INT),
     ("mean_per_meter_day_m3", f.FLOAT), ("meters", f.INT)]
+
+
+# The measure file of the national counting schema (§6.3): start inclusive, end exclusive, count empty without data.
+COUNT_COLUMNS: list[f.Column] = [("channel_id", f.STR), ("counter_id", f.STR), ("start_datetime", f.STR),
+                                 ("end_datetime", f.STR), ("count", f.FLOAT)]
+COUNT_STEP = timedelta(hours=1)  # the schema's example time_step (3600 s), Eco-Compteur's hourly channels
+# Channels of a counter: its directions (counter.in / counter.out) or one indistinct channel (counter.count).
+DIRECTIONS = (("counter.in", "IN"), ("counter.out", "OUT"), ("counter.count", "INDISTINCT"))
 
 
 class UnknownZone(KeyError):
@@ -110,6 +118,9 @@ def export(store: Store, caller: Caller, classes: Classifier, dataset: Dataset, 
         ex = Export(dataset, ZONE_COLUMNS, view, start, end)
         ex._chunks = iter([[(z["id"], z["name"], z["kind"], z["parent"] or "", z["geometry"])
                             for z in store.zones() if zones is None or z["id"] in zones]])
+    elif dataset.type == COUNTS:
+        ex = Export(dataset, COUNT_COLUMNS, view, start, end)
+        ex._chunks = _counts(ex, zones, chunk_rows, getattr(settings, "timezone", "Europe/Paris") or "Europe/Paris")
     elif dataset.type == AGGREGATE:
         ex = Export(dataset, AGGREGATE_COLUMNS, view, start, end)
         ex._chunks = iter([_aggregate(store, settings, start, end, zone)])  # a few rows per zone and day
@@ -194,3 +205,74 @@ def period(since: datetime | None, until: datetime | None, default_days: int,
     """[since, until): by default the `default_days` before now."""
     end = until or (now or datetime.now(UTC))
     return since or end - timedelta(days=default_days), end
+
+
+def _counts(ex: Export, zones: set[str] | None, chunk_rows: int, tz: str) -> Iterator[list[tuple[Any, ...]]]:
+    """The counters' channels, known now (from each counter's latest values); their hourly slots stream."""
+    from clapas.model import QUANTITY_BY_KEY
+
+    view, ds = ex.view, ex.dataset
+    devices = _devices(view, ds.kinds, zones)
+    view.refuse_if_nothing_readable(f"the dataset {ds.id!r}")
+    channels: dict[tuple[str, int], str] = {}  # (EUI, quantity id) → channel id
+    for d in devices:
+        reported = {r["quantity"] for r in view.store.latest(d["eui"])}
+        directions = [(q, c) for q, c in DIRECTIONS[:2] if q in reported] or \
+            [(q, c) for q, c in DIRECTIONS[2:] if q in reported]
+        for q, c in directions:
+            if view.quantity_readable(d, q):
+                channels[(d["eui"], QUANTITY_BY_KEY[q].id)] = f"{d['eui']}-{c}"
+        view.serve(d)
+    return _count_rows(ex, channels, chunk_rows, ZoneInfo(tz))
+
+
+def _slot(t: datetime) -> datetime:
+    """The hourly slot a reading counts in: the one where the period it covers ends (a counter's uplink carries the
+    passages since its previous one; hourly counters send at the slot's end) [U: design]."""
+    t = t.astimezone(UTC) - timedelta(microseconds=1)
+    return t.replace(minute=0, second=0, microsecond=0)
+
+
+def _count_rows(ex: Export, channels: dict[tuple[str, int], str], chunk_rows: int,
+                tz: ZoneInfo) -> Iterator[list[tuple[Any, ...]]]:
+    if not channels:
+        return
+    first = ex.start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    if first < ex.start:
+        first += COUNT_STEP
+    order = sorted(channels.items(), key=lambda kv: kv[1])
+    span = (ex.end - ex.start).total_seconds() or 1.0
+    out: list[tuple[Any, ...]] = []
+    slot, sums = first, {}
+
+    def close(upto: datetime) -> Iterator[list[tuple[Any, ...]]]:
+        """Rows of every slot before `upto` (the current one with its sums, later ones without data)."""
+        nonlocal slot, sums, out
+        while slot < upto and slot + COUNT_STEP <= ex.end:
+            a, b = slot.astimezone(tz).isoformat(), (slot + COUNT_STEP).astimezone(tz).isoformat()
+            for (eui, qid), channel in order:
+                v = sums.get((eui, qid))
+                out.append((channel, eui, a, b, None if v is None else (int(v) if v == int(v) else v)))
+            slot, sums = slot + COUNT_STEP, {}
+            if len(out) >= chunk_rows:
+                yield out
+                out = []
+
+    keys = sorted({eui for eui, _ in channels})
+    qids = sorted({q for _, q in channels})
+    for chunk in ex.view.store.export_observations(keys, first + timedelta(microseconds=1),
+                                                   ex.end + timedelta(microseconds=1), quantity_ids=qids,
+                                                   chunk_rows=chunk_rows):
+        for r in chunk:
+            key = (r["eui"], r["quantity_id"])
+            if key not in channels:
+                continue
+            s = _slot(r["time"])
+            if s > slot:
+                yield from close(s)
+            if s == slot:
+                sums[key] = sums.get(key, 0.0) + r["value"]
+        ex.progress = min(1.0, (chunk[-1]["time"] - ex.start).total_seconds() / span)
+    yield from close(ex.end)
+    if out:
+        yield out

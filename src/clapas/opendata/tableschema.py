@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from clapas.opendata import formats as f
-from clapas.opendata.datasets import AGGREGATE, DEVICES, ZONES, Dataset
+from clapas.opendata.datasets import AGGREGATE, COUNTS, DEVICES, ZONES, Dataset
 from clapas.opendata.settings import LICENCES, OpenDataSettings
 
 _TYPES = {f.TIME: "datetime", f.STR: "string", f.FLOAT: "number", f.INT: "integer", f.BOOL: "boolean",
@@ -23,8 +23,8 @@ _DOC = {
 def columns_of(ds: Dataset) -> list[f.Column]:
     from clapas.opendata import source
 
-    return {AGGREGATE: source.AGGREGATE_COLUMNS, DEVICES: source.DEVICE_COLUMNS,
-            ZONES: source.ZONE_COLUMNS}.get(ds.type, source.OBSERVATION_COLUMNS)
+    return {AGGREGATE: source.AGGREGATE_COLUMNS, DEVICES: source.DEVICE_COLUMNS, ZONES: source.ZONE_COLUMNS,
+            COUNTS: source.COUNT_COLUMNS}.get(ds.type, source.OBSERVATION_COLUMNS)
 
 
 def table_schema(ds: Dataset, s: OpenDataSettings, base_url: str) -> dict[str, Any]:
