@@ -28,10 +28,12 @@ LOG_EVERY_S = 5.0  # a log line this often without a terminal
 def _progress(label: str, tty: bool) -> Iterator[Callable[[float, int], None]]:
     """A callback (share of the period done, rows so far): a rich bar on a terminal, else periodic log lines."""
     if tty:
+        from rich.console import Console
         from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
+        # on standard error: standard output may be the export itself (-o -)
         with Progress(TextColumn(label), BarColumn(), TaskProgressColumn(), TextColumn("{task.fields[rows]} rows"),
-                      TimeRemainingColumn(), transient=False) as bar:
+                      TimeRemainingColumn(), console=Console(stderr=True), transient=False) as bar:
             task = bar.add_task("export", total=1.0, rows=0)
             yield lambda share, rows: bar.update(task, completed=share, rows=f"{rows:,}")
         return
