@@ -124,7 +124,7 @@ def export(store: Store, caller: Caller, classes: Classifier, dataset: Dataset, 
     elif dataset.type == AGGREGATE:
         ex = Export(dataset, AGGREGATE_COLUMNS, view, start, end)
         ex._chunks = iter([_aggregate(store, settings, start, end, zone)])  # a few rows per zone and day
-    else:  # pragma: no cover - datasets are built from the four types
+    else:  # pragma: no cover - datasets are built from the five types
         raise ValueError(f"dataset type {dataset.type!r}")
     return ex
 
