@@ -24,6 +24,7 @@ from clapas.indices.air import AirQualitySettings
 from clapas.indices.flood import FloodSettings
 from clapas.indices.heat import HeatSettings, IslandSettings
 from clapas.indices.museum import MuseumSettings
+from clapas.opendata.settings import OpenDataSettings
 
 ENV_PREFIX = "CLAPAS_"
 
@@ -354,6 +355,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     charter: CharterSettings = msgspec.field(default_factory=CharterSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     audit: AuditSettings = msgspec.field(default_factory=AuditSettings)
+    # Open data (issue 11): exports and the DCAT-AP catalogue, licence, publisher (`clapas.opendata.settings`).
+    open_data: OpenDataSettings = msgspec.field(default_factory=OpenDataSettings)
     # Device profile name (as ChirpStack names it) → what it means.
     profiles: dict[str, ProfileSettings] = msgspec.field(default_factory=dict)
 
@@ -461,6 +464,7 @@ def _check(s: Settings) -> None:
                           f"with name, ibmn_c and ibmx_c (CLAPAS_HEAT_DEPARTMENT)")
     _check_charter(s)
     _check_stewardship(s)
+    _check_open_data(s)
     if s.pipeline.batch_size < 1 or not 0 < s.pipeline.flush_interval_s < math.inf:  # NaN fails too
         raise ConfigError("pipeline batch_size must be ≥ 1 and flush_interval_s > 0")
     if (not 0 < s.pipeline.retry_max_s < math.inf or s.pipeline.spool_max_bytes < 1
@@ -529,4 +533,13 @@ def _check_stewardship(s: Settings) -> None:
     try:
         check_settings(s.charter.retention)
     except RetentionError as e:
+        raise ConfigError(str(e)) from None
+
+
+def _check_open_data(s: Settings) -> None:
+    from clapas.opendata.settings import OpenDataError, check_settings
+
+    try:
+        check_settings(s.open_data)
+    except OpenDataError as e:
         raise ConfigError(str(e)) from None

@@ -127,7 +127,8 @@ def _value(param: dict[str, Any], ids: dict[str, Any]) -> Any:
     """A parameter's value: the sentinel device or alert when it names one, else what the schema accepts."""
     name, schema = param["name"], param.get("schema") or {}
     probes = {"eui": HOME, "device": HOME, "dev_eui": HOME, "subject": HOME, "alert_id": ids["personal_alerts"][0],
-              "alert": ids["personal_alerts"][0], "subscriber": SUBSCRIBER, "quantity": "water.volume"}
+              "alert": ids["personal_alerts"][0], "subscriber": SUBSCRIBER, "quantity": "water.volume",
+              "dataset": "water_meter"}  # open-data exports: the households' meters
     if name in probes:
         return probes[name]
     if not param.get("required"):

@@ -40,8 +40,8 @@ QUANTITY = "water.volume"  # the meters' index: consumption is its daily differe
 DEFAULT_DAYS = 7
 
 
-def _settings(request: Request) -> AggregateSettings:
-    charter = getattr(request.app.state.settings, "charter", None)
+def _settings(settings: Any) -> AggregateSettings:
+    charter = getattr(settings, "charter", None)
     value = getattr(charter, "aggregates", None)
     return value if isinstance(value, AggregateSettings) else AggregateSettings()
 
@@ -85,12 +85,18 @@ def water_consumption(
     contributed and none more than `dominance_share` of it; other cells are `suppressed` with the reason
     (`min_meters`, `dominance`, or `secondary`: withheld so that no published total minus others gives a
     suppressed one). A week or month is published when each of its days is."""
-    s = _settings(request)
+    return JSONResponse(consumption(request.app.state.store, request.app.state.settings, from_, to, step, zone))
+
+
+def consumption(store: Any, settings: Any, from_: str | None, to: str | None, step: str = "1d",
+                zone: str | None = None) -> dict[str, Any]:
+    """The open aggregate's answer (the route's body, also what `clapas export water-consumption` writes)."""
+    s = _settings(settings)
     try:
         check_step(step)
     except RefusedStep as e:
         raise ApiError(422, f"query parameter 'step': {e}") from None
-    tz_name = getattr(request.app.state.settings, "timezone", "Europe/Paris") or "Europe/Paris"
+    tz_name = getattr(settings, "timezone", "Europe/Paris") or "Europe/Paris"
     tz = ZoneInfo(tz_name)
     now = datetime.now(UTC)
     # the last day served: over at least settle_h ago
@@ -110,7 +116,6 @@ def water_consumption(
     days_end = min(_next_period(periods[-1], step) if periods else first, last + timedelta(days=1))
     if (days_end - first).days > s.max_days:
         raise ApiError(422, f"at most {s.max_days} days per request")
-    store = request.app.state.store
     zones = store.zones()
     tree = ZoneTree((z["id"], z.get("parent") or "") for z in zones)
     if zone and zone not in tree.parent:
@@ -142,11 +147,11 @@ def water_consumption(
         elif c.reason:
             row["reason"] = c.reason
         out.append(row)
-    return JSONResponse({
+    return {
         "quantity": "water consumption", "unit": "m3", "step": step, "timezone": tz_name,
         "from": first.isoformat(), "to": end.isoformat(), "last_day_served": last.isoformat(),
         "rules": {"min_meters": s.min_meters, "dominance_share": s.dominance_share,
                   "sources": "décret n° 2020-196 (10 delivery points per aggregate); INSEE dominance rule (85 %); "
                              "CNIL: daily data by default (../shared/domain-rules.md §8.2, §8.3)"},
         "cells": out,
-    })
+    }

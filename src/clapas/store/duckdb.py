@@ -25,6 +25,7 @@ from clapas.store.audit import AuditTables
 from clapas.store.base import Batch, JournalRow, Store
 from clapas.store.charter import CharterTables
 from clapas.store.detector_state import StateTables
+from clapas.store.exports import ExportTables
 from clapas.store.keys import KeyTables
 
 _TS = pa.timestamp("us", tz="UTC")
@@ -36,7 +37,7 @@ CHECKPOINT_THRESHOLD = "256MB"
 _SPAN = {"1h": timedelta(hours=1), "1d": timedelta(hours=25)}
 
 
-class DuckDBStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTables, Store):
+class DuckDBStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTables, ExportTables, Store):
     def __init__(self, url: str, timezone: str = "Europe/Paris") -> None:
         self.url = url
         self.timezone = timezone
