@@ -156,6 +156,8 @@ class DuckDBStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTable
                 cur.unregister("j_batch")
                 self._insert_rows(cur, batch)
                 self._write_detector_state(cur, batch.detector_state)
+                if batch.in_transaction is not None:
+                    batch.in_transaction(cur)
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
@@ -188,6 +190,8 @@ class DuckDBStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTable
                 cur.unregister("j_batch")
                 self._insert_rows(cur, batch)
                 self._write_detector_state(cur, batch.detector_state)
+                if batch.in_transaction is not None:
+                    batch.in_transaction(cur)
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
