@@ -166,6 +166,9 @@ class Worker:
     def run(self) -> int:
         p = self.settings.partitioned
         self.broker.declare()
+        self.leases.heartbeat()
+        # workers started together see each other before taking their shares (less moving at start)
+        self.stop.wait(p.lease_s * RENEW_FRACTION)
         self.live = self.leases.heartbeat()
         renewer = threading.Thread(target=self._renew_loop, name="clapas-leases", daemon=True)
         renewer.start()

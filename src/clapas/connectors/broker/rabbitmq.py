@@ -30,6 +30,8 @@ import pika.exceptions
 from clapas.connectors.broker import BrokerError, Delivery, Event, device_key, partition_of
 
 log = logging.getLogger("clapas.broker")
+# pika logs every failed connection attempt with a traceback at ERROR; what matters is said here, once
+logging.getLogger("pika").setLevel(logging.CRITICAL)
 
 # one AMQP transaction per this many published events (measured: ≈ 6,500 events/s per publisher at 1,000)
 PUBLISH_TX = 1000
