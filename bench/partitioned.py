@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,6 +43,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from clapas.config import RegistrySettings, load_settings  # noqa: E402
 from clapas.connectors import chirpstack  # noqa: E402
+from clapas.connectors.broker.node import PrivateNode  # noqa: E402
 from clapas.registry.importing import import_registry_files  # noqa: E402
 from clapas.simulator.city import build_city  # noqa: E402
 from clapas.simulator.incidents import select  # noqa: E402
@@ -59,87 +59,6 @@ PUBLISH_TX = 1000
 
 
 # --- services ---------------------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class PrivateBroker:
-    """A throwaway RabbitMQ node of this machine's rabbitmq-server, on free ports, in a temporary folder."""
-
-    def __init__(self) -> None:
-        self.port, dist = _free_port(), _free_port()
-        self.dir = Path(tempfile.mkdtemp(prefix="clapas-rmq-"))
-        self.node = f"clapasbench{uuid.uuid4().hex[:6]}@localhost"
-        (self.dir / "rabbitmq.conf").write_text(f"listeners.tcp.local = 127.0.0.1:{self.port}\n")
-        (self.dir / "enabled_plugins").write_text("[].\n")
-        self.env = {**os.environ, "RABBITMQ_NODENAME": self.node, "RABBITMQ_NODE_PORT": str(self.port),
-                    "RABBITMQ_DIST_PORT": str(dist), "RABBITMQ_CONFIG_FILE": str(self.dir / "rabbitmq"),
-                    "RABBITMQ_MNESIA_BASE": str(self.dir / "mnesia"), "RABBITMQ_LOG_BASE": str(self.dir / "log"),
-                    "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.dir / "enabled_plugins"), "HOME": str(self.dir)}
-        if os.geteuid() == 0:
-            shutil.chown(self.dir, "rabbitmq", "rabbitmq")
-            for f in self.dir.iterdir():
-                shutil.chown(f, "rabbitmq", "rabbitmq")
-            os.chmod(self.dir, 0o755)
-        self.proc = subprocess.Popen(["rabbitmq-server"], env=self.env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, start_new_session=True)
-        self.url = f"amqp://guest:guest@127.0.0.1:{self.port}/%2F"
-        self._wait()
-
-    def _wait(self, timeout_s: float = 120) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                pika.BlockingConnection(pika.URLParameters(self.url)).close()
-                return
-            except Exception:
-                time.sleep(0.5)
-        raise RuntimeError(f"private RabbitMQ node did not start; see {self.dir}/log")
-
-    def ctl(self, *args: str) -> None:
-        subprocess.run(["rabbitmqctl", "-n", self.node, *args], env=self.env, capture_output=True, check=True,
-                       timeout=120)
-
-    def restart(self) -> float:
-        """Stop and start the broker application (every queue and stream closed and recovered from disk)."""
-        t = time.monotonic()
-        self.ctl("stop_app")
-        self.ctl("start_app")
-        self._wait()
-        return time.monotonic() - t
-
-    def pid(self) -> int | None:
-        """The node's Erlang VM (beam.smp): the descendant of the rabbitmq-server process this run started."""
-        parent: dict[int, int] = {}
-        beams = []
-        for d in Path("/proc").iterdir():
-            if d.name.isdigit():
-                try:
-                    stat = d.joinpath("stat").read_text()
-                except OSError:
-                    continue
-                parent[int(d.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-                if "(beam.smp)" in stat:
-                    beams.append(int(d.name))
-        for b in beams:
-            p = b
-            while p > 1:
-                p = parent.get(p, 0)
-                if p == self.proc.pid:
-                    return b
-        return None
-
-    def close(self) -> None:
-        try:
-            self.ctl("stop")
-        except Exception:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(30)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 class Vhost:
     """A throwaway virtual host of a running broker (rabbitmqctl)."""
 
@@ -203,7 +122,10 @@ def uplinks(n: int, devices: int, seed: int, registry_dir: Path) -> tuple[list[t
     city = build_city(seed=seed, devices=devices)
     zones, devs = city.export_registry(registry_dir)
     start = datetime(2026, 2, 2, tzinfo=UTC)
-    end = start + timedelta(days=365)  # lazily generated: only the first n are made
+    # how long the city takes to send n uplinks, then its incidents placed within that span
+    first = Simulation(city, start, start + timedelta(days=365), seed, [])
+    span = [ts for ts, _, _ in itertools.islice(first.messages(), n)][-1] - start.timestamp()
+    end = start + timedelta(seconds=span + 1)
     sim = Simulation(city, start, end, seed, select("default", city, start, end, seed))
     out = [(topic, raw, ts) for ts, topic, raw in itertools.islice(sim.messages(), n)]
     return out, zones, devs
@@ -428,6 +350,7 @@ def run_partitioned(args: argparse.Namespace, broker: Any, pg_server: str, event
         out["worker_exits"] = [{"worker": w, "status": c} for w, c in fleet.exits]
         out["alerts"] = alerts_of(url)
         out["notifications"] = notifications_of(url)
+        out["owners_at_end"], out["rebalanced_s"] = settle(url, fleet, workers, args.lease_s)
         with psycopg.connect(url, autocommit=True) as con:
             out["lease_epochs"] = sum(r[0] for r in con.execute("SELECT epoch FROM partition_leases").fetchall())
     finally:
@@ -435,6 +358,22 @@ def run_partitioned(args: argparse.Namespace, broker: Any, pg_server: str, event
         if not args.keep:
             _drop(url, pg_server)
     return out
+
+
+def settle(url: str, fleet: Fleet, workers: int, lease_s: float) -> tuple[dict[str, int], float | None]:
+    """Wait until every worker holds its fair share (a restarted one rejoined): the owners then, and how long it
+    took (None: not within 10 leases)."""
+    t = time.monotonic()
+    owners: dict[str, int] = {}
+    while time.monotonic() - t < 10 * lease_s:
+        fleet.supervise()
+        with psycopg.connect(url, autocommit=True) as con:
+            owners = dict(con.execute("SELECT owner, count(*) FROM partition_leases WHERE owner IS NOT NULL "
+                                      "GROUP BY owner").fetchall())
+        if len(owners) == workers and max(owners.values()) - min(owners.values()) <= 1:
+            return owners, round(time.monotonic() - t, 1)
+        time.sleep(0.5)
+    return owners, None
 
 
 def wait_partitioned(url: str, partitions: int, prefix: str, n: int, timeout_s: float = 600) -> None:
@@ -499,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="clapas-partitioned-"))
     t0 = time.monotonic()
     events, zones, devs = uplinks(args.uplinks, args.devices, args.seed, work)
-    broker: Any = Vhost(args.amqp) if args.amqp or not shutil.which("rabbitmq-server") else PrivateBroker()
+    broker: Any = Vhost(args.amqp) if args.amqp or not shutil.which("rabbitmq-server") else PrivateNode()
     result: dict[str, Any] = {"published": len(events), "devices": args.devices, "partitions": args.partitions,
                               "lease_s": args.lease_s, "broker": "private node" if hasattr(broker, "node") else
                               "virtual host of the machine's broker", "machine": f"{os.cpu_count()} cores"}

@@ -82,27 +82,42 @@ class Amqp(NamedTuple):
     prefix: str  # unique names of exchange, partitions and ingress queue
 
 
+@pytest.fixture(scope="session")
+def amqp_server() -> Iterator[str]:
+    """The RabbitMQ at CLAPAS_TEST_AMQP, or else a private node of this machine's rabbitmq-server for the session."""
+    import shutil
+
+    if _answers(AMQP_URL, 5672):
+        yield AMQP_URL
+        return
+    if shutil.which("rabbitmq-server") is None:
+        _missing("RabbitMQ", AMQP_URL)
+    from clapas.connectors.broker.node import PrivateNode
+
+    node = PrivateNode()
+    yield node.url
+    node.close()
+
+
 @pytest.fixture
-def amqp() -> Iterator[Amqp]:
-    """RabbitMQ for one test: a throwaway virtual host (rabbitmqctl, where this machine has it), else uniquely named
-    partitions in the default one; deleted afterwards either way."""
+def amqp(amqp_server: str) -> Iterator[Amqp]:
+    """RabbitMQ for one test: a throwaway virtual host of the machine's broker (rabbitmqctl, where it can), else
+    uniquely named partitions in the default one (a private node is the session's alone); deleted afterwards."""
     import shutil
     import subprocess
 
-    if not _answers(AMQP_URL, 5672):
-        _missing("RabbitMQ", AMQP_URL)
-    u = urlparse(AMQP_URL)
+    u = urlparse(amqp_server)
     tag = uuid.uuid4().hex[:10]
     ctl = shutil.which("rabbitmqctl")
     vhost = f"clapas-test-{tag}"
-    made = ctl is not None and subprocess.run([ctl, "add_vhost", vhost], capture_output=True,
-                                              timeout=60).returncode == 0
+    made = ctl is not None and amqp_server == AMQP_URL and subprocess.run(
+        [ctl, "add_vhost", vhost], capture_output=True, timeout=60).returncode == 0
     if made:
         subprocess.run([ctl, "set_permissions", "-p", vhost, u.username or "guest", ".*", ".*", ".*"],
                        capture_output=True, timeout=60, check=True)
         url = u._replace(path=f"/{vhost}").geturl()
     else:
-        url = AMQP_URL
+        url = amqp_server
     yield Amqp(url, f"t{tag}")
     if made:
         subprocess.run([ctl, "delete_vhost", vhost], capture_output=True, timeout=60)
