@@ -32,8 +32,13 @@ def test_three_workers_with_faults(pg_server_url, amqp_server):
                   "--faults")
     assert r["published"] == 20000
     assert r["stored"] == 20000 and r["lost"] == 0 and r["doubled"] == 0 and r["order_violations"] == 0
-    assert r["observations_equal"] and r["alerts_equal"], r["alerts"]
-    assert r["alerts"]["single_process"] > 0  # something to compare
+    assert r["observations_equal"]
+    # the alerts of one process: the same opened at the same times, every state the same but for the period rules
+    # a zone's last event has not closed yet at the end of this finite stream (README, partitioned mode)
+    assert r["alerts_opened_equal"], r["alerts"]
+    pending_close = [(a[0], a[1], a[3]) for a in r["alerts"]["only_single"] if a[2] == "resolved"]
+    assert [(a[0], a[1], a[3]) for a in r["alerts"]["only_partitioned"] if a[2] == "open"] == pending_close
+    assert len(pending_close) <= 2 and r["alerts"]["single_process"] >= 10  # zone and device rules to compare
     run = r["fault_run"]
     assert [f["fault"].split()[0] for f in run["faults"]] == ["SIGKILL", "SIGSTOP", "broker"]
     exits = {(e["worker"], e["status"]) for e in run["worker_exits"]}

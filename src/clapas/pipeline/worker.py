@@ -28,13 +28,13 @@ from typing import Any
 
 from clapas.alerts.notifiers import build_notifiers
 from clapas.alerts.outbox import OutboxWorker
-from clapas.alerts.wiring import Alerting, build_alerting
 from clapas.cli import add_config_argument
 from clapas.config import Settings, load_settings
 from clapas.connectors import chirpstack
-from clapas.connectors.broker import Consumer, Delivery, last_positions
+from clapas.connectors.broker import Affinity, BrokerError, Consumer, Delivery
 from clapas.connectors.broker.rabbitmq import RabbitStreams
 from clapas.pipeline.ingest import Pipeline
+from clapas.pipeline.partition_detectors import PartitionDetectors
 from clapas.store.base import Store, StoreError, open_store
 from clapas.store.leases import LeaseLost, Leases, fence
 
@@ -62,7 +62,7 @@ class Worker:
         self.stop = threading.Event()
         self.lost = threading.Event()  # set by the renewer or the commit hook: exit
         self.pipeline: Pipeline | None = None
-        self.alerting: Alerting | None = None
+        self.detectors: PartitionDetectors | None = None
         self.consumer: Consumer | None = None
         self.generations = 0
         self._lock = threading.Lock()  # `held` between the loop and the renewer
@@ -95,30 +95,17 @@ class Worker:
             logging.shutdown()
             os._exit(EXIT_LEASE_LOST)  # the writer may be retrying a batch that can never commit: do not wait
 
-    def _hook(self, positions: dict[int, tuple[int, int]]) -> Any:
-        lease_s = self.settings.partitioned.lease_s
-
-        def in_transaction(cur: Any) -> None:
-            try:
-                fence(cur, self.id, positions, lease_s)
-            except LeaseLost as e:
-                self._lose(str(e))
-                raise
-        return in_transaction
+    def _fence(self, partition: int, epoch: int, position: int) -> _Fence:
+        return _Fence(self, partition, epoch, position)
 
     # generations ------------------------------------------------------------------------------------------
     def _start_generation(self) -> None:
         """A pipeline and detectors loaded from the store, reading the held partitions from their positions."""
         s = self.settings
-        self.alerting = build_alerting(s, self.store) if s.alerts.enabled else None
-        if self.alerting is not None:
-            # detector state is a log ordered by batch number: number this worker's batches after every row any
-            # worker wrote so far, so that its rows for the partitions it just took win over the old owner's
-            top = self.store.sql("SELECT coalesce(max(seq), 0) AS s FROM detector_state")[0]["s"]
-            self.alerting.runner.seq = max(self.alerting.runner.seq, int(top))
-        pipe = s.pipeline
-        self.pipeline = Pipeline(self.store, pipe, s.profiles,
-                                 detectors=self.alerting.runner if self.alerting else None)
+        held = sorted(self.held)
+        affinity = Affinity.from_devices(s.partitioned.partitions, self.store.devices(limit=10_000_000))
+        self.detectors = PartitionDetectors(s, self.store, held, affinity) if s.alerts.enabled else None
+        self.pipeline = Pipeline(self.store, s.pipeline, s.profiles, detectors=self.detectors)
         committed = self.leases.positions()
         self.consumer = self.broker.consume({p: committed[p] for p in self.held})
         self.generations += 1
@@ -165,7 +152,7 @@ class Worker:
     # the loop ---------------------------------------------------------------------------------------------
     def run(self) -> int:
         p = self.settings.partitioned
-        self.broker.declare()
+        self._declare()
         self.leases.heartbeat()
         # workers started together see each other before taking their shares (less moving at start)
         self.stop.wait(p.lease_s * RENEW_FRACTION)
@@ -203,12 +190,27 @@ class Worker:
             if outbox is not None:
                 outbox.join(10)
 
+    def _declare(self) -> None:
+        """The partitions exist (declared idempotently); waits for a broker that is restarting."""
+        delay = 0.5
+        while not self.stop.is_set():
+            try:
+                self.broker.declare()
+                return
+            except BrokerError as e:
+                log.warning("%s; again in %.1f s", e, delay)
+                self.stop.wait(delay)
+                delay = min(delay * 2, 5.0)
+
     def _submit(self, deliveries: list[Delivery]) -> None:
-        held = self.held
-        positions = {part: (held[part], pos) for part, pos in last_positions(deliveries).items()}
-        messages = [chirpstack.message(d.event.body, d.event.received_at, topic=d.event.topic) for d in deliveries]
+        """One batch per partition (each partition has its own detectors), with its position and lease epoch."""
         assert self.pipeline is not None
-        self.pipeline.submit_batch(messages, self._hook(positions))
+        by_partition: dict[int, list[Delivery]] = {}
+        for d in deliveries:
+            by_partition.setdefault(d.partition, []).append(d)
+        for part, ds in sorted(by_partition.items()):
+            messages = [chirpstack.message(d.event.body, d.event.received_at, topic=d.event.topic) for d in ds]
+            self.pipeline.submit_batch(messages, self._fence(part, self.held[part], ds[-1].position))
 
     def _start_outbox(self) -> threading.Thread | None:
         """The outbox worker (notifications); any number of workers run it (rows are claimed FOR UPDATE SKIP
@@ -234,6 +236,21 @@ class Worker:
         self.broker.close()
         self.leases.close()
         self.store.close()
+
+
+class _Fence:
+    """A batch's `in_transaction` hook: commit its partition's position under the lease epoch, or roll back."""
+
+    def __init__(self, worker: Worker, partition: int, epoch: int, position: int) -> None:
+        self.worker, self.partition, self.epoch, self.position = worker, partition, epoch, position
+
+    def __call__(self, cur: Any) -> None:
+        w = self.worker
+        try:
+            fence(cur, w.id, {self.partition: (self.epoch, self.position)}, w.settings.partitioned.lease_s)
+        except LeaseLost as e:
+            w._lose(str(e))
+            raise
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

@@ -45,6 +45,29 @@ def partition_of(key: str, partitions: int) -> int:
     return zlib.crc32(key.encode()) % partitions
 
 
+class Affinity:
+    """Which partition a device's events go to: its zone's (from the registry) when it has one, so that the rules
+    over a zone (a district's night flow, a zone's air quality, a heatwave over the reference zone) see all of the
+    zone's devices on one worker, in order; else its own (by DevEUI). Workers use the same function to know which
+    detector subjects (device EUIs, zone ids) belong to a partition. A device moved to another zone moves with it
+    (from the next registry refresh on): its events in flight may then be processed out of order, once."""
+
+    def __init__(self, partitions: int, zone_of: dict[str, str] | None = None) -> None:
+        self.partitions = partitions
+        self.zone_of = zone_of or {}
+
+    @classmethod
+    def from_devices(cls, partitions: int, devices: Iterable[dict]) -> Affinity:
+        return cls(partitions, {d["eui"]: d["zone"] for d in devices if d.get("zone")})
+
+    def of_device(self, eui: str) -> int:
+        return partition_of(self.zone_of.get(eui) or eui, self.partitions)
+
+    def of_subject(self, subject: str) -> int:
+        """A detector subject's partition: a device EUI (by its zone, if any) or a zone id."""
+        return self.of_device(subject)
+
+
 def device_key(topic: str) -> str:
     """The DevEUI of an MQTT-form topic (`application/…/device/{dev_eui}/event/…`), normalised; the topic itself if
     it names no device (such an event still lands in one fixed partition)."""
@@ -92,8 +115,3 @@ class Broker(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-def last_positions(deliveries: Iterable[Delivery]) -> dict[int, int]:
-    """The last position of each partition present in `deliveries` (what a batch of them commits)."""
-    return {d.partition: d.position for d in deliveries}

@@ -27,7 +27,7 @@ from typing import Any
 import pika
 import pika.exceptions
 
-from clapas.connectors.broker import BrokerError, Delivery, Event, device_key, partition_of
+from clapas.connectors.broker import Affinity, BrokerError, Delivery, Event, device_key
 
 log = logging.getLogger("clapas.broker")
 # pika logs every failed connection attempt with a traceback at ERROR; what matters is said here, once
@@ -64,6 +64,7 @@ class RabbitStreams:
         self.partitions = partitions
         self.prefix = prefix
         self.max_age = max_age
+        self.affinity = Affinity(partitions)  # by DevEUI until the registry's zones are given (`clapas route`)
         self.exchange = f"{prefix}.partitions"
         self.ingress = f"{prefix}.ingress"
         self._con: pika.BlockingConnection | None = None
@@ -101,7 +102,7 @@ class RabbitStreams:
             raise BrokerError(f"declaring the partitions failed (another layout already there?): {e!r}") from e
 
     def route(self, topic: str) -> int:
-        return partition_of(device_key(topic), self.partitions)
+        return self.affinity.of_device(device_key(topic))
 
     def publish(self, events: Iterable[Event]) -> int:
         ch = self._channel()

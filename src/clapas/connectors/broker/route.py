@@ -28,11 +28,12 @@ import pika.exceptions
 
 from clapas.cli import add_config_argument
 from clapas.config import Settings, load_settings
-from clapas.connectors.broker import BrokerError, Event, amqp_to_topic
+from clapas.connectors.broker import Affinity, BrokerError, Event, amqp_to_topic
 from clapas.connectors.broker.rabbitmq import PREFETCH, RabbitStreams, _params
 
 log = logging.getLogger("clapas.route")
 
+REGISTRY_REFRESH_S = 60.0  # how often the device → zone map is read again from the store
 ROUTE_BATCH = 1000  # events per partition transaction and ingress acknowledgement
 ROUTE_WAIT_S = 0.2  # longest an event waits in the router for its batch
 RETRY_MAX_S = 5.0
@@ -43,11 +44,36 @@ def _broker(s: Settings) -> RabbitStreams:
     return RabbitStreams(p.broker_url, p.partitions, p.prefix, p.stream_max_age)
 
 
+class Zones:
+    """Keeps the broker's `Affinity` up to date with the registry's device → zone map (read every
+    REGISTRY_REFRESH_S from the store, if one is configured)."""
+
+    def __init__(self, broker: RabbitStreams, store_url: str) -> None:
+        self.broker = broker
+        self.store: Any = None
+        if store_url.startswith(("postgresql://", "postgres://")):
+            from clapas.store.base import open_store
+
+            self.store = open_store(store_url)
+        self._next = 0.0
+
+    def refresh(self) -> None:
+        if self.store is None or time.monotonic() < self._next:
+            return
+        self._next = time.monotonic() + REGISTRY_REFRESH_S
+        try:
+            self.broker.affinity = Affinity.from_devices(self.broker.partitions, self.store.devices(limit=10_000_000))
+        except Exception:
+            log.exception("reading the registry's zones failed; routing by the previous map")
+
+
 class Router:
     """Ingress queue → partitions, in order, a batch at a time."""
 
-    def __init__(self, broker: RabbitStreams, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(self, broker: RabbitStreams, now: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 zones: Zones | None = None) -> None:
         self.broker = broker
+        self.zones = zones
         self.now = now
         self.routed = 0
         self.stop = threading.Event()
@@ -81,6 +107,8 @@ class Router:
             ch.basic_consume(self.broker.ingress, on_message, auto_ack=False)
             started = time.monotonic()
             while not self.stop.is_set():
+                if self.zones is not None and not pending:
+                    self.zones.refresh()
                 con.process_data_events(time_limit=ROUTE_WAIT_S / 4)
                 if pending and (len(pending) >= ROUTE_BATCH or time.monotonic() - started >= ROUTE_WAIT_S):
                     self.broker.publish(pending)  # the partitions have them: now the ingress may forget them
@@ -98,8 +126,9 @@ class Router:
 class Bridge:
     """ChirpStack's MQTT integration → partitions; the PUBACK waits until the partitions have the message."""
 
-    def __init__(self, broker: RabbitStreams, qos: int = 1) -> None:
+    def __init__(self, broker: RabbitStreams, qos: int = 1, zones: Zones | None = None) -> None:
         self.broker = broker
+        self.zones = zones
         self.qos = qos
         self._buf: list[tuple[Event, asyncio.Future[None] | None]] = []
         self.bridged = 0
@@ -113,6 +142,8 @@ class Bridge:
         delay = 0.2
         while not (stop.is_set() and not self._buf):
             if not self._buf:
+                if self.zones is not None:
+                    await asyncio.to_thread(self.zones.refresh)
                 await asyncio.sleep(0.02)
                 continue
             batch, self._buf = self._buf[:ROUTE_BATCH], self._buf[ROUTE_BATCH:]
@@ -135,7 +166,8 @@ class Bridge:
 
 def cmd_route(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
-    router = Router(_broker(settings))
+    broker = _broker(settings)
+    router = Router(broker, zones=Zones(broker, settings.store))
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: router.stop.set())
     router.run()
@@ -154,7 +186,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     broker = _broker(settings)
     broker.declare(ingress=False)
     qos = max(1, cs.qos)  # at least once into the partitions: QoS 1, acknowledged once published
-    bridge = Bridge(broker, qos)
+    bridge = Bridge(broker, qos, Zones(broker, settings.store))
     sub = MqttSubscriber(cs.mqtt_url, [cs.topic], bridge.sink, client_id=cs.client_id + "-bridge", qos=qos,
                          name="chirpstack-bridge")
 
