@@ -30,8 +30,9 @@ def run_bench(pg_server_url: str, amqp_server: str, *args: str) -> dict:
 def test_three_workers_with_faults(pg_server_url, amqp_server):
     r = run_bench(pg_server_url, amqp_server, "--uplinks", "20000", "--devices", "80", "--workers", "3",
                   "--faults")
-    assert r["published"] == 20000
-    assert r["stored"] == 20000 and r["lost"] == 0 and r["doubled"] == 0 and r["order_violations"] == 0
+    n = r["published"]
+    assert n > 19000  # 20,000 asked, less the uplinks the simulated incidents silence
+    assert r["stored"] == n and r["lost"] == 0 and r["doubled"] == 0 and r["order_violations"] == 0
     assert r["observations_equal"]
     # the alerts of one process: the same opened at the same times, every state the same but for the period rules
     # a zone's last event has not closed yet at the end of this finite stream (README, partitioned mode)
