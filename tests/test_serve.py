@@ -45,17 +45,11 @@ def test_serve_reads_what_workers_wrote(pg_url):
             except (urllib.error.URLError, ConnectionError):
                 assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read().decode()[-2000:]
                 time.sleep(0.3)
-        assert health
+        # counted from the store (this process ingests nothing: the workers do)
+        assert health["counts"]["stored"] == 1 and health["ingest"] == {"chirpstack_http": False}
         devices = json.loads(urllib.request.urlopen(f"{base}/api/v1/devices", timeout=5).read())
         # the anonymous caller is told the device exists but not shown it (the data charter): read from the store
         assert len(devices["devices"]) + sum(w["devices"] for w in devices["withheld"]) == 1
-        req = urllib.request.Request(f"{base}/api/v1/ingest/chirpstack?event=up", data=b"{}", method="POST")
-        try:
-            urllib.request.urlopen(req, timeout=5)
-            status = 200
-        except urllib.error.HTTPError as e:
-            status = e.code
-        assert status == 503  # no pipeline in this process: the workers ingest
     finally:
         proc.terminate()
         assert proc.wait(30) == 0
