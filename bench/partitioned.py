@@ -55,6 +55,7 @@ from clapas.store.base import open_store  # noqa: E402
 PROJECTED_SENSORS = 1_000_000
 UPLINK_INTERVAL_S = 900
 TARGET_UTILISATION = 0.5
+THINGSBOARD_1M_MSG_S = 5000  # ThingsBoard's published 1 M-device test load (domain-rules §9.4)
 PUBLISH_TX = 1000
 
 
@@ -307,10 +308,11 @@ def run_partitioned(args: argparse.Namespace, broker: Any, pg_server: str, event
         from clapas.connectors.broker.rabbitmq import RabbitStreams
 
         RabbitStreams(broker.url, args.partitions, prefix).declare()  # the ingress exists before publishing
+        bp, rp = cpu_s(broker.pid()), fleet.cpu()["router"]
         if not faults:  # throughput: the whole backlog in the partitions first, then the workers start
             publish(broker.url, events, prefix)
             wait_partitioned(broker.url, args.partitions, prefix, len(events))
-        b0, f0 = cpu_s(broker.pid()), fleet.cpu()
+        f0 = fleet.cpu()
         pg0 = 0.0
         for i in range(workers):
             fleet.start_worker(f"w{i}", cpu=i % max(1, os.cpu_count() or 1) if workers == 1 else None)
@@ -342,9 +344,11 @@ def run_partitioned(args: argparse.Namespace, broker: Any, pg_server: str, event
         out.update(check(url, events))
         out["uplinks_per_s"] = round(rate)
         n_k = max(1, out["stored"]) / 1000
+        # router and broker: from the first publish (the broker takes each event in, routes it, stores and
+        # delivers it); worker and PostgreSQL: while the workers ran
         out["cpu_s_per_1000"] = {"worker": round((f1["worker"] - f0["worker"]) / n_k, 4),
-                                 "router": round((f1["router"] - f0["router"]) / n_k, 4),
-                                 "broker": round((b1 - b0) / n_k, 4) if broker.pid() else None,
+                                 "router": round((f1["router"] - rp) / n_k, 4),
+                                 "broker": round((b1 - bp) / n_k, 4) if broker.pid() else None,
                                  "postgresql": round((pg1 - pg0) / n_k, 4)}
         out["faults"] = fault_log
         out["worker_exits"] = [{"worker": w, "status": c} for w, c in fleet.exits]
@@ -401,11 +405,25 @@ def busiest(url: str, fleet: Fleet, but: str = "") -> str:
     return next(n for n in fleet.workers if n != but)
 
 
+def epochs(url: str, owner: str | None = None) -> dict[int, int]:
+    with psycopg.connect(url, autocommit=True) as con:
+        return dict(con.execute("SELECT partition, epoch FROM partition_leases WHERE %s::text IS NULL OR owner = %s",
+                                [owner, owner]).fetchall())
+
+
 def inject(what: str, fleet: Fleet, broker: Any, lease_s: float, at: int, url: str) -> dict[str, Any]:
     if what == "kill":
         name = busiest(url, fleet)
+        held = epochs(url, name)
         fleet.kill(name, signal.SIGKILL)
-        return {"fault": f"SIGKILL {name}", "at_stored": at}
+        t = time.monotonic()
+        while time.monotonic() - t < 10 * lease_s:  # until another owner (a new epoch) has each of its partitions
+            now = epochs(url)
+            if all(now[p] > e for p, e in held.items()):
+                break
+            time.sleep(0.1)
+        return {"fault": f"SIGKILL {name}", "at_stored": at, "partitions": len(held),
+                "taken_over_s": round(time.monotonic() - t, 1)}
     if what == "stop":
         name = busiest(url, fleet, but=fleet.killed)
         pid = fleet.workers[name].pid
@@ -486,13 +504,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def project(throughput: dict[str, Any]) -> dict[str, Any]:
-    """Cores for PROJECTED_SENSORS at one uplink per UPLINK_INTERVAL_S, from the 1-worker run's CPU per 1,000."""
+    """Cores for PROJECTED_SENSORS at one uplink per UPLINK_INTERVAL_S (and at ThingsBoard's 1 M-device test load),
+    from the 1-worker run's CPU per 1,000 uplinks."""
     one = throughput.get("1") or next(iter(throughput.values()))
-    rate = PROJECTED_SENSORS / UPLINK_INTERVAL_S
-    cores = {role: round(rate / 1000 * c / TARGET_UTILISATION, 2) for role, c in one["cpu_s_per_1000"].items()
-             if c is not None}
-    return {"uplinks_per_s": round(rate), "assumption": f"one uplink per sensor every {UPLINK_INTERVAL_S} s, "
-            f"cores at {TARGET_UTILISATION:.0%} busy", "cores": cores, "total_cores": round(sum(cores.values()), 1)}
+
+    def at(rate: float) -> dict[str, Any]:
+        cores = {role: round(rate / 1000 * c / TARGET_UTILISATION, 2) for role, c in one["cpu_s_per_1000"].items()
+                 if c is not None}
+        return {"uplinks_per_s": round(rate), "cores": cores, "total_cores": round(sum(cores.values()), 1)}
+
+    return {**at(PROJECTED_SENSORS / UPLINK_INTERVAL_S),
+            "assumption": f"one uplink per sensor every {UPLINK_INTERVAL_S} s, cores at {TARGET_UTILISATION:.0%} busy",
+            "at_thingsboard_1M_load": at(THINGSBOARD_1M_MSG_S)}
 
 
 if __name__ == "__main__":
