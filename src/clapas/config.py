@@ -90,7 +90,7 @@ class PartitionedSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tr
     # Names: exchange <prefix>.partitions, streams <prefix>.p000…, ingress queue <prefix>.ingress.
     prefix: str = "clapas"
     # Fixed for the life of a city: changing it moves most devices to another partition (design choice: 32 lets up
-    # to 32 workers share a city; one worker takes ≈ 7,000 uplinks/s, README "Partitioned mode").
+    # to 32 workers share a city; a worker costs ≈ 0.16 CPU-s per 1,000 uplinks, README "Partitioned mode").
     partitions: int = 32
     # A worker that stops renewing loses its partitions after this long; another takes them over (takeover is
     # bounded by lease_s + renew time). Design choice: longer than a PostgreSQL failover pause, short for alerts.

@@ -4,10 +4,10 @@ JetStream or Kafka can carry it.
 What the workers need of a broker is little: append a device's events to its partition in order (`publish`),
 read one partition from a position on (`consume`), and tell each delivery's position, which the worker commits
 in PostgreSQL in the same transaction as the rows it produced (exactly-once effects: the broker keeps no consumer
-state that matters). A partition is chosen here, by the client, from the DevEUI — `partition_of`, CRC-32 modulo
-a fixed count — never by the broker: the same key goes to the same partition across broker restarts, upgrades
-and re-declarations (a consistent-hash exchange does not promise that, domain-rules §9.2), and a device's up,
-status and join events land together (the ChirpStack routing key also holds the event type, which an
+state that matters). A partition is chosen here, by the client (`Affinity`: CRC-32 of the device's zone, or of its
+DevEUI, modulo a fixed count), never by the broker: the same key goes to the same partition across broker restarts,
+upgrades and re-declarations (a consistent-hash exchange does not promise that, domain-rules §9.2), and a device's
+up, status and join events land together (the ChirpStack routing key also holds the event type, which an
 `x-modulus-hash` exchange would hash too).
 """
 
