@@ -94,3 +94,22 @@ def test_an_expired_lease_cannot_commit_even_before_a_takeover(store, pg_url):
         store.write(b)
     assert _journal(store) == 0
     w.close()
+
+
+def test_a_transaction_frozen_before_its_commit_does_not_hold_the_partition(store, pg_url):
+    """Frozen between the fence and COMMIT, a worker holds the partition's row lock: the server ends its
+    transaction after the lease, the lock goes, another worker takes over, and the frozen commit fails."""
+    import psycopg
+
+    w, other = Leases(pg_url, "w", 1, LEASE_S), Leases(pg_url, "other", 1, LEASE_S)
+    (epoch, _), = w.acquire(1).values()
+    con = psycopg.connect(pg_url)
+    cur = con.cursor()
+    fence(cur, "w", {0: (epoch, 7)}, LEASE_S)  # the position is written, not yet committed: the row is locked
+    assert other.acquire(1) == {}
+    time.sleep(LEASE_S + 1.0)  # frozen past its lease, idle in its transaction
+    assert other.acquire(1) == {0: (epoch + 1, -1)}  # the server ended it: nothing of it remains
+    with pytest.raises(psycopg.errors.IdleInTransactionSessionTimeout):
+        con.commit()
+    for x in (w, other):
+        x.close()
