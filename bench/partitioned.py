@@ -55,6 +55,7 @@ from clapas.store.base import open_store  # noqa: E402
 PROJECTED_SENSORS = 1_000_000
 UPLINK_INTERVAL_S = 900
 TARGET_UTILISATION = 0.5
+WEBHOOK_REF = "http://127.0.0.1:9/never-called"  # the reference only writes its outbox rows, never sends them
 THINGSBOARD_1M_MSG_S = 5000  # ThingsBoard's published 1 M-device test load (domain-rules §9.4)
 PUBLISH_TX = 1000
 
@@ -210,6 +211,33 @@ class Fleet:
                 p.kill()
 
 
+class Receiver:
+    """A webhook receiver counting each notification delivered (by its X-Clapas-Delivery id)."""
+
+    def __init__(self) -> None:
+        import http.server
+
+        self.deliveries: list[str] = []
+        received = self.deliveries
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                received.append(self.headers.get("X-Clapas-Delivery", ""))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
 def journal_count(url: str) -> int:
     with psycopg.connect(url, autocommit=True) as con:
         return con.execute("SELECT count(*) FROM journal").fetchone()[0]
@@ -271,12 +299,26 @@ def notifications_of(url: str) -> int:
         return con.execute("SELECT count(*) FROM notifications").fetchone()[0]
 
 
+def deliveries(url: str, receiver: Receiver, timeout_s: float = 30) -> dict[str, int]:
+    """Wait for the outbox to be empty; each notification must have been received exactly once."""
+    deadline = time.monotonic() + timeout_s
+    with psycopg.connect(url, autocommit=True) as con:
+        while time.monotonic() < deadline:
+            left = con.execute("SELECT count(*) FROM notifications WHERE status <> 'delivered'").fetchone()[0]
+            if left == 0:
+                break
+            time.sleep(0.3)
+        rows = con.execute("SELECT count(*) FROM notifications").fetchone()[0]
+    got = receiver.deliveries
+    return {"rows": rows, "received": len(got), "distinct": len(set(got)), "undelivered": left}
+
+
 def single_process(url: str, events: list[tuple[str, bytes, float]], zones: Path, devs: Path) -> None:
     """The same uplinks through one `clapas run`-like pipeline (the reference)."""
     from clapas.alerts.wiring import build_alerting
     from clapas.pipeline.ingest import Pipeline
 
-    settings = load_settings(env={"CLAPAS_STORE": url})
+    settings = load_settings(env={"CLAPAS_STORE": url, "CLAPAS_ALERTS_WEBHOOK_URL": WEBHOOK_REF})
     store = open_store(url, timezone=settings.timezone)
     import_registry_files(store, RegistrySettings(devices_csv=str(devs), zones_geojson=str(zones)))
     alerting = build_alerting(settings, store)
@@ -298,6 +340,8 @@ def run_partitioned(args: argparse.Namespace, broker: Any, pg_server: str, event
            "CLAPAS_PARTITIONED_BROKER_URL": broker.url, "CLAPAS_PARTITIONED_PREFIX": prefix,
            "CLAPAS_PARTITIONED_PARTITIONS": str(args.partitions), "CLAPAS_PARTITIONED_LEASE_S": str(args.lease_s),
            "CLAPAS_PARTITIONED_BATCH_SIZE": str(args.batch_size), "CLAPAS_LOG_LEVEL": "INFO"}
+    receiver = Receiver()
+    env["CLAPAS_ALERTS_WEBHOOK_URL"] = receiver.url
     store = open_store(url)
     import_registry_files(store, RegistrySettings(devices_csv=str(devs), zones_geojson=str(zones)))
     store.close()
@@ -353,12 +397,13 @@ def run_partitioned(args: argparse.Namespace, broker: Any, pg_server: str, event
         out["faults"] = fault_log
         out["worker_exits"] = [{"worker": w, "status": c} for w, c in fleet.exits]
         out["alerts"] = alerts_of(url)
-        out["notifications"] = notifications_of(url)
+        out["notifications"] = deliveries(url, receiver)
         out["owners_at_end"], out["rebalanced_s"] = settle(url, fleet, workers, args.lease_s)
         with psycopg.connect(url, autocommit=True) as con:
             out["lease_epochs"] = sum(r[0] for r in con.execute("SELECT epoch FROM partition_leases").fetchall())
     finally:
         fleet.stop()
+        receiver.close()
         if not args.keep:
             _drop(url, pg_server)
     return out
@@ -485,6 +530,10 @@ def main(argv: list[str] | None = None) -> int:
                                 "only_partitioned": [a for a in alerts if a not in ref_alerts][:10],
                                 "only_single": [a for a in ref_alerts if a not in alerts][:10]}
             result["observations_equal"] = r["observations"] == result["single_process"]["observations"]
+            n = r["notifications"]
+            # one delivery per notification, whichever worker's outbox claimed it; as many as one process writes
+            result["notifications_once"] = n["received"] == n["distinct"] == n["rows"] and not n["undelivered"]
+            result["notifications_equal"] = n["rows"] == result["single_process"]["notifications"]
             result["fault_run"] = r
         if args.scaling:
             result["throughput"] = {}

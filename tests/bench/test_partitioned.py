@@ -40,6 +40,10 @@ def test_three_workers_with_faults(pg_server_url, amqp_server):
     pending_close = [(a[0], a[1], a[3]) for a in r["alerts"]["only_single"] if a[2] == "resolved"]
     assert [(a[0], a[1], a[3]) for a in r["alerts"]["only_partitioned"] if a[2] == "open"] == pending_close
     assert len(pending_close) <= 2 and r["alerts"]["single_process"] >= 10  # zone and device rules to compare
+    # every alert event's notification delivered once (three outbox workers claiming the same table), and as
+    # many notifications as one process writes
+    assert r["notifications_once"] and r["notifications_equal"], r["fault_run"]["notifications"]
+    assert r["fault_run"]["notifications"]["rows"] > 0
     run = r["fault_run"]
     assert [f["fault"].split()[0] for f in run["faults"]] == ["SIGKILL", "SIGSTOP", "broker"]
     exits = {(e["worker"], e["status"]) for e in run["worker_exits"]}

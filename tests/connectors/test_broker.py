@@ -42,7 +42,7 @@ def events(n_per_device: int, euis=EUIS) -> list[Event]:
             for k in range(n_per_device) for eui in euis]
 
 
-def read_all(consumer, expected: int, timeout_s: float = 20.0) -> list:
+def read_all(consumer, expected: int, timeout_s: float = 60.0) -> list:
     out: list = []
     deadline = datetime.now(UTC).timestamp() + timeout_s
     while len(out) < expected and datetime.now(UTC).timestamp() < deadline:
