@@ -390,6 +390,13 @@ if [[ -z ${CLAPAS_CHROMIUM:-} ]] && ! command -v chromium >/dev/null && ! comman
     ( apt_install chromium ) || say "Chromium could not be installed: the dashboard tests will skip"
 fi
 
+# The partitioned-mode tests (issue 15) use RabbitMQ: a throwaway virtual host of the broker at CLAPAS_TEST_AMQP
+# when one answers, else private nodes of this machine's rabbitmq-server, which they start and stop themselves.
+if ! command -v rabbitmq-server >/dev/null && [[ ! -x /usr/sbin/rabbitmq-server ]]; then
+    say "rabbitmq-server not found (partitioned-mode tests)"
+    apt_install rabbitmq-server
+fi
+
 say "running: $*"
 rc=0
 "$@" || rc=$?

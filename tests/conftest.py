@@ -11,6 +11,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlparse
 
 import pytest
@@ -21,6 +22,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 PG_URL = os.environ.get("CLAPAS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 MQTT_URL = os.environ.get("CLAPAS_TEST_MQTT", "mqtt://127.0.0.1:1883")
+AMQP_URL = os.environ.get("CLAPAS_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672/%2F")
 REQUIRE = os.environ.get("CLAPAS_REQUIRE_SERVICES") == "1"
 
 
@@ -73,3 +75,53 @@ def mqtt_url() -> str:
     if not _answers(MQTT_URL, 1883):
         _missing("MQTT broker", MQTT_URL)
     return MQTT_URL
+
+
+class Amqp(NamedTuple):
+    url: str  # with its own virtual host where one could be made
+    prefix: str  # unique names of exchange, partitions and ingress queue
+
+
+@pytest.fixture(scope="session")
+def amqp_server() -> Iterator[str]:
+    """The RabbitMQ at CLAPAS_TEST_AMQP, or else a private node of this machine's rabbitmq-server for the session."""
+    import shutil
+
+    if _answers(AMQP_URL, 5672):
+        yield AMQP_URL
+        return
+    if shutil.which("rabbitmq-server") is None:
+        _missing("RabbitMQ", AMQP_URL)
+    from clapas.connectors.broker.node import PrivateNode
+
+    node = PrivateNode()
+    yield node.url
+    node.close()
+
+
+@pytest.fixture
+def amqp(amqp_server: str) -> Iterator[Amqp]:
+    """RabbitMQ for one test: a throwaway virtual host of the machine's broker (rabbitmqctl, where it can), else
+    uniquely named partitions in the default one (a private node is the session's alone); deleted afterwards."""
+    import shutil
+    import subprocess
+
+    u = urlparse(amqp_server)
+    tag = uuid.uuid4().hex[:10]
+    ctl = shutil.which("rabbitmqctl")
+    vhost = f"clapas-test-{tag}"
+    made = ctl is not None and amqp_server == AMQP_URL and subprocess.run(
+        [ctl, "add_vhost", vhost], capture_output=True, timeout=60).returncode == 0
+    if made:
+        subprocess.run([ctl, "set_permissions", "-p", vhost, u.username or "guest", ".*", ".*", ".*"],
+                       capture_output=True, timeout=60, check=True)
+        url = u._replace(path=f"/{vhost}").geturl()
+    else:
+        url = amqp_server
+    yield Amqp(url, f"t{tag}")
+    if made:
+        subprocess.run([ctl, "delete_vhost", vhost], capture_output=True, timeout=60)
+    else:
+        from clapas.connectors.broker.rabbitmq import RabbitStreams
+
+        RabbitStreams(url, 999, f"t{tag}").delete()  # deleting names that were never made is a no-op

@@ -28,6 +28,9 @@ SUBCOMMANDS: list[str] = [
     "clapas.charter.audit_cli:add_parser",  # audit
     "clapas.charter.cli:add_parser",  # retention, erase
     "clapas.opendata.cli:add_parser",  # export
+    "clapas.serve:add_parser",  # serve (the API alone)
+    "clapas.pipeline.worker:add_parser",  # worker (partitioned mode)
+    "clapas.connectors.broker.route:add_parser",  # route, bridge (partitioned mode)
 ]
 
 

@@ -83,6 +83,27 @@ class PipelineSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     stop_timeout_s: float = 30.0
 
 
+class PartitionedSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Partitioned mode (issue 15): `clapas route`/`bridge` → RabbitMQ streams → `clapas worker` × n → PostgreSQL."""
+
+    # AMQP 0-9-1 URL of the city's RabbitMQ (3.10 or later: streams), with its virtual host.
+    broker_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    # Names: exchange <prefix>.partitions, streams <prefix>.p000…, ingress queue <prefix>.ingress.
+    prefix: str = "clapas"
+    # Fixed for the life of a city: changing it moves most devices to another partition (design choice: 32 lets up
+    # to 32 workers share a city; a worker costs ≈ 0.16 CPU-s per 1,000 uplinks, README "Partitioned mode").
+    partitions: int = 32
+    # A worker that stops renewing loses its partitions after this long; another takes them over (takeover is
+    # bounded by lease_s + renew time). Design choice: longer than a PostgreSQL failover pause, short for alerts.
+    lease_s: float = 10.0
+    # Most events per batch a worker reads from its partitions before writing them (one transaction).
+    batch_size: int = 5000
+    # Longest wait for events before a partial batch is written.
+    poll_s: float = 0.5
+    # Stream retention (RabbitMQ x-max-age): a worker may be down this long without losing data.
+    stream_max_age: str = "7D"
+
+
 class ProfileSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """What a device profile means: its decoder, the kind of device, how its fields map to quantities."""
 
@@ -359,6 +380,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     open_data: OpenDataSettings = msgspec.field(default_factory=OpenDataSettings)
     # Device profile name (as ChirpStack names it) → what it means.
     profiles: dict[str, ProfileSettings] = msgspec.field(default_factory=dict)
+    # Partitioned mode (issue 15): several workers over RabbitMQ; unused by `clapas run`.
+    partitioned: PartitionedSettings = msgspec.field(default_factory=PartitionedSettings)
 
 
 def _env_overrides(struct: type[msgspec.Struct], env: Mapping[str, str], prefix: str) -> dict[str, Any]:
@@ -465,6 +488,7 @@ def _check(s: Settings) -> None:
     _check_charter(s)
     _check_stewardship(s)
     _check_open_data(s)
+    _check_partitioned(s)
     if s.pipeline.batch_size < 1 or not 0 < s.pipeline.flush_interval_s < math.inf:  # NaN fails too
         raise ConfigError("pipeline batch_size must be ≥ 1 and flush_interval_s > 0")
     if (not 0 < s.pipeline.retry_max_s < math.inf or s.pipeline.spool_max_bytes < 1
@@ -479,6 +503,18 @@ def names(value: str | list[str]) -> list[str]:
     """A comma-separated setting (or a list) as a list of stripped names."""
     parts = value.split(",") if isinstance(value, str) else value
     return [p.strip() for p in parts if p.strip()]
+
+
+def _check_partitioned(s: Settings) -> None:
+    p = s.partitioned
+    if not 1 <= p.partitions <= 999:
+        raise ConfigError(f"partitioned.partitions must be 1…999, got {p.partitions}")
+    if not (p.lease_s > 0 and math.isfinite(p.lease_s)) or not (p.poll_s > 0 and math.isfinite(p.poll_s)):
+        raise ConfigError("partitioned.lease_s and poll_s must be positive numbers of seconds")
+    if p.batch_size < 1:
+        raise ConfigError(f"partitioned.batch_size must be at least 1, got {p.batch_size}")
+    if not p.broker_url.startswith(("amqp://", "amqps://")):
+        raise ConfigError(f"partitioned.broker_url must be amqp://…, got {p.broker_url!r}")
 
 
 def _check_charter(s: Settings) -> None:

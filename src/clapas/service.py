@@ -248,27 +248,32 @@ class Service:
             delay = self.settings.charter.retention.interval_h * 3600
 
     async def _serve_http(self, stop: asyncio.Event) -> None:
-        import uvicorn
-
         from clapas.api.app import create_app
 
         app = create_app(self.store, self.settings, self.pipeline)
         app.state.spool = self.spool  # its size and age in /healthz and /metrics
-        config = uvicorn.Config(app, host=self.settings.http.host, port=self.settings.http.port,
-                                log_level="warning", lifespan="off")
-        server = _quiet_server_class()(config)
+        await serve_app(app, self.settings, stop)
 
-        async def stop_server() -> None:
-            await stop.wait()
-            server.should_exit = True
 
-        stopper = asyncio.create_task(stop_server())
-        log.info("serving on http://%s:%d", self.settings.http.host, self.settings.http.port)
-        try:
-            await server.serve()  # returns on SIGINT/SIGTERM or when `stop` is set
-        finally:
-            stopper.cancel()
-            app.state.access.close()  # the audit entries still queued, written before the store closes
+async def serve_app(app: Any, settings: Settings, stop: asyncio.Event) -> None:
+    """Serve `app` (uvicorn) until `stop` is set; `clapas serve` runs this alone."""
+    import uvicorn
+
+    config = uvicorn.Config(app, host=settings.http.host, port=settings.http.port, log_level="warning",
+                            lifespan="off")
+    server = _quiet_server_class()(config)
+
+    async def stop_server() -> None:
+        await stop.wait()
+        server.should_exit = True
+
+    stopper = asyncio.create_task(stop_server())
+    log.info("serving on http://%s:%d", settings.http.host, settings.http.port)
+    try:
+        await server.serve()  # returns on SIGINT/SIGTERM or when `stop` is set
+    finally:
+        stopper.cancel()
+        app.state.access.close()  # the audit entries still queued, written before the store closes
 
 
 def _quiet_server_class() -> type:

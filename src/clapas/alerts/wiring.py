@@ -40,14 +40,15 @@ class Alerting:
     router: Router
 
 
-def build_alerting(settings: Settings, store: Store) -> Alerting:
+def build_alerting(settings: Settings, store: Store, load: bool = True) -> Alerting:
     """The runner starts from the detector state saved in the store (`StateIncompatible` if it cannot): hand it to
-    `Pipeline(detectors=alerting.runner)` so that each batch commits the state it changed."""
+    `Pipeline(detectors=alerting.runner)` so that each batch commits the state it changed. `load=False`: blind
+    (the caller loads a part of the state: partitioned workers)."""
     router = Router.from_settings(settings.alerts)
     registry = Registry(store)
     sink = PersistentAlerts(store, router, registry)
     runner = DetectorRunner(build_detectors(settings), sink, registry)
-    if runner.load_state(store):
+    if load and runner.load_state(store):
         log.info("detector state loaded: watermark %s, %d uplinks seen", utc(runner.watermark).isoformat(),
                  runner.uplinks)
     worker = OutboxWorker(store, build_notifiers(settings.alerts), settings.alerts, sink)

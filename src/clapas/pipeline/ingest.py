@@ -105,6 +105,16 @@ class Pipeline:
             if mark is not None:
                 self._mark = mark
 
+    def submit_batch(self, messages: list[Message], in_transaction: Callable[[Any], None]) -> None:
+        """Take `messages` as one batch of their own, whose transaction also runs `in_transaction(cursor)` after
+        its rows (partitioned workers commit the consumed positions under their lease there; raising from it
+        rolls the whole batch back, and the writer retries it)."""
+        with self._lock:
+            self._flush_locked()
+            for m in messages:
+                self._add(m)
+            self._flush_locked(in_transaction)
+
     def _context(self, up: Uplink) -> DeviceContext:
         ctx = self._contexts.get(up.dev_eui)
         if ctx is None or (up.info is not None and not ctx.matches(up.info)):
@@ -198,10 +208,11 @@ class Pipeline:
             )
         return out
 
-    def _flush_locked(self) -> None:
+    def _flush_locked(self, in_transaction: Callable[[Any], None] | None = None) -> None:
         if not self._journal:
             return
         batch = self._batch
+        batch.in_transaction = in_transaction
         for name, column in zip(JOURNAL_FIELDS, zip(*self._journal, strict=True), strict=True):
             setattr(batch, name, list(column))
         self._journal = []

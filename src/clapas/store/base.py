@@ -7,7 +7,7 @@ Two implementations keep the same tables and give the same answers: `duckdb.py` 
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +63,7 @@ class Batch:
         "ev_eui",
         "ev_event",
         "ev_time",
+        "in_transaction",
         "j_dedup",
         "j_error",
         "j_eui",
@@ -120,6 +121,9 @@ class Batch:
         # what the detectors changed in this batch (`detectors.state.StateWrite`), committed with it; set by
         # `DetectorRunner.prepare` in the writer thread
         self.detector_state: Any = None
+        # called with the store's cursor inside the batch's transaction, after its rows (partitioned mode: commit
+        # the consumed positions under the lease epoch, or raise to roll everything back); set by the producer
+        self.in_transaction: Callable[[Any], None] | None = None
 
     def __len__(self) -> int:
         return len(self.j_status)

@@ -157,6 +157,8 @@ class DuckDBStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTable
                 cur.unregister("j_batch")
                 self._insert_rows(cur, batch)
                 self._write_detector_state(cur, batch.detector_state)
+                if batch.in_transaction is not None:
+                    batch.in_transaction(cur)
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
@@ -189,6 +191,8 @@ class DuckDBStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTable
                 cur.unregister("j_batch")
                 self._insert_rows(cur, batch)
                 self._write_detector_state(cur, batch.detector_state)
+                if batch.in_transaction is not None:
+                    batch.in_transaction(cur)
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")

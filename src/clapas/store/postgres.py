@@ -343,6 +343,8 @@ class PostgresStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTab
                 else:
                     self._write_in(cur, batch)
                 self._write_detector_state(cur, batch.detector_state)
+                if batch.in_transaction is not None:
+                    batch.in_transaction(cur)
         except BaseException:
             for eui in new:  # ids given in a rolled-back transaction do not exist
                 self._ids.pop(eui, None)

@@ -1,0 +1,117 @@
+"""The partitioned mode's message broker, behind a small interface (`Broker`), so that RabbitMQ streams, NATS
+JetStream or Kafka can carry it.
+
+What the workers need of a broker is little: append a device's events to its partition in order (`publish`),
+read one partition from a position on (`consume`), and tell each delivery's position, which the worker commits
+in PostgreSQL in the same transaction as the rows it produced (exactly-once effects: the broker keeps no consumer
+state that matters). A partition is chosen here, by the client (`Affinity`: CRC-32 of the device's zone, or of its
+DevEUI, modulo a fixed count), never by the broker: the same key goes to the same partition across broker restarts,
+upgrades and re-declarations (a consistent-hash exchange does not promise that, domain-rules §9.2), and a device's
+up, status and join events land together (the ChirpStack routing key also holds the event type, which an
+`x-modulus-hash` exchange would hash too).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable
+from datetime import datetime
+from typing import NamedTuple, Protocol
+
+from clapas.model import normalize_eui
+
+
+class BrokerError(RuntimeError):
+    """The broker refused or lost the connection; the message says what it was doing."""
+
+
+class Event(NamedTuple):
+    """One ChirpStack integration event on its way to a partition."""
+
+    topic: str  # MQTT form: application/{id}/device/{dev_eui}/event/{event}
+    body: bytes
+    received_at: datetime  # when the bridge first received it: journaled as such, the same on every re-read
+
+
+class Delivery(NamedTuple):
+    partition: int
+    position: int  # the partition's offset of this event: strictly increasing within a partition
+    event: Event
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """The partition of a device (or any key): CRC-32 of the normalised key modulo the partition count. Stable
+    forever for a given count; changing the count moves most keys, so it is fixed when a city starts."""
+    return zlib.crc32(key.encode()) % partitions
+
+
+class Affinity:
+    """Which partition a device's events go to: its zone's (from the registry) when it has one, so that the rules
+    over a zone (a district's night flow, a zone's air quality, a heatwave over the reference zone) see all of the
+    zone's devices on one worker, in order; else its own (by DevEUI). Workers use the same function to know which
+    detector subjects (device EUIs, zone ids) belong to a partition. A device moved to another zone moves with it
+    (from the next registry refresh on): its events in flight may then be processed out of order, once."""
+
+    def __init__(self, partitions: int, zone_of: dict[str, str] | None = None) -> None:
+        self.partitions = partitions
+        self.zone_of = zone_of or {}
+
+    @classmethod
+    def from_devices(cls, partitions: int, devices: Iterable[dict]) -> Affinity:
+        return cls(partitions, {d["eui"]: d["zone"] for d in devices if d.get("zone")})
+
+    def of_device(self, eui: str) -> int:
+        return partition_of(self.zone_of.get(eui) or eui, self.partitions)
+
+    def of_subject(self, subject: str) -> int:
+        """A detector subject's partition: a device EUI (by its zone, if any) or a zone id."""
+        return self.of_device(subject)
+
+
+def device_key(topic: str) -> str:
+    """The DevEUI of an MQTT-form topic (`application/…/device/{dev_eui}/event/…`), normalised; the topic itself if
+    it names no device (such an event still lands in one fixed partition)."""
+    parts = topic.split("/")
+    if len(parts) >= 4 and parts[2] == "device":
+        try:
+            return normalize_eui(parts[3])
+        except ValueError:
+            return parts[3]
+    return topic
+
+
+def amqp_to_topic(routing_key: str) -> str:
+    """ChirpStack's AMQP routing key (`application.{id}.device.{eui}.event.{event}`) in its MQTT topic form, which
+    the ChirpStack parser and the journal use."""
+    return routing_key.replace(".", "/")
+
+
+class Consumer(Protocol):
+    """The partitions a worker owns, each read from a position on. Not thread-safe: one thread polls it."""
+
+    def poll(self, max_events: int, timeout_s: float) -> list[Delivery]:
+        """Up to `max_events` deliveries (each partition's in position order), waiting at most `timeout_s`."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Broker(Protocol):
+    """The partitioned mode's broker: `partitions` ordered, replayable logs."""
+
+    partitions: int
+
+    def declare(self) -> None:
+        """Create the partitions (idempotent: a second call, or another process's, changes nothing)."""
+        ...
+
+    def publish(self, events: Iterable[Event]) -> int:
+        """Append events to their devices' partitions, in the order given; returns (how many) once the broker has
+        taken them, a batch at a time."""
+        ...
+
+    def consume(self, after: dict[int, int]) -> Consumer:
+        """Read each partition `p` of `after` from just after its committed position `after[p]` (-1: the start)."""
+        ...
+
+    def close(self) -> None: ...

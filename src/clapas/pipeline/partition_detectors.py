@@ -1,0 +1,80 @@
+"""Detectors per partition (partitioned mode): what makes a worker's alerts those of a single process.
+
+Each partition a worker holds gets its own `DetectorRunner`, with its own watermark, fed only with that
+partition's events, in the partition's order. A zone's devices share a partition (`connectors.broker.Affinity`),
+so every rule over a zone or a device sees exactly what a single process would, and the period rules close on the
+partition's own stream time — never early because another partition, read ahead during a backlog, has moved on.
+
+Saved state: the subjects (device EUIs, zone ids) are the partition's own; the rows without a subject (each
+detector's scalars and the runner's watermark, `state.GLOBAL`) are saved under the partition's tag instead, so
+that partitions never overwrite each other's. On takeover a runner loads only its partition's rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clapas.alerts.wiring import Alerting, build_alerting
+from clapas.config import Settings
+from clapas.connectors.broker import Affinity
+from clapas.detectors.base import DetectorRunner
+from clapas.detectors.state import GLOBAL, StateKeeper
+from clapas.store.base import Batch, Store
+
+TAG_PREFIX = "@partition-"
+
+
+def tag(partition: int) -> str:
+    return f"{TAG_PREFIX}{partition:03d}"
+
+
+class PartitionDetectors:
+    """The `Pipeline(detectors=…)` of a worker. Each batch holds one partition's events; its `in_transaction` hook
+    says which (`partition` attribute)."""
+
+    def __init__(self, settings: Settings, store: Store, partitions: list[int], affinity: Affinity) -> None:
+        rows = store.detector_state()
+        top = int(store.sql("SELECT coalesce(max(seq), 0) AS s FROM detector_state")[0]["s"])
+        self.alerting: dict[int, Alerting] = {}
+        self._saved: dict[int, list[Any]] = {}  # id(batch) → the rows as the runner's keeper knows them
+        for p in partitions:
+            a = self.alerting[p] = build_alerting(settings, store, load=False)
+            _load(a.runner, rows, p, affinity)
+            # state is a log ordered by batch number: this runner's rows come after any other's (the old owner's)
+            a.runner.seq = max(a.runner.seq, top)
+
+    def _runner(self, batch: Batch) -> DetectorRunner:
+        return self.alerting[batch.in_transaction.partition].runner  # type: ignore[union-attr]
+
+    def prepare(self, batch: Batch) -> None:
+        self._runner(batch).prepare(batch)
+        w = batch.detector_state
+        if w is not None:
+            t = tag(batch.in_transaction.partition)  # type: ignore[union-attr]
+            self._saved[id(batch)] = w.rows
+            w.rows = [(n, t if s == GLOBAL else s, v, d) for n, s, v, d in w.rows]
+
+    def _restore(self, batch: Batch) -> None:
+        w = batch.detector_state
+        if w is not None:
+            w.rows = self._saved.pop(id(batch), w.rows)
+
+    def committed(self, batch: Batch) -> None:
+        self._restore(batch)
+        self._runner(batch).committed(batch)
+
+    def rolled_back(self, batch: Batch) -> None:
+        self._restore(batch)
+        self._runner(batch).rolled_back(batch)
+
+
+def _load(runner: DetectorRunner, rows: list[tuple[str, str, str, bytes]], partition: int,
+          affinity: Affinity) -> None:
+    """The partition's saved rows into `runner`: its subjects, and its tagged scalars as the scalars."""
+    t = tag(partition)
+    mine = [(n, GLOBAL if s == t else s, v, d) for n, s, v, d in rows
+            if s == t or (s != GLOBAL and not s.startswith(TAG_PREFIX) and affinity.of_subject(s) == partition)]
+    runner.keeper = StateKeeper(runner.detectors)
+    saved = runner.keeper.load(mine)
+    if saved is not None:
+        runner.watermark, runner.uplinks, runner.seq = saved
