@@ -19,8 +19,11 @@ import msgspec
 from clapas.charter.aggregates import AggregateSettings
 from clapas.charter.retention import RetentionSettings
 from clapas.charter.roles import RoleSettings
+from clapas.connectors.gbfs.poller import GbfsSystemSettings
 from clapas.decoders.chirpstack_object import FieldMap
 from clapas.indices.air import AirQualitySettings
+from clapas.indices.bikeshare import BikeShareSettings
+from clapas.indices.counters import CounterSettings
 from clapas.indices.flood import FloodSettings
 from clapas.indices.heat import HeatSettings, IslandSettings
 from clapas.indices.museum import MuseumSettings
@@ -354,6 +357,11 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     charter: CharterSettings = msgspec.field(default_factory=CharterSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     audit: AuditSettings = msgspec.field(default_factory=AuditSettings)
+    # Mobility (issue 12): GBFS systems polled by `clapas run` ([[gbfs]]), station KPIs and contract rules
+    # ([bikeshare]) and the counter observatory ([counters]); thresholds beside their computations in `indices`.
+    gbfs: list[GbfsSystemSettings] = msgspec.field(default_factory=list)
+    bikeshare: BikeShareSettings = msgspec.field(default_factory=BikeShareSettings)
+    counters: CounterSettings = msgspec.field(default_factory=CounterSettings)
     # Device profile name (as ChirpStack names it) → what it means.
     profiles: dict[str, ProfileSettings] = msgspec.field(default_factory=dict)
 

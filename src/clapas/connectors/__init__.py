@@ -9,6 +9,7 @@ from types import ModuleType
 
 from clapas.connectors import chirpstack, ttn
 from clapas.connectors.chirpstack import ParseError
+from clapas.connectors.gbfs import messages as gbfs
 from clapas.model import Message, Uplink
 
 # source name → module with parse(Message) -> Uplink and eui_hint(Message) -> str | None
@@ -17,6 +18,7 @@ _PARSERS: dict[str, ModuleType] = {
     "chirpstack-http": chirpstack,
     "simulator": chirpstack,  # the simulator speaks ChirpStack, through the same path as real devices
     "ttn": ttn,
+    "gbfs": gbfs,  # bike-share polls (issue 12)
 }
 
 
