@@ -30,6 +30,7 @@ from clapas.cli import add_config_argument
 from clapas.config import ChirpstackSettings, RegistrySettings, Settings, TtnSettings, load_settings
 from clapas.connectors import chirpstack, ttn
 from clapas.connectors.mqtt import MqttSubscriber
+from clapas.connectors.gbfs.poller import GbfsPoller
 from clapas.model import Message
 from clapas.pipeline import Pipeline
 from clapas.pipeline.spool import Feeder, Spool, default_dir
@@ -106,6 +107,9 @@ class Service:
         self.pipeline = Pipeline(self.store, settings.pipeline, settings.profiles,
                                  detectors=self.alerting.runner if self.alerting else None)
         self.subscribers: list[MqttSubscriber] = []
+        # bike share (issue 12): each [[gbfs]] system polled as its feed's ttl asks, into the same pipeline
+        self.gbfs = [GbfsPoller(g, self.pipeline, self.store, on_registry=self._registry_changed)
+                     for g in settings.gbfs]
         self.retention_first_s = RETENTION_FIRST_S
         cs, tts = settings.chirpstack, settings.ttn
         if cs.mqtt_url:
@@ -127,6 +131,12 @@ class Service:
             if self.spool.recovered:
                 log.warning("spool %s: %d messages received before the last stop were not yet written; writing "
                             "them first", self.spool.dir, self.spool.recovered)
+
+    def _registry_changed(self) -> None:
+        """New or moved stations: the pipeline and the detectors see them from now on."""
+        self.pipeline.reload_registry()
+        if self.alerting:
+            self.alerting.runner.registry.reload()
 
     def _chirpstack_sink(self, topic: str, payload: bytes) -> asyncio.Future[None] | None:
         return self._spooled(chirpstack.message(payload, datetime.now(UTC), topic=topic),
@@ -184,6 +194,7 @@ class Service:
             tasks.append(asyncio.create_task(self._spool_watch(stop)))
         tasks += [asyncio.create_task(s.run(stop)) for s in self.subscribers]
         tasks += [asyncio.create_task(job(stop)) for job in extra or []]
+        tasks += [asyncio.create_task(p.run(stop)) for p in self.gbfs]
         if self.alerting:
             tasks.append(asyncio.create_task(self.alerting.worker.run(stop)))
         if self.settings.charter.retention.enabled:
@@ -289,7 +300,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     logging.getLogger().setLevel(settings.log_level.upper())
     service = Service(settings)
-    if not service.subscribers and not settings.chirpstack.http_ingest:
+    if not service.subscribers and not service.gbfs and not settings.chirpstack.http_ingest:
         log.warning("no source configured: set CLAPAS_CHIRPSTACK_MQTT_URL or enable the HTTP ingest")
     run_loop(service.serve())
     return 0

@@ -11,6 +11,7 @@ found from their position.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -102,7 +103,7 @@ class GbfsPoller:
         problems = messages.file_problems(name, raw)
         if problems:
             self.quarantined += 1
-            self.sink.submit_many([messages.file_message(self.s.id, name, raw, at)])
+            await asyncio.to_thread(self.sink.submit_many, [messages.file_message(self.s.id, name, raw, at)])
             raise Refused(f"{name} refused by the GBFS schema: {problems[0]}"
                           + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
         return msgspec.json.decode(raw)
@@ -116,7 +117,7 @@ class GbfsPoller:
             info_doc = await self._get("station_information", self.feeds["station_information"], at)
             info = {i.station_id: i for i in normalize.station_information(info_doc, self.s.language)}
             ttl = min(ttl, normalize.header(info_doc).ttl) if ttl else normalize.header(info_doc).ttl
-            self._register(info)
+            await asyncio.to_thread(self._register, info)  # the store is synchronous: off the event loop
             self.info = info
         self.info_due = now + min(max(ttl, self.s.min_interval_s), self.s.info_max_interval_s)
 
@@ -160,25 +161,25 @@ class GbfsPoller:
             if name in self.feeds:
                 free = len(normalize.vehicles_free(await self._get(name, self.feeds[name], at)))
         except (Refused, FeedError, httpx.HTTPError, msgspec.DecodeError, OSError) as e:
-            return self._failed(at, e)
+            return await self._failed(at, e)
         self.ttl = head.ttl
         out += messages.station_messages(self.s.id, at, head.last_updated, samples, self.info or {}, self.zones)
         out += messages.flag_messages(self.s.id, at, normalize.cross_checks(samples, self.info, head.last_updated,
                                                                             now))
         out.append(messages.system_message(self.s.id, at, True, head.last_updated, free, len(samples)))
-        self.sink.submit_many(out)
+        await asyncio.to_thread(self.sink.submit_many, out)  # waits when the writer is behind (backpressure)
         self.failures, self.state, self.last_error, self.last_success = 0, "ok", "", now
         delay = min(max(float(head.ttl), self.s.min_interval_s), self.s.max_interval_s)
         self.next_poll = now + delay
         return delay
 
-    def _failed(self, at: datetime, e: Exception) -> float:
+    async def _failed(self, at: datetime, e: Exception) -> float:
         self.failures += 1
         self.state = "failing"
         self.last_error = f"{type(e).__name__}: {e}"[:500] if not isinstance(e, Refused) else str(e)[:500]
         log.warning("GBFS %s: poll failed (%d in a row): %s", self.s.id, self.failures, self.last_error)
-        self.sink.submit_many([messages.system_message(self.s.id, at, False),
-                               messages.log_message(self.s.id, at, self.last_error)])
+        await asyncio.to_thread(self.sink.submit_many, [messages.system_message(self.s.id, at, False),
+                                                        messages.log_message(self.s.id, at, self.last_error)])
         delay = min(self.s.backoff_base_s * 2 ** (self.failures - 1), self.s.backoff_max_s)
         self.next_poll = at.timestamp() + delay
         return delay
@@ -191,10 +192,8 @@ class GbfsPoller:
         try:
             while not stop.is_set():
                 delay = await self.poll_once()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=delay)
-                except TimeoutError:
-                    pass
         finally:
             if own:
                 await self.client.aclose()
