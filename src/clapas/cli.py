@@ -27,6 +27,7 @@ SUBCOMMANDS: list[str] = [
     "clapas.charter.keys_cli:add_parser",  # keys
     "clapas.charter.audit_cli:add_parser",  # audit
     "clapas.charter.cli:add_parser",  # retention, erase
+    "clapas.connectors.import_cli:add_parser",  # import ngsi, import counts
 ]
 
 

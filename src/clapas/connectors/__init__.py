@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from types import ModuleType
 
-from clapas.connectors import chirpstack, ttn
+from clapas.connectors import chirpstack, counts, ttn
 from clapas.connectors.chirpstack import ParseError
 from clapas.connectors.gbfs import messages as gbfs
 from clapas.model import Message, Uplink
@@ -19,6 +19,7 @@ _PARSERS: dict[str, ModuleType] = {
     "simulator": chirpstack,  # the simulator speaks ChirpStack, through the same path as real devices
     "ttn": ttn,
     "gbfs": gbfs,  # bike-share polls (issue 12)
+    "counts": counts,  # counter files: NGSI TrafficFlowObserved, national-schema CSV (issue 12)
 }
 
 
