@@ -29,8 +29,8 @@ from clapas.alerts.wiring import build_alerting
 from clapas.cli import add_config_argument
 from clapas.config import ChirpstackSettings, RegistrySettings, Settings, TtnSettings, load_settings
 from clapas.connectors import chirpstack, ttn
-from clapas.connectors.mqtt import MqttSubscriber
 from clapas.connectors.gbfs.poller import GbfsPoller
+from clapas.connectors.mqtt import MqttSubscriber
 from clapas.model import Message
 from clapas.pipeline import Pipeline
 from clapas.pipeline.spool import Feeder, Spool, default_dir

@@ -67,7 +67,7 @@ class Feed:
         feed = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 name = self.path.strip("/").removesuffix(".json")
                 feed.requests.append(name)
                 if feed.fail or name not in feed.files:

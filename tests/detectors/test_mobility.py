@@ -4,8 +4,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from clapas.detectors.base import CLEAR, OPEN, DetectorRunner, MemorySink, Registry
-from clapas.detectors.mobility import (EMPTY_RULE, FULL_RULE, RESET_RULE, STALE_RULE, ZERO_RULE,
-                                       MobilityDetector)
+from clapas.detectors.mobility import EMPTY_RULE, RESET_RULE, STALE_RULE, ZERO_RULE, MobilityDetector
 from clapas.model import QUANTITY_BY_KEY
 
 Z = ZoneInfo("Europe/Paris")
