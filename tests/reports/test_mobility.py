@@ -33,7 +33,7 @@ def test_station_kpis_and_states(store):
     assert s1["departures_lb"] == 0 and len(s1["rebalancing"]) == 2  # 8 → 0 and back: jumps ≥ 20/3
     s2 = out[station_eui("tam", "s2")]
     assert s2["episodes"] == 0 and s2["arrivals_lb"] == 24 and s2["departures_lb"] == 23
-    assert list(out)[0] == station_eui("tam", "s1")  # worst empty share first
+    assert next(iter(out)) == station_eui("tam", "s1")  # worst empty share first
     states = {r["eui"]: r["state"] for r in rep.station_states(store, DAY0 + timedelta(hours=12, minutes=30))}
     assert states[station_eui("tam", "s1")] == "empty"
     later = {r["eui"]: r["state"] for r in rep.station_states(store, DAY0 + timedelta(days=2))}
