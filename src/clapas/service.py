@@ -29,7 +29,7 @@ from clapas.alerts.wiring import build_alerting
 from clapas.cli import add_config_argument
 from clapas.config import ChirpstackSettings, RegistrySettings, Settings, TtnSettings, load_settings
 from clapas.connectors import chirpstack, ttn
-from clapas.connectors.gbfs.poller import GbfsPoller
+from clapas.connectors.gbfs.poller import GbfsPoller, GbfsSystemSettings
 from clapas.connectors.mqtt import MqttSubscriber
 from clapas.model import Message
 from clapas.pipeline import Pipeline
@@ -324,6 +324,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     city = build_city(seed=args.seed, devices=args.devices)
     zones_path, devices_path = city.export_registry(data)  # imported like a city's own registry files
     base = load_settings(args.config)
+    # bike share (issue 12): the simulated Vélomagg publishes a GBFS feed over HTTP, polled like a real system
+    from clapas.simulator.mobility import FeedServer, build_mobility
+
+    bikes = FeedServer(build_mobility(args.seed)).start()
+    base = msgspec.structs.replace(base, gbfs=[*base.gbfs, GbfsSystemSettings(
+        id=bikes.model.city.system, url=bikes.url, max_interval_s=60.0)])
     # the city's settings (thresholds of every use, alerts, http…) with the demo's own store and registry files
     settings = msgspec.structs.replace(
         base, store=f"duckdb:///{db.resolve()}", chirpstack=ChirpstackSettings(), ttn=TtnSettings(),
@@ -343,10 +349,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         await asyncio.to_thread(thread.join, 10)
 
     print(f"clapas demo: {len(city.devices)} simulated devices, a week of city life in about three minutes, "
-          f"then real time.\n  dashboard and API: http://{settings.http.host}:{settings.http.port}  "
+          f"then real time.\n  bike share: a GBFS feed at {bikes.url}, polled every minute\n"
+          f"  dashboard and API: http://{settings.http.host}:{settings.http.port}  "
           f"(OpenAPI: /docs)\n  store: {db}\n  injected incidents (ground truth): {truth}\n  Ctrl-C to stop.",
           flush=True)
-    run_loop(service.serve(extra=[simulate]))
+    try:
+        run_loop(service.serve(extra=[simulate]))
+    finally:
+        bikes.close()
     return 0
 
 
