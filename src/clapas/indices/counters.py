@@ -96,7 +96,7 @@ def hourly(points: Iterable[tuple[float, float]], period_end: bool = True) -> di
 
 # days ------------------------------------------------------------------------------------------------------------
 @lru_cache(maxsize=4096)
-def _day_bounds(d: date, tz: str) -> tuple[int, int]:
+def day_bounds(d: date, tz: str) -> tuple[int, int]:
     z = ZoneInfo(tz)
     a = datetime(d.year, d.month, d.day, tzinfo=z).astimezone(UTC)
     n = d + timedelta(days=1)
@@ -127,7 +127,7 @@ def daily(hours: Mapping[int, float], tz: str = "Europe/Paris", s: CounterSettin
         acc[local_day(slot, tz)].append(n)
     out = {}
     for d, values in sorted(acc.items()):
-        a, b = _day_bounds(d, tz)
+        a, b = day_bounds(d, tz)
         expected = (b - a) // HOUR
         need = expected if expected != 24 else s.day_min_slots
         out[d] = Day(d, sum(values), len(values), expected, len(values) >= need)
