@@ -447,6 +447,7 @@ def _check(s: Settings) -> None:
                 ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file (tests/fuzz)
             raise ConfigError(f"unknown time zone {tz[:100]!r} ({where})") from None
+    _check_gbfs(s)
     for url, var in ((s.chirpstack.mqtt_url, "CLAPAS_CHIRPSTACK_MQTT_URL"), (s.ttn.mqtt_url, "CLAPAS_TTN_MQTT_URL")):
         if url and not url.startswith(("mqtt://", "mqtts://")):
             raise ConfigError(f"{var} must look like mqtt://host:port, got {url!r}")
@@ -483,6 +484,20 @@ def names(value: str | list[str]) -> list[str]:
     """A comma-separated setting (or a list) as a list of stripped names."""
     parts = value.split(",") if isinstance(value, str) else value
     return [p.strip() for p in parts if p.strip()]
+
+
+def _check_gbfs(s: Settings) -> None:
+    """[[gbfs]] systems: named once each, an http(s) discovery URL, sane polling bounds (issue 12)."""
+    seen: set[str] = set()
+    for g in s.gbfs:
+        if not g.id or g.id in seen or "/" in g.id:
+            raise ConfigError(f"gbfs: each system needs its own id without '/' (got {g.id!r})")
+        seen.add(g.id)
+        if not g.url.startswith(("http://", "https://")):
+            raise ConfigError(f"gbfs {g.id}: url must be the http(s) gbfs.json auto-discovery URL, got {g.url!r}")
+        if not 0 < g.min_interval_s <= g.max_interval_s or g.backoff_base_s <= 0 or g.timeout_s <= 0:
+            raise ConfigError(f"gbfs {g.id}: needs 0 < min_interval_s ≤ max_interval_s, backoff_base_s and "
+                              "timeout_s > 0")
 
 
 def _check_charter(s: Settings) -> None:

@@ -192,3 +192,20 @@ def test_flags_are_device_events(feed, tmp_path):
     assert [e["event"] for e in events] == ["log"]
     assert "unknown_station" in str(events[0])
     store.close()
+
+
+def test_the_example_config_gbfs_block_is_valid_once_uncommented(tmp_path):
+    import re
+    from pathlib import Path
+
+    from clapas.config import ConfigError, load_settings
+
+    text = (Path(__file__).parents[2] / "city.example.toml").read_text(encoding="utf-8")
+    block = re.sub(r"(?m)^# (\[\[gbfs\]\]|[a-z_]+ = )", r"\1", text[text.index("# Bike share (issue 12)"):])
+    f = tmp_path / "city.toml"
+    f.write_text(block, encoding="utf-8")
+    s = load_settings(f, env={})
+    assert s.gbfs[0].id == "velomagg" and s.gbfs[0].max_interval_s == 300 and s.bikeshare.peak_limit_s == 3600
+    f.write_text(block.replace('url = "https://', 'url = "ftp://'), encoding="utf-8")
+    with pytest.raises(ConfigError, match="auto-discovery"):
+        load_settings(f, env={})
