@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from clapas.detectors.base import CLEAR, OPEN, DetectorRunner, MemorySink, Registry
-from clapas.detectors.mobility import EMPTY_RULE, RESET_RULE, STALE_RULE, ZERO_RULE, MobilityDetector
+from clapas.detectors.mobility import EMPTY_RULE, FULL_RULE, RESET_RULE, STALE_RULE, ZERO_RULE, MobilityDetector
 from clapas.model import QUANTITY_BY_KEY
 
 Z = ZoneInfo("Europe/Paris")
@@ -82,3 +82,44 @@ def test_counter_reset_once_and_zero_day():
     assert len(sink.opened(RESET_RULE)) == 1
     zero = sink.opened(ZERO_RULE)
     assert len(zero) == 1 and zero[0].evidence["day"] == "2026-06-16"
+
+
+def test_state_in_the_store_a_restart_gives_the_alerts_of_an_uninterrupted_run(tmp_path):
+    """The mobility rules through `clapas run`'s chain (state committed with each batch), stopped mid-incidents."""
+    from datetime import timedelta
+    from itertools import pairwise
+
+    from clapas.alerts.wiring import build_alerting
+    from clapas.config import Settings
+    from clapas.pipeline.ingest import Pipeline
+    from clapas.simulator.mobility import build_mobility, mobility_incidents, scenario_messages
+    from clapas.store.base import open_store
+    from tests.detectors.state_chain import alert_history
+
+    city = build_mobility(5, stations=6, counters=2)
+    start = datetime(2026, 5, 31, 22, tzinfo=UTC)
+    end = start + timedelta(days=10)
+    msgs = list(scenario_messages(city, mobility_incidents(city, start, end, 5), start, end))
+
+    def run(name: str, cuts: list[int]) -> list:
+        url = f"duckdb:///{tmp_path / name}"
+        history: list = []
+        for a, b in pairwise([0, *cuts, len(msgs)]):
+            store = open_store(url)
+            if a == 0:
+                store.upsert_zones(city.zones)
+                store.upsert_devices(city.registry_devices())
+            alerting = build_alerting(Settings(), store)
+            pipeline = Pipeline(store, detectors=alerting.runner)
+            for i in range(a, b, 2000):
+                pipeline.submit_many(msgs[i:min(i + 2000, b)])
+                pipeline.flush()
+            pipeline.close()
+            if b == len(msgs):
+                history = [h for h in alert_history(store) if h[0].startswith("mobility.")]
+            store.close()
+        return history
+
+    whole = run("whole.duckdb", [])
+    assert {h[0] for h in whole} >= {EMPTY_RULE, FULL_RULE, STALE_RULE, RESET_RULE}
+    assert run("cut.duckdb", [len(msgs) // 3 // 2000 * 2000, 2 * len(msgs) // 3 // 2000 * 2000]) == whole
