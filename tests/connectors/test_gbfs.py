@@ -4,13 +4,13 @@ against a real local HTTP server, into both stores (issue 12, "Done when" 1)."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
 from clapas.connectors.gbfs import normalize, schema
-from clapas.connectors.gbfs.messages import station_eui
+from clapas.connectors.gbfs.messages import station_eui, system_eui
 from clapas.connectors.gbfs.poller import GbfsPoller, GbfsSystemSettings
 from clapas.model import Zone
 from clapas.pipeline.ingest import Pipeline
@@ -178,11 +178,18 @@ def test_poller_postgres(feed, pg_url):
     store.close()
 
 
-def test_flags_are_device_events(feed, tmp_path):
+def test_flags_are_device_events_and_free_vehicles_counted_per_zone(feed, samples, tmp_path):
     status = feed.files["station_status"]
     status["data"]["stations"].append({**status["data"]["stations"][0], "station_id": "ghost"})
+    free = repaired(samples, "v2.3", "free_bike_status")
+    bike = {**free["data"]["bikes"][0], "is_disabled": False}
+    free["data"]["bikes"] += [{**bike, "bike_id": "b2", "lat": 12.5, "lon": 45.5},
+                              {**bike, "bike_id": "b3", "lat": 12.6, "lon": 45.6}, {**bike, "bike_id": "b4"}]
+    feed.files["free_bike_status"] = free
+    feed.discovery(["system_information", "station_information", "station_status", "free_bike_status"])
     store = open_store(f"duckdb:///{tmp_path / 'g.duckdb'}")
     store.migrate()
+    store.upsert_zones(_zones())
     pipeline = Pipeline(store)
     poller = GbfsPoller(GbfsSystemSettings(id="test", url=feed.url("gbfs")), pipeline, store,
                         clock=Clock(V23_TIME + 10))
@@ -191,6 +198,13 @@ def test_flags_are_device_events(feed, tmp_path):
     events = store.device_events(station_eui("test", "ghost"))
     assert [e["event"] for e in events] == ["log"]
     assert "unknown_station" in str(events[0])
+    system = store.device(system_eui("test"))
+    assert system["kind"] == "bikeshare_system"
+    # the disabled scooter is not available; two bikes in the district, one outside every zone
+    assert system["attributes"] == {"vehicles_free.quartier-nord": 2.0, "vehicles_free.outside": 1.0}
+    t = datetime.fromtimestamp(V23_TIME + 10, UTC)
+    assert store.observations(system_eui("test"), "bikeshare.vehicles_free", t, t + timedelta(seconds=1))[0][
+        "value"] == 3
     store.close()
 
 

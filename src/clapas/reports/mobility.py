@@ -141,6 +141,8 @@ def systems(src: Source, now: datetime, window: timedelta = timedelta(days=1)) -
                     "last_poll": _iso(polls[-1][0]) if polls else None, "polls": len(polls),
                     "failed_polls": sum(v == 0 for _, v in polls), "failing_in_a_row": failing,
                     "feed_age_s": age.get(d["eui"]),
+                    "vehicles_free_by_zone": {k.removeprefix("vehicles_free."): v for k, v in
+                                              (d.get("attributes") or {}).items() if k.startswith("vehicles_free.")},
                     "status": "unknown" if not polls else "failing" if failing else "ok"})
     return out
 

@@ -53,10 +53,11 @@ def station_messages(system: str, poll: datetime, last_updated: float, samples: 
 
 
 def system_message(system: str, poll: datetime, ok: bool, last_updated: float | None = None,
-                   vehicles_free: int | None = None, stations: int | None = None) -> Message:
+                   vehicles_free: int | None = None, stations: int | None = None,
+                   vehicles_by_zone: dict[str, int] | None = None) -> Message:
     return _msg("up", f"gbfs/{system}/system", {"system": system, "poll": poll.timestamp(), "ok": ok,
                                                 "last_updated": last_updated, "vehicles_free": vehicles_free,
-                                                "stations": stations}, poll)
+                                                "stations": stations, "vehicles_by_zone": vehicles_by_zone}, poll)
 
 
 def log_message(system: str, poll: datetime, text: str, station_id: str = "", check: str = "poll_error") -> Message:
@@ -114,6 +115,8 @@ def parse(m: Message) -> Uplink:
                            ("bikeshare.feed_age", float(b["poll"]) - float(b["last_updated"]))]
             if b.get("vehicles_free") is not None:
                 values.append(("bikeshare.vehicles_free", float(b["vehicles_free"])))
+            for zone, n in (b.get("vehicles_by_zone") or {}).items():  # kept as the system's attributes
+                values.append((f"vehicles_free.{zone or 'outside'}", float(n)))
             info = DeviceInfo(name=f"GBFS {system}", profile=PROFILE,
                               tags={"kind": "bikeshare_system", "gbfs_system": system})
             return Uplink(dev_eui=system_eui(system), time=poll, values=values, info=info,

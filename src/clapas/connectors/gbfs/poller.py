@@ -121,6 +121,16 @@ class GbfsPoller:
             self.info = info
         self.info_due = now + min(max(ttl, self.s.min_interval_s), self.s.info_max_interval_s)
 
+    def _per_zone(self, positions: list[tuple[float, float]]) -> dict[str, int]:
+        """Free-floating vehicles available per zone (those outside every zone under "")."""
+        if not hasattr(self, "_zone_rows"):
+            self._zone_rows = self.store.zones() if self.store is not None else []
+        out: dict[str, int] = {}
+        for lat, lon in positions:
+            z = zone_at(self._zone_rows, lat, lon)
+            out[z] = out.get(z, 0) + 1
+        return out
+
     def _register(self, info: dict[str, StationInfo]) -> None:
         zones = self.store.zones() if self.store is not None else []
         self.zones = {sid: zone_at(zones, i.lat, i.lon) if i.lat is not None and i.lon is not None else ""
@@ -156,17 +166,18 @@ class GbfsPoller:
             doc = await self._get("station_status", self.feeds["station_status"], at)
             head = normalize.header(doc)
             samples = normalize.station_status(doc)
-            free = None
+            free = by_zone = None
             name = "vehicle_status" if "vehicle_status" in self.feeds else "free_bike_status"
             if name in self.feeds:
-                free = len(normalize.vehicles_free(await self._get(name, self.feeds[name], at)))
+                positions = normalize.vehicles_free(await self._get(name, self.feeds[name], at))
+                free, by_zone = len(positions), self._per_zone(positions)
         except (Refused, FeedError, httpx.HTTPError, msgspec.DecodeError, OSError) as e:
             return await self._failed(at, e)
         self.ttl = head.ttl
         out += messages.station_messages(self.s.id, at, head.last_updated, samples, self.info or {}, self.zones)
         out += messages.flag_messages(self.s.id, at, normalize.cross_checks(samples, self.info, head.last_updated,
                                                                             now))
-        out.append(messages.system_message(self.s.id, at, True, head.last_updated, free, len(samples)))
+        out.append(messages.system_message(self.s.id, at, True, head.last_updated, free, len(samples), by_zone))
         await asyncio.to_thread(self.sink.submit_many, out)  # waits when the writer is behind (backpressure)
         self.failures, self.state, self.last_error, self.last_success = 0, "ok", "", now
         delay = min(max(float(head.ttl), self.s.min_interval_s), self.s.max_interval_s)
