@@ -7,9 +7,10 @@ import copy
 import json
 import threading
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from clapas.simulator.mobility import json_server
 
 # What the upstream example files get wrong against their own schemas (MobilityData/gbfs-json-schema 2e974fd):
 # v2.3 examples say version "2.2" and two of them carry 2015-06-11 times (the schema's minimum is 2015-12-15);
@@ -64,30 +65,16 @@ class Feed:
         self.files: dict[str, Any] = {}
         self.requests: list[str] = []
         self.fail = False
-        feed = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                name = self.path.strip("/").removesuffix(".json")
-                feed.requests.append(name)
-                if feed.fail or name not in feed.files:
-                    self.send_response(503 if feed.fail else 404)
-                    self.end_headers()
-                    return
-                body = feed.files[name]
-                raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = json_server(self._answer)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def _answer(self, name: str) -> tuple[int, bytes]:
+        self.requests.append(name)
+        if self.fail or name not in self.files:
+            return (503 if self.fail else 404), b""
+        body = self.files[name]
+        return 200, body if isinstance(body, bytes) else json.dumps(body).encode()
 
     @property
     def base(self) -> str:

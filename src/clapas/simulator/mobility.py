@@ -15,7 +15,7 @@ import json
 import math
 import random
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -305,6 +305,25 @@ def scenario_messages(city: MobilityCity, incidents: list[Incident], start: date
 
 
 # the demo's feed over HTTP --------------------------------------------------------------------------------------
+def json_server(answer: Callable[[str], tuple[int, bytes]], host: str = "127.0.0.1", port: int = 0
+                ) -> ThreadingHTTPServer:
+    """A small HTTP server answering GET /<name>.json with `answer(name)` → (status, JSON bytes)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status, raw = answer(self.path.strip("/").removesuffix(".json"))
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    return ThreadingHTTPServer((host, port), Handler)
+
+
 class FeedServer:
     """The simulated system's GBFS feed at http://host:port/gbfs.json, in the wall clock's present."""
 
@@ -312,27 +331,12 @@ class FeedServer:
                  version: str = "2.3") -> None:
         self.model = StationModel(city, list(incidents))
         self.version = version
-        feed = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body = feed.document(self.path.strip("/").removesuffix(".json"))
-                if body is None:
-                    self.send_response(404)
-                    self.end_headers()
-                    return
-                raw = msgspec.json.encode(body)
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server = json_server(self._answer, host, port)
         self.thread = threading.Thread(target=self.server.serve_forever, name="gbfs-sim", daemon=True)
+
+    def _answer(self, name: str) -> tuple[int, bytes]:
+        body = self.document(name)
+        return (404, b"") if body is None else (200, msgspec.json.encode(body))
 
     @property
     def url(self) -> str:
