@@ -72,7 +72,8 @@ class GbfsPoller:
         self.clock = clock
         self.feeds: dict[str, str] = {}
         self.info: dict[str, StationInfo] | None = None
-        self.zones: dict[str, str] = {}
+        self.zones: dict[str, str] = {}  # station id → zone id
+        self._zone_rows: list[dict[str, Any]] | None = None  # the registry's zones, re-read with station_information
         self.info_due = 0.0
         self.failures = 0
         self.state = "starting"
@@ -123,7 +124,7 @@ class GbfsPoller:
 
     def _per_zone(self, positions: list[tuple[float, float]]) -> dict[str, int]:
         """Free-floating vehicles available per zone (those outside every zone under "")."""
-        if not hasattr(self, "_zone_rows"):
+        if self._zone_rows is None:
             self._zone_rows = self.store.zones() if self.store is not None else []
         out: dict[str, int] = {}
         for lat, lon in positions:
@@ -132,7 +133,7 @@ class GbfsPoller:
         return out
 
     def _register(self, info: dict[str, StationInfo]) -> None:
-        zones = self.store.zones() if self.store is not None else []
+        zones = self._zone_rows = self.store.zones() if self.store is not None else []
         self.zones = {sid: zone_at(zones, i.lat, i.lon) if i.lat is not None and i.lon is not None else ""
                       for sid, i in info.items()}
         if self.store is None:
