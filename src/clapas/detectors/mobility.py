@@ -29,7 +29,6 @@ COUNTERS = ("bike_counter", "traffic_counter")
 EMPTY_RULE, FULL_RULE, STALE_RULE = "mobility.station_empty", "mobility.station_full", "mobility.feed_stale"
 RESET_RULE, ZERO_RULE = "mobility.counter_reset", "mobility.counter_zero"
 RULES = (EMPTY_RULE, FULL_RULE, STALE_RULE, RESET_RULE, ZERO_RULE)
-DAY_LATENESS_S = 7200.0  # a local day is decided this long after its end (late uplinks) [U]
 
 
 def _q(key: str) -> int:
@@ -188,7 +187,7 @@ class MobilityDetector(Detector):
                 sy.open = True
                 out.append(Detection(STALE_RULE, eui, OPEN, utc(watermark), "warning",
                                      {"silent_s": watermark - sy.last_t}, "GBFS feed not polled"))
-        decided = datetime.fromtimestamp(watermark - DAY_LATENESS_S, self.tz).date()
+        decided = datetime.fromtimestamp(watermark - self.c.day_lateness_s, self.tz).date()
         for eui, c in self.counters.items():
             for day in sorted(d for d in c.days if d < decided):
                 self._decide_day(eui, c, day, out)

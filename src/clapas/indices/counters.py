@@ -50,6 +50,7 @@ class CounterSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # detectors: a counter whose daily count is 0 while its same-weekday median is over zero_day_median raises
     # mobility.counter_zero; a reset raises mobility.counter_reset
     time_step_s: int = 3600  # a channel's slot length when the registry does not say (§6.3 `time_step`)
+    day_lateness_s: float = 7200.0  # mobility.counter_zero decides a local day this long after it ends [U]
 
 
 # cumulative totals ---------------------------------------------------------------------------------------------

@@ -45,6 +45,10 @@ class GbfsSystemSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tru
     timeout_s: float = 10.0
     backoff_base_s: float = 30.0  # after the n-th failure in a row: base × 2^(n−1), capped [U]
     backoff_max_s: float = 900.0
+    # cross-file checks (§6.5): a station's last_reported older than this while the file is fresh is stale (the
+    # §6.1 five minutes); this far in the future, clock skew [U]
+    stale_report_s: float = normalize.STALE_REPORT_S
+    future_tolerance_s: float = normalize.FUTURE_TOLERANCE_S
 
 
 class Sink(Protocol):
@@ -176,8 +180,8 @@ class GbfsPoller:
             return await self._failed(at, e)
         self.ttl = head.ttl
         out += messages.station_messages(self.s.id, at, head.last_updated, samples, self.info or {}, self.zones)
-        out += messages.flag_messages(self.s.id, at, normalize.cross_checks(samples, self.info, head.last_updated,
-                                                                            now))
+        out += messages.flag_messages(self.s.id, at, normalize.cross_checks(
+            samples, self.info, head.last_updated, now, self.s.stale_report_s, self.s.future_tolerance_s))
         out.append(messages.system_message(self.s.id, at, True, head.last_updated, free, len(samples), by_zone))
         await asyncio.to_thread(self.sink.submit_many, out)  # waits when the writer is behind (backpressure)
         self.failures, self.state, self.last_error, self.last_success = 0, "ok", "", now
