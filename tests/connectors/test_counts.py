@@ -94,3 +94,25 @@ def test_cli(tmp_path, monkeypatch, capsys):
         main(["import", "ngsi", str(ARCHIVE), "--json"])
     assert e.value.code == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["stored"] == 5
+
+
+def test_cli_from_a_url(tmp_path, monkeypatch, capsys):
+    import threading
+
+    from clapas.simulator.mobility import json_server
+
+    server = json_server(lambda name: (200, ARCHIVE.read_bytes()) if name == "archive" else (404, b""))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("CLAPAS_STORE", f"duckdb:///{tmp_path / 'url.duckdb'}")
+    host, port = server.server_address[:2]
+    try:
+        with pytest.raises(SystemExit) as e:
+            main(["import", "ngsi", f"http://{host}:{port}/archive.json", "--json"])
+        assert e.value.code == 0
+        assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["stored"] == 5
+        with pytest.raises(SystemExit) as e:
+            main(["import", "ngsi", f"http://{host}:{port}/missing.json"])
+        assert e.value.code == 2 and "cannot read" in capsys.readouterr().err
+    finally:
+        server.shutdown()
+        server.server_close()

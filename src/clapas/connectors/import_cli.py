@@ -23,14 +23,17 @@ def _read(where: str) -> str:
     if where.startswith(("http://", "https://")):
         import httpx
 
-        with httpx.stream("GET", where, follow_redirects=True, timeout=60) as r:
-            r.raise_for_status()
-            chunks, size = [], 0
-            for chunk in r.iter_bytes():
-                size += len(chunk)
-                if size > MAX_DOWNLOAD_BYTES:
-                    raise ValueError(f"{where}: more than {MAX_DOWNLOAD_BYTES} bytes")
-                chunks.append(chunk)
+        try:
+            with httpx.stream("GET", where, follow_redirects=True, timeout=60) as r:
+                r.raise_for_status()
+                chunks, size = [], 0
+                for chunk in r.iter_bytes():
+                    size += len(chunk)
+                    if size > MAX_DOWNLOAD_BYTES:
+                        raise ValueError(f"{where}: more than {MAX_DOWNLOAD_BYTES} bytes")
+                    chunks.append(chunk)
+        except httpx.HTTPError as e:  # refused, timed out, 4xx/5xx: said, never a traceback
+            raise ValueError(f"{type(e).__name__}: {e}") from None
         return b"".join(chunks).decode("utf-8-sig")
     return Path(where).read_text(encoding="utf-8-sig")
 
