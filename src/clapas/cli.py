@@ -31,6 +31,7 @@ SUBCOMMANDS: list[str] = [
     "clapas.serve:add_parser",  # serve (the API alone)
     "clapas.pipeline.worker:add_parser",  # worker (partitioned mode)
     "clapas.connectors.broker.route:add_parser",  # route, bridge (partitioned mode)
+    "clapas.connectors.import_cli:add_parser",  # import ngsi, import counts
 ]
 
 

@@ -19,8 +19,11 @@ import msgspec
 from clapas.charter.aggregates import AggregateSettings
 from clapas.charter.retention import RetentionSettings
 from clapas.charter.roles import RoleSettings
+from clapas.connectors.gbfs.poller import GbfsSystemSettings
 from clapas.decoders.chirpstack_object import FieldMap
 from clapas.indices.air import AirQualitySettings
+from clapas.indices.bikeshare import BikeShareSettings
+from clapas.indices.counters import CounterSettings
 from clapas.indices.flood import FloodSettings
 from clapas.indices.heat import HeatSettings, IslandSettings
 from clapas.indices.museum import MuseumSettings
@@ -378,6 +381,11 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     audit: AuditSettings = msgspec.field(default_factory=AuditSettings)
     # Open data (issue 11): exports and the DCAT-AP catalogue, licence, publisher (`clapas.opendata.settings`).
     open_data: OpenDataSettings = msgspec.field(default_factory=OpenDataSettings)
+    # Mobility (issue 12): GBFS systems polled by `clapas run` ([[gbfs]]), station KPIs and contract rules
+    # ([bikeshare]) and the counter observatory ([counters]); thresholds beside their computations in `indices`.
+    gbfs: list[GbfsSystemSettings] = msgspec.field(default_factory=list)
+    bikeshare: BikeShareSettings = msgspec.field(default_factory=BikeShareSettings)
+    counters: CounterSettings = msgspec.field(default_factory=CounterSettings)
     # Device profile name (as ChirpStack names it) → what it means.
     profiles: dict[str, ProfileSettings] = msgspec.field(default_factory=dict)
     # Partitioned mode (issue 15): several workers over RabbitMQ; unused by `clapas run`.
@@ -465,6 +473,7 @@ def _check(s: Settings) -> None:
                 ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file (tests/fuzz)
             raise ConfigError(f"unknown time zone {tz[:100]!r} ({where})") from None
+    _check_gbfs(s)
     for url, var in ((s.chirpstack.mqtt_url, "CLAPAS_CHIRPSTACK_MQTT_URL"), (s.ttn.mqtt_url, "CLAPAS_TTN_MQTT_URL")):
         if url and not url.startswith(("mqtt://", "mqtts://")):
             raise ConfigError(f"{var} must look like mqtt://host:port, got {url!r}")
@@ -515,6 +524,18 @@ def _check_partitioned(s: Settings) -> None:
         raise ConfigError(f"partitioned.batch_size must be at least 1, got {p.batch_size}")
     if not p.broker_url.startswith(("amqp://", "amqps://")):
         raise ConfigError(f"partitioned.broker_url must be amqp://…, got {p.broker_url!r}")
+def _check_gbfs(s: Settings) -> None:
+    """[[gbfs]] systems: named once each, an http(s) discovery URL, sane polling bounds (issue 12)."""
+    seen: set[str] = set()
+    for g in s.gbfs:
+        if not g.id or g.id in seen or "/" in g.id:
+            raise ConfigError(f"gbfs: each system needs its own id without '/' (got {g.id!r})")
+        seen.add(g.id)
+        if not g.url.startswith(("http://", "https://")):
+            raise ConfigError(f"gbfs {g.id}: url must be the http(s) gbfs.json auto-discovery URL, got {g.url!r}")
+        if not 0 < g.min_interval_s <= g.max_interval_s or g.backoff_base_s <= 0 or g.timeout_s <= 0:
+            raise ConfigError(f"gbfs {g.id}: needs 0 < min_interval_s ≤ max_interval_s, backoff_base_s and "
+                              "timeout_s > 0")
 
 
 def _check_charter(s: Settings) -> None:

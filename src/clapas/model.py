@@ -65,6 +65,19 @@ QUANTITIES: tuple[Quantity, ...] = (
     Quantity(38, "motion.count", "{count}", "motion events since the previous uplink"),
     Quantity(39, "air.dew_point", "Cel", "dew point"),
     Quantity(40, "water.leak_detected", "1", "water detected by a leak probe"),
+    # bike share (GBFS station_status, §6.1): one observation per station and poll, at the poll time
+    Quantity(41, "bikeshare.bikes_available", "{count}", "bikes (vehicles) available at a station"),
+    Quantity(42, "bikeshare.bikes_disabled", "{count}", "disabled bikes at a station"),
+    Quantity(43, "bikeshare.docks_available", "{count}", "empty, operable docks at a station"),
+    Quantity(44, "bikeshare.docks_disabled", "{count}", "disabled docks at a station"),
+    Quantity(45, "bikeshare.installed", "1", "station installed (1) or not (0)"),
+    Quantity(46, "bikeshare.renting", "1", "station renting (1) or not (0)"),
+    Quantity(47, "bikeshare.returning", "1", "station accepting returns (1) or not (0)"),
+    Quantity(48, "bikeshare.last_reported", "s", "station's last report to the operator (POSIX time)"),
+    Quantity(49, "bikeshare.last_updated", "s", "feed file's last_updated (POSIX time)"),
+    Quantity(50, "bikeshare.feed_age", "s", "poll time minus the feed's last_updated"),
+    Quantity(51, "bikeshare.poll_ok", "1", "the system's poll succeeded (1) or failed (0)"),
+    Quantity(52, "bikeshare.vehicles_free", "{count}", "free-floating vehicles available"),
 )
 
 QUANTITY_BY_KEY: dict[str, Quantity] = {q.key: q for q in QUANTITIES}
@@ -81,6 +94,7 @@ DEVICE_KINDS: tuple[str, ...] = (
     "traffic_counter",
     "bike_counter",
     "bike_station",
+    "bikeshare_system",  # a GBFS system's feed (its polls), beside its stations
     "generic",
 )
 

@@ -29,6 +29,7 @@ from clapas.alerts.wiring import build_alerting
 from clapas.cli import add_config_argument
 from clapas.config import ChirpstackSettings, RegistrySettings, Settings, TtnSettings, load_settings
 from clapas.connectors import chirpstack, ttn
+from clapas.connectors.gbfs.poller import GbfsPoller, GbfsSystemSettings
 from clapas.connectors.mqtt import MqttSubscriber
 from clapas.model import Message
 from clapas.pipeline import Pipeline
@@ -106,6 +107,9 @@ class Service:
         self.pipeline = Pipeline(self.store, settings.pipeline, settings.profiles,
                                  detectors=self.alerting.runner if self.alerting else None)
         self.subscribers: list[MqttSubscriber] = []
+        # bike share (issue 12): each [[gbfs]] system polled as its feed's ttl asks, into the same pipeline
+        self.gbfs = [GbfsPoller(g, self.pipeline, self.store, on_registry=self._registry_changed)
+                     for g in settings.gbfs]
         self.retention_first_s = RETENTION_FIRST_S
         cs, tts = settings.chirpstack, settings.ttn
         if cs.mqtt_url:
@@ -127,6 +131,12 @@ class Service:
             if self.spool.recovered:
                 log.warning("spool %s: %d messages received before the last stop were not yet written; writing "
                             "them first", self.spool.dir, self.spool.recovered)
+
+    def _registry_changed(self) -> None:
+        """New or moved stations: the pipeline and the detectors see them from now on."""
+        self.pipeline.reload_registry()
+        if self.alerting:
+            self.alerting.runner.registry.reload()
 
     def _chirpstack_sink(self, topic: str, payload: bytes) -> asyncio.Future[None] | None:
         return self._spooled(chirpstack.message(payload, datetime.now(UTC), topic=topic),
@@ -184,6 +194,7 @@ class Service:
             tasks.append(asyncio.create_task(self._spool_watch(stop)))
         tasks += [asyncio.create_task(s.run(stop)) for s in self.subscribers]
         tasks += [asyncio.create_task(job(stop)) for job in extra or []]
+        tasks += [asyncio.create_task(p.run(stop)) for p in self.gbfs]
         if self.alerting:
             tasks.append(asyncio.create_task(self.alerting.worker.run(stop)))
         if self.settings.charter.retention.enabled:
@@ -294,7 +305,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     logging.getLogger().setLevel(settings.log_level.upper())
     service = Service(settings)
-    if not service.subscribers and not settings.chirpstack.http_ingest:
+    if not service.subscribers and not service.gbfs and not settings.chirpstack.http_ingest:
         log.warning("no source configured: set CLAPAS_CHIRPSTACK_MQTT_URL or enable the HTTP ingest")
     run_loop(service.serve())
     return 0
@@ -318,6 +329,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     city = build_city(seed=args.seed, devices=args.devices)
     zones_path, devices_path = city.export_registry(data)  # imported like a city's own registry files
     base = load_settings(args.config)
+    # bike share (issue 12): the simulated Vélomagg publishes a GBFS feed over HTTP, polled like a real system
+    from clapas.simulator.mobility import FeedServer, build_mobility
+
+    bikes = FeedServer(build_mobility(args.seed)).start()
+    base = msgspec.structs.replace(base, gbfs=[*base.gbfs, GbfsSystemSettings(
+        id=bikes.model.city.system, url=bikes.url, max_interval_s=60.0)])
     # the city's settings (thresholds of every use, alerts, http…) with the demo's own store and registry files
     settings = msgspec.structs.replace(
         base, store=f"duckdb:///{db.resolve()}", chirpstack=ChirpstackSettings(), ttn=TtnSettings(),
@@ -337,10 +354,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         await asyncio.to_thread(thread.join, 10)
 
     print(f"clapas demo: {len(city.devices)} simulated devices, a week of city life in about three minutes, "
-          f"then real time.\n  dashboard and API: http://{settings.http.host}:{settings.http.port}  "
+          f"then real time.\n  bike share: a GBFS feed at {bikes.url}, polled every minute\n"
+          f"  dashboard and API: http://{settings.http.host}:{settings.http.port}  "
           f"(OpenAPI: /docs)\n  store: {db}\n  injected incidents (ground truth): {truth}\n  Ctrl-C to stop.",
           flush=True)
-    run_loop(service.serve(extra=[simulate]))
+    try:
+        run_loop(service.serve(extra=[simulate]))
+    finally:
+        bikes.close()
     return 0
 
 

@@ -24,12 +24,14 @@ def build_detectors(settings: Settings) -> list[Detector]:
     from clapas.detectors.air import AirDetector
     from clapas.detectors.flood import FloodDetector
     from clapas.detectors.heat import HeatDetector
+    from clapas.detectors.mobility import MobilityDetector
     from clapas.detectors.museum import MuseumDetector
     from clapas.detectors.water import WaterDetector
 
     tz = settings.timezone
     return [WaterDetector(settings.water, tz), HeatDetector(settings.heat, tz), AirDetector(settings.air, tz),
-            FloodDetector(settings.flood, tz), MuseumDetector(settings.museum, tz)]
+            FloodDetector(settings.flood, tz), MuseumDetector(settings.museum, tz),
+            MobilityDetector(settings.bikeshare, settings.counters, tz)]
 
 
 @dataclass

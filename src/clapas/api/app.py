@@ -13,8 +13,8 @@ from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
 from clapas import __version__
-from clapas.api import JSONResponse, access, aggregates, alerts, audit, environment, errors, museum, rest
 from clapas.api import exports as open_data
+from clapas.api import JSONResponse, access, aggregates, alerts, audit, environment, errors, mobility, museum, rest
 from clapas.config import Settings
 from clapas.connectors import http_ingest
 from clapas.pipeline.ingest import Pipeline
@@ -44,6 +44,7 @@ def create_app(store: Store, settings: Settings, pipeline: Pipeline | None = Non
     app.include_router(alerts.router)
     app.include_router(museum.router)
     app.include_router(environment.router)
+    app.include_router(mobility.router)
     app.include_router(aggregates.router)
     app.include_router(open_data.router)  # open-data exports and the DCAT-AP catalogue (issue 11)
     app.include_router(http_ingest.router)

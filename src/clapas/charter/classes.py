@@ -38,6 +38,7 @@ KIND_CLASSES: dict[str, str] = {
     "traffic_counter": OPEN,  # counts, no identifier
     "bike_counter": OPEN,
     "bike_station": OPEN,
+    "bikeshare_system": OPEN,  # a public GBFS feed's polling state
 }
 UNKNOWN_KIND_CLASS = RESTRICTED  # "generic / unknown: deny by default" (§8.9)
 JOURNAL_FLOOR = RESTRICTED  # raw frames hold readings and radio data of every device (§8.9, "the journal")
@@ -51,6 +52,7 @@ RULE_SOURCES: dict[str, tuple[str, ...]] = {
     "air": ("air_quality",),
     "flood": ("water_level", "rain_gauge"),
     "museum": ("indoor_climate",),
+    "mobility": ("bike_station", "bikeshare_system", "bike_counter", "traffic_counter"),
 }
 
 # Registry fields that identify a personal device's home; `zone` and `kind` stay open (§8.9, issue 10).

@@ -26,6 +26,7 @@ PURPOSES: dict[str, str] = {
     "traffic_counter": "mobility observatory: hourly and daily traffic flows",
     "bike_counter": "mobility observatory: hourly and daily bike flows",
     "bike_station": "bike-share availability",
+    "bikeshare_system": "bike-share feed polling state",
     "generic": "not declared: restricted until the city classes the kind",
 }
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from types import ModuleType
 
-from clapas.connectors import chirpstack, ttn
+from clapas.connectors import chirpstack, counts, ttn
 from clapas.connectors.chirpstack import ParseError
+from clapas.connectors.gbfs import messages as gbfs
 from clapas.model import Message, Uplink
 
 # source name → module with parse(Message) -> Uplink and eui_hint(Message) -> str | None
@@ -17,6 +18,8 @@ _PARSERS: dict[str, ModuleType] = {
     "chirpstack-http": chirpstack,
     "simulator": chirpstack,  # the simulator speaks ChirpStack, through the same path as real devices
     "ttn": ttn,
+    "gbfs": gbfs,  # bike-share polls (issue 12)
+    "counts": counts,  # counter files: NGSI TrafficFlowObserved, national-schema CSV (issue 12)
 }
 
 

@@ -72,8 +72,12 @@ HISTORY_SEED_OFFSET = 1000  # history runs draw their own radio ids (never dupli
 ENV_DEFAULT_DAYS = 28
 ENV_DEFAULT_START = datetime(2026, 8, 9, 22, tzinfo=UTC)  # Monday 10 August 2026, 00:00 in Montpellier
 ENV_FINISH_S = 2 * DAY  # after the run, let period rules (days, 24-h windows) close
-USES = ("water", "heat", "flood", "air", "museum")
-ENV_USES = USES[1:]
+USES = ("water", "heat", "flood", "air", "museum", "mobility")
+ENV_USES = ("heat", "flood", "air", "museum")
+# The mobility scenario (issue 12): bike stations polled through their GBFS feed every 5 min and LoRaWAN counters,
+# two weeks from a local midnight (counter rules need a week of same-weekday reference)
+MOB_DEFAULT_DAYS = 14
+MOB_DEFAULT_START = datetime(2026, 5, 31, 22, tzinfo=UTC)  # Monday 1 June 2026, 00:00 in Montpellier
 
 # How a rule's alert subject is matched with an incident (see the module docstring).
 DEVICE, ZONE, CITY = "device", "zone", "city"
@@ -140,7 +144,16 @@ ENV_RULES: dict[str, RuleSpec] = {
     # mould needs
     "museum.mould_risk": _spec({"damp_room"}, set(), ZONE, DAY),
 }
-RULES: dict[str, RuleSpec] = {**WATER_RULES, **ENV_RULES}
+MOBILITY_RULES: dict[str, RuleSpec] = {
+    # the contract's hour from the first poll in (5-min polls): a brief empty (a near miss) stays silent
+    "mobility.station_empty": _spec({"station_empty"}, set(), DEVICE, HOUR),
+    "mobility.station_full": _spec({"station_full"}, set(), DEVICE, HOUR),
+    "mobility.feed_stale": _spec({"feed_outage", "feed_frozen"}, set(), DEVICE, HOUR),
+    # a zero day is decided at the local midnight after it (+ lateness)
+    "mobility.counter_zero": _spec({"counter_zero"}, set(), DEVICE, DAY),
+    "mobility.counter_reset": _spec({"counter_reset"}, set(), DEVICE, HOUR),
+}
+RULES: dict[str, RuleSpec] = {**WATER_RULES, **ENV_RULES, **MOBILITY_RULES}
 
 
 def rules_of(uses: tuple[str, ...] | list[str]) -> dict[str, RuleSpec]:
@@ -245,6 +258,34 @@ def run_environment(devices: int = DEFAULT_DEVICES, days: float = ENV_DEFAULT_DA
     return ScenarioRun(city, incidents, start, end, sink, detectors, runner.uplinks, n, time.monotonic() - wall0)
 
 
+def run_mobility(days: float = MOB_DEFAULT_DAYS, seed: int = 0, start: datetime = MOB_DEFAULT_START,
+                 stations: int = 30, counters: int = 10, timezone: str = "Europe/Paris",
+                 workdir: str | Path | None = None) -> ScenarioRun:
+    """The mobility scenario through the real pipeline: simulated GBFS polls (the poller's normalisation) and
+    ChirpStack counter uplinks → Pipeline → DuckDB → on_commit → MobilityDetector → MemorySink."""
+    from clapas.detectors.mobility import MobilityDetector
+    from clapas.simulator.mobility import build_mobility, mobility_incidents, scenario_messages
+
+    city = build_mobility(seed, stations, counters)
+    end = start + timedelta(days=days)
+    incidents = mobility_incidents(city, start, end, seed)
+    wall0 = time.monotonic()
+    detectors: list[Detector] = [MobilityDetector(timezone=timezone)]
+    with detection_chain(city, detectors, timezone, workdir) as (pipeline, runner, sink):  # type: ignore[arg-type]
+        n, batch = 0, []
+        for m in scenario_messages(city, incidents, start, end):
+            batch.append(m)
+            if len(batch) >= 10_000:
+                pipeline.submit_many(batch)
+                n += len(batch)
+                batch = []
+        pipeline.submit_many(batch)
+        n += len(batch)
+    runner.finish(end.timestamp() + DAY)
+    return ScenarioRun(city, incidents, start, end, sink, detectors, runner.uplinks, n,  # type: ignore[arg-type]
+                       time.monotonic() - wall0)
+
+
 def msgspec_replace(inc: Incident, **changes: Any) -> Incident:
     import msgspec
 
@@ -330,6 +371,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--env-days", type=float, default=ENV_DEFAULT_DAYS, metavar="D",
                    help=f"length of the environmental scenario (default {ENV_DEFAULT_DAYS}, from "
                         f"{ENV_DEFAULT_START:%Y-%m-%d})")
+    p.add_argument("--mobility-days", type=float, default=MOB_DEFAULT_DAYS, metavar="D",
+                   help=f"length of the mobility scenario (default {MOB_DEFAULT_DAYS}, at least 10: counter rules "
+                        "compare with the same weekday a week before)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="city and incidents seed (default 0)")
     p.add_argument("--history-years", type=int, default=HISTORY_YEARS, metavar="Y",
                    help=f"previous years fed first, for the loi Warsmann reference (default {HISTORY_YEARS})")
@@ -360,7 +404,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"clapas score: {e}", file=sys.stderr)
         return 2
     env = [u for u in uses if u in ENV_USES]
-    if args.devices < 30 or ("water" in uses and args.days < 7) or (env and args.env_days < 7):
+    if args.devices < 30 or ("water" in uses and args.days < 7) or (env and args.env_days < 7) or (
+            "mobility" in uses and args.mobility_days < 10):
         print("clapas score: needs at least 30 devices and 7 days (rules need days of baseline)", file=sys.stderr)
         return 2
     runs: list[tuple[str, ScenarioRun]] = []
@@ -373,6 +418,10 @@ def run(args: argparse.Namespace) -> int:
         result = run_environment(args.devices, args.env_days, args.seed, uses=env)
         runs.append(("environmental", result))
         scores.update(score(result, rules_of(env))["detectors"])
+    if "mobility" in uses:
+        result = run_mobility(args.mobility_days, args.seed)
+        runs.append(("mobility", result))
+        scores.update(score(result, MOBILITY_RULES)["detectors"])
     if args.json:
         print(json.dumps({"detectors": scores}))
         return 0

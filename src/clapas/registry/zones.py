@@ -68,3 +68,39 @@ def zones_to_geojson(zones: list[dict[str, Any]]) -> dict[str, Any]:
             for z in zones
         ],
     }
+
+
+def _in_ring(lon: float, lat: float, ring: list[list[float]]) -> bool:
+    """Ray casting (even-odd rule) on one GeoJSON linear ring of [lon, lat] positions."""
+    inside = False
+    j = len(ring) - 1
+    for i in range(len(ring)):
+        xi, yi = ring[i][0], ring[i][1]
+        xj, yj = ring[j][0], ring[j][1]
+        if (yi > lat) != (yj > lat) and lon < (xj - xi) * (lat - yi) / ((yj - yi) or 1e-300) + xi:
+            inside = not inside
+        j = i
+    return inside
+
+
+def contains(geometry: dict[str, Any] | None, lat: float, lon: float) -> bool:
+    """Whether a GeoJSON Polygon or MultiPolygon holds the point (holes excluded)."""
+    if not geometry:
+        return False
+    kind, coords = geometry.get("type"), geometry.get("coordinates") or []
+    polygons = [coords] if kind == "Polygon" else coords if kind == "MultiPolygon" else []
+    for rings in polygons:
+        if rings and _in_ring(lon, lat, rings[0]) and not any(_in_ring(lon, lat, h) for h in rings[1:]):
+            return True
+    return False
+
+
+def zone_at(zones: list[dict[str, Any]], lat: float, lon: float, kinds: tuple[str, ...] = ("district",)) -> str:
+    """The id of the zone of one of `kinds` (in that order of preference; any kind last) holding a position, or ""
+    (a device's zone found from its position, e.g. a bike-share station's)."""
+    holding = [z for z in zones if contains(z.get("geometry"), lat, lon)]
+    for kind in kinds:
+        for z in holding:
+            if z.get("kind") == kind:
+                return str(z["id"])
+    return str(holding[0]["id"]) if holding else ""
