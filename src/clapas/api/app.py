@@ -13,8 +13,8 @@ from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
 from clapas import __version__
-from clapas.api import exports as open_data
 from clapas.api import JSONResponse, access, aggregates, alerts, audit, environment, errors, mobility, museum, rest
+from clapas.api import exports as open_data
 from clapas.config import Settings
 from clapas.connectors import http_ingest
 from clapas.pipeline.ingest import Pipeline
