@@ -108,4 +108,4 @@ class FrameCounter:
 def segment_loss(first: int, last: int, received: int) -> float:
     """§7.4: 1 − received / (fCnt_last − fCnt_first + 1), clamped to [0, 1]."""
     expected = last - first + 1
-    return 0.0 if expected <= 0 else min(1.0, max(0.0, 1.0 - received / expected))
+    return 0.0 if expected <= 0 else min(1.0, max(0.0, (expected - received) / expected))
