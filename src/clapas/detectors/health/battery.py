@@ -67,7 +67,7 @@ def iso_day(t: float | None) -> str | None:
 class BatteryTrack:
     """A device's battery readings: the last 24 h of voltages, their daily means, the last DevStatus and flag."""
 
-    __slots__ = ("day", "day_n", "day_sum", "daily", "flag", "percent", "power", "state", "volts")
+    __slots__ = ("daily", "day", "day_n", "day_sum", "flag", "percent", "power", "state", "volts")
 
     def __init__(self, days: int) -> None:
         self.volts: deque[tuple[float, float]] = deque()

@@ -31,6 +31,7 @@ from clapas.config import HealthSettings, ProfileSettings
 from clapas.detectors.base import CLEAR, OPEN, Detection, Detector, DeviceMeta, utc
 from clapas.detectors.health import battery as bat
 from clapas.detectors.health import gateways as gws
+from clapas.detectors.health import metrics
 from clapas.detectors.health import quality as qual
 from clapas.detectors.health import radio as rad
 from clapas.detectors.state import ANY, StateMap
@@ -94,11 +95,22 @@ class HealthDetector(Detector):
         self.flags: list[tuple[float, str, int, str]] = []
         self._due: list[tuple[float, str]] = []  # (silence deadline, device): rebuilt from `devs` on load
         self._timeout = s.offline_factor * s.stats_interval_s
+        self.counts = {"battery": 0, "radio": 0, "stuck": 0}  # open problems (gauges), rebuilt on load
 
     def state_loaded(self) -> None:
         self._due = []
+        self.counts = {"battery": 0, "radio": 0, "stuck": 0}
         for eui, d in self.devs.items():
             self._schedule(eui, d)
+            self.counts["battery"] += bool(d.batt.state)
+            self.counts["radio"] += bool(d.radio_state)
+            self.counts["stuck"] += bool(d.flat)
+
+    def publish(self) -> None:
+        """The fleet gauges (`clapas.detectors.health.metrics`)."""
+        offline = sum(1 for g in self.gateways.values() if g.offline_since is not None)
+        metrics.publish(len(self.silent), self.counts["battery"], self.counts["radio"], self.counts["stuck"],
+                        len(self.gateways) - offline, offline, len(self.devs))
 
     def take_flags(self) -> list[tuple[float, str, int, str]]:
         out, self.flags = self.flags, []
@@ -195,6 +207,8 @@ class HealthDetector(Detector):
             if flag:
                 self.flags.append((t, dev.eui, qid, flag))
                 del values[qid]
+        if bool(d.flat) != was_flat:
+            self.counts["stuck"] += 1 if d.flat else -1
         if d.flat and not was_flat:
             out.append(Detection(STUCK, dev.eui, OPEN, utc(t), "warning",
                                  {"quantities": [_key(q) for q in d.flat]}, "readings unchanged (flat line)"))
@@ -233,7 +247,7 @@ class HealthDetector(Detector):
             if m is not None and d.radio.add(t, m, sf):
                 self._judge_radio(eui, d, t, out)
 
-    # --- gateways ----------------------------------------------------------------------------------------------------
+    # --- gateways ---------------------------------------------------------------------------------------------------
     def _gateway_event(self, row: tuple[float, str, str, bool], out: list[Detection]) -> None:
         t, gid, kind, online = row
         g = self.gateways.get(gid)
@@ -283,7 +297,7 @@ class HealthDetector(Detector):
                     self._schedule(e, d)
         g.offline_since, g.orphans = None, []
 
-    # --- period checks -------------------------------------------------------------------------------------------------
+    # --- period checks ----------------------------------------------------------------------------------------------
     def advance(self, watermark: float, out: list[Detection]) -> None:
         self._start(watermark)
         for gid, g in self.gateways.items():
@@ -306,8 +320,9 @@ class HealthDetector(Detector):
             for eui in sorted(self.registry.by_eui):
                 if eui not in self.devs and eui not in self.silent:
                     self._open_silent(eui, at, out, "never_seen")
+        self.publish()
 
-    # --- batteries -------------------------------------------------------------------------------------------------------
+    # --- batteries --------------------------------------------------------------------------------------------------
     def _battery(self, dev: DeviceMeta, d: _Dev, t: float, values: dict[int, float], out: list[Detection]) -> None:
         b = d.batt
         s = self.s
@@ -328,6 +343,8 @@ class HealthDetector(Detector):
                                      ev, why))
             else:
                 out.append(Detection(BATTERY, dev.eui, CLEAR, utc(t), "warning", ev, "battery back above thresholds"))
+            if bool(state) != bool(b.state):
+                self.counts["battery"] += 1 if state else -1
             b.state = state
 
     def _battery_state(self, dev: DeviceMeta, b: bat.BatteryTrack, t: float) -> tuple[str, str, dict[str, Any]]:
@@ -357,7 +374,7 @@ class HealthDetector(Detector):
             return "warning", f"DevStatus battery {b.percent:.0f} %", {**ev, "source": "devstatus"}
         return "", "", ev
 
-    # --- radio -------------------------------------------------------------------------------------------------------------
+    # --- radio ------------------------------------------------------------------------------------------------------
     def _judge_radio(self, eui: str, d: _Dev, t: float, out: list[Detection]) -> None:
         s = self.s
         if len(d.radio.days) < s.radio_min_days:
@@ -380,6 +397,8 @@ class HealthDetector(Detector):
                                  f"radio margin {state}: {short:.1f} dB (median of {s.short_days} days)"))
         else:
             out.append(Detection(RADIO, eui, CLEAR, utc(t), "warning", ev, "radio margin back to normal"))
+        if bool(state) != bool(d.radio_state):
+            self.counts["radio"] += 1 if state else -1
         d.radio_state = state
 
 
