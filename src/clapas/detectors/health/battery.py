@@ -13,6 +13,7 @@ from collections import deque
 from datetime import UTC, datetime
 
 DAY = 86400.0
+MAX_FORECAST_S = 20 * 365 * DAY  # design: beyond a cell's shelf life a trend says nothing (and no date is given)
 EXTERNAL, UNKNOWN = "external", "unknown"
 
 
@@ -57,7 +58,8 @@ def forecast(points: list[tuple[float, float]], threshold: float) -> float | Non
     if s is None or s >= 0:
         return None
     t, v = points[-1]
-    return t + max(0.0, (v - threshold) / -s)
+    when = t + max(0.0, (v - threshold) / -s)
+    return when if when - t <= MAX_FORECAST_S else None
 
 
 def iso_day(t: float | None) -> str | None:
