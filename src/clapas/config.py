@@ -225,7 +225,6 @@ class HealthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     enabled: bool = True
     # --- silent devices (§7.2) ---
     check_interval_s: float = 300.0  # design: silence and gateways are checked on this grid of stream time
-    late_factor: float = 1.5  # ChirpStack v4 "inactive": now − last_seen > 1.5 × uplink_interval (device.rs) [S-code]
     silent_factor: float = 3.0  # §7.2 proposal [U]: silent after 3 missed uplinks (> 3·T)
     silent_grace_share: float = 0.05  # design: clocks and transmit delays, capped at one check
     learn_uplinks: int = 20  # §7.2 proposal [U]: T = median inter-arrival of the last 20 uplinks

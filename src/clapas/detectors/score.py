@@ -267,18 +267,22 @@ def run_environment(devices: int = DEFAULT_DEVICES, days: float = ENV_DEFAULT_DA
 
 def run_health(devices: int = DEFAULT_DEVICES, days: float = HEALTH_DEFAULT_DAYS, seed: int = 0,
                start: datetime = HEALTH_DEFAULT_START, timezone: str = "Europe/Paris",
-               workdir: str | Path | None = None) -> ScenarioRun:
+               workdir: str | Path | None = None, stats_interval_s: float = 30.0) -> ScenarioRun:
     """The health scenario through the real pipeline: the whole city and its gateways' events (simulator →
-    ChirpStack and Gateway Bridge JSON → Pipeline → DuckDB → on_commit → the health rules → MemorySink)."""
+    ChirpStack and Gateway Bridge JSON → Pipeline → DuckDB → on_commit → the health rules → MemorySink).
+    `stats_interval_s`: the gateways' stats interval (the Bridge's 30 s by default; the rules are told)."""
+    from clapas.config import HealthSettings
     from clapas.detectors.health import HealthDetector
 
     city = build_city(seed, devices)
     end = start + timedelta(days=days)
     incidents = health_incidents(city, start, end, seed)
     wall0 = time.monotonic()
-    detectors: list[Detector] = [HealthDetector(None, timezone)]
+    settings = HealthSettings(stats_interval_s=stats_interval_s, gateway_check_s=stats_interval_s)
+    detectors: list[Detector] = [HealthDetector(settings, timezone)]
     with detection_chain(city, detectors, timezone, workdir) as (pipeline, runner, sink):
-        n = feed(pipeline, Simulation(city, start, end, seed, incidents, gateway_events=True).messages())
+        sim = Simulation(city, start, end, seed, incidents, gateway_events=True, gateway_stats_s=stats_interval_s)
+        n = feed(pipeline, sim.messages())
     # no `finish`: the health rules have no period to close, and past the end every device would look silent
     return ScenarioRun(city, incidents, start, end, sink, detectors, runner.uplinks, n, time.monotonic() - wall0)
 

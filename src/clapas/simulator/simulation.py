@@ -35,9 +35,9 @@ class Simulation:
 
     def __init__(self, city: City, start: datetime, end: datetime | None, seed: int = 0,
                  incidents: list[Incident] | None = None, fmt: str = "json", joins: bool = True,
-                 gateway_events: bool = False) -> None:
-        """`gateway_events`: also the Gateway Bridge's connection states and stats of every gateway (the health
-        rules' input; off by default: they are many messages that no other use reads)."""
+                 gateway_events: bool = False, gateway_stats_s: float = GATEWAY_STATS_S) -> None:
+        """`gateway_events`: also the Gateway Bridge's connection states and stats of every gateway, every
+        `gateway_stats_s` (the health rules' input; off by default: they are many messages no other use reads)."""
         self.city, self.seed = city, seed
         self.t_start = start.timestamp()
         self.t_end = end.timestamp() if end is not None else float("inf")
@@ -47,6 +47,7 @@ class Simulation:
         self.fmt = fmt
         self.joins = joins
         self.gateway_events = gateway_events
+        self.gateway_stats_s = gateway_stats_s
         self.silent: dict[str, list[tuple[float, float]]] = {}
         self.outages: list[tuple[float, float, str]] = []  # (start, end, gateway)
         self.antenna: dict[str, list[Incident]] = {}  # degrading antennas: extra loss ramping up
@@ -75,12 +76,12 @@ class Simulation:
         return heapq.merge(self._device_messages(), self._gateway_messages(), key=lambda e: e[0])
 
     def _gateway_messages(self) -> Iterator[tuple[float, str, bytes]]:
-        """Every gateway's retained ONLINE at the start, its stats every 30 s, OFFLINE/ONLINE around outages."""
-        fmt, t0, t_end = self.fmt, self.t_start, self.t_end
+        """Every gateway's retained ONLINE at the start, its stats, OFFLINE/ONLINE around outages."""
+        fmt, t0, t_end, every = self.fmt, self.t_start, self.t_end, self.gateway_stats_s
         heap: list[tuple[float, int, str, str]] = []  # (time, order, gateway, what)
         for k, g in enumerate(self.city.gateways):
             heap.append((t0, k, g.id, "online"))
-            heap.append((t0 + (k * 7.3) % GATEWAY_STATS_S, k, g.id, "stats"))
+            heap.append((t0 + (k * 7.3) % every, k, g.id, "stats"))
         for a, b, gid in self.outages:
             heap += [(a, 0, gid, "offline"), (b, 0, gid, "online")]
         heapq.heapify(heap)
@@ -90,7 +91,7 @@ class Simulation:
             if t >= t_end:
                 continue
             if what == "stats":
-                heapq.heappush(heap, (t + GATEWAY_STATS_S, k, gid, "stats"))
+                heapq.heappush(heap, (t + every, k, gid, "stats"))
                 if any(a <= t < b for a, b, g in self.outages if g == gid):
                     continue
                 received[gid] += 1

@@ -9,7 +9,7 @@ the 24-hour mean falling `knee_drop_v` below its plateau (the highest daily mean
 
 from __future__ import annotations
 
-from collections import deque
+import math
 from datetime import UTC, datetime
 
 DAY = 86400.0
@@ -67,13 +67,16 @@ def iso_day(t: float | None) -> str | None:
 
 
 class BatteryTrack:
-    """A device's battery readings: the last 24 h of voltages, their daily means, the last DevStatus and flag."""
+    """A device's battery readings: the mean voltage over about 24 h (exponential, time constant `window_s`), the
+    daily means, the last DevStatus and flag."""
 
-    __slots__ = ("daily", "day", "day_n", "day_sum", "flag", "percent", "power", "state", "volts")
+    __slots__ = ("daily", "day", "day_n", "day_sum", "flag", "keep", "mean_t", "mean_v", "percent", "power", "state")
 
     def __init__(self, days: int) -> None:
-        self.volts: deque[tuple[float, float]] = deque()
-        self.daily: deque[tuple[float, float]] = deque(maxlen=days)  # (day start, mean V)
+        self.mean_v: float | None = None  # the 24-h mean, kept as an exponential mean (one number a device)
+        self.mean_t = 0.0
+        self.daily: list[tuple[float, float]] = []  # (day start, mean V), the last `keep` days
+        self.keep = days
         self.day = -1
         self.day_sum = 0.0
         self.day_n = 0
@@ -83,19 +86,23 @@ class BatteryTrack:
         self.state = ""  # "", warning, critical
 
     def add_voltage(self, t: float, v: float, window_s: float) -> None:
-        self.volts.append((t, v))
-        while self.volts and self.volts[0][0] <= t - window_s:
-            self.volts.popleft()
+        if self.mean_v is None or t - self.mean_t > window_s:
+            self.mean_v = v
+        elif t > self.mean_t:
+            self.mean_v += (v - self.mean_v) * (1 - math.exp(-(t - self.mean_t) / window_s))
+        self.mean_t = max(self.mean_t, t)
         day = int(t // DAY)
         if day != self.day:
             if self.day_n:
                 self.daily.append((self.day * DAY, self.day_sum / self.day_n))
+                if len(self.daily) > self.keep:
+                    del self.daily[0]
             self.day, self.day_sum, self.day_n = day, 0.0, 0
         self.day_sum += v
         self.day_n += 1
 
     def mean(self) -> float | None:
-        return sum(v for _, v in self.volts) / len(self.volts) if self.volts else None
+        return self.mean_v
 
     def points(self) -> list[tuple[float, float]]:
         """Daily means, today's so far last."""

@@ -24,7 +24,6 @@ from __future__ import annotations
 import heapq
 import math
 import statistics
-from collections import deque
 from typing import Any
 
 from clapas.config import HealthSettings, ProfileSettings
@@ -54,18 +53,19 @@ def _iso(t: float) -> str:
 class _Dev:
     """What the health rules keep of one device."""
 
-    __slots__ = ("batt", "fc", "flat", "gaps", "heard", "last", "q", "radio", "radio_state")
+    __slots__ = ("batt", "fc", "flat", "gaps", "heard", "last", "q", "queued", "radio", "radio_state")
 
     def __init__(self, s: HealthSettings) -> None:
         self.last = -math.inf  # last uplink (or status) heard
-        self.gaps: deque[float] = deque(maxlen=s.learn_uplinks)
+        self.gaps: list[float] = []  # the last `learn_uplinks` intervals (lists, not deques: 80,000 devices)
         self.heard: dict[str, float] = {}  # gateway → last time it heard the device
         self.fc = rad.FrameCounter()
         self.radio = rad.RadioTrack(s.long_days)
         self.radio_state = ""
-        self.batt = bat.BatteryTrack(max(1, int(s.trend_window_s // bat.DAY)))
+        self.batt: bat.BatteryTrack | None = None  # once it reports a battery
         self.q: dict[int, qual.QuantityTrack] = {}
         self.flat: list[int] = []  # quantities flat now (the stuck-sensor alert is open while any is)
+        self.queued = False  # has an entry in the detector's deadline heap (rebuilt on load)
 
 
 class HealthDetector(Detector):
@@ -101,8 +101,9 @@ class HealthDetector(Detector):
         self._due = []
         self.counts = {"battery": 0, "radio": 0, "stuck": 0}
         for eui, d in self.devs.items():
+            d.queued = False
             self._schedule(eui, d)
-            self.counts["battery"] += bool(d.batt.state)
+            self.counts["battery"] += bool(d.batt is not None and d.batt.state)
             self.counts["radio"] += bool(d.radio_state)
             self.counts["stuck"] += bool(d.flat)
 
@@ -117,8 +118,8 @@ class HealthDetector(Detector):
         return out
 
     # --- intervals and silence -----------------------------------------------------------------------------------
-    def interval(self, eui: str, d: _Dev | None = None) -> float | None:
-        """T of a device: its profile's, its registry entry's, else learned from its last uplinks."""
+    def configured_interval(self, eui: str) -> float | None:
+        """T of a device from its profile, else its registry entry."""
         meta = self.registry.get(eui) if getattr(self, "registry", None) is not None else None
         if meta is not None:
             prof = self.profiles.get(meta.profile) if meta.profile else None
@@ -126,6 +127,13 @@ class HealthDetector(Detector):
                 return float(prof.expected_interval_s)
             if meta.expected_interval_s:
                 return float(meta.expected_interval_s)
+        return None
+
+    def interval(self, eui: str, d: _Dev | None = None) -> float | None:
+        """T of a device: its profile's, its registry entry's, else learned from its last uplinks."""
+        t_ = self.configured_interval(eui)
+        if t_ is not None:
+            return t_
         d = d or self.devs.get(eui)
         if d is not None and len(d.gaps) >= self.s.learn_min_uplinks:
             return statistics.median(d.gaps)
@@ -139,9 +147,13 @@ class HealthDetector(Detector):
         return max(d.last, self.resume.get(eui, -math.inf)) + self.s.silent_factor * t_ + grace
 
     def _schedule(self, eui: str, d: _Dev) -> None:
+        """One heap entry per device at most: a deadline that moved later is found when its entry comes due."""
+        if d.queued:
+            return
         dl = self._deadline(eui, d)
         if dl is not None:
             heapq.heappush(self._due, (dl, eui))
+            d.queued = True
 
     def _grid(self, t: float) -> float:
         c = self.s.check_interval_s
@@ -170,8 +182,10 @@ class HealthDetector(Detector):
             dl = self._deadline(eui, d)
             if dl is not None and t > dl:  # it was silent in between (seen now, in one batch)
                 self._open_silent(eui, max(self._grid(dl), dl), out)
-        if math.isfinite(d.last):
+        if math.isfinite(d.last) and self.configured_interval(eui) is None:  # only what must be learned
             d.gaps.append(t - d.last)
+            if len(d.gaps) > self.s.learn_uplinks:
+                del d.gaps[0]
         d.last = t
         self.resume.pop(eui, None)
         if eui in self.silent:
@@ -238,6 +252,8 @@ class HealthDetector(Detector):
             self.flags.append((t, eui, WHOLE_UPLINK, qual.CLOCK_SKEW))
         if event == "status":
             if power:
+                if d.batt is None:
+                    d.batt = bat.BatteryTrack(max(1, int(self.s.trend_window_s // bat.DAY)))
                 d.batt.power = power
             return
         if f_cnt is not None:
@@ -306,13 +322,21 @@ class HealthDetector(Detector):
         while due and due[0][0] < watermark:
             dl, eui = heapq.heappop(due)
             d = self.devs.get(eui)
-            if d is None or eui in self.silent or eui in self.suppressed or self._deadline(eui, d) != dl:
+            if d is None:
+                continue
+            d.queued = False
+            now_dl = self._deadline(eui, d)
+            if now_dl is None or eui in self.silent or eui in self.suppressed:
+                continue
+            if now_dl > dl:  # heard since: wait for its new deadline
+                self._schedule(eui, d)
                 continue
             at = max(self._grid(dl), dl)
             if at <= watermark:
                 self._open_silent(eui, at, out)
             else:
                 heapq.heappush(due, (dl, eui))
+                d.queued = True
                 break
         if not self.never_checked and self.t0 is not None and watermark - self.t0 >= self.s.never_seen_after_s:
             self.never_checked = True
@@ -324,8 +348,12 @@ class HealthDetector(Detector):
 
     # --- batteries --------------------------------------------------------------------------------------------------
     def _battery(self, dev: DeviceMeta, d: _Dev, t: float, values: dict[int, float], out: list[Detection]) -> None:
-        b = d.batt
         s = self.s
+        b = d.batt
+        if b is None:
+            if Q_LOW_FLAG not in values and Q_VOLTS not in values and Q_BATTERY not in values:
+                return
+            b = d.batt = bat.BatteryTrack(max(1, int(s.trend_window_s // bat.DAY)))
         changed = False
         if Q_LOW_FLAG in values:
             b.flag, changed = values[Q_LOW_FLAG] >= 1, True

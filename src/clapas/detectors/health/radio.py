@@ -9,7 +9,6 @@ those give the device's radio state. Frame counters: received uplinks per segmen
 from __future__ import annotations
 
 import statistics
-from collections import deque
 
 # Demodulation floor (dB SNR) per SF and bandwidth: TTN lorawan-stack pkg/networkserver/mac/margin_table.go [S-code]
 SNR_FLOOR_DB: dict[int, dict[int, float]] = {
@@ -42,12 +41,13 @@ def radio_state(short_median: float, long_median: float, sf: int | None, *, degr
 class RadioTrack:
     """A device's margins: today's, and the daily medians of the last `long_days` days."""
 
-    __slots__ = ("day", "days", "sf", "today")
+    __slots__ = ("day", "days", "keep", "sf", "today")
 
     def __init__(self, long_days: int) -> None:
         self.day = -1
-        self.today: list[float] = []
-        self.days: deque[float] = deque(maxlen=long_days)
+        self.today: list[int] = []  # today's margins, in half dB
+        self.days: list[float] = []  # a list, not a deque: 80,000 devices each hold one (a deque costs 600 bytes)
+        self.keep = long_days
         self.sf: int | None = None
 
     def add(self, t: float, margin: float, sf: int | None) -> bool:
@@ -56,18 +56,19 @@ class RadioTrack:
         closed = False
         if day != self.day:
             if self.today:
-                self.days.append(statistics.median(self.today))
+                self.days.append(statistics.median(self.today) / 2)
+                if len(self.days) > self.keep:
+                    del self.days[0]
                 closed = True
             self.day, self.today = day, []
-        self.today.append(margin)
+        self.today.append(round(margin * 2))  # half-dB steps: small ints, which Python shares (80,000 devices)
         self.sf = sf
         return closed
 
     def medians(self, short_days: int) -> tuple[float, float] | None:
         if not self.days:
             return None
-        days = list(self.days)
-        return statistics.median(days[-short_days:]), statistics.median(days)
+        return statistics.median(self.days[-short_days:]), statistics.median(self.days)
 
 
 class FrameCounter:
