@@ -9,6 +9,7 @@ from functools import cache
 import pytest
 
 from clapas.config import HealthSettings, Settings
+from clapas.detectors.rebuild import rebuild
 from clapas.model import Message
 from clapas.simulator.incidents import Incident
 from clapas.simulator.run import message
@@ -32,16 +33,29 @@ def messages() -> tuple[tuple[Message, ...], Incident]:
     return msgs, outage
 
 
+REBUILT: dict = {}
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> list:
     msgs, _ = messages()
-    return run_chain(f"duckdb:///{tmp_path_factory.mktemp('h') / 'a.duckdb'}", settings=SETTINGS, messages=msgs)
+
+    def rebuild_at_the_end(store, i: int) -> None:  # the journal holds the gateway events: a rebuild agrees
+        if i == len(msgs):
+            REBUILT.update(rebuild(store, SETTINGS))
+
+    return run_chain(f"duckdb:///{tmp_path_factory.mktemp('h') / 'a.duckdb'}", settings=SETTINGS, messages=msgs,
+                     on_stop=rebuild_at_the_end)
 
 
 def test_the_outage_is_one_incident(uninterrupted) -> None:
     _, outage = messages()
     gateway = [a for a in uninterrupted if a[0] == "health.gateway_offline"]
     assert [(a[1], a[2]) for a in gateway] == [(outage.devices[0], "resolved")]
+
+
+def test_a_state_rebuild_from_the_journal_agrees_with_the_alert_table(uninterrupted) -> None:
+    assert REBUILT["messages"] > 0 and REBUILT["alerts_opened"] == REBUILT["alerts_resolved"] == 0
 
 
 def test_restart_mid_outage_gives_the_uninterrupted_alerts(tmp_path, uninterrupted) -> None:
