@@ -500,6 +500,21 @@ def _apply_codecs(c: CodecSettings) -> None:
                                                                   c.stack_limit_kb))
 
 
+def _check_health(h: HealthSettings) -> None:
+    from clapas.model import QUANTITY_BY_KEY
+
+    unknown = sorted(k for k in h.quality if k not in QUANTITY_BY_KEY)
+    if unknown:
+        raise ConfigError(f"[health.quality]: unknown quantities {', '.join(unknown)} (keys of the catalogue, e.g. "
+                          "air.temperature)")
+    if h.default_chemistry not in h.voltage_thresholds or any(len(v) != 2 or v[1] > v[0]
+                                                              for v in h.voltage_thresholds.values()):
+        raise ConfigError("[health] voltage_thresholds: chemistry = [warn V, critical V] (warn ≥ critical), one of "
+                          "them the default_chemistry")
+    if min(h.check_interval_s, h.gateway_check_s, h.stats_interval_s, h.silent_factor) <= 0 or h.debounce_checks < 1:
+        raise ConfigError("[health]: check intervals, stats_interval_s and silent_factor > 0, debounce_checks ≥ 1")
+
+
 def _check(s: Settings) -> None:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -517,6 +532,7 @@ def _check(s: Settings) -> None:
             raise ConfigError(f"{var} must look like mqtt://host:port, got {url!r}")
     if not 0 < s.http.port < 65536:
         raise ConfigError(f"http port out of range: {s.http.port} (CLAPAS_HTTP_PORT)")
+    _check_health(s.health)
     a = s.alerts
     if a.max_attempts < 1 or a.retry_base_s <= 0 or a.retry_max_s < a.retry_base_s or a.poll_interval_s <= 0:
         raise ConfigError("alerts: max_attempts ≥ 1, retry_base_s > 0, retry_max_s ≥ retry_base_s, "
