@@ -92,3 +92,15 @@ def test_example_environmental_sections_with_their_commented_examples(tmp_path):
     assert s.flood.level_thresholds("70b3d5e75e00abcd", {}) == (1.6, 2.4, 3.4)
     assert s.heat.department_table()["84"].ibmx_c == 36.0
     assert s.heat.reference_stations == ("70b3d5e75e001234",)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('[health.quality."air.temprature"]\nmin = 0\n', "unknown quantities air.temprature"),
+    ('[health]\nvoltage_thresholds = { "li-socl2" = [3.1, 3.3] }\n', "warn ≥ critical"),
+    ("[health]\ndebounce_checks = 0\n", "debounce_checks"),
+])
+def test_bad_health_settings_are_named(tmp_path, text, message):
+    p = tmp_path / "city.toml"
+    p.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_settings(p, env={})

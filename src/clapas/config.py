@@ -46,6 +46,10 @@ class ChirpstackSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tru
     mqtt_url: str = ""
     # ChirpStack v4 MQTT integration topics: application/{application_id}/device/{dev_eui}/event/{event}
     topic: str = "application/+/device/+/event/+"
+    # Gateway Bridge topics on the same broker (health rules, domain-rules §7.2): the retained connection state and
+    # the stats; `[region/]gateway/<id>/…` (eu868 by default). Empty list: not subscribed.
+    gateway_topics: list[str] = msgspec.field(
+        default_factory=lambda: ["eu868/gateway/+/state/conn", "eu868/gateway/+/event/stats"])
     client_id: str = "clapas"
     qos: int = 0
     # Accept `POST /api/v1/ingest/chirpstack?event=…` (the ChirpStack HTTP integration).
@@ -215,6 +219,74 @@ class WaterSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     lateness_s: float = 7200.0
 
 
+class QualityCheck(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Data-quality checks of one quantity (`[health.quality.<quantity key>]`); None switches a check off."""
+
+    min: float | None = None  # physical range: a reading outside it is flagged `range`
+    max: float | None = None
+    flat_s: float | None = None  # a reading unchanged (± flat_tolerance) this long: `flat` (a stuck sensor)
+    flat_tolerance: float = 0.0
+    spike: float | None = None  # |reading − previous| above this, back within it at the next reading: `spike`
+    spike_window_s: float = 3600.0  # only between readings this close
+
+
+def _default_quality() -> dict[str, QualityCheck]:
+    """[U] design defaults (domain-rules.md §7.2 asks for range, flat line and spikes; no standard gives numbers):
+    ranges are the sensors' datasheet ranges (SHT3x-class T/RH: −40…125 °C, 0…100 %RH; optical PM counters
+    0…1000 µg/m³), flat lines are hours without any change of a quantity that always varies."""
+    return {
+        "air.temperature": QualityCheck(min=-40.0, max=60.0, flat_s=6 * 3600.0, spike=10.0),
+        "air.humidity": QualityCheck(min=0.0, max=100.0, flat_s=12 * 3600.0, spike=30.0),
+        "air.pm10": QualityCheck(min=0.0, max=1000.0, flat_s=12 * 3600.0),
+        "air.pm2_5": QualityCheck(min=0.0, max=1000.0, flat_s=12 * 3600.0),
+        "air.no2": QualityCheck(min=0.0, max=2000.0, flat_s=12 * 3600.0),
+        "water.level": QualityCheck(min=-5.0, max=30.0),
+    }
+
+
+class HealthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """[health] Device and network health rules (domain-rules.md §7; `clapas.detectors.health`)."""
+
+    enabled: bool = True
+    # --- silent devices (§7.2) ---
+    check_interval_s: float = 300.0  # design: silence and gateways are checked on this grid of stream time
+    silent_factor: float = 3.0  # §7.2 proposal [U]: silent after 3 missed uplinks (> 3·T)
+    silent_grace_share: float = 0.05  # design: clocks and transmit delays, capped at one check
+    learn_uplinks: int = 20  # §7.2 proposal [U]: T = median inter-arrival of the last 20 uplinks
+    learn_min_uplinks: int = 5  # design: fewer intervals than this teach nothing
+    never_seen_after_s: float = 86400.0  # design: a registered device unheard this long after the stream began
+    # --- gateways (§7.2) ---
+    stats_interval_s: float = 30.0  # Gateway Bridge `stats_interval="30s"` [S-code]
+    offline_factor: float = 2.0  # ChirpStack: offline when now − last_seen > 2 × stats_interval (gateway.rs) [S-code]
+    debounce_checks: int = 2  # §7.2 proposal [U]: offline only if it holds ≥ 2 checks (§7.5 flapping gateways)
+    gateway_check_s: float = 30.0  # design: gateways are checked every stats interval of stream time
+    heard_window_s: float = 7 * 86400.0  # §7.2 proposal [U]: blast radius from 7 days of rx_info[]
+    # --- batteries (§7.3) ---
+    devstatus_low_percent: float = 20.0  # §7.3 proposal [U]: DevStatus < 20 %
+    chemistry_tag: str = "battery_chemistry"  # device tag naming the cell; default below
+    default_chemistry: str = "li-socl2"
+    # chemistry → (warn V, critical V): Li-SOCl2 3.6 V cell, §7.3 proposal [U] (Tadiran LTC: 3.6 V operating);
+    # Li-MnO2 3 V: RadioBridge "battery low" below 2.75 V, transmission stops below 2.54 V [S]
+    voltage_thresholds: dict[str, list[float]] = msgspec.field(
+        default_factory=lambda: {"li-socl2": [3.3, 3.1], "li-mno2": [2.75, 2.54]})
+    voltage_window_s: float = 86400.0  # §7.3: V_mean24h
+    knee_drop_v: float = 0.1  # [U] §7.3 "flat then falls fast": the 24-h mean this far below the plateau warns
+    trend_window_s: float = 30 * 86400.0  # §7.3 proposal [U]: the 30-day slope …
+    forecast_horizon_s: float = 60 * 86400.0  # … reaching the threshold within 60 days
+    trend_min_s: float = 3 * 86400.0  # design: a slope needs this much history
+    # --- radio (§7.1) ---
+    degrading_margin_db: float = 10.0  # 7-day median < 10 dB: ChirpStack's ADR installation margin [S-code]
+    degrading_drop_db: float = 6.0  # §7.1 proposal [U]: ≥ 6 dB below the 30-day median
+    critical_margin_db: float = 3.0  # §7.1 proposal [U]
+    sf12_critical_margin_db: float = 5.0  # §7.1 proposal [U]: SF12 (no faster rate to fall back on) with < 5 dB
+    short_days: int = 7  # §7.1: the 7-day …
+    long_days: int = 30  # … and the 30-day medians
+    radio_min_days: int = 2  # design: days of margins before the radio state is judged
+    # --- data quality (§7.2) ---
+    clock_skew_s: float = 120.0  # §7.2 proposal [U]: |t_payload − t_rx| > 120 s ⇒ SUSPECT
+    quality: dict[str, QualityCheck] = msgspec.field(default_factory=_default_quality)
+
+
 class WebhookSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """POST each alert event as JSON to one URL (`clapas.alerts.notifiers.webhook`)."""
 
@@ -369,6 +441,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # The environmental uses (issue 5): each section's settings, with their sources, live beside the computations
     # they drive in `clapas.indices` (heat.py, air.py, flood.py, museum.py); the docs there say which numbers are [U].
     heat: HeatSettings = msgspec.field(default_factory=HeatSettings)
+    health: HealthSettings = msgspec.field(default_factory=HealthSettings)
     islands: IslandSettings = msgspec.field(default_factory=IslandSettings)
     air: AirQualitySettings = msgspec.field(default_factory=AirQualitySettings)
     museum: MuseumSettings = msgspec.field(default_factory=MuseumSettings)
@@ -461,6 +534,21 @@ def _apply_codecs(c: CodecSettings) -> None:
                                                                   c.stack_limit_kb))
 
 
+def _check_health(h: HealthSettings) -> None:
+    from clapas.model import QUANTITY_BY_KEY
+
+    unknown = sorted(k for k in h.quality if k not in QUANTITY_BY_KEY)
+    if unknown:
+        raise ConfigError(f"[health.quality]: unknown quantities {', '.join(unknown)} (keys of the catalogue, e.g. "
+                          "air.temperature)")
+    if h.default_chemistry not in h.voltage_thresholds or any(len(v) != 2 or v[1] > v[0]
+                                                              for v in h.voltage_thresholds.values()):
+        raise ConfigError("[health] voltage_thresholds: chemistry = [warn V, critical V] (warn ≥ critical), one of "
+                          "them the default_chemistry")
+    if min(h.check_interval_s, h.gateway_check_s, h.stats_interval_s, h.silent_factor) <= 0 or h.debounce_checks < 1:
+        raise ConfigError("[health]: check intervals, stats_interval_s and silent_factor > 0, debounce_checks ≥ 1")
+
+
 def _check(s: Settings) -> None:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -479,6 +567,7 @@ def _check(s: Settings) -> None:
             raise ConfigError(f"{var} must look like mqtt://host:port, got {url!r}")
     if not 0 < s.http.port < 65536:
         raise ConfigError(f"http port out of range: {s.http.port} (CLAPAS_HTTP_PORT)")
+    _check_health(s.health)
     a = s.alerts
     if a.max_attempts < 1 or a.retry_base_s <= 0 or a.retry_max_s < a.retry_base_s or a.poll_interval_s <= 0:
         raise ConfigError("alerts: max_attempts ≥ 1, retry_base_s > 0, retry_max_s ≥ retry_base_s, "

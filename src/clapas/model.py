@@ -165,9 +165,24 @@ class Uplink(msgspec.Struct, kw_only=True):
     snr: float | None = None
     sf: int | None = None
     gateways: int = 0
+    # (gateway id, SNR) of every gateway that heard the uplink (health: blast radius, link margin) and the LoRa
+    # bandwidth (Hz) the SNR floor depends on
+    rx: tuple[tuple[str, float], ...] = ()
+    bw: int | None = None
     dedup_key: str = ""
     info: DeviceInfo | None = None
     event_data: dict[str, Any] | None = None  # join/ack/txack/log/location details
+
+
+class GatewayEvent(msgspec.Struct, kw_only=True):
+    """A gateway's own event (ChirpStack Gateway Bridge): its retained connection state or its periodic stats."""
+
+    gateway_id: str
+    time: datetime
+    kind: str  # "conn" or "stats"
+    online: bool = True  # conn: ONLINE / OFFLINE; stats: a gateway that reports is online
+    rx_received: int | None = None  # stats: packets received (all, and with a good CRC)
+    rx_ok: int | None = None
 
 
 _HEX16 = re.compile(r"[0-9a-f]{16}")

@@ -28,7 +28,7 @@ import msgspec
 from clapas.alerts.wiring import build_alerting
 from clapas.cli import add_config_argument
 from clapas.config import ChirpstackSettings, RegistrySettings, Settings, TtnSettings, load_settings
-from clapas.connectors import chirpstack, ttn
+from clapas.connectors import chirpstack, chirpstack_gateway, ttn
 from clapas.connectors.gbfs.poller import GbfsPoller, GbfsSystemSettings
 from clapas.connectors.mqtt import MqttSubscriber
 from clapas.model import Message
@@ -114,7 +114,7 @@ class Service:
         cs, tts = settings.chirpstack, settings.ttn
         if cs.mqtt_url:
             self.subscribers.append(MqttSubscriber(
-                cs.mqtt_url, [cs.topic], self._chirpstack_sink, client_id=cs.client_id, qos=cs.qos,
+                cs.mqtt_url, [cs.topic, *cs.gateway_topics], self._chirpstack_sink, client_id=cs.client_id, qos=cs.qos,
                 name="chirpstack"))
         if tts.mqtt_url:
             self.subscribers.append(MqttSubscriber(
@@ -139,8 +139,8 @@ class Service:
             self.alerting.runner.registry.reload()
 
     def _chirpstack_sink(self, topic: str, payload: bytes) -> asyncio.Future[None] | None:
-        return self._spooled(chirpstack.message(payload, datetime.now(UTC), topic=topic),
-                             self.settings.chirpstack.qos > 0)
+        wrap = chirpstack_gateway.message if chirpstack_gateway.is_gateway_topic(topic) else chirpstack.message
+        return self._spooled(wrap(payload, datetime.now(UTC), topic=topic), self.settings.chirpstack.qos > 0)
 
     def _ttn_sink(self, topic: str, payload: bytes) -> asyncio.Future[None] | None:
         return self._spooled(ttn.message(payload, datetime.now(UTC), topic=topic), self.settings.ttn.qos > 0)

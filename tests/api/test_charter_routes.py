@@ -270,7 +270,8 @@ def test_dashboard_files_and_metrics_hold_no_personal_value(walked: Walked) -> N
 
 # never a device, zone or subscriber; the Python runtime's own collectors name their interpreter
 METRIC_LABELS = {"source", "event", "status", "le", "quantile", "generation", "implementation", "major", "minor",
-                 "patchlevel", "version"}
+                 "patchlevel", "version",
+                 "problem", "state"}  # the fleet's health gauges: a problem or a gateway state, never a device
 
 
 def test_metric_labels_name_no_device(walked: Walked) -> None:

@@ -17,6 +17,7 @@ from clapas.store.base import Store
 
 log = logging.getLogger("clapas.alerts")
 
+GATEWAY_RULE = "health.gateway_offline"  # its subject is a gateway, neither a device nor a zone
 MAX_PENDING = 100_000  # transitions kept while the store is down; beyond, the oldest are dropped (and logged)
 
 
@@ -36,6 +37,8 @@ class PersistentAlerts:
         meta = self.registry.by_eui.get(d.subject) if self.registry is not None else None
         if meta is not None:
             kind, zone = "device", meta.zone
+        elif d.rule == GATEWAY_RULE:
+            kind, zone = "gateway", ""
         else:
             kind, zone = "zone", d.subject
         return AlertChange(d.rule, d.subject, d.state, d.at, d.severity, dict(d.evidence), d.message, kind, zone)

@@ -23,13 +23,15 @@ def build_detectors(settings: Settings) -> list[Detector]:
     """Every use's detectors, from their settings sections. Each one only sees the devices of its kinds."""
     from clapas.detectors.air import AirDetector
     from clapas.detectors.flood import FloodDetector
+    from clapas.detectors.health import HealthDetector
     from clapas.detectors.heat import HeatDetector
     from clapas.detectors.mobility import MobilityDetector
     from clapas.detectors.museum import MuseumDetector
     from clapas.detectors.water import WaterDetector
 
     tz = settings.timezone
-    return [WaterDetector(settings.water, tz), HeatDetector(settings.heat, tz), AirDetector(settings.air, tz),
+    health = [HealthDetector(settings.health, tz, settings.profiles)] if settings.health.enabled else []
+    return [*health, WaterDetector(settings.water, tz), HeatDetector(settings.heat, tz), AirDetector(settings.air, tz),
             FloodDetector(settings.flood, tz), MuseumDetector(settings.museum, tz),
             MobilityDetector(settings.bikeshare, settings.counters, tz)]
 

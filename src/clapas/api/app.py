@@ -15,6 +15,7 @@ from starlette.staticfiles import StaticFiles
 from clapas import __version__
 from clapas.api import JSONResponse, access, aggregates, alerts, audit, environment, errors, mobility, museum, rest
 from clapas.api import exports as open_data
+from clapas.api import health as fleet_health
 from clapas.config import Settings
 from clapas.connectors import http_ingest
 from clapas.pipeline.ingest import Pipeline
@@ -42,6 +43,7 @@ def create_app(store: Store, settings: Settings, pipeline: Pipeline | None = Non
     app.include_router(rest.health)
     app.include_router(rest.api)
     app.include_router(alerts.router)
+    app.include_router(fleet_health.router)
     app.include_router(museum.router)
     app.include_router(environment.router)
     app.include_router(mobility.router)

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from clapas.charter import CLASSES, OPEN, PERSONAL, RESTRICTED, most_restrictive
+from clapas.model import DEVICE_KINDS
 
 HABITATION = "habitation"  # the registry's premises_use of a dwelling (loi Warsmann, §1.1)
 NON_RESIDENTIAL = "non_residential"  # `[charter.kinds]` qualifier: "water_meter.non_residential"
@@ -53,6 +54,8 @@ RULE_SOURCES: dict[str, tuple[str, ...]] = {
     "flood": ("water_level", "rain_gauge"),
     "museum": ("indoor_climate",),
     "mobility": ("bike_station", "bikeshare_system", "bike_counter", "traffic_counter"),
+    # a gateway incident lists the devices it orphans, whatever their kind (a dwelling's meter among them)
+    "health.gateway_offline": DEVICE_KINDS,
 }
 
 # Registry fields that identify a personal device's home; `zone` and `kind` stay open (§8.9, issue 10).

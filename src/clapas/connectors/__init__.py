@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from types import ModuleType
 
-from clapas.connectors import chirpstack, counts, ttn
+from clapas.connectors import chirpstack, chirpstack_gateway, counts, ttn
 from clapas.connectors.chirpstack import ParseError
 from clapas.connectors.gbfs import messages as gbfs
 from clapas.model import Message, Uplink
@@ -31,4 +31,4 @@ def parser_for(source: str) -> tuple[Callable[[Message], Uplink], Callable[[Mess
     return mod.parse, mod.eui_hint
 
 
-__all__ = ["ParseError", "parser_for"]
+__all__ = ["ParseError", "chirpstack_gateway", "parser_for"]

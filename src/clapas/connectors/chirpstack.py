@@ -36,13 +36,15 @@ class _DeviceInfo(msgspec.Struct, rename="camel"):
     tags: dict[str, str] = {}
 
 
-class _RxInfo(msgspec.Struct):
+class _RxInfo(msgspec.Struct, rename="camel"):
+    gateway_id: str = ""
     rssi: float = 0
     snr: float = 0
 
 
 class _Lora(msgspec.Struct, rename="camel"):
     spreading_factor: int = 0
+    bandwidth: int = 0
 
 
 class _Modulation(msgspec.Struct):
@@ -185,6 +187,7 @@ def _parse_json(event: str, raw: bytes, received_at: datetime) -> Uplink:
                 dev_eui=eui, time=_time(m.time, received_at), f_port=m.f_port, f_cnt=m.f_cnt,
                 payload=m.data, obj=m.object, rssi=best.rssi if best else None, snr=best.snr if best else None,
                 sf=lora.spreading_factor if lora else None, gateways=len(m.rx_info),
+                rx=tuple((r.gateway_id, r.snr) for r in m.rx_info), bw=(lora.bandwidth or None) if lora else None,
                 dedup_key=m.deduplication_id, info=info,
             )
         if event == "status":
@@ -256,10 +259,12 @@ def _parse_protobuf(event: str, raw: bytes, received_at: datetime) -> Uplink:
     if event == "up":
         best = max(msg.rx_info, key=lambda r: r.rssi) if len(msg.rx_info) else None
         obj = json_format.MessageToDict(msg.object) if msg.HasField("object") else None
-        sf = msg.tx_info.modulation.lora.spreading_factor if msg.HasField("tx_info") else None
+        lora = msg.tx_info.modulation.lora if msg.HasField("tx_info") else None
+        sf = lora.spreading_factor if lora is not None else None
         return Uplink(dev_eui=eui, time=time, f_port=msg.f_port, f_cnt=msg.f_cnt, payload=msg.data, obj=obj,
                       rssi=best.rssi if best else None, snr=best.snr if best else None, sf=sf or None,
-                      gateways=len(msg.rx_info), dedup_key=dedup, info=info)
+                      gateways=len(msg.rx_info), rx=tuple((r.gateway_id, r.snr) for r in msg.rx_info),
+                      bw=(lora.bandwidth or None) if lora is not None else None, dedup_key=dedup, info=info)
     if event == "status":
         return _status_uplink(eui, time, dedup, info, msg.margin, msg.external_power_source,
                               msg.battery_level_unavailable, msg.battery_level)

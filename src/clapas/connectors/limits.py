@@ -101,6 +101,11 @@ def check_tree(value: Any, field: str) -> None:
         stack.extend((c, depth + 1) for c in children)
 
 
+# design choice: a network server deduplicates an uplink over the gateways that heard it; no city has this many
+# gateways in range of one device
+MAX_RX_GATEWAYS = 64
+
+
 def check(up: Uplink, received_at: datetime, *, data_field: str = "data", obj_field: str = "object",
           info_checked: bool = False) -> Uplink:
     """The uplink if every field is within bounds, else ParseError naming the first one that is not.
@@ -113,6 +118,12 @@ def check(up: Uplink, received_at: datetime, *, data_field: str = "data", obj_fi
                          f"({MAX_PAYLOAD_BYTES} bytes)")
     if len(up.dedup_key) > MAX_ID_CHARS:
         raise _too_long("deduplicationId", up.dedup_key, MAX_ID_CHARS)
+    if up.rx:
+        if len(up.rx) > MAX_RX_GATEWAYS:
+            raise ParseError(f"rxInfo: {len(up.rx)} gateways (at most {MAX_RX_GATEWAYS})")
+        for gid, _ in up.rx:
+            if len(gid) > MAX_ID_CHARS:
+                raise _too_long("rxInfo.gatewayId", gid, MAX_ID_CHARS)
     if up.obj is not None:
         check_tree(up.obj, obj_field)
     if up.event_data is not None:

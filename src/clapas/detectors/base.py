@@ -90,6 +90,7 @@ class DeviceMeta:
     subscriber: str = ""
     tags: dict[str, str] = field(default_factory=dict)
     expected_interval_s: int | None = None  # the profile's uplink interval: how many readings make a full hour
+    profile: str = ""  # the device profile's name (its settings may give the uplink interval)
 
 
 @dataclass(slots=True)
@@ -124,7 +125,8 @@ class Registry:
             self.by_eui[r["eui"]] = DeviceMeta(
                 eui=r["eui"], kind=r.get("kind") or "", zone=r.get("zone") or "",
                 premises_use=r.get("premises_use") or "", subscriber=r.get("subscriber") or "",
-                tags=dict(r.get("tags") or {}), expected_interval_s=r.get("expected_interval_s"))
+                tags=dict(r.get("tags") or {}), expected_interval_s=r.get("expected_interval_s"),
+                profile=r.get("profile") or "")
 
     def get(self, eui: str, batch: Batch | None = None) -> DeviceMeta | None:
         meta = self.by_eui.get(eui)
@@ -132,7 +134,7 @@ class Registry:
             seen = batch.dev_by_eui.get(eui)
             if seen is not None:  # auto-registered from ChirpStack tags: no subscriber data
                 meta = self.by_eui[eui] = DeviceMeta(eui=eui, kind=seen.kind, zone=seen.zone,
-                                                     tags=dict(seen.tags or {}))
+                                                     tags=dict(seen.tags or {}), profile=seen.profile)
         return meta
 
     def in_zone(self, zone: str, kind: str) -> list[DeviceMeta]:
@@ -174,6 +176,20 @@ class Detector:
     def advance(self, watermark: float, out: list[Detection]) -> None:
         """The stream has reached `watermark` (epoch s): evaluate the periods that are now complete."""
 
+    # optional: detectors that read the radio side of the stream (the health rules) set `reads_links`
+    reads_links: bool = False
+
+    def observe_links(self, links: list[tuple[Any, ...]], gw_events: list[tuple[float, str, str, bool]],
+                      out: list[Detection]) -> None:
+        """A batch's `Batch.links` (every uplink and status heard) and `Batch.gw_events`, after its observations."""
+
+    def take_flags(self) -> list[tuple[float, str, int, str]]:
+        """Data-quality flags raised since the last call: (epoch s, eui, quantity id, flag), stored with the batch."""
+        return []
+
+    def screen(self, dev: DeviceMeta, t: float, values: dict[int, float], out: list[Detection]) -> None:
+        """Before any detector sees an uplink: remove the values that must not feed the rules (data quality)."""
+
 
 def utc(t: float) -> datetime:
     return datetime.fromtimestamp(t, UTC)
@@ -195,8 +211,11 @@ class DetectorRunner:
         self.watermark = float("-inf")
         self.uplinks = 0
         self.seq = 0  # batches prepared (and committed): orders the saved rows
+        self.flags: list[tuple[float, str, int, str]] = []  # the data-quality flags of the last batch run
         self.keeper: StateKeeper | None = None  # set by `load_state` (or the first `prepare`)
         self._by_kind: dict[str, list[Detector]] = {}
+        self._screens = [d for d in detectors if type(d).screen is not Detector.screen]
+        self._link_readers = [d for d in detectors if d.reads_links]
         for d in detectors:
             d.bind(registry)
             for k in d.kinds:
@@ -227,11 +246,14 @@ class DetectorRunner:
         meta: DeviceMeta | None = None
         seen: set[str] | None = None
         newest = self.watermark
+        screens = self._screens
 
         def observe_uplink() -> None:  # hand one uplink's values to the detectors of its device's kind
             nonlocal newest
             ts = cur_t.timestamp()  # type: ignore[union-attr]
             newest = max(newest, ts)
+            for s in screens:
+                s.screen(meta, ts, values, out)  # type: ignore[arg-type]
             for det in wanted:  # type: ignore[union-attr]
                 det.observe(meta, ts, values, out)  # type: ignore[arg-type]
             if seen is not None:
@@ -251,11 +273,27 @@ class DetectorRunner:
                 values[q] = v
         if values and wanted:
             observe_uplink()
+        if batch is not None and self._link_readers and (batch.links or batch.gw_events):
+            newest = max(newest, self._run_links(batch, observed, out))
         if newest > self.watermark:
             self.watermark = newest
             for det in self.detectors:
                 det.advance(newest, out)
+        self.flags = [f for det in self._screens for f in det.take_flags()]
         return out
+
+    def _run_links(self, batch: Batch, observed: dict[str, set[str]] | None, out: list[Detection]) -> float:
+        """The batch's radio side through the detectors that read it; returns its newest time."""
+        for det in self._link_readers:
+            det.observe_links(batch.links, batch.gw_events, out)
+        newest = max((row[0] for row in batch.links), default=float("-inf"))
+        newest = max(newest, max((row[0] for row in batch.gw_events), default=float("-inf")))
+        if observed is not None:
+            for row in batch.links:
+                meta = self.registry.get(row[1], batch)
+                if meta is not None:
+                    observed.setdefault(meta.kind, set()).add(row[1])
+        return newest
 
     # state kept in the store ---------------------------------------------------------------------------
     def load_state(self, store: Store) -> bool:
@@ -283,6 +321,7 @@ class DetectorRunner:
             self._put_back(w, self.keeper.encode(observed))
             return
         self.seq = w.seq
+        w.flags = self.flags
         w.rows = self.keeper.encode(observed)
         w.rows.append(self.keeper.runner_row(self.watermark, self.uplinks, self.seq))
         if getattr(self.sink, "in_transaction", False):  # PersistentAlerts: written in the batch's transaction

@@ -17,6 +17,7 @@ from typing import Any
 
 from clapas.cli import add_config_argument
 from clapas.config import Settings, load_settings
+from clapas.connectors.chirpstack_gateway import SOURCE as GATEWAY_SOURCE
 from clapas.detectors.base import CLEAR, DetectorRunner, MemorySink, Registry, utc
 from clapas.detectors.state import StateKeeper
 from clapas.store.base import DECODED_EVENTS, STORED, Batch, Store, open_store
@@ -71,7 +72,7 @@ def rebuild(store: Store, settings: Settings, progress: bool = False) -> dict[st
         with _progress(store.counts()[STORED], progress) as advance:
             for rows in store.iter_journal(statuses=(STORED,), batch_size=settings.pipeline.batch_size):
                 for r in rows:
-                    if r.event in DECODED_EVENTS:
+                    if r.event in DECODED_EVENTS or r.source == GATEWAY_SOURCE:  # (the health rules read them)
                         pipeline.resubmit(r.message(), r.id)
                         messages += 1
                 pipeline.drain()  # the bar follows what the detectors have seen

@@ -54,7 +54,13 @@ from clapas.detectors.base import OPEN, Detection, Detector, DetectorRunner, Mem
 from clapas.detectors.water import WaterDetector
 from clapas.pipeline.ingest import Pipeline
 from clapas.simulator.city import City, build_city
-from clapas.simulator.incidents import ENV_DEVICE_KINDS, Incident, environment_incidents, scoring_incidents
+from clapas.simulator.incidents import (
+    ENV_DEVICE_KINDS,
+    Incident,
+    environment_incidents,
+    health_incidents,
+    scoring_incidents,
+)
 from clapas.simulator.run import feed
 from clapas.simulator.simulation import Simulation
 from clapas.store.base import open_store
@@ -72,12 +78,15 @@ HISTORY_SEED_OFFSET = 1000  # history runs draw their own radio ids (never dupli
 ENV_DEFAULT_DAYS = 28
 ENV_DEFAULT_START = datetime(2026, 8, 9, 22, tzinfo=UTC)  # Monday 10 August 2026, 00:00 in Montpellier
 ENV_FINISH_S = 2 * DAY  # after the run, let period rules (days, 24-h windows) close
-USES = ("water", "heat", "flood", "air", "museum", "mobility")
+USES = ("water", "heat", "flood", "air", "museum", "mobility", "health")
 ENV_USES = ("heat", "flood", "air", "museum")
 # The mobility scenario (issue 12): bike stations polled through their GBFS feed every 5 min and LoRaWAN counters,
 # two weeks from a local midnight (counter rules need a week of same-weekday reference)
 MOB_DEFAULT_DAYS = 14
 MOB_DEFAULT_START = datetime(2026, 5, 31, 22, tzinfo=UTC)  # Monday 1 June 2026, 00:00 in Montpellier
+# The health scenario (issue 13): ten days of the whole city with its gateways' events, from a Monday in spring
+HEALTH_DEFAULT_DAYS = 10
+HEALTH_DEFAULT_START = datetime(2026, 3, 2, tzinfo=UTC)
 
 # How a rule's alert subject is matched with an incident (see the module docstring).
 DEVICE, ZONE, CITY = "device", "zone", "city"
@@ -153,7 +162,18 @@ MOBILITY_RULES: dict[str, RuleSpec] = {
     "mobility.counter_zero": _spec({"counter_zero"}, set(), DEVICE, DAY),
     "mobility.counter_reset": _spec({"counter_reset"}, set(), DEVICE, HOUR),
 }
-RULES: dict[str, RuleSpec] = {**WATER_RULES, **ENV_RULES, **MOBILITY_RULES}
+HEALTH_RULES: dict[str, RuleSpec] = {
+    # silent opens at 3·T (T ≤ 1 h here) after the last uplink: within the silence, which lasts 8 h or more
+    "health.silent": _spec({"silent"}, set(), DEVICE, HOUR),
+    # offline 60 s after the last stats, plus two checks of 30 s; a flap is shorter and must stay silent
+    "health.gateway_offline": _spec({"gateway_outage"}, set(), DEVICE, 10 * 60),
+    # DevStatus arrives once a day: a drain may be reported a day after it crossed 20 %
+    "health.battery_low": _spec({"battery_drain"}, set(), DEVICE, 1.5 * DAY),
+    # judged on daily medians: the 7-day median turns days after the antenna did
+    "health.radio": _spec({"antenna_degradation", "weak_link"}, {"marginal_link"}, DEVICE, DAY),
+    "health.stuck_sensor": _spec({"stuck_sensor"}, set(), DEVICE, HOUR),
+}
+RULES: dict[str, RuleSpec] = {**WATER_RULES, **ENV_RULES, **MOBILITY_RULES, **HEALTH_RULES}
 
 
 def rules_of(uses: tuple[str, ...] | list[str]) -> dict[str, RuleSpec]:
@@ -284,6 +304,26 @@ def run_mobility(days: float = MOB_DEFAULT_DAYS, seed: int = 0, start: datetime 
     runner.finish(end.timestamp() + DAY)
     return ScenarioRun(city, incidents, start, end, sink, detectors, runner.uplinks, n,  # type: ignore[arg-type]
                        time.monotonic() - wall0)
+def run_health(devices: int = DEFAULT_DEVICES, days: float = HEALTH_DEFAULT_DAYS, seed: int = 0,
+               start: datetime = HEALTH_DEFAULT_START, timezone: str = "Europe/Paris",
+               workdir: str | Path | None = None, stats_interval_s: float = 30.0) -> ScenarioRun:
+    """The health scenario through the real pipeline: the whole city and its gateways' events (simulator →
+    ChirpStack and Gateway Bridge JSON → Pipeline → DuckDB → on_commit → the health rules → MemorySink).
+    `stats_interval_s`: the gateways' stats interval (the Bridge's 30 s by default; the rules are told)."""
+    from clapas.config import HealthSettings
+    from clapas.detectors.health import HealthDetector
+
+    city = build_city(seed, devices)
+    end = start + timedelta(days=days)
+    incidents = health_incidents(city, start, end, seed)
+    wall0 = time.monotonic()
+    settings = HealthSettings(stats_interval_s=stats_interval_s, gateway_check_s=stats_interval_s)
+    detectors: list[Detector] = [HealthDetector(settings, timezone)]
+    with detection_chain(city, detectors, timezone, workdir) as (pipeline, runner, sink):
+        sim = Simulation(city, start, end, seed, incidents, gateway_events=True, gateway_stats_s=stats_interval_s)
+        n = feed(pipeline, sim.messages())
+    # no `finish`: the health rules have no period to close, and past the end every device would look silent
+    return ScenarioRun(city, incidents, start, end, sink, detectors, runner.uplinks, n, time.monotonic() - wall0)
 
 
 def msgspec_replace(inc: Incident, **changes: Any) -> Incident:
@@ -322,7 +362,8 @@ def score(run: ScenarioRun, rules: dict[str, RuleSpec] | None = None) -> dict[st
     t0, t1 = run.start.timestamp(), run.end.timestamp()
     rules = dict(WATER_RULES if rules is None else rules)
     opened = [d for d in run.sink.transitions if d.state == OPEN and t0 <= d.at.timestamp() <= t1]
-    prefixes = {name.split(".", 1)[0] for name in rules} & set(ENV_USES)  # water: its six rules, as before
+    # water: its six rules, as before
+    prefixes = {name.split(".", 1)[0] for name in rules} & {*ENV_USES, "health"}
     for d in opened:
         if d.rule not in rules and d.rule.split(".", 1)[0] in prefixes:
             rules[d.rule] = RuleSpec(frozenset(), frozenset(), DEVICE, 0.0)
@@ -374,6 +415,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mobility-days", type=float, default=MOB_DEFAULT_DAYS, metavar="D",
                    help=f"length of the mobility scenario (default {MOB_DEFAULT_DAYS}, at least 10: counter rules "
                         "compare with the same weekday a week before)")
+    p.add_argument("--health-days", type=float, default=HEALTH_DEFAULT_DAYS, metavar="D",
+                   help=f"length of the health scenario (default {HEALTH_DEFAULT_DAYS}, from "
+                        f"{HEALTH_DEFAULT_START:%Y-%m-%d}: gateways, silences, batteries, antennas, stuck sensors)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="city and incidents seed (default 0)")
     p.add_argument("--history-years", type=int, default=HISTORY_YEARS, metavar="Y",
                    help=f"previous years fed first, for the loi Warsmann reference (default {HISTORY_YEARS})")
@@ -405,7 +449,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     env = [u for u in uses if u in ENV_USES]
     if args.devices < 30 or ("water" in uses and args.days < 7) or (env and args.env_days < 7) or (
-            "mobility" in uses and args.mobility_days < 10):
+            "mobility" in uses and args.mobility_days < 10) or ("health" in uses and args.health_days < 7):
         print("clapas score: needs at least 30 devices and 7 days (rules need days of baseline)", file=sys.stderr)
         return 2
     runs: list[tuple[str, ScenarioRun]] = []
@@ -422,6 +466,10 @@ def run(args: argparse.Namespace) -> int:
         result = run_mobility(args.mobility_days, args.seed)
         runs.append(("mobility", result))
         scores.update(score(result, MOBILITY_RULES)["detectors"])
+    if "health" in uses:
+        result = run_health(args.devices, args.health_days, args.seed)
+        runs.append(("health", result))
+        scores.update(score(result, HEALTH_RULES)["detectors"])
     if args.json:
         print(json.dumps({"detectors": scores}))
         return 0

@@ -193,6 +193,7 @@ class StateWrite:
     watermark: float = float("-inf")  # the runner's, before the batch (restored if the transaction fails)
     uplinks: int = 0
     seq: int = 0  # the runner's batch number: the rows' version order in the store
+    flags: list[tuple[float, str, int, str]] = field(default_factory=list)  # data-quality flags (health rules)
 
 
 class StateKeeper:

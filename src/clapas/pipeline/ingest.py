@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import msgspec
 
 from clapas.config import PipelineSettings, ProfileSettings
-from clapas.connectors import ParseError, parser_for
+from clapas.connectors import ParseError, chirpstack_gateway, parser_for
 from clapas.decoders import DecodeError
 from clapas.model import Message, Uplink
 from clapas.pipeline import metrics
@@ -38,6 +38,31 @@ WRITE_STALL_S = 5.0
 # Batch journal columns, in the order `_add` builds each row
 JOURNAL_FIELDS = ("j_id", "j_received", "j_time", "j_source", "j_event", "j_fmt", "j_topic", "j_eui", "j_fport",
                   "j_fcnt", "j_dedup", "j_status", "j_error", "j_rssi", "j_snr", "j_sf", "j_raw")
+
+
+# the decoded attribute holding the device's own clock (epoch s or RFC 3339), for the clock-skew check
+DEVICE_TIME_ATTRIBUTE = "device_time"
+
+
+def _epoch(v: Any) -> float | None:
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        return float(v)
+    if isinstance(v, str):
+        try:
+            t = datetime.fromisoformat(v)
+        except ValueError:
+            return None
+        return t.timestamp() if t.tzinfo else None
+    return None
+
+
+def _link(up: Uplink, device_time: float | None) -> tuple[Any, ...]:
+    """What the health rules read of one uplink or status event (`Batch.links`)."""
+    power = None
+    if up.event == "status" and up.event_data is not None:
+        power = ("external" if up.event_data.get("externalPowerSource") else
+                 "unknown" if up.event_data.get("batteryLevelUnavailable") else "battery")
+    return (up.time.timestamp(), up.dev_eui, up.event, up.f_cnt, up.sf, up.bw, up.rx, power, device_time)
 
 
 class BatchDetectors(Protocol):
@@ -67,6 +92,7 @@ class Pipeline:
         self._journal: list[tuple[Any, ...]] = []  # one row per message, in JOURNAL_FIELDS order
         self._pending_at_last_tick = 0
         self._seen: dict[str, tuple[Uplink, DeviceContext, dict[str, Any] | None]] = {}
+        self._device_time: float | None = None  # of the uplink being decoded (see DEVICE_TIME_ATTRIBUTE)
         # what was last sent to the store of each device (context, attributes): unchanged devices are not resent
         self._reported: dict[str, tuple[DeviceContext | None, dict[str, Any] | None]] = {}
         self._batch_started = 0.0
@@ -131,6 +157,9 @@ class Pipeline:
         if len(raw) > MAX_MESSAGE_BYTES:
             error = f"message of {len(raw)} bytes exceeds {MAX_MESSAGE_BYTES}; journaled truncated"
             raw = raw[:MAX_MESSAGE_BYTES]
+        if m.source == chirpstack_gateway.SOURCE:
+            self._add_gateway(m, raw, error, journal_id)
+            return
         up: Uplink | None = None
         status = QUARANTINED
         eui: str | None = None
@@ -155,6 +184,8 @@ class Pipeline:
                 status = DUPLICATE
             else:
                 status, error = self._decode_into(b, up)
+                if up.event in ("up", "status"):
+                    b.links.append(_link(up, self._device_time))
         if up is None:
             self._journal.append((journal_id, m.received_at, None, m.source, m.event, m.fmt, m.topic, eui, None,
                                   None, None, status, error, None, None, None, raw))
@@ -163,7 +194,21 @@ class Pipeline:
                                   up.f_port, up.f_cnt, up.dedup_key or None, status, error, up.rssi, up.snr, up.sf,
                                   raw))
 
+    def _add_gateway(self, m: Message, raw: bytes, error: str | None, journal_id: int | None) -> None:
+        """A Gateway Bridge event: journaled, and handed to the health rules with the batch."""
+        ev = None
+        if error is None:
+            try:
+                ev = chirpstack_gateway.parse_gateway(m)
+            except ParseError as e:
+                error = str(e)
+        if ev is not None:
+            self._batch.gw_events.append((ev.time.timestamp(), ev.gateway_id, ev.kind, ev.online))
+        self._journal.append((journal_id, m.received_at, ev.time if ev else None, m.source, m.event, m.fmt, m.topic,
+                              None, None, None, None, STORED if ev else QUARANTINED, error, None, None, None, raw))
+
     def _decode_into(self, b: Batch, up: Uplink) -> tuple[str, str | None]:
+        self._device_time = None
         ctx = self._context(up)
         prev = self._seen.get(up.dev_eui)
         attributes = prev[2] if prev else None  # fields outside the catalogue decoded in this batch
@@ -181,6 +226,7 @@ class Pipeline:
                 b.o_value.extend(vals)
                 if attrs:
                     attributes = {**attributes, **attrs} if attributes else attrs
+                    self._device_time = _epoch(attrs.get(DEVICE_TIME_ATTRIBUTE))
         else:
             b.ev_time.append(up.time)
             b.ev_eui.append(up.dev_eui)

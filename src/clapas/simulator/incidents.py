@@ -75,8 +75,14 @@ NEAR_MISS_KINDS = ("heat_peak", "heavy_shower", "mild_pollution", "hvac_blip")
 # (a PM10 episode under the alert level, an NO2 or SO2 peak under its alert, a damp spell shorter than mould needs).
 ENV_KINDS = ("dust_episode", "ozone_episode", "no2_episode", "no2_peak", "so2_plume", "so2_puff", "damp_room",
              "damp_spell")
-ALL_KINDS = KINDS + NEAR_MISS_KINDS + ENV_KINDS
-LEGITIMATE = frozenset({"pool_filling", "garden_watering", *NEAR_MISS_KINDS})
+# Device and network health (issue 13): gateways down (`devices` holds the gateway ids), batteries running down,
+# antennas degrading (extra path loss), stuck sensors, and static weak links (the radio's ground truth); flaps
+# shorter than the debounce and marginal links are near misses.
+HEALTH_KINDS = ("gateway_outage", "battery_drain", "antenna_degradation", "stuck_sensor", "weak_link")
+HEALTH_NEAR_MISS_KINDS = ("gateway_flap", "marginal_link")
+GATEWAY_KINDS = frozenset({"gateway_outage", "gateway_flap"})
+ALL_KINDS = KINDS + NEAR_MISS_KINDS + ENV_KINDS + HEALTH_KINDS + HEALTH_NEAR_MISS_KINDS
+LEGITIMATE = frozenset({"pool_filling", "garden_watering", *NEAR_MISS_KINDS, *HEALTH_NEAR_MISS_KINDS})
 HEAT_KINDS = frozenset({"heatwave", "heat_peak"})  # hot spells: the same signal, different lengths
 RAIN_KINDS = frozenset({"flood", "heavy_shower"})  # rain over one catchment (less elsewhere)
 # raised PM/NO2 on the incident's sensors for days (ramping over half a day)
@@ -469,6 +475,103 @@ def environment_incidents(city: City, start: datetime, end: datetime, seed: int 
         dev = _pick(pool, k, taken, i)
         if dev is not None:
             add("silent", at(d), at(d) + timedelta(hours=hours), devices=[dev.eui], zone=dev.device.zone)
+    out.sort(key=lambda i: (i.start, i.kind, i.zone))
+    return out
+
+
+# The health scenario (`health_incidents`), in days from its start: gateway outages (day, hours), flaps (day,
+# seconds: under the 60 s + 2 checks of the offline rule), silences, drains, degradations and stuck sensors.
+HEALTH_OUTAGES = ((3.2, 5.0), (6.6, 3.0))
+HEALTH_FLAPS = ((1.3, 25.0), (4.45, 40.0), (8.2, 30.0))
+HEALTH_SHARE = 0.03  # of the devices, for each device incident kind
+SILENT_HOURS = (8.0, 30.0)
+DRAIN_DAYS = 2.0
+STUCK_HOURS = (20.0, 40.0)
+STUCK_KINDS = ("weather_station", "air_quality", "indoor_climate")
+ANTENNA_TARGET_MARGIN_DB = 5.0  # what a degraded antenna leaves of the link margin
+ANTENNA_RAMP_S = 12 * HOUR
+WEAK_LINK_DB, MARGINAL_LINK_DB = 8.0, 12.0  # radio ground truth: clearly under the 10-dB margin, or near it
+
+
+def health_incidents(city: City, start: datetime, end: datetime, seed: int = 0) -> list[Incident]:
+    """The health scenario's incidents over `start`…`end` (ten days by default): two gateway outages (orphaning the
+    devices only they hear) and three flaps, and on a few devices each: silences, batteries running down, antennas
+    degrading, stuck sensors; plus the ground truth of the static radio links (weak ones must be reported, marginal
+    ones may be). Silences avoid the outages (an orphan's silence is the gateway's incident). Deterministic."""
+    from clapas.simulator.messages import SNR_FLOOR_DB, _Radio, snr_for
+
+    t0, t1 = start.timestamp(), end.timestamp()
+    k = key(seed, "health")
+    out: list[Incident] = []
+
+    def at(d: float) -> datetime:
+        return datetime.fromtimestamp(t0 + d * DAY, UTC)
+
+    gateways = [g.id for g in city.gateways]
+    busy: list[tuple[float, float]] = []
+    for j, (d, hours) in enumerate(HEALTH_OUTAGES):
+        gid = gateways[(1 + j) % len(gateways)]
+        out.append(Incident(kind="gateway_outage", start=at(d), end=at(d) + timedelta(hours=hours), devices=[gid]))
+        busy.append((t0 + d * DAY - 2 * DAY, t0 + d * DAY + hours * HOUR + HOUR))
+    for j, (d, seconds) in enumerate(HEALTH_FLAPS):
+        gid = gateways[j % len(gateways)]
+        out.append(Incident(kind="gateway_flap", start=at(d), end=at(d) + timedelta(seconds=seconds),
+                            devices=[gid], expected_alert=False))
+    span_days = (t1 - t0) / DAY
+    taken: set[str] = set()
+    n = max(2, round(HEALTH_SHARE * len(city.devices)))
+    radio = {d.eui: _Radio(d) for d in city.devices}
+    pool = list(city.devices)
+
+    def pick(i: int, devices: list[SimDevice]) -> SimDevice | None:
+        return _pick(devices, k, taken, i)
+
+    for i in range(n):  # silences, clear of the outages
+        dev = pick(i, pool)
+        if dev is None:
+            break
+        for attempt in range(20):
+            d = 1.0 + uniform(k, 1000 + i * 31 + attempt) * max(0.0, span_days - 3.0)
+            hours = SILENT_HOURS[0] + (SILENT_HOURS[1] - SILENT_HOURS[0]) * uniform(k, 2000 + i)
+            a, b = t0 + d * DAY, t0 + d * DAY + hours * HOUR
+            if all(b < x or a > y for x, y in busy) and b < t1:
+                out.append(Incident(kind="silent", start=at(d), end=at(d) + timedelta(hours=hours),
+                                    devices=[dev.eui], zone=dev.device.zone))
+                break
+    batteries = [d for d in city.devices if not d.mains]
+    for i in range(n):
+        dev = pick(100 + i, batteries)
+        if dev is not None:
+            d = 1.0 + uniform(k, 3000 + i) * max(0.0, span_days - DRAIN_DAYS - 2.5)
+            out.append(Incident(kind="battery_drain", start=at(d), end=at(d + DRAIN_DAYS), devices=[dev.eui],
+                                zone=dev.device.zone, params={"to_percent": 3.0}))
+    strong = [d for d in city.devices if radio[d.eui].link_margin() >= MARGINAL_LINK_DB + 2]
+    for i in range(n):
+        dev = pick(200 + i, strong)
+        if dev is None:
+            continue
+        r = radio[dev.eui]
+        best = max(snr_for(rssi) for _, rssi in r.gateways)
+        head = max(0.0, max(rssi for _, rssi in r.gateways) - (-117.0) - 13.5)  # rssi above the SNR's cap
+        loss = head + best - (SNR_FLOOR_DB[r.sf] + ANTENNA_TARGET_MARGIN_DB)
+        d = 1.0 + uniform(k, 4000 + i) * max(0.0, span_days - 7.0)
+        out.append(Incident(kind="antenna_degradation", start=at(d), end=end, devices=[dev.eui],
+                            zone=dev.device.zone, params={"loss_db": round(loss, 1), "ramp_s": ANTENNA_RAMP_S}))
+    sensors = [d for d in city.devices if d.kind in STUCK_KINDS]
+    for i in range(max(2, n // 2)):
+        dev = pick(300 + i, sensors)
+        if dev is not None:
+            d = 1.0 + uniform(k, 5000 + i) * max(0.0, span_days - 3.5)
+            hours = STUCK_HOURS[0] + (STUCK_HOURS[1] - STUCK_HOURS[0]) * uniform(k, 6000 + i)
+            out.append(Incident(kind="stuck_sensor", start=at(d), end=at(d) + timedelta(hours=hours),
+                                devices=[dev.eui], zone=dev.device.zone))
+    for dev in city.devices:
+        m = radio[dev.eui].link_margin()
+        if m < MARGINAL_LINK_DB:
+            weak = m < WEAK_LINK_DB
+            out.append(Incident(kind="weak_link" if weak else "marginal_link", start=start, end=end,
+                                devices=[dev.eui], zone=dev.device.zone, expected_alert=weak,
+                                params={"margin_db": round(m, 1)}))
     out.sort(key=lambda i: (i.start, i.kind, i.zone))
     return out
 

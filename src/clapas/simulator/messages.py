@@ -122,6 +122,7 @@ class MessageFactory:
         self.rng = random.Random(key(seed, "messages"))
         n = len(city.devices)
         self.radio = [_Radio(d) for d in city.devices]
+        self.down: set[str] = set()  # gateways in an outage now (set by the simulation)
         self.topics = [{e: topic(d.app.id, d.eui, e) for e in ("up", "status", "join")} for d in city.devices]
         self._json_info: list[bytes] = [b""] * n
         self._pb_static: list[dict[str, bytes]] = [{}] * n
@@ -146,8 +147,9 @@ class MessageFactory:
                 "deviceClassEnabled": "CLASS_A", "tags": dict(dev.tags)}
 
     # radio --------------------------------------------------------------------------------------------------------
-    def _rx(self, d: SimDevice) -> list[tuple[str, int, int, int, int]]:
-        """(gateway, uplinkId, rssi, snr variant, channel) per gateway that heard this uplink.
+    def _rx(self, d: SimDevice, extra_loss_db: float = 0.0) -> list[tuple[str, int, int, int, int]]:
+        """(gateway, uplinkId, rssi, snr variant, channel) per gateway that heard this uplink: none of the gateways
+        in `down` (an outage), each `extra_loss_db` weaker (a degrading antenna).
 
         Radio noise is drawn from small quantile tables (one 48-bit draw per gateway): the JSON text of each
         (rssi, snr) pair is then a table lookup, which keeps building a message to a few microseconds.
@@ -155,10 +157,19 @@ class MessageFactory:
         bits = self.rng.getrandbits
         channel = bits(3)
         out = []
+        down, extra = self.down, round(extra_loss_db)
+        lo = RSSI_RANGE_DBM[0]
         for gid, rssi in self.radio[d.index].gateways:
             x = bits(48)
-            out.append((gid, x & 0xFFFFFFFF, rssi + _RSSI_NOISE[(x >> 32) & 0xFF], (x >> 40) & _SNR_MASK, channel))
+            if down and gid in down:
+                continue
+            r = rssi + _RSSI_NOISE[(x >> 32) & 0xFF] - extra
+            out.append((gid, x & 0xFFFFFFFF, r if r > lo else lo, (x >> 40) & _SNR_MASK, channel))
         return out
+
+    def heard(self, d: SimDevice) -> bool:
+        """Whether any gateway in range of the device is up."""
+        return not self.down or any(g not in self.down for g, _ in self.radio[d.index].gateways)
 
     def _dedup_id(self) -> str:
         """A version-4 UUID, as ChirpStack's deduplicationId."""
@@ -166,11 +177,12 @@ class MessageFactory:
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     # JSON ---------------------------------------------------------------------------------------------------------
-    def up(self, d: SimDevice, t: float, f_cnt: int, f_port: int, payload: bytes, obj: dict | None) -> bytes:
+    def up(self, d: SimDevice, t: float, f_cnt: int, f_port: int, payload: bytes, obj: dict | None,
+           extra_loss_db: float = 0.0) -> bytes:
         if self.fmt == "protobuf":
-            return self._up_pb(d, t, f_cnt, f_port, payload, obj)
+            return self._up_pb(d, t, f_cnt, f_port, payload, obj, extra_loss_db)
         radio = self.radio[d.index]
-        rx = self._rx(d)
+        rx = self._rx(d, extra_loss_db)
         tails = self._rx_tail[d.index]
         rx_json = ",".join(f'{{"gatewayId":"{g}","uplinkId":{u},{_RADIO_JSON[r][j]},"channel":{c},{tail}'
                            for (g, u, r, j, c), tail in zip(rx, tails, strict=False))
@@ -224,9 +236,10 @@ class MessageFactory:
                                           region_config_id=REGION).SerializeToString(),
         }
 
-    def _up_pb(self, d: SimDevice, t: float, f_cnt: int, f_port: int, payload: bytes, obj: dict | None) -> bytes:
+    def _up_pb(self, d: SimDevice, t: float, f_cnt: int, f_port: int, payload: bytes, obj: dict | None,
+               extra_loss_db: float = 0.0) -> bytes:
         radio = self.radio[d.index]
-        rx = self._rx(d)
+        rx = self._rx(d, extra_loss_db)
         m = integration.UplinkEvent(deduplication_id=self._dedup_id(), f_cnt=f_cnt, f_port=f_port,
                                     data=payload)
         m.time.CopyFrom(_ts(t))
@@ -245,6 +258,29 @@ class MessageFactory:
             s.update(obj)
             m.object.CopyFrom(s)
         return self._pb_static[d.index]["up"] + m.SerializeToString()
+
+
+GATEWAY_TOPIC = REGION + "/gateway/{gid}/{what}"
+
+
+def gateway_conn(gid: str, online: bool, fmt: str = "json") -> tuple[str, bytes]:
+    """The Gateway Bridge's retained connection state (ONLINE on connect, OFFLINE as its MQTT will)."""
+    topic = GATEWAY_TOPIC.format(gid=gid, what="state/conn")
+    if fmt == "protobuf":
+        state = gw.ConnState.ONLINE if online else gw.ConnState.OFFLINE
+        return topic, gw.ConnState(gateway_id=gid, state=state).SerializeToString()
+    return topic, f'{{"gatewayId":"{gid}","state":"{"ONLINE" if online else "OFFLINE"}"}}'.encode()
+
+
+def gateway_stats(gid: str, t: float, received: int, fmt: str = "json") -> tuple[str, bytes]:
+    """The Gateway Bridge's periodic stats (every `stats_interval`)."""
+    topic = GATEWAY_TOPIC.format(gid=gid, what="event/stats")
+    if fmt == "protobuf":
+        m = gw.GatewayStats(gateway_id=gid, rx_packets_received=received, rx_packets_received_ok=received)
+        m.time.CopyFrom(_ts(t))
+        return topic, m.SerializeToString()
+    return topic, (f'{{"gatewayId":"{gid}","time":"{_iso(t)}","rxPacketsReceived":{received},'
+                   f'"rxPacketsReceivedOk":{received},"txPacketsReceived":0,"txPacketsEmitted":0}}').encode()
 
 
 def _ts(t: float) -> timestamp_pb2.Timestamp:

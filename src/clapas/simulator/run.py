@@ -22,7 +22,8 @@ from urllib.parse import urlparse
 
 import msgspec
 
-from clapas.connectors.chirpstack import message
+from clapas.connectors import chirpstack_gateway
+from clapas.connectors.chirpstack import message as chirpstack_message
 from clapas.model import Message
 from clapas.simulator.city import City
 from clapas.simulator.incidents import select, write_truth
@@ -66,6 +67,13 @@ def paced(events: Iterable[Event], speed: float, stop: threading.Event | None = 
             else:
                 time.sleep(delay)
         yield ev
+
+
+def message(raw: bytes, received_at: datetime, *, topic: str, source: str = SOURCE) -> Message:
+    """A simulated event as a connector would wrap it: Gateway Bridge topics as gateway events."""
+    if chirpstack_gateway.is_gateway_topic(topic):
+        return chirpstack_gateway.message(raw, received_at, topic=topic)
+    return chirpstack_message(raw, received_at, topic=topic, source=source)
 
 
 # --- sinks -----------------------------------------------------------------------------------------------------

@@ -106,6 +106,17 @@ AIR_NOISE_SIGMA = 0.15
 
 # --- museum, mobility, devices ------------------------------------------------------------------------------------
 BATTERY_V_EMPTY, BATTERY_V_FULL = 2.9, 3.6  # a lithium–thionyl chloride cell, under load
+# Its voltage stays nearly flat most of its life then falls fast (domain-rules §7.3): 0.1 V over the plateau, the
+# rest over the last 15 % of its charge.
+BATTERY_KNEE_LEVEL, BATTERY_PLATEAU_DROP_V = 0.15, 0.1
+
+
+def cell_voltage(level: float) -> float:
+    """The voltage of a 3.6-V Li-SOCl2 cell at `level` (0 … 1) of its charge."""
+    if level >= BATTERY_KNEE_LEVEL:
+        return BATTERY_V_FULL - BATTERY_PLATEAU_DROP_V * (1 - level) / (1 - BATTERY_KNEE_LEVEL)
+    knee_v = BATTERY_V_FULL - BATTERY_PLATEAU_DROP_V
+    return BATTERY_V_EMPTY + (knee_v - BATTERY_V_EMPTY) * (level / BATTERY_KNEE_LEVEL) ** 0.5
 ROOM_T_SWING_C, ROOM_RH_SWING, ROOM_T_NOISE_C, ROOM_RH_NOISE = 0.25, 1.2, 0.06, 0.3
 HVAC_RECOVERY_TAU_H = 3.0
 RAIN_BIKE_FACTOR = 0.4
@@ -160,6 +171,7 @@ class Signals:
         self.hvac: dict[str, list[Span]] = {}
         self.plumes: dict[str, list[Span]] = {}  # hours-long plumes of one pollutant (NO2, SO2, O3)
         self.damp: dict[str, list[Span]] = {}  # rooms wetted for days
+        self.drains: dict[str, list[Span]] = {}  # batteries running down (health scenario)
         # leaks on a district's network: extra flow through its inflow meter only
         self.network: dict[str, list[Span]] = {}
         for inc in spans:
@@ -167,7 +179,8 @@ class Signals:
                 self.network.setdefault(inc.zone, []).append(inc)
             target = (self.water if inc.kind in WATER_KINDS else self.hvac if inc.kind in HVAC_KINDS
                       else self.pollution if inc.kind in POLLUTION_KINDS else self.plumes if inc.kind in PLUME_KINDS
-                      else self.damp if inc.kind in DAMP_KINDS else None)
+                      else self.damp if inc.kind in DAMP_KINDS else self.drains if inc.kind == "battery_drain"
+                      else None)
             if target is not None:
                 for eui in inc.devices:
                     target.setdefault(eui, []).append(inc)
@@ -219,12 +232,16 @@ class Signals:
         if mode == 1:
             r["battery"] = round(self.battery(d, t), 1)
         elif mode == 2:
-            level = self.battery(d, t) / 100
-            r["battery.voltage"] = round(BATTERY_V_EMPTY + (BATTERY_V_FULL - BATTERY_V_EMPTY) * level, 3)
+            r["battery.voltage"] = round(cell_voltage(self.battery(d, t) / 100), 3)
         return r
 
     def battery(self, d: SimDevice, t: float) -> float:
-        return max(1.0, d.params["battery0"] - d.params["drain"] * (t - self.t_start) / DAY)
+        level = max(1.0, d.params["battery0"] - d.params["drain"] * (t - self.t_start) / DAY)
+        for inc in self.drains.get(d.eui, ()):  # a cell running down fast (a faulty one, a device stuck sending)
+            if t >= inc.t0:
+                f = min(1.0, (t - inc.t0) / max(1.0, inc.t1 - inc.t0))
+                level = max(1.0, level - (level - inc.params.get("to_percent", 3.0)) * f)
+        return level
 
     def state(self, d: SimDevice) -> dict[str, float]:
         s = self._state.get(d.index)

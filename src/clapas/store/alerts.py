@@ -121,7 +121,20 @@ def postgres_ddl() -> list[str]:
 
 
 ALERT_COLS = ("id, rule, subject, subject_kind, zone, severity, state, opened_at, acked_at, resolved_at, message, "
-              "evidence, last_evidence, updated_at")
+              "evidence, last_evidence, updated_at, stale_since")
+# The health rule whose alert makes the device's other alerts stale while it lasts (issue 13): a silent station's
+# heat alert is not left open as if it were still true, nor resolved as if it had ended.
+SILENT_RULE = "health.silent"
+STALE, RESUMED = "stale", "resumed"
+
+
+def health_ddl() -> list[str]:
+    """Version 9 (issue 13): the stale mark of alerts whose device fell silent, and the data-quality flags of
+    observations (only flagged rows; the observations table itself is never altered)."""
+    return ["ALTER TABLE alerts ADD COLUMN stale_since TIMESTAMPTZ",
+            """CREATE TABLE observation_flags (dev_eui VARCHAR NOT NULL, quantity_id SMALLINT NOT NULL,
+                time TIMESTAMPTZ NOT NULL, flag VARCHAR NOT NULL)""",
+            "CREATE INDEX observation_flags_device ON observation_flags (dev_eui, time)"]
 _STATE_ORDER = f"CASE state WHEN '{OPEN}' THEN 0 WHEN '{ACKNOWLEDGED}' THEN 1 ELSE 2 END"
 
 
@@ -224,6 +237,26 @@ class AlertTables:
             elif active is not None:  # a clear: resolves what is open or acknowledged, ignored otherwise
                 self._resolve(cur, active, c.at, now, route, "clapas", c.message, "auto", c.evidence)
                 done.append((active["id"], RESOLVED_EV))
+            if c.rule == SILENT_RULE and c.subject_kind == "device":
+                done += self._mark_stale(cur, c, now)
+        return done
+
+    def _mark_stale(self, cur: Any, c: AlertChange, now: datetime) -> list[tuple[int, str]]:
+        """The device's other active alerts: stale while it is silent, resumed when it speaks (their own rules then
+        clear them or keep them open, as the new data says)."""
+        opening = c.state == "open"
+        cond = "stale_since IS NULL" if opening else "stale_since IS NOT NULL"
+        rows = self._x(cur, f"SELECT {ALERT_COLS} FROM alerts WHERE subject = ? AND subject_kind = 'device' "
+                            f"AND rule <> ? AND state <> '{RESOLVED}' AND {cond}", [c.subject, SILENT_RULE]).fetchall()
+        done = []
+        for r in rows:
+            a = dict(zip([x.strip() for x in ALERT_COLS.split(",")], r, strict=True))
+            self._x(cur, "UPDATE alerts SET stale_since = ?, updated_at = ? WHERE id = ?",
+                    [c.at if opening else None, now, a["id"]])
+            kind = STALE if opening else RESUMED
+            self._event(cur, a, kind, c.at, now, None, "clapas",
+                        "the device is silent: this alert is stale" if opening else "the device is heard again")
+            done.append((a["id"], kind))
         return done
 
     def _resolve(self, cur: Any, alert: dict[str, Any], at: datetime, now: datetime, route: Route | None,
@@ -270,10 +303,11 @@ class AlertTables:
     # reading -----------------------------------------------------------------------------------------
     def alerts(self, *, states: tuple[str, ...] = (), rule: str | None = None, zone: str | None = None,
                device: str | None = None, start: datetime | None = None, end: datetime | None = None,
-               limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+               limit: int = 100, offset: int = 0, rule_prefix: str | None = None) -> list[dict[str, Any]]:
         """Open alerts first, then acknowledged, then resolved; newest first within each state. `start`/`end`
-        select alerts opened in [start, end)."""
+        select alerts opened in [start, end); `rule_prefix` those whose rule starts with it (`health.`)."""
         cond, params = where(("state IN (?)", tuple(states)), ("rule = ?", rule), ("zone = ?", zone),
+                             ("rule LIKE ?", f"{rule_prefix}%" if rule_prefix else None),
                              ("subject = ? AND subject_kind = 'device'", device), ("opened_at >= ?", start),
                              ("opened_at < ?", end))
         rows = self._rows(self._q(f"SELECT {ALERT_COLS} FROM alerts WHERE {cond} "

@@ -63,6 +63,7 @@ class Batch:
         "ev_eui",
         "ev_event",
         "ev_time",
+        "gw_events",
         "in_transaction",
         "j_dedup",
         "j_error",
@@ -81,6 +82,7 @@ class Batch:
         "j_status",
         "j_time",
         "j_topic",
+        "links",
         "o_eui",
         "o_quantity",
         "o_time",
@@ -118,6 +120,11 @@ class Batch:
         self.ev_data: list[str] = []  # JSON text
         # devices seen in this batch
         self.dev_by_eui: dict[str, DeviceSeen] = {}
+        # what the health rules read of every uplink and status heard (not duplicates), in arrival order:
+        # (epoch s, eui, event, fCnt, SF, bandwidth Hz, ((gateway id, SNR), …), power, device time epoch s)
+        self.links: list[tuple[Any, ...]] = []
+        # gateway events: (epoch s, gateway id, "conn" | "stats", online)
+        self.gw_events: list[tuple[float, str, str, bool]] = []
         # what the detectors changed in this batch (`detectors.state.StateWrite`), committed with it; set by
         # `DetectorRunner.prepare` in the writer thread
         self.detector_state: Any = None

@@ -64,7 +64,22 @@ class StateTables:
             return
         if w.alerts:
             self._apply_alert_changes_in(cur, w.alerts, w.route, datetime.now(UTC))  # type: ignore[attr-defined]
+        if w.flags:
+            self._put_flags(cur, w.flags)
         self._put_state(cur, w.rows, w.seq)
+
+    def _put_flags(self, cur: Any, flags: list[tuple[float, str, int, str]]) -> None:
+        """The batch's data-quality flags (few: only flagged readings), beside the observations."""
+        cur.executemany(self._q("INSERT INTO observation_flags (dev_eui, quantity_id, time, flag) "  # type: ignore[attr-defined]
+                                "VALUES (?, ?, ?, ?)"),
+                        [(eui, qid, datetime.fromtimestamp(t, UTC), flag) for t, eui, qid, flag in flags])
+
+    def observation_flags(self, eui: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        """Flagged readings, newest first: {eui, quantity_id, time, flag}."""
+        cond, params = ("WHERE dev_eui = ?", [eui]) if eui else ("", [])
+        rows = self._rows(self._q(f"SELECT dev_eui AS eui, quantity_id, time, flag FROM observation_flags {cond} "  # type: ignore[attr-defined]
+                                  "ORDER BY time DESC LIMIT ?"), [*params, limit])
+        return [{**r, "time": r["time"].astimezone(UTC)} for r in rows]
 
     def detector_state(self) -> list[tuple[str, str, str, bytes]]:
         """Each subject's newest state."""

@@ -77,7 +77,7 @@ def duckdb_migrations() -> list[tuple[int, list[str]]]:
     ]
     return [(1, v1), (2, alerts.duckdb_ddl()), (3, charter_ddl()), (4, charter_tables.occupancy_ddl()),
             (5, audit.secret_ddl()),
-            (6, detector_state.ddl("BLOB")),
+            (6, detector_state.ddl("BLOB")), (9, alerts.health_ddl()),
             (12, leases.ddl())]  # partitioned mode (issue 15)
 
 
@@ -128,7 +128,7 @@ def postgres_migrations() -> list[tuple[int, list[str]]]:
     ]
     return [(1, v1), (2, alerts.postgres_ddl()), (3, charter_ddl()), (4, charter_tables.occupancy_ddl()),
             (5, audit.secret_ddl()),
-            (6, detector_state.ddl("BYTEA")),
+            (6, detector_state.ddl("BYTEA")), (9, alerts.health_ddl()),
             (12, leases.ddl())]  # partitioned mode (issue 15)
 
 
