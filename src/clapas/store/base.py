@@ -192,8 +192,9 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def devices(self, *, kind: str | None = None, zone: str | None = None, limit: int = 1000,
-                offset: int = 0) -> list[dict[str, Any]]:
-        """Devices with their registry fields and last state (last_seen, rssi, snr, battery…), by EUI."""
+                offset: int = 0, euis: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Devices with their registry fields and last state (last_seen, rssi, snr, battery…), by EUI; `euis`: only
+        those (one query for a page of named devices)."""
 
     @abc.abstractmethod
     def device(self, eui: str) -> dict[str, Any] | None:
@@ -208,9 +209,14 @@ class Store(abc.ABC):
         """Every zone, with its geometry and the number of devices in it."""
 
     # observations ---------------------------------------------------------------------------------------
-    @abc.abstractmethod
     def latest(self, eui: str) -> list[dict[str, Any]]:
         """The last value of each quantity of a device: [{quantity, unit, time, value}]."""
+        return self.latest_many([eui]).get(eui, [])
+
+    @abc.abstractmethod
+    def latest_many(self, euis: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """`latest` of many devices in one query (a page of the dashboard): EUI → its latest values, ordered by
+        quantity id; devices without values (or unknown) are absent."""
 
     @abc.abstractmethod
     def observations(self, eui: str, quantity: str, start: datetime, end: datetime,

@@ -349,8 +349,17 @@ class PostgresStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTab
             raise
         self._start_maintainer()
 
+    @staticmethod
+    def _tally_journal(cur: psycopg.Cursor, delta: dict[str, int]) -> None:
+        """Journal rows added (or removed) by status, for `counts` (migration 8: never a scan of the journal)."""
+        rows = [(s, n) for s, n in delta.items() if n]
+        if rows:
+            cur.execute("INSERT INTO journal_tally SELECT * FROM unnest(%s::varchar[], %s::int8[])",
+                        [[s for s, _ in rows], [n for _, n in rows]])
+
     def _write_in(self, cur: psycopg.Cursor, batch: Batch) -> None:
         self._insert_journal(cur, batch)
+        self._tally_journal(cur, batch.status_counts())
         self._update_heard(cur, batch)
         if batch.o_time:
             device_ids = self._stage_observations(cur, batch)
@@ -394,6 +403,14 @@ class PostgresStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTab
         delta = -cur.rowcount
         cur.execute("DELETE FROM device_events e USING replay_keys k WHERE e.device_id = k.device_id "
                     "AND e.time = k.time")
+        # the statuses replay changes (a quarantined message a fixed decoder now reads: stored), in the tally
+        moved = cur.execute("SELECT j.status, r.status FROM journal j JOIN j_replay r ON r.id = j.id "
+                            "WHERE j.status <> r.status").fetchall()
+        tally: dict[str, int] = {}
+        for old, new in moved:
+            tally[old] = tally.get(old, 0) - 1
+            tally[new] = tally.get(new, 0) + 1
+        self._tally_journal(cur, tally)
         cur.execute("UPDATE journal SET status = j.status, error = j.error, dev_eui = j.dev_eui, time = j.time "
                     "FROM j_replay j WHERE journal.id = j.id")
         if batch.o_time:
@@ -443,6 +460,8 @@ class PostgresStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTab
                                     ).fetchone()[0]
                 if total is not None:
                     cur.execute("INSERT INTO observation_tally VALUES (%s)", [total])
+                cur.execute("WITH d AS (DELETE FROM journal_tally RETURNING status, n) INSERT INTO journal_tally "
+                            "SELECT status, sum(n) FROM d GROUP BY 1 HAVING sum(n) <> 0")
             while max_buckets is None or done < max_buckets:
                 with con.transaction(), con.cursor() as cur:
                     row = cur.execute(
@@ -523,8 +542,8 @@ class PostgresStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTab
         return len(unique)
 
     def devices(self, *, kind: str | None = None, zone: str | None = None, limit: int = 1000,
-                offset: int = 0) -> list[dict[str, Any]]:
-        where, params = schema.device_filter(kind, zone)
+                offset: int = 0, euis: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        where, params = schema.device_filter(kind, zone, tuple(euis) if euis is not None else None)
         rows = self._rows(schema.to_psycopg(f"{schema.DEVICE_SELECT} WHERE {where} ORDER BY d.eui LIMIT ? OFFSET ?"),
                           [*params, limit, offset])
         return [schema.device_out(r) for r in rows]
@@ -543,15 +562,15 @@ class PostgresStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTab
         return [schema.zone_out(r) for r in self._rows(schema.ZONE_SELECT)]
 
     # observations ------------------------------------------------------------------------------------
-    def latest(self, eui: str) -> list[dict[str, Any]]:
-        # one index probe per quantity the device reports
-        rows = self._rows(
-            "WITH d AS (SELECT id FROM devices WHERE eui = %s) "
-            "SELECT q.quantity_id, l.time, l.value FROM (SELECT quantity_id FROM device_quantities "
-            "WHERE device_id = (SELECT id FROM d)) q CROSS JOIN LATERAL (SELECT o.time, o.value FROM observations o "
-            "WHERE o.device_id = (SELECT id FROM d) AND o.quantity_id = q.quantity_id ORDER BY o.time DESC LIMIT 1) l "
-            "ORDER BY q.quantity_id", [eui])
-        return [schema.latest_out(r) for r in rows]
+    def latest_many(self, euis: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        if not euis:
+            return {}
+        # one index probe (per monthly partition) for each quantity each device reports
+        return schema.latest_by_eui(self._rows(
+            "SELECT d.eui, q.quantity_id, l.time, l.value FROM devices d JOIN device_quantities q "
+            "ON q.device_id = d.id CROSS JOIN LATERAL (SELECT o.time, o.value FROM observations o "
+            "WHERE o.device_id = d.id AND o.quantity_id = q.quantity_id ORDER BY o.time DESC LIMIT 1) l "
+            "WHERE d.eui = ANY(%s) ORDER BY d.eui, q.quantity_id", [list(euis)]))
 
     def observations(self, eui: str, quantity: str, start: datetime, end: datetime, resolution: str = "raw",
                      limit: int = 100_000) -> list[dict[str, Any]]:
@@ -626,7 +645,9 @@ class PostgresStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTab
 
     def counts(self) -> dict[str, int]:
         out = {"stored": 0, "quarantined": 0, "duplicate": 0}
-        out.update({r["status"]: r["n"] for r in self._rows("SELECT status, count(*) AS n FROM journal GROUP BY 1")})
+        # every transaction tallies the journal rows it added, re-labelled or removed: no scan of the journal
+        out.update({r["status"]: r["n"] for r in self._rows(
+            "SELECT status, sum(n)::bigint AS n FROM journal_tally GROUP BY 1 HAVING sum(n) <> 0")})
         # every transaction tallies the rows it added or removed: no scan of the rows themselves
         out["observations"] = self._rows("SELECT coalesce(sum(n), 0)::bigint AS n FROM observation_tally")[0]["n"]
         out["devices"] = self._rows("SELECT count(*) AS n FROM devices")[0]["n"]

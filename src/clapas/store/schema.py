@@ -77,7 +77,22 @@ def duckdb_migrations() -> list[tuple[int, list[str]]]:
     ]
     return [(1, v1), (2, alerts.duckdb_ddl()), (3, charter_ddl()), (4, charter_tables.occupancy_ddl()),
             (5, audit.secret_ddl()),
-            (6, detector_state.ddl("BLOB"))]
+            (6, detector_state.ddl("BLOB")),
+            (8, DUCKDB_CITY_SCALE)]
+
+
+# Version 8 (issue 14, city scale), DuckDB. `observations` has no index (an ART index would cost most of the insert
+# speed), so a device's latest values were a scan of the whole table: `latest_values` keeps them, upserted by each
+# batch (≈ 30 ms per 20,000 rows) and kept exact by replay, retention and erasure. `compacted_days`: the UTC days
+# whose rows the compaction step rewrote sorted by (device, quantity, time), so that zone maps prune a device's
+# series to a few row groups a day (`DuckDBStore.maintain`).
+DUCKDB_CITY_SCALE = [
+    """CREATE TABLE latest_values (device_id INTEGER NOT NULL, quantity_id SMALLINT NOT NULL,
+        time TIMESTAMPTZ NOT NULL, value DOUBLE NOT NULL, PRIMARY KEY (device_id, quantity_id))""",
+    "INSERT INTO latest_values SELECT device_id, quantity_id, max(time), arg_max(value, time) FROM observations "
+    "GROUP BY 1, 2",
+    "CREATE TABLE compacted_days (day TIMESTAMPTZ PRIMARY KEY)",
+]
 
 
 def postgres_migrations() -> list[tuple[int, list[str]]]:
@@ -127,7 +142,18 @@ def postgres_migrations() -> list[tuple[int, list[str]]]:
     ]
     return [(1, v1), (2, alerts.postgres_ddl()), (3, charter_ddl()), (4, charter_tables.occupancy_ddl()),
             (5, audit.secret_ddl()),
-            (6, detector_state.ddl("BYTEA"))]
+            (6, detector_state.ddl("BYTEA")),
+            (8, POSTGRES_CITY_SCALE)]
+
+
+# Version 8 (issue 14, city scale), PostgreSQL. Latest values need no table here: the primary key (device,
+# quantity, time) gives each in one index probe. `/healthz` and `/metrics` of a process that only serves counted
+# the journal by status, a scan of the whole journal (1.2 s at 820 k uplinks): `journal_tally` holds the counts,
+# added to by each batch, replay and deletion, folded into one row per status by the rollup step.
+POSTGRES_CITY_SCALE = [
+    "CREATE TABLE journal_tally (status VARCHAR NOT NULL, n BIGINT NOT NULL)",
+    "INSERT INTO journal_tally SELECT status, count(*) FROM journal GROUP BY 1",
+]
 
 
 def bucket_sql(resolution: str, timezone: str, col: str = "time") -> str:
@@ -267,8 +293,11 @@ DEVICE_SELECT = (
 )
 
 
-def device_filter(kind: str | None, zone: str | None) -> tuple[str, list[Any]]:
-    return where(("d.kind = ?", kind), ("d.zone = ?", zone))
+def device_filter(kind: str | None, zone: str | None, euis: tuple[str, ...] | None = None) -> tuple[str, list[Any]]:
+    """`euis`: only these devices (an empty tuple: none)."""
+    if euis is not None and not euis:
+        return "FALSE", []
+    return where(("d.kind = ?", kind), ("d.zone = ?", zone), ("d.eui IN (?)", euis))
 
 
 def series_filter(euis: tuple[str, ...] | None, kind: str | None) -> tuple[str, list[Any]]:
@@ -312,6 +341,14 @@ def zone_out(r: dict[str, Any]) -> dict[str, Any]:
 def latest_out(r: dict[str, Any]) -> dict[str, Any]:
     q = QUANTITY_BY_ID[r["quantity_id"]]
     return {"quantity": q.key, "unit": q.unit, "time": r["time"], "value": r["value"]}
+
+
+def latest_by_eui(rows: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """(eui, quantity_id, time, value) rows, ordered by EUI then quantity id, as `Store.latest_many` returns them."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        out.setdefault(r["eui"], []).append(latest_out(r))
+    return out
 
 
 def journal_filter(statuses: tuple[str | None, ...], dev_eui: str | None, since: datetime | None,
