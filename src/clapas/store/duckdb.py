@@ -299,6 +299,12 @@ class DuckDBStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTable
                 cur.execute("ROLLBACK")
                 raise
             self._compacted.add(day)
+            if n:
+                # until a checkpoint, the deleted row groups keep their zone maps and are scanned still
+                try:
+                    self._con.execute("CHECKPOINT")
+                except duckdb.Error as e:  # another transaction is open: the next automatic checkpoint does it
+                    log.info("no checkpoint after rewriting %s: %s", day.date(), e)
 
     def _start_maintainer(self) -> None:
         if self.compact_interval_s is None or self._maintainer is not None or self.path == ":memory:":
@@ -443,6 +449,23 @@ class DuckDBStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTable
             "WHERE time >= ? AND time < ? ORDER BY eui, time",
             [q.id, start, end + _SPAN[resolution], *params, start, end], timezone="UTC",
         )
+
+    def group_series(self, quantity, start, end, *, euis=None, kind=None, zone=None,
+                     resolution="1h") -> list[dict[str, Any]]:
+        if euis is not None and not euis:
+            return []
+        if resolution not in _SPAN:
+            raise ValueError(f"unknown resolution {resolution!r}")
+        q = QUANTITY_BY_KEY[quantity]
+        cond, params = schema.series_filter(tuple(euis) if euis is not None else None, kind, zone)
+        bucket = schema.bucket_sql(resolution, self.timezone, "o.time")
+        return self._rows(
+            f"SELECT time, devices, count, mean, min, max FROM (SELECT {bucket} AS time, "
+            "count(DISTINCT o.device_id) AS devices, count(*) AS count, avg(o.value) AS mean, min(o.value) AS min, "
+            "max(o.value) AS max FROM observations o WHERE o.quantity_id = ? AND o.time >= ? AND o.time < ? "
+            f"AND o.device_id IN (SELECT d.id FROM devices d WHERE {cond}) GROUP BY 1) "
+            "WHERE time >= ? AND time < ? ORDER BY time",
+            [q.id, start, end + _SPAN[resolution], *params, start, end], timezone="UTC")
 
     def quantities_in_use(self) -> dict[str, int]:
         rows = self._rows("SELECT quantity_id, count(*) AS n FROM latest_values GROUP BY 1")

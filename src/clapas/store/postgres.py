@@ -598,15 +598,49 @@ class PostgresStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTab
             f"AND {bucket} = p.bucket) r WHERE r.count > 0 ORDER BY 1 LIMIT %(limit)s",
             {"eui": eui, "res": resolution, "start": start, "end": end, "q": q.id, "limit": limit})
 
+    @staticmethod
+    def _devices_sql(euis: Sequence[str] | None, kind: str | None, zone: str | None = None) -> str:
+        """The devices of a bulk read, with `%(euis)s`, `%(kind)s`, `%(zone)s` parameters."""
+        return ("SELECT id, eui FROM devices WHERE "
+                + (" AND ".join([*(["eui = ANY(%(euis)s)"] if euis else []), *(["kind = %(kind)s"] if kind else []),
+                                 *(["zone = %(zone)s"] if zone else [])]) or "TRUE"))
+
+    def _bucket_rows_sql(self, resolution: str) -> str:
+        """(device_id, bucket, count, sum, min, max) of the devices `d` in [start, end): rolled-up buckets from the
+        rollup, pending ones (`p`) from the raw rows (as `observations`), for one statement's snapshot."""
+        bucket = schema.bucket_sql(resolution, self.timezone, "o.time")
+        return (f"SELECT r.device_id, r.bucket, r.count, r.sum, r.min, r.max FROM rollup_{resolution} r "
+                "WHERE r.device_id IN (SELECT id FROM d) AND r.quantity_id = %(q)s AND r.bucket >= %(start)s "
+                "AND r.bucket < %(end)s AND r.bucket NOT IN (SELECT bucket FROM p) "
+                "UNION ALL SELECT r.device_id, p.bucket, r.count, r.sum, r.min, r.max FROM p CROSS JOIN LATERAL ("
+                "SELECT o.device_id, count(*) AS count, sum(o.value) AS sum, min(o.value) AS min, max(o.value) AS max "
+                "FROM observations o WHERE o.device_id IN (SELECT id FROM d) AND o.quantity_id = %(q)s "
+                f"AND o.time >= p.bucket AND o.time < p.bucket + interval '{_SPAN[resolution]}' "
+                f"AND {bucket} = p.bucket GROUP BY o.device_id) r")
+
+    def group_series(self, quantity: str, start: datetime, end: datetime, *, euis: Sequence[str] | None = None,
+                     kind: str | None = None, zone: str | None = None,
+                     resolution: str = "1h") -> list[dict[str, Any]]:
+        if euis is not None and not euis:
+            return []
+        if resolution not in _SPAN:
+            raise ValueError(f"unknown resolution {resolution!r}")
+        args = {"q": QUANTITY_BY_KEY[quantity].id, "start": start, "end": end, "euis": list(euis or []),
+                "kind": kind, "zone": zone, "res": resolution}
+        return self._rows(
+            f"WITH d AS ({self._devices_sql(euis, kind, zone)}), p AS (SELECT bucket FROM rollup_pending "
+            "WHERE resolution = %(res)s AND bucket >= %(start)s AND bucket < %(end)s) "
+            "SELECT b.bucket AS time, count(DISTINCT b.device_id) AS devices, sum(b.count)::bigint AS count, "
+            "sum(b.sum) / sum(b.count) AS mean, min(b.min) AS min, max(b.max) AS max "
+            f"FROM ({self._bucket_rows_sql(resolution)}) b GROUP BY 1 ORDER BY 1", args)
+
     def series(self, quantity: str, start: datetime, end: datetime, *, euis: Sequence[str] | None = None,
                kind: str | None = None, resolution: str = "raw") -> list[dict[str, Any]]:
         if euis is not None and not euis:
             return []
         q = QUANTITY_BY_KEY[quantity]
         args = {"q": q.id, "start": start, "end": end, "euis": list(euis or []), "kind": kind, "res": resolution}
-        devices = ("SELECT id, eui FROM devices WHERE "
-                   + (" AND ".join([*(["eui = ANY(%(euis)s)"] if euis else []),
-                                    *(["kind = %(kind)s"] if kind else [])]) or "TRUE"))
+        devices = self._devices_sql(euis, kind)
         if resolution == "raw":
             return self._rows(
                 f"WITH d AS ({devices}) SELECT d.eui, o.time, o.value FROM observations o JOIN d ON d.id = o.device_id "
@@ -615,20 +649,11 @@ class PostgresStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTab
         if resolution not in _SPAN:
             raise ValueError(f"unknown resolution {resolution!r}")
         # as `observations`: rolled-up buckets from the rollup, pending ones from the raw rows, in one statement
-        bucket = schema.bucket_sql(resolution, self.timezone, "o.time")
         return self._rows(
             f"WITH d AS ({devices}), p AS (SELECT bucket FROM rollup_pending "
             "WHERE resolution = %(res)s AND bucket >= %(start)s AND bucket < %(end)s) "
-            "SELECT d.eui, r.bucket AS time, r.sum / r.count AS mean, r.min, r.max, r.count "
-            f"FROM rollup_{resolution} r "
-            "JOIN d ON d.id = r.device_id WHERE r.quantity_id = %(q)s AND r.bucket >= %(start)s "
-            "AND r.bucket < %(end)s AND r.bucket NOT IN (SELECT bucket FROM p) "
-            "UNION ALL SELECT d.eui, p.bucket, r.sum / r.count, r.min, r.max, r.count FROM p CROSS JOIN LATERAL ("
-            "SELECT o.device_id, sum(o.value) AS sum, min(o.value) AS min, max(o.value) AS max, count(*) AS count "
-            "FROM observations o WHERE o.device_id IN (SELECT id FROM d) AND o.quantity_id = %(q)s "
-            f"AND o.time >= p.bucket AND o.time < p.bucket + interval '{_SPAN[resolution]}' "
-            f"AND {bucket} = p.bucket GROUP BY o.device_id) r JOIN d ON d.id = r.device_id ORDER BY 1, 2",
-            args)
+            "SELECT d.eui, b.bucket AS time, b.sum / b.count AS mean, b.min, b.max, b.count "
+            f"FROM ({self._bucket_rows_sql(resolution)}) b JOIN d ON d.id = b.device_id ORDER BY 1, 2", args)
 
     def quantities_in_use(self) -> dict[str, int]:
         rows = self._rows("SELECT quantity_id, count(*) AS n FROM device_quantities GROUP BY 1")

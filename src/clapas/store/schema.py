@@ -300,9 +300,13 @@ def device_filter(kind: str | None, zone: str | None, euis: tuple[str, ...] | No
     return where(("d.kind = ?", kind), ("d.zone = ?", zone), ("d.eui IN (?)", euis))
 
 
-def series_filter(euis: tuple[str, ...] | None, kind: str | None) -> tuple[str, list[Any]]:
-    """Devices of a bulk history read (`Store.series`): by EUI list and/or kind."""
-    return where(("d.eui IN (?)", euis), ("d.kind = ?", kind))
+def series_filter(euis: tuple[str, ...] | None, kind: str | None,
+                  zone: str | None = None) -> tuple[str, list[Any]]:
+    """Devices of a bulk history read (`Store.series`, `Store.group_series`): by EUI list, kind and/or zone."""
+    return where(("d.eui IN (?)", euis), ("d.kind = ?", kind), ("d.zone = ?", zone))
+
+
+GROUP_COLS = ("time", "devices", "count", "mean", "min", "max")
 
 
 def _maybe_json(v: Any) -> Any:
