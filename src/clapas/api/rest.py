@@ -51,6 +51,9 @@ def _utc(v: Any) -> Any:
     return v
 
 
+_DEVICE_TIMES = ("first_seen", "last_seen")  # the datetime fields of `Store.devices` rows
+
+
 def _utc_row(row: dict[str, Any]) -> dict[str, Any]:
     return {k: _utc(v) for k, v in row.items()}
 
@@ -237,7 +240,9 @@ def list_devices(
         served = served[offset:offset + limit]
     for d in served:
         view.serve(d, d["class"])
-    devices = [_utc_row(d) for d in served]
+        for k in _DEVICE_TIMES:  # the listing's own copies: only its time fields need converting
+            d[k] = _utc(d[k])
+    devices = served
     if latest:
         values = _latest_many(view, served)
         for d in devices:
