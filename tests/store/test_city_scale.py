@@ -134,8 +134,9 @@ def test_latest_and_counts_after_erasure(store: Store) -> None:
     check_latest(store)
     check_counts(store)
     assert store.latest(HOME) == [] and store.latest(HOME2) == []
-    settle(store)
+    settle(store)  # and once the background steps folded the tally
     check_latest(store)
+    check_counts(store)
 
 
 # a group's series ---------------------------------------------------------------------------------------------

@@ -91,8 +91,10 @@ class CharterTables(StoreTables):
             pairs.difference_update(gone)
 
     def _delete_journal(self, cur: Any, cond: str, params: list[Any]) -> int:
-        """DELETE FROM journal WHERE `cond`; how many rows. PostgreSQL takes them off its status tally too."""
-        if not self._postgres:
+        """DELETE FROM journal WHERE `cond`; how many rows, taken off the status tally (`counts`) too."""
+        if not self._postgres:  # DuckDB has no data-modifying CTE: count, then delete, in the same transaction
+            cur.execute(f"INSERT INTO journal_tally SELECT status, -count(*) FROM journal WHERE {cond} GROUP BY 1",
+                        params)
             return self._n(cur, f"DELETE FROM journal WHERE {cond}", params)
         cur.execute(self._q(f"WITH d AS (DELETE FROM journal WHERE {cond} RETURNING status), t AS (INSERT INTO "
                             "journal_tally SELECT status, -count(*) FROM d GROUP BY 1 RETURNING n) "

@@ -180,6 +180,7 @@ class DuckDBStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTable
                 self._device_ids(cur, batch)
                 cur.register("j_batch", pa.table(schema.journal_columns(batch)))
                 cur.execute(f"INSERT INTO journal ({schema.JOURNAL_COLS}) SELECT {schema.JOURNAL_COLS} FROM j_batch")
+                self._tally_journal(cur, batch.status_counts())
                 cur.execute(schema.DEVICE_HEARD_UPDATE)
                 cur.unregister("j_batch")
                 self._insert_rows(cur, batch)
@@ -219,6 +220,9 @@ class DuckDBStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTable
                             "AND l.time = r.time")
                 cur.execute("DELETE FROM latest_values l USING replay_keys r "
                             "WHERE l.device_id = r.device_id AND l.time = r.time")
+                moved = cur.execute("SELECT j.status, b.status FROM journal j JOIN j_batch b ON b.id = j.id "
+                                    "WHERE j.status <> b.status").fetchall()
+                self._tally_journal(cur, schema.replay_status_delta(moved))
                 cur.execute(
                     "UPDATE journal SET status = j.status, error = j.error, dev_eui = j.dev_eui, time = j.time "
                     "FROM j_batch j WHERE journal.id = j.id"
@@ -236,6 +240,13 @@ class DuckDBStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTable
                 self._compacted = {r[0].astimezone(UTC)
                                    for r in self._con.execute("SELECT day FROM compacted_days").fetchall()}
                 raise
+
+    @staticmethod
+    def _tally_journal(cur: duckdb.DuckDBPyConnection, delta: dict[str, int]) -> None:
+        """Journal rows added (or re-labelled) by status, for `counts` (migration 8: never a scan of the journal)."""
+        rows = schema.journal_tally_rows(delta)
+        if rows:
+            cur.executemany("INSERT INTO journal_tally VALUES (?, ?)", rows)  # at most three rows
 
     @staticmethod
     def _restore_latest(cur: duckdb.DuckDBPyConnection, pairs: str) -> None:
@@ -269,6 +280,7 @@ class DuckDBStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTable
         settle = COMPACT_AFTER if settle_s is None else timedelta(seconds=settle_s)
         done = 0
         with self._lock:
+            self._fold_tally()
             first = self._con.execute("SELECT min(time) FROM observations").fetchone()[0]
         if first is None:
             return 0
@@ -279,6 +291,21 @@ class DuckDBStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTable
                 done += 1
             day += _DAY
         return done
+
+    def _fold_tally(self) -> None:
+        """The journal tally's rows (up to three a batch) summed into one per status (call with `_lock` held)."""
+        con = self._con
+        con.execute("BEGIN")
+        try:
+            con.execute("CREATE OR REPLACE TEMP TABLE tally AS SELECT status, sum(n) AS n FROM journal_tally "
+                        "GROUP BY 1")
+            con.execute("DELETE FROM journal_tally")
+            con.execute("INSERT INTO journal_tally SELECT status, n FROM tally WHERE n <> 0")
+            con.execute("DROP TABLE tally")
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
 
     def _compact_day(self, day: datetime) -> None:
         with self._lock:
@@ -482,7 +509,7 @@ class DuckDBStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTable
         return [schema.journal_out(r) for r in rows]
 
     def counts(self) -> dict[str, int]:
-        rows = self._rows("SELECT status, count(*) AS n FROM journal GROUP BY status")
+        rows = self._rows(schema.JOURNAL_COUNTS)  # the tally: never a scan of the journal
         out = {"stored": 0, "quarantined": 0, "duplicate": 0}
         out.update({r["status"]: r["n"] for r in rows})
         out["observations"] = self._rows("SELECT count(*) AS n FROM observations")[0]["n"]

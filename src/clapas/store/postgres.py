@@ -352,7 +352,7 @@ class PostgresStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTab
     @staticmethod
     def _tally_journal(cur: psycopg.Cursor, delta: dict[str, int]) -> None:
         """Journal rows added (or removed) by status, for `counts` (migration 8: never a scan of the journal)."""
-        rows = [(s, n) for s, n in delta.items() if n]
+        rows = schema.journal_tally_rows(delta)
         if rows:
             cur.execute("INSERT INTO journal_tally SELECT * FROM unnest(%s::varchar[], %s::int8[])",
                         [[s for s, _ in rows], [n for _, n in rows]])
@@ -406,11 +406,7 @@ class PostgresStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTab
         # the statuses replay changes (a quarantined message a fixed decoder now reads: stored), in the tally
         moved = cur.execute("SELECT j.status, r.status FROM journal j JOIN j_replay r ON r.id = j.id "
                             "WHERE j.status <> r.status").fetchall()
-        tally: dict[str, int] = {}
-        for old, new in moved:
-            tally[old] = tally.get(old, 0) - 1
-            tally[new] = tally.get(new, 0) + 1
-        self._tally_journal(cur, tally)
+        self._tally_journal(cur, schema.replay_status_delta(moved))
         cur.execute("UPDATE journal SET status = j.status, error = j.error, dev_eui = j.dev_eui, time = j.time "
                     "FROM j_replay j WHERE journal.id = j.id")
         if batch.o_time:
@@ -671,8 +667,7 @@ class PostgresStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTab
     def counts(self) -> dict[str, int]:
         out = {"stored": 0, "quarantined": 0, "duplicate": 0}
         # every transaction tallies the journal rows it added, re-labelled or removed: no scan of the journal
-        out.update({r["status"]: r["n"] for r in self._rows(
-            "SELECT status, sum(n)::bigint AS n FROM journal_tally GROUP BY 1 HAVING sum(n) <> 0")})
+        out.update({r["status"]: r["n"] for r in self._rows(schema.JOURNAL_COUNTS)})
         # every transaction tallies the rows it added or removed: no scan of the rows themselves
         out["observations"] = self._rows("SELECT coalesce(sum(n), 0)::bigint AS n FROM observation_tally")[0]["n"]
         out["devices"] = self._rows("SELECT count(*) AS n FROM devices")[0]["n"]
