@@ -6,8 +6,9 @@ device's data lives (§8.6: ThingsBoard's deleted devices left their telemetry b
 `clapas replay` re-decodes would bring erased readings back). Tables a device's data lives in: observations,
 device_events, journal (frames, dedupe keys, quarantine rows), alerts with alert_events and notifications,
 occupancy, devices (registry fields), journal_tally (the counts by status); DuckDB adds latest_values;
-PostgreSQL adds rollup_1h, rollup_1d, rollup_pending, device_quantities and observation_tally. The audit log (`audit.py`) is append-only and hash-chained: an erasure adds an entry to it, it
-never edits one (its own retention prunes it).
+PostgreSQL adds rollup_1h, rollup_1d, rollup_pending, device_quantities and observation_tally. The audit log
+(`audit.py`) is append-only and hash-chained: an erasure adds an entry to it, it never edits one (its own retention
+prunes it).
 
 Each run is one transaction (the store's `_alert_tx`); a dry run does the same work and rolls it back, so what it
 reports is exactly what a real run deletes.
