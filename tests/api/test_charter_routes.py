@@ -310,3 +310,30 @@ def test_pages_are_pages_of_what_the_caller_sees(walked: Walked) -> None:
     first = walked.get("/api/v1/devices?limit=1").json()
     assert [d["eui"] for d in first["devices"]] == mine[:1]  # not an empty page of withheld devices
     assert sum(w["devices"] for w in first["withheld"]) == len(everyone) - len(mine)
+
+
+def test_latest_of_a_page_is_each_devices_own_latest_also_after_a_change_of_occupant(
+        samples: Path, tmp_path: Path) -> None:
+    """`/latest` and `/devices?latest=true` read a page in one query: the same values as each device's own route,
+    without a previous occupant's (a move after the home's last reading leaves it none)."""
+    store = open_store(f"duckdb:///{tmp_path / 'city.duckdb'}")
+    store.upsert_zones(ZONES)
+    pipeline = Pipeline(store)
+    fill_charter_city(samples, store, pipeline)
+    euis = [d["eui"] for d in store.devices(limit=1000)]
+    seen = []
+    with TestClient(create_app(store, Settings(auth=AuthSettings(rate_limits=False)), pipeline)) as client:
+        w = Walked(client, {}, store)
+        for moved_in in (NOW - timedelta(hours=3, minutes=30), NOW + timedelta(hours=1)):
+            store.reassign(HOME, f"AB-NEW-{len(seen)}", moved_in)
+            own = {e: w.get(f"/api/v1/devices/{e}", "operator-water").json()["latest"] for e in euis}
+            page = w.get(f"/api/v1/latest?device={','.join(euis)}", "operator-water").json()["latest"]
+            listed = {d["eui"]: d["latest"] for d in
+                      w.get("/api/v1/devices?latest=true&limit=200", "operator-water").json()["devices"]}
+            assert page == own and listed == own
+            seen.append(own[HOME])
+    pipeline.close()
+    store.close()
+    assert seen[0] and all(datetime.fromisoformat(v["time"]) >= NOW - timedelta(hours=3, minutes=30)
+                           for v in seen[0])
+    assert seen[1] == []

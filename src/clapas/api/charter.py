@@ -71,6 +71,13 @@ class CallerView:
             self._known[eui] = self.store.device(eui)
         return self._known[eui]
 
+    def named_devices(self, euis: Sequence[str]) -> dict[str, dict[str, Any] | None]:
+        """`device` of many EUIs, those not yet read in one store query (None: unknown)."""
+        missing = [e for e in euis if e not in self._known]
+        if missing and not self._all_loaded:
+            self._remember(self.store.devices(euis=missing, limit=len(missing)))
+        return {e: self._known.get(e) for e in euis}
+
     def _remember(self, rows: Iterable[dict[str, Any]]) -> None:
         for d in rows:
             self._known[d["eui"]] = d
@@ -158,7 +165,18 @@ class CallerView:
     def latest(self, d: dict[str, Any]) -> list[dict[str, Any]]:
         """A readable device's latest values, without the quantities the caller may not read (nor the previous
         occupant's)."""
-        return self.current(d, [r for r in self.store.latest(d["eui"]) if self.quantity_readable(d, r["quantity"])])
+        return self.latest_many([d])[d["eui"]]
+
+    def latest_many(self, devices: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+        """`latest` of readable devices: two store queries for the page (values, occupants), not two per device."""
+        personal = [d["eui"] for d in devices if d["eui"] not in self._since and self.classes.device(d) == PERSONAL]
+        bulk = getattr(self.store, "occupants_since", None)
+        if personal and bulk is not None:
+            since = bulk(personal)
+            self._since.update({e: since.get(e) for e in personal})
+        values = self.store.latest_many([d["eui"] for d in devices])
+        return {d["eui"]: self.current(d, [r for r in values.get(d["eui"], [])
+                                           if self.quantity_readable(d, r["quantity"])]) for d in devices}
 
     def reported(self, request: Request, what: str) -> None:
         """After a report: 403 if it was made of nothing but withheld devices, else what it served (audit)."""

@@ -31,7 +31,7 @@ from clapas.model import QUANTITIES, QUANTITY_BY_KEY, normalize_eui
 from clapas.store.base import STATUSES, Store
 
 DEFAULT_SPAN = timedelta(hours=24)
-MAX_LATEST_DEVICES = 200  # latest values cost one store query per device: keep a page small
+MAX_LATEST_DEVICES = 200  # latest values of a page of devices: one store query for the page
 
 
 async def get_store(request: Request) -> Store:
@@ -49,6 +49,9 @@ def _utc(v: Any) -> Any:
     if isinstance(v, datetime):
         return v.astimezone(UTC) if v.tzinfo else v.replace(tzinfo=UTC)
     return v
+
+
+_DEVICE_TIMES = ("first_seen", "last_seen")  # the datetime fields of `Store.devices` rows
 
 
 def _utc_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -92,6 +95,10 @@ def _readable_or_404(view: CallerView, eui: str) -> dict[str, Any]:
 
 def _latest(view: CallerView, device: dict[str, Any]) -> list[dict[str, Any]]:
     return [_utc_row(r) for r in view.latest(device)]
+
+
+def _latest_many(view: CallerView, devices: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    return {e: [_utc_row(r) for r in rows] for e, rows in view.latest_many(devices).items()}
 
 
 # Every class a route may serve to one caller or another; listings filter per row (`derived`).
@@ -233,10 +240,13 @@ def list_devices(
         served = served[offset:offset + limit]
     for d in served:
         view.serve(d, d["class"])
-    devices = [_utc_row(d) for d in served]
+        for k in _DEVICE_TIMES:  # the listing's own copies: only its time fields need converting
+            d[k] = _utc(d[k])
+    devices = served
     if latest:
+        values = _latest_many(view, served)
         for d in devices:
-            d["latest"] = _latest(view, d)
+            d["latest"] = values[d["eui"]]
     view.report(request, len(devices))
     return JSONResponse({"devices": devices, "withheld": withheld, "limit": limit, "offset": offset})
 
@@ -255,15 +265,17 @@ def latest_values(
     if len(euis) > MAX_LATEST_DEVICES:
         raise ApiError(422, f"query parameter 'device': at most {MAX_LATEST_DEVICES} devices")
     view = CallerView.of(request, caller)
+    found = view.named_devices(euis)
+    readable = [d for d in found.values() if d is not None and view.readable(d)]
+    values = _latest_many(view, readable)
     out: dict[str, list[dict[str, Any]]] = {}
     withheld = 0
-    for e in euis:
-        d = view.device(e)
+    for e, d in found.items():
         if d is None:
             out[e] = []
-        elif view.readable(d):
+        elif e in values:
             view.serve(d)
-            out[e] = _latest(view, d)
+            out[e] = values[e]
         else:
             withheld += 1
     view.report(request, sum(map(len, out.values())))

@@ -203,8 +203,9 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def devices(self, *, kind: str | None = None, zone: str | None = None, limit: int = 1000,
-                offset: int = 0) -> list[dict[str, Any]]:
-        """Devices with their registry fields and last state (last_seen, rssi, snr, battery…), by EUI."""
+                offset: int = 0, euis: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Devices with their registry fields and last state (last_seen, rssi, snr, battery…), by EUI; `euis`: only
+        those (one query for a page of named devices)."""
 
     @abc.abstractmethod
     def device(self, eui: str) -> dict[str, Any] | None:
@@ -219,9 +220,14 @@ class Store(abc.ABC):
         """Every zone, with its geometry and the number of devices in it."""
 
     # observations ---------------------------------------------------------------------------------------
-    @abc.abstractmethod
     def latest(self, eui: str) -> list[dict[str, Any]]:
         """The last value of each quantity of a device: [{quantity, unit, time, value}]."""
+        return self.latest_many([eui]).get(eui, [])
+
+    @abc.abstractmethod
+    def latest_many(self, euis: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """`latest` of many devices in one query (a page of the dashboard): EUI → its latest values, ordered by
+        quantity id; devices without values (or unknown) are absent."""
 
     @abc.abstractmethod
     def observations(self, eui: str, quantity: str, start: datetime, end: datetime,
@@ -239,6 +245,16 @@ class Store(abc.ABC):
         Devices: those named in `euis` and/or of `kind` (neither: every device reporting the quantity; an empty
         `euis`: none). Rows are those of `observations` with the device's `eui` first, ordered by EUI then time.
         """
+
+    @abc.abstractmethod
+    def group_series(self, quantity: str, start: datetime, end: datetime, *, euis: Sequence[str] | None = None,
+                     kind: str | None = None, zone: str | None = None,
+                     resolution: str = "1h") -> list[dict[str, Any]]:
+        """One quantity over a group of devices (a district's meters…), aggregated per bucket in the store:
+        [{time, devices, count, mean, min, max}] ordered by time, the buckets of `series` at 1h/1d (devices: how
+        many reported in the bucket; mean: of every row of the bucket). Devices as `series`, and/or of `zone`.
+        One row per bucket instead of one per device and bucket: a DMA of 4,000 meters over a month is 720 rows,
+        not 2.9 M."""
 
     @abc.abstractmethod
     def quantities_in_use(self) -> dict[str, int]:

@@ -5,9 +5,10 @@ Why once for both: the same rows must go in DuckDB and PostgreSQL, and an erasur
 device's data lives (§8.6: ThingsBoard's deleted devices left their telemetry behind; a raw-frame journal that
 `clapas replay` re-decodes would bring erased readings back). Tables a device's data lives in: observations,
 device_events, journal (frames, dedupe keys, quarantine rows), alerts with alert_events and notifications,
-occupancy, devices (registry fields); PostgreSQL adds rollup_1h, rollup_1d, rollup_pending, device_quantities and
-observation_tally. The audit log (`audit.py`) is append-only and hash-chained: an erasure adds an entry to it, it
-never edits one (its own retention prunes it).
+occupancy, devices (registry fields), journal_tally (the counts by status); DuckDB adds latest_values;
+PostgreSQL adds rollup_1h, rollup_1d, rollup_pending, device_quantities and observation_tally. The audit log
+(`audit.py`) is append-only and hash-chained: an erasure adds an entry to it, it never edits one (its own retention
+prunes it).
 
 Each run is one transaction (the store's `_alert_tx`); a dry run does the same work and rolls it back, so what it
 reports is exactly what a real run deletes.
@@ -90,6 +91,30 @@ class CharterTables(StoreTables):
         if pairs is not None:
             pairs.difference_update(gone)
 
+    def _delete_journal(self, cur: Any, cond: str, params: list[Any]) -> int:
+        """DELETE FROM journal WHERE `cond`; how many rows, taken off the status tally (`counts`) too."""
+        if not self._postgres:  # DuckDB has no data-modifying CTE: count, then delete, in the same transaction
+            cur.execute(f"INSERT INTO journal_tally SELECT status, -count(*) FROM journal WHERE {cond} GROUP BY 1",
+                        params)
+            return self._n(cur, f"DELETE FROM journal WHERE {cond}", params)
+        cur.execute(self._q(f"WITH d AS (DELETE FROM journal WHERE {cond} RETURNING status), t AS (INSERT INTO "
+                            "journal_tally SELECT status, -count(*) FROM d GROUP BY 1 RETURNING n) "
+                            "SELECT coalesce(-sum(n), 0) FROM t"), params)
+        return int(cur.fetchone()[0])
+
+    def _latest_after_delete(self, cur: Any, cond: str, params: list[Any], device_id: int | None = None) -> None:
+        """DuckDB's `latest_values` after observations went: the latest rows matching `cond` (the deletion's own
+        condition on device_id, quantity_id and time) go; with `device_id`, the device's latest values are then
+        taken again from its rows left (an erasure of a period may leave older rows). PostgreSQL reads its latest
+        values from the observations themselves."""
+        if self._postgres:
+            return
+        cur.execute(f"DELETE FROM latest_values WHERE {cond}", params)
+        if device_id is not None:
+            cur.execute("INSERT INTO latest_values SELECT device_id, quantity_id, max(time), arg_max(value, time) "
+                        "FROM observations WHERE device_id = ? AND quantity_id NOT IN (SELECT quantity_id FROM "
+                        "latest_values WHERE device_id = ?) GROUP BY 1, 2", [device_id, device_id])
+
     def _bucket(self, resolution: str, col: str) -> str:
         return schema.bucket_sql(resolution, self.timezone, col)
 
@@ -156,6 +181,9 @@ class CharterTables(StoreTables):
                         args = [ids, list(c.quantity_ids)]
                         upto = c.daily_before or c.raw_before
                         removed += self._n(cur, f"DELETE FROM observations WHERE {base} AND time < ?", [*args, upto])
+                        # the latest row of a pair is never one of the days' last rows deleted below (it is the
+                        # last of its day): a pair loses its latest value only when all its rows were before `upto`
+                        self._latest_after_delete(cur, f"{base} AND time < ?", [*args, upto])
                         if c.daily_before is not None:  # between the two cut-offs, the last row of each local day
                             day_o, day_n = self._bucket("1d", "o.time"), self._bucket("1d", "n.time")
                             obase = f"o.device_id IN {_IDS} AND o.{qcond}"
@@ -173,8 +201,8 @@ class CharterTables(StoreTables):
                     add("observations", removed)
                     self._pg_after_delete(cur, ids, removed)
                     if g.frames_before is not None:
-                        add("journal", self._n(cur, f"DELETE FROM journal WHERE dev_eui IN {_TEXTS} "
-                                                    "AND received_at < ?", [euis, g.frames_before]))
+                        add("journal", self._delete_journal(cur, f"dev_eui IN {_TEXTS} AND received_at < ?",
+                                                            [euis, g.frames_before]))
                         add("device_events", self._n(cur, f"DELETE FROM device_events WHERE device_id IN {_IDS} "
                                                           "AND time < ?", [ids, g.frames_before]))
                     if g.alerts_before is not None:
@@ -182,8 +210,8 @@ class CharterTables(StoreTables):
                                                       "state = 'resolved' AND resolved_at < ?",
                                             [euis, g.alerts_before])
                 if plan.quarantine_before is not None:
-                    add("journal (quarantine)", self._n(
-                        cur, "DELETE FROM journal WHERE status = 'quarantined' AND received_at < ? AND (dev_eui IS "
+                    add("journal (quarantine)", self._delete_journal(
+                        cur, "status = 'quarantined' AND received_at < ? AND (dev_eui IS "
                              "NULL OR dev_eui NOT IN (SELECT eui FROM devices))", [plan.quarantine_before]))
                 if dry_run:
                     raise _DryRun
@@ -267,6 +295,7 @@ class CharterTables(StoreTables):
 
                     cond, args = span("time")
                     removed = self._n(cur, f"DELETE FROM observations WHERE device_id = ?{cond}", [did, *args])
+                    self._latest_after_delete(cur, f"device_id = ?{cond}", [did, *args], device_id=did)
                     add("observations", removed)
                     if self._postgres:
                         self._erase_rollups(cur, add, did, lo, hi)
@@ -274,11 +303,11 @@ class CharterTables(StoreTables):
                     add("device_events", self._n(cur, f"DELETE FROM device_events WHERE device_id = ?{cond}",
                                                  [did, *args]))
                     jcond, jargs = span("coalesce(time, received_at)")
-                    add("journal", self._n(cur, f"DELETE FROM journal WHERE dev_eui = ?{jcond}", [eui, *jargs]))
+                    add("journal", self._delete_journal(cur, f"dev_eui = ?{jcond}", [eui, *jargs]))
                     # frames that never said which device they came from, but name it (a bad frame, quarantined)
-                    add("journal", self._n(cur, f"DELETE FROM journal WHERE dev_eui IS NULL{jcond} AND ("
-                                                f"{self._raw_has('raw', 'topic')})",
-                                           [*jargs, *self._raw_args(eui)]))
+                    add("journal", self._delete_journal(cur, f"dev_eui IS NULL{jcond} AND ("
+                                                             f"{self._raw_has('raw', 'topic')})",
+                                                        [*jargs, *self._raw_args(eui)]))
                     acond, aargs = span("opened_at")
                     self._delete_alerts(cur, add, f"subject_kind = 'device' AND subject = ?{acond}", [eui, *aargs])
                     # the detectors' memory of it (windows of its readings): whole, whatever the date (the detectors
@@ -347,6 +376,16 @@ class CharterTables(StoreTables):
                                   "o.device_id WHERE d.eui = ? AND o.until IS NULL"), [eui])
         v = rows[0]["since"] if rows else None
         return v.astimezone(UTC) if v is not None else None
+
+    def occupants_since(self, euis: Sequence[str]) -> dict[str, datetime]:
+        """`occupant_since` of many devices in one query (a page of latest values); devices without a recorded
+        change of occupant are absent."""
+        if not euis:
+            return {}
+        rows = self._rows(self._q("SELECT d.eui, max(o.since) AS since FROM occupancy o JOIN devices d ON d.id = "
+                                  "o.device_id WHERE d.eui IN (SELECT unnest(CAST(? AS VARCHAR[]))) "
+                                  "AND o.until IS NULL GROUP BY 1"), [list(euis)])
+        return {r["eui"]: r["since"].astimezone(UTC) for r in rows if r["since"] is not None}
 
     def reassign(self, eui: str, subscriber: str, since: datetime) -> dict[str, Any]:
         """A change of occupant at `since`: the current period ends there, the new one starts; the registry's

@@ -352,8 +352,17 @@ class PostgresStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTab
             raise
         self._start_maintainer()
 
+    @staticmethod
+    def _tally_journal(cur: psycopg.Cursor, delta: dict[str, int]) -> None:
+        """Journal rows added (or removed) by status, for `counts` (migration 8: never a scan of the journal)."""
+        rows = schema.journal_tally_rows(delta)
+        if rows:
+            cur.execute("INSERT INTO journal_tally SELECT * FROM unnest(%s::varchar[], %s::int8[])",
+                        [[s for s, _ in rows], [n for _, n in rows]])
+
     def _write_in(self, cur: psycopg.Cursor, batch: Batch) -> None:
         self._insert_journal(cur, batch)
+        self._tally_journal(cur, batch.status_counts())
         self._update_heard(cur, batch)
         if batch.o_time:
             device_ids = self._stage_observations(cur, batch)
@@ -397,6 +406,10 @@ class PostgresStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTab
         delta = -cur.rowcount
         cur.execute("DELETE FROM device_events e USING replay_keys k WHERE e.device_id = k.device_id "
                     "AND e.time = k.time")
+        # the statuses replay changes (a quarantined message a fixed decoder now reads: stored), in the tally
+        moved = cur.execute("SELECT j.status, r.status FROM journal j JOIN j_replay r ON r.id = j.id "
+                            "WHERE j.status <> r.status").fetchall()
+        self._tally_journal(cur, schema.replay_status_delta(moved))
         cur.execute("UPDATE journal SET status = j.status, error = j.error, dev_eui = j.dev_eui, time = j.time "
                     "FROM j_replay j WHERE journal.id = j.id")
         if batch.o_time:
@@ -446,6 +459,8 @@ class PostgresStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTab
                                     ).fetchone()[0]
                 if total is not None:
                     cur.execute("INSERT INTO observation_tally VALUES (%s)", [total])
+                cur.execute("WITH d AS (DELETE FROM journal_tally RETURNING status, n) INSERT INTO journal_tally "
+                            "SELECT status, sum(n) FROM d GROUP BY 1 HAVING sum(n) <> 0")
             while max_buckets is None or done < max_buckets:
                 with con.transaction(), con.cursor() as cur:
                     row = cur.execute(
@@ -526,8 +541,8 @@ class PostgresStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTab
         return len(unique)
 
     def devices(self, *, kind: str | None = None, zone: str | None = None, limit: int = 1000,
-                offset: int = 0) -> list[dict[str, Any]]:
-        where, params = schema.device_filter(kind, zone)
+                offset: int = 0, euis: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        where, params = schema.device_filter(kind, zone, tuple(euis) if euis is not None else None)
         rows = self._rows(schema.to_psycopg(f"{schema.DEVICE_SELECT} WHERE {where} ORDER BY d.eui LIMIT ? OFFSET ?"),
                           [*params, limit, offset])
         return [schema.device_out(r) for r in rows]
@@ -546,15 +561,15 @@ class PostgresStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTab
         return [schema.zone_out(r) for r in self._rows(schema.ZONE_SELECT)]
 
     # observations ------------------------------------------------------------------------------------
-    def latest(self, eui: str) -> list[dict[str, Any]]:
-        # one index probe per quantity the device reports
-        rows = self._rows(
-            "WITH d AS (SELECT id FROM devices WHERE eui = %s) "
-            "SELECT q.quantity_id, l.time, l.value FROM (SELECT quantity_id FROM device_quantities "
-            "WHERE device_id = (SELECT id FROM d)) q CROSS JOIN LATERAL (SELECT o.time, o.value FROM observations o "
-            "WHERE o.device_id = (SELECT id FROM d) AND o.quantity_id = q.quantity_id ORDER BY o.time DESC LIMIT 1) l "
-            "ORDER BY q.quantity_id", [eui])
-        return [schema.latest_out(r) for r in rows]
+    def latest_many(self, euis: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        if not euis:
+            return {}
+        # one index probe (per monthly partition) for each quantity each device reports
+        return schema.latest_by_eui(self._rows(
+            "SELECT d.eui, q.quantity_id, l.time, l.value FROM devices d JOIN device_quantities q "
+            "ON q.device_id = d.id CROSS JOIN LATERAL (SELECT o.time, o.value FROM observations o "
+            "WHERE o.device_id = d.id AND o.quantity_id = q.quantity_id ORDER BY o.time DESC LIMIT 1) l "
+            "WHERE d.eui = ANY(%s) ORDER BY d.eui, q.quantity_id", [list(euis)]))
 
     def observations(self, eui: str, quantity: str, start: datetime, end: datetime, resolution: str = "raw",
                      limit: int = 100_000) -> list[dict[str, Any]]:
@@ -582,15 +597,49 @@ class PostgresStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTab
             f"AND {bucket} = p.bucket) r WHERE r.count > 0 ORDER BY 1 LIMIT %(limit)s",
             {"eui": eui, "res": resolution, "start": start, "end": end, "q": q.id, "limit": limit})
 
+    @staticmethod
+    def _devices_sql(euis: Sequence[str] | None, kind: str | None, zone: str | None = None) -> str:
+        """The devices of a bulk read, with `%(euis)s`, `%(kind)s`, `%(zone)s` parameters."""
+        return ("SELECT id, eui FROM devices WHERE "
+                + (" AND ".join([*(["eui = ANY(%(euis)s)"] if euis else []), *(["kind = %(kind)s"] if kind else []),
+                                 *(["zone = %(zone)s"] if zone else [])]) or "TRUE"))
+
+    def _bucket_rows_sql(self, resolution: str) -> str:
+        """(device_id, bucket, count, sum, min, max) of the devices `d` in [start, end): rolled-up buckets from the
+        rollup, pending ones (`p`) from the raw rows (as `observations`), for one statement's snapshot."""
+        bucket = schema.bucket_sql(resolution, self.timezone, "o.time")
+        return (f"SELECT r.device_id, r.bucket, r.count, r.sum, r.min, r.max FROM rollup_{resolution} r "
+                "WHERE r.device_id IN (SELECT id FROM d) AND r.quantity_id = %(q)s AND r.bucket >= %(start)s "
+                "AND r.bucket < %(end)s AND r.bucket NOT IN (SELECT bucket FROM p) "
+                "UNION ALL SELECT r.device_id, p.bucket, r.count, r.sum, r.min, r.max FROM p CROSS JOIN LATERAL ("
+                "SELECT o.device_id, count(*) AS count, sum(o.value) AS sum, min(o.value) AS min, max(o.value) AS max "
+                "FROM observations o WHERE o.device_id IN (SELECT id FROM d) AND o.quantity_id = %(q)s "
+                f"AND o.time >= p.bucket AND o.time < p.bucket + interval '{_SPAN[resolution]}' "
+                f"AND {bucket} = p.bucket GROUP BY o.device_id) r")
+
+    def group_series(self, quantity: str, start: datetime, end: datetime, *, euis: Sequence[str] | None = None,
+                     kind: str | None = None, zone: str | None = None,
+                     resolution: str = "1h") -> list[dict[str, Any]]:
+        if euis is not None and not euis:
+            return []
+        if resolution not in _SPAN:
+            raise ValueError(f"unknown resolution {resolution!r}")
+        args = {"q": QUANTITY_BY_KEY[quantity].id, "start": start, "end": end, "euis": list(euis or []),
+                "kind": kind, "zone": zone, "res": resolution}
+        return self._rows(
+            f"WITH d AS ({self._devices_sql(euis, kind, zone)}), p AS (SELECT bucket FROM rollup_pending "
+            "WHERE resolution = %(res)s AND bucket >= %(start)s AND bucket < %(end)s) "
+            "SELECT b.bucket AS time, count(DISTINCT b.device_id) AS devices, sum(b.count)::bigint AS count, "
+            "sum(b.sum) / sum(b.count) AS mean, min(b.min) AS min, max(b.max) AS max "
+            f"FROM ({self._bucket_rows_sql(resolution)}) b GROUP BY 1 ORDER BY 1", args)
+
     def series(self, quantity: str, start: datetime, end: datetime, *, euis: Sequence[str] | None = None,
                kind: str | None = None, resolution: str = "raw") -> list[dict[str, Any]]:
         if euis is not None and not euis:
             return []
         q = QUANTITY_BY_KEY[quantity]
         args = {"q": q.id, "start": start, "end": end, "euis": list(euis or []), "kind": kind, "res": resolution}
-        devices = ("SELECT id, eui FROM devices WHERE "
-                   + (" AND ".join([*(["eui = ANY(%(euis)s)"] if euis else []),
-                                    *(["kind = %(kind)s"] if kind else [])]) or "TRUE"))
+        devices = self._devices_sql(euis, kind)
         if resolution == "raw":
             return self._rows(
                 f"WITH d AS ({devices}) SELECT d.eui, o.time, o.value FROM observations o JOIN d ON d.id = o.device_id "
@@ -599,20 +648,11 @@ class PostgresStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTab
         if resolution not in _SPAN:
             raise ValueError(f"unknown resolution {resolution!r}")
         # as `observations`: rolled-up buckets from the rollup, pending ones from the raw rows, in one statement
-        bucket = schema.bucket_sql(resolution, self.timezone, "o.time")
         return self._rows(
             f"WITH d AS ({devices}), p AS (SELECT bucket FROM rollup_pending "
             "WHERE resolution = %(res)s AND bucket >= %(start)s AND bucket < %(end)s) "
-            "SELECT d.eui, r.bucket AS time, r.sum / r.count AS mean, r.min, r.max, r.count "
-            f"FROM rollup_{resolution} r "
-            "JOIN d ON d.id = r.device_id WHERE r.quantity_id = %(q)s AND r.bucket >= %(start)s "
-            "AND r.bucket < %(end)s AND r.bucket NOT IN (SELECT bucket FROM p) "
-            "UNION ALL SELECT d.eui, p.bucket, r.sum / r.count, r.min, r.max, r.count FROM p CROSS JOIN LATERAL ("
-            "SELECT o.device_id, sum(o.value) AS sum, min(o.value) AS min, max(o.value) AS max, count(*) AS count "
-            "FROM observations o WHERE o.device_id IN (SELECT id FROM d) AND o.quantity_id = %(q)s "
-            f"AND o.time >= p.bucket AND o.time < p.bucket + interval '{_SPAN[resolution]}' "
-            f"AND {bucket} = p.bucket GROUP BY o.device_id) r JOIN d ON d.id = r.device_id ORDER BY 1, 2",
-            args)
+            "SELECT d.eui, b.bucket AS time, b.sum / b.count AS mean, b.min, b.max, b.count "
+            f"FROM ({self._bucket_rows_sql(resolution)}) b JOIN d ON d.id = b.device_id ORDER BY 1, 2", args)
 
     def quantities_in_use(self) -> dict[str, int]:
         rows = self._rows("SELECT quantity_id, count(*) AS n FROM device_quantities GROUP BY 1")
@@ -629,7 +669,8 @@ class PostgresStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTab
 
     def counts(self) -> dict[str, int]:
         out = {"stored": 0, "quarantined": 0, "duplicate": 0}
-        out.update({r["status"]: r["n"] for r in self._rows("SELECT status, count(*) AS n FROM journal GROUP BY 1")})
+        # every transaction tallies the journal rows it added, re-labelled or removed: no scan of the journal
+        out.update({r["status"]: r["n"] for r in self._rows(schema.JOURNAL_COUNTS)})
         # every transaction tallies the rows it added or removed: no scan of the rows themselves
         out["observations"] = self._rows("SELECT coalesce(sum(n), 0)::bigint AS n FROM observation_tally")[0]["n"]
         out["devices"] = self._rows("SELECT count(*) AS n FROM devices")[0]["n"]
