@@ -329,6 +329,25 @@ class AuditSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     batch_size: int = 1000
 
 
+class NgsiLdSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The NGSI-LD API (`clapas.api.ngsi_ld`, issue 11)."""
+
+    # --- the city's tenant and subscriptions (ngsicity) ---
+    # Subscriptions one API key (or one OIDC/gateway subject) may hold (design [U]: Orion-LD and Stellio set no
+    # limit; 20 covers a partner's dashboards and alerting while bounding what one key makes the matcher do per
+    # batch). 0: no limit.
+    max_subscriptions_per_key: int = 20
+    # The shortest `timeInterval` (s) a periodic subscription may ask (design [U]: a minute-scale floor; sensors
+    # report every 1–60 min, §9, so a shorter period only resends the same values).
+    min_time_interval_s: float = 60.0
+    # One delivery's HTTP timeout, s (design: the alert webhook's order; the outbox retries with backoff).
+    notify_timeout_s: float = 10.0
+    # NoiseLevelObserved's period (dateObservedFrom → To), s, for a sound meter without an expected interval
+    # (design [U]: an hourly LAeq, the period of the French noise observatories' hourly indicators).
+    noise_period_s: float = 3600.0
+    # --- end of the city's tenant and subscriptions ---
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # duckdb:///path/city.duckdb (one file, the default) or postgresql://user@host:port/db
     store: str = "duckdb:///clapas.duckdb"
@@ -354,6 +373,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     charter: CharterSettings = msgspec.field(default_factory=CharterSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     audit: AuditSettings = msgspec.field(default_factory=AuditSettings)
+    # The NGSI-LD API (issue 11): tenants, subscriptions.
+    ngsi_ld: NgsiLdSettings = msgspec.field(default_factory=NgsiLdSettings)
     # Device profile name (as ChirpStack names it) → what it means.
     profiles: dict[str, ProfileSettings] = msgspec.field(default_factory=dict)
 

@@ -121,6 +121,19 @@ class CitySource:
         found = self._entities(self.view(caller), Hint(ids=frozenset({entity_id})))
         return found[0] if found else None
 
+    def of_devices(self, caller: Caller | CallerView, euis: Sequence[str]) -> list[Entity]:
+        """The observation and Device entities of these devices that the caller may read (the matching engine's
+        read: the devices a batch changed), by id."""
+        view = self.view(caller)
+        zones = {z["id"]: z for z in view.zones()} if euis else {}
+        out: list[Entity] = []
+        for eui in sorted(set(euis)):
+            d = view.readable_device(eui)
+            if d is not None:
+                view.serve(d)
+                out.extend(entities.entities_of(self._facts(view, d, zones)))
+        return sorted(out, key=lambda e: e["id"])
+
     # histories ---------------------------------------------------------------------------------------
     def history(self, caller: Caller | CallerView, entity_ids: Sequence[str],
                 query: TemporalHint) -> Iterator[Entity]:

@@ -10,7 +10,7 @@ import pytest
 
 from clapas.store.base import Store, open_store
 
-from .city_data import fill
+from .city.city_data import fill
 
 
 @pytest.fixture(scope="module", params=["duckdb", "postgres"])
