@@ -19,7 +19,7 @@ from clapas.alerts.outbox import OutboxWorker
 from clapas.api.identity import KeyCheck
 from clapas.api.ngsi_ld.city.context import expand
 from clapas.api.ngsi_ld.city.source import CitySource
-from clapas.api.ngsi_ld.matching import CITY, Matcher, Spec, key_subscriber
+from clapas.api.ngsi_ld.matching import CITY, Matcher, key_subscriber
 from clapas.charter.keys import new_key
 from clapas.charter.roles import effective_roles
 from clapas.config import AlertSettings
