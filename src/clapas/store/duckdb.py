@@ -26,6 +26,7 @@ from clapas.store.base import Batch, JournalRow, Store
 from clapas.store.charter import CharterTables
 from clapas.store.detector_state import StateTables
 from clapas.store.keys import KeyTables
+from clapas.store.ngsi_sandbox import NgsiSandboxTables
 
 _TS = pa.timestamp("us", tz="UTC")
 # DuckDB folds its write-ahead log into the file (a checkpoint) when the log reaches this size. Its default, 16 MB,
@@ -36,7 +37,8 @@ CHECKPOINT_THRESHOLD = "256MB"
 _SPAN = {"1h": timedelta(hours=1), "1d": timedelta(hours=25)}
 
 
-class DuckDBStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTables, Store):
+class DuckDBStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTables, NgsiSandboxTables,
+                  Store):
     def __init__(self, url: str, timezone: str = "Europe/Paris") -> None:
         self.url = url
         self.timezone = timezone
