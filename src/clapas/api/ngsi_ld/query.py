@@ -224,11 +224,13 @@ def _raw_value(p: _Parser) -> str:
             quoted = not quoted
         elif not quoted and c in ";|)":
             break
+        elif not quoted and c == "(":
+            raise p.fail("( inside a value (quote the string)")
         p.i += 1
     if quoted:
         raise p.fail("unterminated string")
     raw = p.s[start:p.i].strip()
-    if not raw:
+    if not raw or raw[0] in "=<>!~":
         raise p.fail("a value was expected")
     return raw
 
