@@ -95,14 +95,16 @@ def _attr_type(v: dict[str, Any]) -> str | None:
     return None
 
 
-def expand_attribute(value: Any, ctx: Context, name: str, now: str | None, *, partial: bool = False) -> Any:
+def expand_attribute(value: Any, ctx: Context, name: str, now: str | None, *, partial: bool = False,
+                     temporal: bool = False) -> Any:
     """One attribute (normalized or concise) → its expanded normalized form; a list of instances stays a list.
-    `partial`: a fragment of an attribute (PATCH of one attribute): members may be missing."""
+    `partial`: a fragment of an attribute (PATCH of one attribute): members may be missing. `temporal`: a list is
+    a temporal evolution (several instances may share a datasetId)."""
     if isinstance(value, list) and value and all(isinstance(v, dict) and (
             _attr_type(v) or any(m in v for m in _CONCISE_BY_MEMBER)) for v in value):
         out = [expand_attribute(v, ctx, name, now, partial=partial) for v in value]
         ids = [a.get("datasetId") for a in out]
-        if len(set(ids)) != len(ids):
+        if not temporal and len(set(ids)) != len(ids):
             raise bad_request(f"{name}: two instances with the same datasetId")
         return out
     if (isinstance(value, dict) and _attr_type(value) is None and "type" not in value) or (
@@ -165,14 +167,15 @@ def entity_types(value: Any, ctx: Context) -> list[str]:
     return [_name(ctx, t, "type") for t in types]
 
 
-def expand_attrs(payload: dict[str, Any], ctx: Context, now: str | None, *, partial: bool = False) -> Entity:
+def expand_attrs(payload: dict[str, Any], ctx: Context, now: str | None, *, partial: bool = False,
+                 temporal: bool = False) -> Entity:
     """The attributes of a body (its entity members left out) expanded."""
     out: Entity = {}
     for k, v in payload.items():
         if k in _ENTITY_MEMBERS:
             continue
         iri = _name(ctx, k)
-        attr = expand_attribute(v, ctx, k, now, partial=partial)
+        attr = expand_attribute(v, ctx, k, now, partial=partial, temporal=temporal)
         if iri in GEO_CORE:
             for a in attr if isinstance(attr, list) else [attr]:
                 if a.get("type") == PROPERTY and _is_geometry(a.get("value")):
@@ -183,7 +186,8 @@ def expand_attrs(payload: dict[str, Any], ctx: Context, now: str | None, *, part
     return out
 
 
-def expand_entity(payload: Any, ctx: Context, now: str | None = None, *, need_id: bool = True) -> Entity:
+def expand_entity(payload: Any, ctx: Context, now: str | None = None, *, need_id: bool = True,
+                  temporal: bool = False) -> Entity:
     """A request's entity → the seam's expanded form (400 BadRequestData on anything invalid)."""
     if not isinstance(payload, dict):
         raise bad_request("an entity must be a JSON object")
@@ -202,7 +206,7 @@ def expand_entity(payload: Any, ctx: Context, now: str | None = None, *, need_id
         if not all(isinstance(s, str) and s.startswith("/") for s in scopes):
             raise bad_request("a scope must be a path like /Madrid/Gardens")
         out["scope"] = scopes
-    out.update(expand_attrs(payload, ctx, now))
+    out.update(expand_attrs(payload, ctx, now, temporal=temporal))
     return out
 
 

@@ -764,7 +764,7 @@ def _temporal_write(request: Request, src: SandboxSource, payload: Any, ctx: Con
         with src.lock:
             e = _existing(src, entity_id)
         payload.setdefault("type", e["type"])
-    e_new = ent.expand_entity(payload, ctx, now)
+    e_new = ent.expand_entity(payload, ctx, now, temporal=True)
     with src.lock:
         old = src.get(None, e_new["id"])
         current: Entity = dict(old) if old else {"id": e_new["id"], "type": e_new["type"], "createdAt": now}
