@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from shapely import ops
+from shapely import make_valid, ops
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
@@ -120,7 +120,9 @@ def parse_geo(georel: str | None, geometry: str | None, coordinates: str | None,
         geom = shape({"type": geometry, "coordinates": coords})
     except Exception:
         raise bad_request(f"coordinates {coordinates!r} are not a valid {geometry}") from None
-    if geom.is_empty or (geometry in ("Polygon", "MultiPolygon") and not geom.is_valid):
+    if geom.is_empty:
         raise bad_request(f"coordinates {coordinates!r} are not a valid {geometry}")
+    if not geom.is_valid:  # a self-crossing polygon (the ETSI fixtures have some): its valid repair, not a 400
+        geom = make_valid(geom)
     prop = ctx.expand(geoproperty) if geoproperty else LOCATION
     return GeoQuery(rel, geom, prop, max_d, min_d)

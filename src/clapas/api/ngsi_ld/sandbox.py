@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 
 from clapas.api.ngsi_ld import temporal
-from clapas.api.ngsi_ld.entity import parse_time
+from clapas.api.ngsi_ld.entity import parse_time, utc_text
 from clapas.api.ngsi_ld.source import Entity, Hint, TemporalHint
 from clapas.api.ngsi_ld.tenants import SANDBOX, register_tenant
 from clapas.config import Settings
@@ -35,8 +35,9 @@ def _us(t: datetime) -> int:
 
 
 def now_text() -> str:
+    """The time of a write (createdAt, modifiedAt), in the seam's format, to the millisecond."""
     t = datetime.now(UTC)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+    return utc_text(t.replace(microsecond=t.microsecond // 1000 * 1000))
 
 
 def _attrs_of(entity: Entity) -> Iterator[tuple[str, dict[str, Any]]]:

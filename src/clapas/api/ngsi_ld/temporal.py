@@ -143,4 +143,10 @@ def temporal_values(instances: Sequence[dict[str, Any]]) -> dict[str, Any]:
     typ = instances[0].get("type", "Property") if instances else "Property"
     key = {"Relationship": "objects", "LanguageProperty": "languageMaps", "VocabProperty": "vocabs",
            "JsonProperty": "jsons", "ListProperty": "valueLists"}.get(typ, "values")
-    return {"type": typ, key: [[_value_of(i), i.get("observedAt")] for i in instances]}
+    return {"type": typ, key: [[_as_double(_value_of(i)), i.get("observedAt")] for i in instances]}
+
+
+def _as_double(v: Any) -> Any:
+    """Numbers as doubles (JSON does not tell 67 from 67.0; the reference brokers and the ETSI fixtures print
+    temporal values as 67.0)."""
+    return float(v) if isinstance(v, int) and not isinstance(v, bool) else v
