@@ -330,7 +330,27 @@ class AuditSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class NgsiLdSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """The NGSI-LD API (`clapas.api.ngsi_ld`, issue 11)."""
+    """The NGSI-LD API (`/ngsi-ld/v1/`, ETSI GS CIM 009; `clapas.api.ngsi_ld`)."""
+
+    # The writable sandbox tenant (experimenters, conformance runs): true, false, or auto = on with DuckDB, off
+    # with PostgreSQL (the production store). Its writes need the `sandbox:write` scope (role `experimenter`).
+    sandbox: str | bool = "auto"
+    sandbox_tenant: str = "sandbox"  # its NGSILD-Tenant name
+    city_tenant: str = "city"  # the city's read-only tenant
+    # The tenant of requests without an NGSILD-Tenant header (CLAPAS_NGSI_LD_DEFAULT_TENANT=sandbox for a
+    # conformance suite, which sends none).
+    default_tenant: str = "city"
+    # Hosts a JSON-LD @context may be fetched from (comma-separated; design: loopback only, no Internet at run
+    # time); contexts of other hosts must be in the built-in ones or in `context_cache`.
+    context_hosts: str | list[str] = "127.0.0.1,localhost,::1"
+    context_cache: str = ""  # a directory: one file per context URL, named urllib.parse.quote(url, safe="")
+    context_timeout_s: float = 3.0
+    # ETSI GS CIM 009 §6.3.10: `limit` defaults to an implementation value; a larger limit than the maximum is
+    # refused (403 TooManyResults). Design values (Orion-LD: 20 and 1000).
+    default_limit: int = 20
+    max_limit: int = 1000
+    # Temporal instances returned per attribute without lastN (design: a sandbox, not an archive)
+    max_instances: int = 10_000
 
     # --- the city's tenant and subscriptions (ngsicity) ---
     # Subscriptions one API key (or one OIDC/gateway subject) may hold (design [U]: Orion-LD and Stellio set no
@@ -373,7 +393,6 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     charter: CharterSettings = msgspec.field(default_factory=CharterSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     audit: AuditSettings = msgspec.field(default_factory=AuditSettings)
-    # The NGSI-LD API (issue 11): tenants, subscriptions.
     ngsi_ld: NgsiLdSettings = msgspec.field(default_factory=NgsiLdSettings)
     # Device profile name (as ChirpStack names it) → what it means.
     profiles: dict[str, ProfileSettings] = msgspec.field(default_factory=dict)

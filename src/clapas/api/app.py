@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
 from clapas import __version__
-from clapas.api import JSONResponse, access, aggregates, alerts, audit, environment, errors, museum, rest
+from clapas.api import JSONResponse, access, aggregates, alerts, audit, environment, errors, museum, ngsi_ld, rest
 from clapas.config import Settings
 from clapas.connectors import http_ingest
 from clapas.pipeline.ingest import Pipeline
@@ -46,6 +46,7 @@ def create_app(store: Store, settings: Settings, pipeline: Pipeline | None = Non
     app.include_router(aggregates.router)
     app.include_router(http_ingest.router)
     app.include_router(audit.router)
+    ngsi_ld.install(app, store, settings)  # /ngsi-ld/v1/ (ETSI NGSI-LD), its ProblemDetails errors
     # last: the dashboard answers every path the API does not
     app.mount("/", StaticFiles(directory=static_dir(), html=True), name="web")
     return app

@@ -26,6 +26,7 @@ from clapas.store.base import Batch, JournalRow, Store
 from clapas.store.charter import CharterTables
 from clapas.store.detector_state import StateTables
 from clapas.store.keys import KeyTables
+from clapas.store.ngsi_sandbox import NgsiSandboxTables
 from clapas.store.ngsi_subscriptions import SubscriptionTables
 
 _TS = pa.timestamp("us", tz="UTC")
@@ -37,7 +38,8 @@ CHECKPOINT_THRESHOLD = "256MB"
 _SPAN = {"1h": timedelta(hours=1), "1d": timedelta(hours=25)}
 
 
-class DuckDBStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTables, SubscriptionTables, Store):
+class DuckDBStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTables, NgsiSandboxTables,
+                  SubscriptionTables, Store):
     def __init__(self, url: str, timezone: str = "Europe/Paris") -> None:
         self.url = url
         self.timezone = timezone

@@ -46,6 +46,7 @@ from clapas.store.base import DUPLICATE, QUARANTINED, STORED, Batch, DeviceSeen,
 from clapas.store.charter import CharterTables
 from clapas.store.detector_state import StateTables
 from clapas.store.keys import KeyTables
+from clapas.store.ngsi_sandbox import NgsiSandboxTables
 from clapas.store.ngsi_subscriptions import SubscriptionTables
 
 log = logging.getLogger("clapas.store")
@@ -90,7 +91,8 @@ _ROLLUP_COLS = "device_id, quantity_id, bucket, count, sum, min, max"
 _SPAN = {"1h": "1 hour", "1d": "26 hours"}
 
 
-class PostgresStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTables, SubscriptionTables, Store):
+class PostgresStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTables, NgsiSandboxTables,
+                    SubscriptionTables, Store):
     _json_type = "JSONB"
     _lock_rows = " FOR UPDATE"
     _audit_lock_sql = "SELECT pg_advisory_xact_lock(%s)"

@@ -17,7 +17,7 @@ import msgspec
 import pyarrow as pa
 
 from clapas.model import QUANTITY_BY_ID, Device, Zone
-from clapas.store import alerts, audit, detector_state, keys
+from clapas.store import alerts, audit, detector_state, keys, ngsi_sandbox
 from clapas.store import charter as charter_tables
 from clapas.store import ngsi_subscriptions as ngsi_subscription_tables
 from clapas.store.base import Batch, DeviceSeen
@@ -79,6 +79,7 @@ def duckdb_migrations() -> list[tuple[int, list[str]]]:
     return [(1, v1), (2, alerts.duckdb_ddl()), (3, charter_ddl()), (4, charter_tables.occupancy_ddl()),
             (5, audit.secret_ddl()),
             (6, detector_state.ddl("BLOB")),
+            (10, ngsi_sandbox.ddl()),
             (11, ngsi_subscription_tables.duckdb_ddl())]
 
 
@@ -130,6 +131,7 @@ def postgres_migrations() -> list[tuple[int, list[str]]]:
     return [(1, v1), (2, alerts.postgres_ddl()), (3, charter_ddl()), (4, charter_tables.occupancy_ddl()),
             (5, audit.secret_ddl()),
             (6, detector_state.ddl("BYTEA")),
+            (10, ngsi_sandbox.ddl()),
             (11, ngsi_subscription_tables.postgres_ddl())]
 
 

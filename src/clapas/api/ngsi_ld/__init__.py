@@ -1,0 +1,44 @@
+"""The NGSI-LD API (ETSI GS CIM 009) at `/ngsi-ld/v1/`: a tenant-blind protocol layer over `EntitySource`s.
+
+Modules: `source.py` (the seam with the tenants), `context.py` (@context, term expansion and compaction),
+`errors.py` (ProblemDetails), `negotiation.py` (Accept, Content-Type, Link), `tenants.py` (NGSILD-Tenant → source),
+`entity.py` (entity forms), `query.py` (`q`, `scopeQ`, type expressions), `geo.py` (geo-queries), `temporal.py`
+(temporal queries and aggregation), `sandbox.py` (the writable sandbox tenant), `routes.py` (the HTTP routes).
+
+`install(app, store, settings)` is all `api/app.py` calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI
+
+from clapas.api.ngsi_ld.context import ContextResolver
+from clapas.api.ngsi_ld.tenants import Tenants
+from clapas.config import Settings, names
+
+
+@dataclass
+class NgsiState:
+    """What the routes need, on `app.state.ngsi_ld`."""
+
+    tenants: Tenants
+    resolver: ContextResolver
+    settings: Settings
+
+
+def install(app: FastAPI, store: Any, settings: Settings) -> NgsiState:
+    """Mount `/ngsi-ld/v1/` on `app` with its error handling; returns the state (tests and subscriptions use it)."""
+    from clapas.api.ngsi_ld import city, errors, routes  # city: registers the city's tenant
+
+    s = settings.ngsi_ld
+    state = NgsiState(Tenants.for_app(store, settings),
+                      ContextResolver(names(s.context_hosts), s.context_cache or None, s.context_timeout_s),
+                      settings)
+    app.state.ngsi_ld = state
+    errors.install(app)
+    app.include_router(routes.router)
+    app.include_router(city.router)
+    return state
