@@ -105,6 +105,11 @@ class Service:
             raise
         self.pipeline = Pipeline(self.store, settings.pipeline, settings.profiles,
                                  detectors=self.alerting.runner if self.alerting else None)
+        # NGSI-LD subscriptions (issue 11): matched once per committed batch, their notifications in the outbox
+        from clapas.api.ngsi_ld.matching import for_service
+
+        self.subscriptions = for_service(settings, self.store)
+        self.pipeline.on_commit = self.subscriptions.on_commit
         self.subscribers: list[MqttSubscriber] = []
         self.retention_first_s = RETENTION_FIRST_S
         cs, tts = settings.chirpstack, settings.ttn
@@ -184,8 +189,17 @@ class Service:
             tasks.append(asyncio.create_task(self._spool_watch(stop)))
         tasks += [asyncio.create_task(s.run(stop)) for s in self.subscribers]
         tasks += [asyncio.create_task(job(stop)) for job in extra or []]
+        from clapas.alerts.notifiers.ngsi_ld import NgsiLdNotifier
+        from clapas.alerts.outbox import OutboxWorker
+
+        ngsi = NgsiLdNotifier(self.store, self.settings.ngsi_ld.notify_timeout_s)
         if self.alerting:
+            self.alerting.worker.notifiers[ngsi.name] = ngsi
             tasks.append(asyncio.create_task(self.alerting.worker.run(stop)))
+        else:  # no detectors: the outbox still delivers the subscriptions' notifications
+            outbox = OutboxWorker(self.store, {ngsi.name: ngsi}, self.settings.alerts)
+            tasks.append(asyncio.create_task(outbox.run(stop)))
+        self.subscriptions.start()
         if self.settings.charter.retention.enabled:
             tasks.append(asyncio.create_task(self._retention_job(stop)))
         try:
@@ -217,6 +231,7 @@ class Service:
             written = await asyncio.to_thread(self.pipeline.drain, max(0.0, deadline - time.monotonic()))
         if written:
             await asyncio.to_thread(self.pipeline.close)
+        await asyncio.to_thread(self.subscriptions.stop)
         if self.spool is not None:
             self.spool.close()
         self.store.close()
@@ -254,6 +269,9 @@ class Service:
 
         app = create_app(self.store, self.settings, self.pipeline)
         app.state.spool = self.spool  # its size and age in /healthz and /metrics
+        from clapas.api.ngsi_ld.matching import attach
+
+        attach(app, self.subscriptions)  # the sandbox's writes notify its subscriptions too
         config = uvicorn.Config(app, host=self.settings.http.host, port=self.settings.http.port,
                                 log_level="warning", lifespan="off")
         server = _quiet_server_class()(config)

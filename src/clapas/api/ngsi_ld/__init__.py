@@ -31,7 +31,7 @@ class NgsiState:
 
 def install(app: FastAPI, store: Any, settings: Settings) -> NgsiState:
     """Mount `/ngsi-ld/v1/` on `app` with its error handling; returns the state (tests and subscriptions use it)."""
-    from clapas.api.ngsi_ld import city, errors, routes  # city: registers the city's tenant
+    from clapas.api.ngsi_ld import city, errors, routes, subscriptions  # city: registers the city's tenant
 
     s = settings.ngsi_ld
     state = NgsiState(Tenants.for_app(store, settings),
@@ -41,4 +41,5 @@ def install(app: FastAPI, store: Any, settings: Settings) -> NgsiState:
     errors.install(app)
     app.include_router(routes.router)
     app.include_router(city.router)
+    app.include_router(subscriptions.router)
     return state

@@ -31,7 +31,6 @@ import msgspec
 from clapas.api.ngsi_ld.city import models
 from clapas.api.ngsi_ld.city.context import compact, expand
 from clapas.api.ngsi_ld.city.entities import iso
-from clapas.api.ngsi_ld.city.source import CitySource
 from clapas.api.ngsi_ld.source import Entity, Hint
 from clapas.charter import CLASSES, LOCAL, OPEN, Caller, most_restrictive
 from clapas.model import QUANTITY_BY_ID
@@ -136,12 +135,13 @@ class Matcher:
 
     def __init__(self, store: Store, sources: Mapping[str, Any], subscriber: Callable[[dict[str, Any]], Caller | None],
                  *, compactor: Compactor = simple_compact, q_filter: QFilter | None = None,
-                 tick_s: float = PERIODIC_TICK_S) -> None:
+                 scope_filter: Callable[[str, Entity], bool] | None = None, tick_s: float = PERIODIC_TICK_S) -> None:
         self.store = store
         self.sources = dict(sources)
         self.subscriber = subscriber
         self.compactor = compactor
         self.q_filter = q_filter
+        self.scope_filter = scope_filter
         self.tick_s = tick_s
         self._queue: queue.Queue[tuple[str, Any] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -158,6 +158,14 @@ class Matcher:
         for eui, q in zip(batch.o_eui, batch.o_quantity, strict=True):
             changed[eui].add(q)
         self._queue.put((CITY, changed))
+
+    def listener(self, tenant: str, before: Entity | None, after: Entity | None) -> None:
+        """A writable tenant's change (`Tenants.listeners`): the attributes whose value differs."""
+        if after is None:
+            return  # a deletion notifies nobody (no notificationTrigger entityDeleted here)
+        changed = {k for k, v in after.items() if k not in ("id", "type", "scope", "createdAt", "modifiedAt")
+                   and (before is None or before.get(k) != v)}
+        self.changed(tenant, [(after, changed)])
 
     def changed(self, tenant: str, entities: list[tuple[Entity, set[str]]]) -> None:
         """Another tenant's changed entities, each with the expanded attributes that changed."""
@@ -267,7 +275,13 @@ class Matcher:
         changed = changed & e.keys()  # what changed of this entity's own attributes
         if not changed or (spec.watched is not None and not set(spec.watched) & changed):
             return False
-        return not spec.q or self.q_filter is None or self.q_filter(spec.q, e, spec.context)
+        return self._filtered(spec, e)
+
+    def _filtered(self, spec: Spec, e: Entity) -> bool:
+        """`q` and `scopeQ` (the protocol layer's parsers, when wired)."""
+        if spec.q and self.q_filter is not None and not self.q_filter(spec.q, e, spec.context):
+            return False
+        return not spec.scope_q or self.scope_filter is None or self.scope_filter(spec.scope_q, e)
 
     def _periodic(self, sub: dict[str, Any], spec: Spec, caller: Caller, tenant: str,
                   now: datetime) -> list[tuple[str, dict[str, Any]]]:
@@ -276,8 +290,8 @@ class Matcher:
             return []
         types = frozenset(s.type for s in spec.entities if s.type) if spec.entities and all(
             s.type for s in spec.entities) else None
-        data = [e for e in source.candidates(caller, Hint(types=types)) if selected(spec, e) and (
-            not spec.q or self.q_filter is None or self.q_filter(spec.q, e, spec.context))]
+        data = [e for e in source.candidates(caller, Hint(types=types)) if selected(spec, e) and
+                self._filtered(spec, e)]
         return [(sub["id"], self._payload(sub, spec, data, now))] if data else []
 
     def _payload(self, sub: dict[str, Any], spec: Spec, data: list[Entity], now: datetime) -> dict[str, Any]:
@@ -309,9 +323,51 @@ def key_subscriber(keys: Any) -> Callable[[dict[str, Any]], Caller | None]:
     return subscriber
 
 
-def city_matcher(store: Store, settings: Any, keys: Any, **kw: Any) -> Matcher:
-    """The engine over the city's tenant, as `clapas run` wires it."""
-    from clapas.charter.classes import Classifier
+def city_matcher(store: Store, settings: Any, keys: Any, resolver: Any = None, **kw: Any) -> Matcher:
+    """The engine over the city's tenant, as `clapas run` wires it, with the protocol layer's compaction, `q` and
+    `scopeQ` (`resolver`: the app's `ContextResolver`; None: a loopback-only one)."""
+    from clapas.api.ngsi_ld.city import factory
+    from clapas.api.ngsi_ld.context import ContextResolver
+    from clapas.api.ngsi_ld.entity import compact_entity
+    from clapas.api.ngsi_ld.query import parse_q, parse_scope_q
 
-    source = CitySource(store, Classifier(settings.charter), settings.flood, settings.ngsi_ld.noise_period_s)
-    return Matcher(store, {CITY: source}, key_subscriber(keys), **kw)
+    resolver = resolver or ContextResolver()
+
+    def compactor(e: Entity, context: Any, fmt: str, attrs: list[str] | None) -> dict[str, Any]:
+        return compact_entity(e, resolver.resolve(context), fmt, keep=attrs)
+
+    def q_filter(q: str, e: Entity, context: Any) -> bool:
+        return parse_q(q, resolver.resolve(context))(e)
+
+    def scope_filter(scope_q: str, e: Entity) -> bool:
+        return parse_scope_q(scope_q)(e)
+
+    return Matcher(store, {CITY: factory(store, settings)}, key_subscriber(keys), compactor=compactor,
+                   q_filter=q_filter, scope_filter=scope_filter, **kw)
+
+
+def for_service(settings: Any, store: Store) -> Matcher:
+    """The engine `clapas run` starts: subscribers by their API keys, read from the store at every round (a
+    revocation applies at the next batch; the notifier checks again before every delivery)."""
+    from clapas.api.identity import KeyCheck
+    from clapas.api.ngsi_ld.context import ContextResolver
+    from clapas.charter.roles import effective_roles
+    from clapas.config import names
+
+    s = settings.ngsi_ld
+    keys = KeyCheck(store, effective_roles(settings.charter.roles), 0.0)
+    resolver = ContextResolver(names(s.context_hosts), s.context_cache or None, s.context_timeout_s)
+    return city_matcher(store, settings, keys, resolver)
+
+
+def attach(app: Any, matcher: Matcher) -> None:
+    """Let an app's writable tenants (the sandbox) notify the matcher, and let it read them (periodic
+    subscriptions, what a subscriber may see)."""
+    state = getattr(app.state, "ngsi_ld", None)
+    if state is None:
+        return
+    city = state.settings.ngsi_ld.city_tenant
+    for name, source in state.tenants.sources.items():
+        if name != city:
+            matcher.sources[name] = source
+    state.tenants.listeners.append(matcher.listener)
