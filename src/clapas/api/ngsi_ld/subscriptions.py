@@ -202,10 +202,10 @@ def _tenant(request: Request) -> str:
 
 @router.post("/subscriptions", status_code=201, summary="Create a subscription (§6.10.3.1)")
 async def create_subscription(request: Request, caller: Writer) -> Response:
+    key_id, actor, scopes = _owner(caller)  # before anything else: an anonymous caller is refused, whatever it sent
     neg.accepted(request)
     payload, ctx, _ = await neg.read_body(request, _state(request).resolver)
     settings = _state(request).settings.ngsi_ld
-    key_id, actor, scopes = _owner(caller)
     spec = spec_of(payload, ctx, settings.min_time_interval_s)
     tenant = _tenant(request)
     store = _store(request)
@@ -265,6 +265,7 @@ def retrieve_subscription(request: Request, subscriptionId: str, caller: Reader)
 
 @router.patch("/subscriptions/{subscriptionId}", status_code=204, summary="Update a subscription (§6.11.3.2)")
 async def update_subscription(request: Request, subscriptionId: str, caller: Writer) -> Response:
+    _owner(caller)
     st = _state(request)
     payload, ctx, _ = await neg.read_body(request, st.resolver, patch=True)
     sub = _get(request, caller, subscriptionId)
@@ -289,6 +290,7 @@ async def update_subscription(request: Request, subscriptionId: str, caller: Wri
 
 @router.delete("/subscriptions/{subscriptionId}", status_code=204, summary="Delete a subscription (§6.11.3.3)")
 def delete_subscription(request: Request, subscriptionId: str, caller: Writer) -> Response:
+    _owner(caller)
     _get(request, caller, subscriptionId)
     _store(request).delete_subscription(subscriptionId)
     return neg.no_content()
