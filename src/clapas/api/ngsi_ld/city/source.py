@@ -62,16 +62,26 @@ class CitySource:
         latest = view.latest(d)
         facts = entities.DeviceFacts(d, self.classes.device(d), latest, zones.get(d.get("zone") or ""),
                                      extra={"noise_period_s": self.noise_period_s})
-        kind = d.get("kind") or ""
-        if kind == "water_level":
+        if (d.get("kind") or "") == "water_level":
             facts.level_thresholds = self.flood.level_thresholds(d["eui"], d.get("tags") or {})
-        if kind in ("water_meter", "district_meter") and any(r["quantity"] == "water.flow" for r in latest):
-            end = datetime.now(UTC)
-            rows = view.current(d, self.store.observations(d["eui"], "water.flow", end - WEEK, end))
-            if rows:
-                values = [r["value"] for r in rows]
-                facts.week_flow = (min(values), max(values))
         return facts
+
+    def _all_facts(self, view: CallerView, devices: list[dict[str, Any]],
+                   zones: dict[str, dict[str, Any]]) -> list[entities.DeviceFacts]:
+        """Each device's facts, and the meters' flows of the last week in one bulk read (their min/max)."""
+        out = [self._facts(view, d, zones) for d in devices]
+        meters = {f.device["eui"]: f for f in out if (f.device.get("kind") or "") in ("water_meter", "district_meter")
+                  and any(r["quantity"] == "water.flow" for r in f.latest)}
+        if meters:
+            end = datetime.now(UTC)
+            rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for r in view.series("water.flow", end - WEEK, end, euis=sorted(meters)):
+                rows[r["eui"]].append(r)
+            for eui, f in meters.items():
+                values = [r["value"] for r in view.current(f.device, rows.get(eui, []))]
+                if values:
+                    f.week_flow = (min(values), max(values))
+        return out
 
     def _devices(self, view: CallerView, types: set[str] | None, euis: set[str] | None) -> list[dict[str, Any]]:
         """Readable devices that may give an entity of `types`, by EUI."""
@@ -96,8 +106,8 @@ class CitySource:
         zones = {z["id"]: z for z in view.zones()}
         out: list[Entity] = []
         by_model: dict[str, list[entities.DeviceFacts]] = defaultdict(list)
-        for d in self._devices(view, types, euis):
-            facts = self._facts(view, d, zones)
+        for facts in self._all_facts(view, self._devices(view, types, euis), zones):
+            d = facts.device
             out.extend(entities.entities_of(facts))
             by_model[entities.model_key(d)].append(facts)
         if types is None or models.DEVICE_MODEL in types:
@@ -126,12 +136,10 @@ class CitySource:
         read: the devices a batch changed), by id."""
         view = self.view(caller)
         zones = {z["id"]: z for z in view.zones()} if euis else {}
-        out: list[Entity] = []
-        for eui in sorted(set(euis)):
-            d = view.readable_device(eui)
-            if d is not None:
-                view.serve(d)
-                out.extend(entities.entities_of(self._facts(view, d, zones)))
+        devices = [d for d in (view.readable_device(eui) for eui in sorted(set(euis))) if d is not None]
+        for d in devices:
+            view.serve(d)
+        out = [e for f in self._all_facts(view, devices, zones) for e in entities.entities_of(f)]
         return sorted(out, key=lambda e: e["id"])
 
     # histories ---------------------------------------------------------------------------------------
