@@ -131,6 +131,8 @@ def spec_of(body: dict[str, Any], ctx: Context, min_interval_s: float) -> Spec:
     uri = endpoint.get("uri")
     if not isinstance(uri, str) or not is_uri(uri):
         raise bad_request("notification.endpoint.uri must be a URI")
+    if uri.split(":", 1)[0].lower() not in ("http", "https", "mqtt", "mqtts"):
+        raise bad_request("notification.endpoint.uri: http(s) and mqtt(s) endpoints are delivered here")
     accept = endpoint.get("accept", neg.JSON)
     if accept not in ACCEPTS:
         raise bad_request(f"notification.endpoint.accept must be one of {', '.join(ACCEPTS)}")
