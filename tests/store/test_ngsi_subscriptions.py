@@ -67,3 +67,4 @@ def test_notifications_go_through_the_outbox_in_order_per_subscription(store: St
     assert store.delete_subscription("urn:ngsi-ld:Subscription:a")
     left = {(r["payload"]["n"], r["status"]) for r in store.notifications(limit=10)}
     assert left == {(1, "delivered"), (2, "pending")}
+

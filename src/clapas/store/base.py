@@ -212,6 +212,11 @@ class Store(abc.ABC):
     def latest(self, eui: str) -> list[dict[str, Any]]:
         """The last value of each quantity of a device: [{quantity, unit, time, value}]."""
 
+    def latest_many(self, euis: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """`latest` of many devices (EUI → rows; devices without values are left out), one read where the store can
+        (the NGSI-LD tenant builds a page of entities from it)."""
+        return {e: rows for e in euis if (rows := self.latest(e))}
+
     @abc.abstractmethod
     def observations(self, eui: str, quantity: str, start: datetime, end: datetime,
                      resolution: str = "raw", limit: int = 100_000) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ raw rows; there are no rollup tables here (PostgreSQL needs them, see `postgres.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from itertools import chain
@@ -279,6 +279,18 @@ class DuckDBStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTable
             [eui],
         )
         return [schema.latest_out(r) for r in rows]
+
+    def latest_many(self, euis: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """One scan for every device (`latest` scans the observations once per device)."""
+        if not euis:
+            return {}
+        out: dict[str, list[dict[str, Any]]] = {}
+        for r in self._rows(
+                "SELECT d.eui, o.quantity_id, max(o.time) AS time, arg_max(o.value, o.time) AS value "
+                "FROM observations o JOIN devices d ON d.id = o.device_id WHERE d.eui IN (SELECT unnest(?)) "
+                "GROUP BY d.eui, o.quantity_id ORDER BY d.eui, o.quantity_id", [list(euis)]):
+            out.setdefault(r.pop("eui"), []).append(schema.latest_out(r))
+        return out
 
     def observations(self, eui, quantity, start, end, resolution="raw", limit=100_000) -> list[dict[str, Any]]:
         q = QUANTITY_BY_KEY[quantity]

@@ -58,8 +58,10 @@ class CitySource:
         return caller if isinstance(caller, CallerView) else CallerView(self.store, caller, self.classes)
 
     # entities ----------------------------------------------------------------------------------------
-    def _facts(self, view: CallerView, d: dict[str, Any], zones: dict[str, dict[str, Any]]) -> entities.DeviceFacts:
-        latest = view.latest(d)
+    def _facts(self, view: CallerView, d: dict[str, Any], zones: dict[str, dict[str, Any]],
+               latest: list[dict[str, Any]]) -> entities.DeviceFacts:
+        """`latest`: the device's latest values as the store has them; the caller's are kept."""
+        latest = view.current(d, [r for r in latest if view.quantity_readable(d, r["quantity"])])
         facts = entities.DeviceFacts(d, self.classes.device(d), latest, zones.get(d.get("zone") or ""),
                                      extra={"noise_period_s": self.noise_period_s})
         if (d.get("kind") or "") == "water_level":
@@ -69,7 +71,8 @@ class CitySource:
     def _all_facts(self, view: CallerView, devices: list[dict[str, Any]],
                    zones: dict[str, dict[str, Any]]) -> list[entities.DeviceFacts]:
         """Each device's facts, and the meters' flows of the last week in one bulk read (their min/max)."""
-        out = [self._facts(view, d, zones) for d in devices]
+        latest = self.store.latest_many([d["eui"] for d in devices])
+        out = [self._facts(view, d, zones, latest.get(d["eui"], [])) for d in devices]
         meters = {f.device["eui"]: f for f in out if (f.device.get("kind") or "") in ("water_meter", "district_meter")
                   and any(r["quantity"] == "water.flow" for r in f.latest)}
         if meters:
