@@ -26,7 +26,8 @@ router = APIRouter(tags=["ngsi-ld"])
 
 
 def factory(store: Any, settings: Settings) -> CitySource:
-    return CitySource(store, Classifier(settings.charter), settings.flood, settings.ngsi_ld.noise_period_s)
+    return CitySource(store, Classifier(settings.charter), settings.flood, settings.ngsi_ld.noise_period_s,
+                      settings.charter.aggregates, settings.timezone)
 
 
 @router.get(CONTEXT_PATH, summary="The clapas JSON-LD context (the city's terms → Smart Data Models IRIs)")

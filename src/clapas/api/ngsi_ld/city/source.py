@@ -19,10 +19,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from clapas.api.charter import ALL_DEVICES, CallerView
+from clapas.api.ngsi_ld.city import aggregates as zone_consumption
 from clapas.api.ngsi_ld.city import entities, models
 from clapas.api.ngsi_ld.city.context import compact, expand
 from clapas.api.ngsi_ld.source import Entity, Hint, TemporalHint
 from clapas.charter import OPEN, Caller
+from clapas.charter.aggregates import AggregateSettings
 from clapas.charter.classes import Classifier
 from clapas.indices.flood import FloodSettings
 from clapas.store.base import Store
@@ -48,11 +50,14 @@ class CitySource:
     writable = False
 
     def __init__(self, store: Store, classes: Classifier | None = None, flood: FloodSettings | None = None,
-                 noise_period_s: float = 3600.0) -> None:
+                 noise_period_s: float = 3600.0, aggregates: AggregateSettings | None = None,
+                 timezone: str | None = None) -> None:
         self.store = store
         self.classes = classes or Classifier()
         self.flood = flood or FloodSettings()
         self.noise_period_s = noise_period_s
+        self.aggregates = aggregates or AggregateSettings()
+        self.timezone = timezone or getattr(store, "timezone", "Europe/Paris")
 
     def view(self, caller: Caller | CallerView) -> CallerView:
         return caller if isinstance(caller, CallerView) else CallerView(self.store, caller, self.classes)
@@ -115,6 +120,9 @@ class CitySource:
             by_model[entities.model_key(d)].append(facts)
         if types is None or models.DEVICE_MODEL in types:
             out.extend(entities.device_model_entity(key, group, OPEN) for key, group in by_model.items())
+        if (types is None or zone_consumption.TYPE in types) and (ids is None or any(
+                (p := entities.parse_id(i)) and p[1].startswith(zone_consumption.PREFIX) for i in ids)):
+            out.extend(zone_consumption.zone_entities(self.store, self.aggregates, self.timezone, zones))
         if types is not None:
             wanted = {expand(t) for t in types}
             out = [e for e in out if e["type"] in wanted]
