@@ -230,10 +230,19 @@ class Matcher:
         if not city and not others and not periodic:
             return 0
         subs = self.store.subscriptions(active=True)
-        rows: list[tuple[str, dict[str, Any]]] = []
-        built: dict[tuple[str, frozenset[str]], list[Entity]] = {}  # entities per (tenant, caller scopes)
+        specs = {sub["id"]: msgspec.convert(sub["spec"], Spec) for sub in subs}
+        # the city's entity types the change subscriptions of each owner select (None: some select any type)
+        wanted: dict[Any, frozenset[str] | None] = {}
         for sub in subs:
-            spec = msgspec.convert(sub["spec"], Spec)
+            spec, owner = specs[sub["id"]], (sub["owner_key"], sub["owner"])
+            typed = bool(spec.entities) and all(s.type for s in spec.entities)
+            got = frozenset(s.type for s in spec.entities if s.type) if typed else None
+            wanted[owner] = None if got is None or (owner in wanted and wanted[owner] is None) else \
+                got | (wanted.get(owner) or frozenset())
+        rows: list[tuple[str, dict[str, Any]]] = []
+        built: dict[tuple[str, Any], list[Entity]] = {}  # the changed entities per (tenant, owner)
+        for sub in subs:
+            spec = specs[sub["id"]]
             if sub["expires_at"] is not None and sub["expires_at"] <= now:
                 self.store.set_subscription_status(sub["id"], "expired", active=False)
                 continue
@@ -250,9 +259,10 @@ class Matcher:
                     now < sub["last_notification"] + timedelta(seconds=spec.throttling_s):
                 continue
             if tenant == CITY and city:
-                key = (CITY, caller.scopes)
+                owner = (sub["owner_key"], sub["owner"])
+                key = (CITY, owner)
                 if key not in built:
-                    built[key] = self.sources[CITY].of_devices(caller, sorted(city))
+                    built[key] = self.sources[CITY].of_devices(caller, sorted(city), wanted.get(owner))
                 attrs_of = {eui: changed_attrs(QUANTITY_BY_ID[q].key for q in qs) for eui, qs in city.items()}
                 candidates = [(e, attrs_of.get(e["id"].rsplit(":", 1)[-1], set())) for e in built[key]]
             else:

@@ -142,15 +142,17 @@ class CitySource:
         found = self._entities(self.view(caller), Hint(ids=frozenset({entity_id})))
         return found[0] if found else None
 
-    def of_devices(self, caller: Caller | CallerView, euis: Sequence[str]) -> list[Entity]:
+    def of_devices(self, caller: Caller | CallerView, euis: Sequence[str],
+                   types: frozenset[str] | None = None) -> list[Entity]:
         """The observation and Device entities of these devices that the caller may read (the matching engine's
-        read: the devices a batch changed), by id."""
+        read: the devices a batch changed), by id; `types` (expanded): only devices that may give one of them."""
+        if not euis:
+            return []
         view = self.view(caller)
-        zones = {z["id"]: z for z in view.zones()} if euis else {}
-        devices = [d for d in (view.readable_device(eui) for eui in sorted(set(euis))) if d is not None]
-        for d in devices:
-            view.serve(d)
-        out = [e for f in self._all_facts(view, devices, zones) for e in entities.entities_of(f)]
+        names = _types_of(types)
+        devices = self._devices(view, names, set(euis))
+        out = [e for f in self._all_facts(view, devices, {z["id"]: z for z in view.zones()})
+               for e in entities.entities_of(f)]
         return sorted(out, key=lambda e: e["id"])
 
     # histories ---------------------------------------------------------------------------------------
