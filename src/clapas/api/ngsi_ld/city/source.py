@@ -166,8 +166,7 @@ class CitySource:
             type_, eui = parsed
             attrs = _history_attrs(type_)
             d = view.readable_device(eui) if attrs else None
-            if d is None or (type_ != models.DEVICE and type_ not in
-                             {m.type for m in models.models_of(d.get("kind") or "", _reported(view, d))}):
+            if d is None or not _gives(view, d, type_):
                 continue
             view.serve(d)
             e: Entity = {"id": entity_id, "type": expand(type_), "scope": [f"/{self.classes.device(d)}"]}
@@ -260,5 +259,14 @@ def _history_attrs(type_: str) -> tuple[models.Attr, ...]:
     return m.attrs if m else ()
 
 
-def _reported(view: CallerView, d: dict[str, Any]) -> set[str]:
-    return {r["quantity"] for r in view.latest(d)}
+def _gives(view: CallerView, d: dict[str, Any], type_: str) -> bool:
+    """Whether a device gives an entity of this type (its kind says, or for a model by quantity what it reports:
+    then its latest values are read)."""
+    if type_ == models.DEVICE:
+        return True
+    m = models.MODEL_BY_TYPE.get(type_)
+    if m is None:
+        return False
+    if (d.get("kind") or "") in m.kinds:
+        return True
+    return bool(m.by_quantity) and bool({r["quantity"] for r in view.latest(d)} & set(m.by_quantity))
