@@ -145,6 +145,7 @@ class Matcher:
         self.tick_s = tick_s
         self._queue: queue.Queue[tuple[str, Any] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
+        self._compacted: dict[Any, dict[str, Any]] = {}
         self.rounds = 0
         self.queued = 0  # notifications queued in the outbox
         self.errors = 0
@@ -230,6 +231,7 @@ class Matcher:
         if not city and not others and not periodic:
             return 0
         subs = self.store.subscriptions(active=True)
+        self._compacted: dict[Any, dict[str, Any]] = {}
         specs = {sub["id"]: msgspec.convert(sub["spec"], Spec) for sub in subs}
         # the city's entity types the change subscriptions of each owner select (None: some select any type)
         wanted: dict[Any, frozenset[str] | None] = {}
@@ -270,6 +272,7 @@ class Matcher:
             data = [e for e, changed in candidates if self._matches(spec, e, changed)]
             if data:
                 rows.append((sub["id"], self._payload(sub, spec, data, now)))
+        self._compacted = {}
         queued = self.store.queue_notifications(rows, now) if rows else 0
         self.rounds += 1
         self.queued += queued
@@ -304,10 +307,18 @@ class Matcher:
                 self._filtered(spec, e)]
         return [(sub["id"], self._payload(sub, spec, data, now))] if data else []
 
+    def _compact(self, e: Entity, spec: Spec) -> dict[str, Any]:
+        """An entity as a subscription wants it, compacted once per round for every subscription that wants it
+        the same way (one context, format and attributes)."""
+        key = (id(e), msgspec.json.encode(spec.context), spec.format, tuple(spec.attrs or ()), spec.attrs is None)
+        got = self._compacted.get(key)
+        if got is None:
+            got = self._compacted[key] = self.compactor(e, spec.context, spec.format, spec.attrs)
+        return got
+
     def _payload(self, sub: dict[str, Any], spec: Spec, data: list[Entity], now: datetime) -> dict[str, Any]:
         """The outbox row's payload: the notification, where it goes, and what the notifier must check."""
-        body = notification(sub["id"], [self.compactor(e, spec.context, spec.format, spec.attrs) for e in data],
-                            now)
+        body = notification(sub["id"], [self._compact(e, spec) for e in data], now)
         return {"ngsi_ld": True, "class": most_restrictive(OPEN, *(entity_class(e) for e in data)),
                 "subscription": sub["id"], "owner_key": sub["owner_key"], "endpoint": spec.endpoint,
                 "accept": spec.accept, "receiver_info": spec.receiver_info, "context": spec.context,
