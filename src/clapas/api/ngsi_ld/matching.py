@@ -242,13 +242,18 @@ class Matcher:
             wanted[owner] = None if got is None or (owner in wanted and wanted[owner] is None) else \
                 got | (wanted.get(owner) or frozenset())
         rows: list[tuple[str, dict[str, Any]]] = []
+        callers: dict[tuple[Any, ...], Caller | None] = {}
+        attrs_of: dict[str, set[str]] | None = None
         built: dict[tuple[str, Any], list[Entity]] = {}  # the changed entities per (tenant, owner)
         for sub in subs:
             spec = specs[sub["id"]]
             if sub["expires_at"] is not None and sub["expires_at"] <= now:
                 self.store.set_subscription_status(sub["id"], "expired", active=False)
                 continue
-            caller = self.subscriber(sub)
+            who = (sub["owner_key"], sub["owner"], tuple(sub["owner_scopes"]))
+            if who not in callers:  # one key read per subscriber and round
+                callers[who] = self.subscriber(sub)
+            caller = callers[who]
             if caller is None:
                 self.store.set_subscription_status(sub["id"], "paused", active=False)
                 continue
@@ -265,7 +270,8 @@ class Matcher:
                 key = (CITY, owner)
                 if key not in built:
                     built[key] = self.sources[CITY].of_devices(caller, sorted(city), wanted.get(owner))
-                attrs_of = {eui: changed_attrs(QUANTITY_BY_ID[q].key for q in qs) for eui, qs in city.items()}
+                if attrs_of is None:
+                    attrs_of = {eui: changed_attrs(QUANTITY_BY_ID[q].key for q in qs) for eui, qs in city.items()}
                 candidates = [(e, attrs_of.get(e["id"].rsplit(":", 1)[-1], set())) for e in built[key]]
             else:
                 candidates = [(e, a) for e, a in others.get(tenant, []) if self._visible(tenant, caller, e)]
