@@ -313,7 +313,7 @@ def parse_q(text: str, ctx: Context) -> Predicate:
 
 
 # scopeQ ----------------------------------------------------------------------------------------------------------
-_SCOPE = re.compile(r"/(?:[^\s/;,|()#+]+/)*(?:[^\s/;,|()#+]+|#|\+)?")
+_SCOPE = re.compile(r"/(?:(?:[^\s/;,|()#+]+|\+)/)*(?:[^\s/;,|()#+]+|#|\+)?")
 
 
 def _scope_matches(pattern: str, scopes: list[str]) -> bool:
