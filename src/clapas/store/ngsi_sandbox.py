@@ -14,6 +14,7 @@ from typing import Any
 from clapas.store.tables import StoreTables
 
 Instance = tuple[str, str, int, str]  # (attribute IRI, instance id, time µs, instance JSON)
+_CHUNK = 1000  # instances a statement
 
 
 def ddl() -> list[str]:
@@ -58,10 +59,11 @@ class NgsiSandboxTables(StoreTables):
             if body is not None:
                 cur.execute(self._q("INSERT INTO ngsi_entities (tenant, id, body) VALUES (?, ?, ?)"),
                             [tenant, entity_id, body])
-            if instances:
-                cur.executemany(self._q("INSERT INTO ngsi_instances (tenant, entity_id, attr, instance_id, time_us, "
-                                        "body) VALUES (?, ?, ?, ?, ?, ?)"),
-                                [[tenant, entity_id, a, i, t, b] for a, i, t, b in instances])
+            for k in range(0, len(instances), _CHUNK):  # multi-row INSERTs: executemany is slow in DuckDB
+                chunk = instances[k:k + _CHUNK]
+                cur.execute(self._q("INSERT INTO ngsi_instances (tenant, entity_id, attr, instance_id, time_us, "
+                                    "body) VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk))),
+                            [x for a, i, t, b in chunk for x in (tenant, entity_id, a, i, t, b)])
 
     def ngsi_instances(self, tenant: str, entity_ids: Sequence[str], attrs: Sequence[str] | None = None,
                        start_us: int | None = None, end_us: int | None = None) -> list[dict[str, Any]]:

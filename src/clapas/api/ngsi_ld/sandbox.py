@@ -78,8 +78,9 @@ class SandboxSource:
             inst = msgspec.json.decode(r["body"])
             inst["instanceId"] = r["instance_id"]
             by_entity.setdefault(r["entity_id"], {}).setdefault(r["attr"], []).append(inst)
+        entities = {i: msgspec.json.decode(b) for i, b in self.store.ngsi_entities(self.tenant, list(entity_ids))}
         for eid in entity_ids:
-            current = self.get(caller, eid)
+            current = entities.get(eid)
             if current is None:
                 continue
             out: Entity = {"id": eid, "type": current["type"]}
