@@ -356,3 +356,41 @@ def test_types_and_attributes_discovery(client: TestClient) -> None:
     assert t["attributeCount"] >= 2 and k in t["typeNames"]
     problem(client.get("/ngsi-ld/v1/types/NoSuchType"), 404, "ResourceNotFound")
     problem(client.get("/ngsi-ld/v1/attributes/noSuchAttr"), 404, "ResourceNotFound")
+
+
+def test_linked_entity_retrieval(client: TestClient) -> None:
+    k = uid()[-6:]
+    building, city, country = (f"urn:ngsi-ld:{t}:{k}" for t in ("Building", "City", "Country"))
+    create(client, {"id": building, "type": "Building", "locatedAt": {"type": "Relationship", "object": city}})
+    create(client, {"id": city, "type": "City", "partOf": {"type": "Relationship", "object": country}})
+    create(client, {"id": country, "type": "Country"})
+    inline = client.get(f"{E}/{building}?join=inline").json()
+    assert inline["locatedAt"]["entity"]["id"] == city and "entity" not in inline["locatedAt"]["entity"]["partOf"]
+    deep = client.get(f"{E}/{building}?join=inline&joinLevel=2").json()
+    assert deep["locatedAt"]["entity"]["partOf"]["entity"] == {"id": country, "type": "Country"}
+    kv = client.get(f"{E}/{building}?join=inline&options=keyValues").json()
+    assert kv["locatedAt"] == {"id": city, "type": "City", "partOf": country}
+    flat = client.get(f"{E}/{building}?join=flat").json()
+    assert [e["id"] for e in flat] == [building, city]
+    assert [e["id"] for e in client.get(f"{E}?type=Building,City&id={building},{city}&join=flat&joinLevel=2").json()] \
+        == [building, city, country]
+    problem(client.get(f"{E}/{building}?join=sideways"), 400, "BadRequestData")
+
+
+def test_query_by_post_and_batch_merge(client: TestClient) -> None:
+    k = f"B{uid()[-6:]}"
+    ids = [f"urn:ngsi-ld:{k}:{i}" for i in range(3)]
+    for i, eid in enumerate(ids):
+        create(client, {"id": eid, "type": k, "n": i, "location": {"type": "Point", "coordinates": [3.88 + i, 43.6]}})
+    q = "/ngsi-ld/v1/entityOperations/query"
+    r = client.post(f"{q}?count=true", json={"type": "Query", "entities": [{"type": k}], "q": "n>0"})
+    assert r.status_code == 200 and [e["id"] for e in r.json()] == ids[1:] and r.headers["NGSILD-Results-Count"] == "2"
+    r = client.post(q, json={"type": "Query", "entities": [{"type": k, "idPattern": ":2$"}, {"id": ids[0], "type": k}],
+                             "attrs": ["n"]})
+    assert [e["id"] for e in r.json()] == [ids[0], ids[2]] and set(r.json()[0]) == {"id", "type", "n"}
+    geo = {"georel": "near;maxDistance==1000", "geometry": "Point", "coordinates": [3.88, 43.6]}
+    assert [e["id"] for e in client.post(q, json={"type": "Query", "entities": [{"type": k}], "geoQ": geo}).json()] \
+        == ids[:1]
+    problem(client.post(q, json={"type": "Query"}), 400, "BadRequestData")
+    r = client.post("/ngsi-ld/v1/entityOperations/merge", json=[{"id": ids[0], "type": k, "m": 1}])
+    assert r.status_code == 204 and client.get(f"{E}/{ids[0]}?options=keyValues").json()["m"] == 1

@@ -121,3 +121,28 @@ def test_ordinary_writes_leave_instances(client: TestClient) -> None:
                                                                       "observedAt": "2021-01-01T00:01:00Z"}})
     got = client.get(f"{T}/{eid}?options=temporalValues").json()
     assert got["speed"]["values"] == [[1.0, "2021-01-01T00:00:00Z"], [2.0, "2021-01-01T00:01:00Z"]]
+
+
+def test_a_deleted_attribute_leaves_a_tombstone_for_timeproperty_deleted_at(client: TestClient) -> None:
+    eid = uid()
+    client.post(T, json={**temporal_vehicle(eid), "owner": [{"type": "Relationship", "object": "urn:ngsi-ld:P:1",
+                                                              "observedAt": "2020-08-01T12:00:00Z"}]})
+    assert client.delete(f"/ngsi-ld/v1/entities/{eid}/attrs/fuel").status_code == 204
+    assert client.delete(f"/ngsi-ld/v1/entities/{eid}/attrs/owner").status_code == 204
+    got = client.get(f"{T}/{eid}?timeproperty=deletedAt").json()
+    assert set(got) == {"id", "type", "fuel", "owner"}  # only attributes deleted
+    assert got["fuel"][0]["value"] == "urn:ngsi-ld:null" and got["fuel"][0]["deletedAt"].endswith("Z")
+    assert got["owner"][0] == {"type": "Relationship", "object": "urn:ngsi-ld:null",
+                               "deletedAt": got["owner"][0]["deletedAt"], "instanceId": got["owner"][0]["instanceId"]}
+    # the observations stay, without the tombstones
+    assert [i["value"] for i in client.get(f"{T}/{eid}?attrs=fuel").json()["fuel"]] == [5]
+
+
+def test_timeproperty_created_at(client: TestClient) -> None:
+    eid = uid()
+    client.post(T, json=temporal_vehicle(eid))
+    got = client.get(f"{T}/{eid}?timeproperty=createdAt&timerel=after&timeAt=2000-01-01T00:00:00Z&attrs=speed")
+    assert len(got.json()["speed"]) == 6
+    none = client.get(f"{T}/{eid}?timeproperty=createdAt&timerel=before&timeAt=2000-01-01T00:00:00Z").json()
+    assert set(none) == {"id", "type"}
+    problem(client.get(f"{T}/{eid}?timeproperty=when"), 400, "BadRequestData")

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import msgspec
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -202,6 +203,94 @@ def represent(e: Entity, sel: Selection, ctx: Context, p: dict[str, str], media:
     return body
 
 
+# linked entity retrieval (§4.5.23, join / joinLevel) --------------------------------------------------------------
+def _join(p: dict[str, str]) -> tuple[str | None, int]:
+    join = p.get("join")
+    if join not in (None, "inline", "flat", "@none"):
+        raise bad_request(f"join must be inline, flat or @none, not {join!r}")
+    level = _int(p, "joinLevel", 1, low=1)
+    assert level is not None
+    return (None if join == "@none" else join), level
+
+
+def _objects(e: Entity) -> list[tuple[str, dict[str, Any], list[str]]]:
+    """(attribute IRI, relationship instance, linked ids) of an entity's relationships."""
+    out = []
+    for name, attr in e.items():
+        if name in ("id", "type", "scope", "createdAt", "modifiedAt"):
+            continue
+        for inst in _list(attr):
+            if isinstance(inst, dict) and inst.get("type") in (ent.RELATIONSHIP, ent.LISTREL):
+                obj = inst.get("object", inst.get("objectList"))
+                ids = [o for o in _list(obj) if isinstance(o, str)]
+                if ids:
+                    out.append((name, inst, ids))
+    return out
+
+
+def _inline(e: Entity, body: dict[str, Any], src: EntitySource, caller: Caller, ctx: Context,
+            p: dict[str, str], level: int, seen: frozenset[str]) -> None:
+    """Each Relationship of `body` with its linked entities (`entity`; the entity itself in keyValues)."""
+    kv = _format(p) == "keyValues"
+    for name, inst, ids in _objects(e):
+        linked = []
+        for oid in ids:
+            target = src.get(caller, oid) if oid not in seen else None
+            if target is None:
+                continue
+            tb = represent(target, Selection(Hint(), [], None), ctx, p, neg.JSON)
+            if level > 1:
+                _inline(target, tb, src, caller, ctx, p, level - 1, seen | {oid})
+            linked.append(tb)
+        if not linked:
+            continue
+        term = ctx.compact(name)
+        value: Any = linked[0] if len(linked) == 1 else linked
+        if kv:
+            body[term] = value
+        elif isinstance(body.get(term), dict):
+            body[term]["entity"] = value
+        elif isinstance(body.get(term), list):
+            for b in body[term]:
+                if isinstance(b, dict) and b.get("datasetId") == inst.get("datasetId"):
+                    b["entity"] = value
+
+
+def _flat(entities: list[Entity], src: EntitySource, caller: Caller, level: int) -> list[Entity]:
+    """The entities their relationships link to, `level` deep, each once, not those already answered."""
+    have = {e["id"] for e in entities}
+    out: list[Entity] = []
+    frontier = entities
+    for _ in range(level):
+        nxt = []
+        for e in frontier:
+            for _, _, ids in _objects(e):
+                for oid in ids:
+                    if oid in have:
+                        continue
+                    have.add(oid)
+                    target = src.get(caller, oid)
+                    if target is not None:
+                        out.append(target)
+                        nxt.append(target)
+        frontier = nxt
+    return out
+
+
+def _joined(entities: list[Entity], bodies: list[dict[str, Any]], request: Request, caller: Caller, ctx: Context,
+            p: dict[str, str], media: str) -> list[dict[str, Any]]:
+    join, level = _join(p)
+    if join is None or media == neg.GEO_JSON:
+        return bodies
+    src = _state(request).tenants.source(request)
+    if join == "inline":
+        for e, b in zip(entities, bodies, strict=True):
+            _inline(e, b, src, caller, ctx, p, level, frozenset([e["id"]]))
+        return bodies
+    every = Selection(Hint(), [], None)
+    return bodies + [represent(x, every, ctx, p, media) for x in _flat(entities, src, caller, level)]
+
+
 # reads -----------------------------------------------------------------------------------------------------------
 def _tenant_headers(request: Request) -> dict[str, str]:
     t = request.headers.get("NGSILD-Tenant")
@@ -220,7 +309,9 @@ def retrieve_entity(request: Request, entityId: str, caller: READ) -> Response:
     e = src.get(caller, entityId)
     if e is None or (not sel.match(e) and "type" in p):
         raise not_found(f"no entity {entityId}")
-    return neg.respond(represent(e, sel, ctx, p, media), media, ctx, request, headers=_tenant_headers(request))
+    bodies = _joined([e], [represent(e, sel, ctx, p, media)], request, caller, ctx, p, media)
+    body: Any = bodies if len(bodies) > 1 else bodies[0]
+    return neg.respond(body, media, ctx, request, headers=_tenant_headers(request))
 
 
 def _page(p: dict[str, str], settings: Any) -> tuple[int, int, bool]:
@@ -256,7 +347,8 @@ def query_entities(request: Request, caller: READ) -> Response:
     ctx = neg.request_context(request, st.resolver)
     limit, offset, count = _page(p, st.settings)
     found, sel = _matching(request, caller, p, ctx)
-    page = [represent(e, sel, ctx, p, media) for e in found[offset:offset + limit]]
+    entities = found[offset:offset + limit]
+    page = _joined(entities, [represent(e, sel, ctx, p, media) for e in entities], request, caller, ctx, p, media)
     headers = _tenant_headers(request)
     if count:
         headers["NGSILD-Results-Count"] = str(len(found))
@@ -383,6 +475,10 @@ def _stamp(attrs: Entity, now: str, old: Entity | None = None) -> None:
             before = _instance(prev, a.get("datasetId")) if prev is not None else None
             a["createdAt"] = before.get("createdAt", now) if before else now
             a["modifiedAt"] = now
+
+
+def _list(attr: Any) -> list[Any]:
+    return attr if isinstance(attr, list) else [attr]
 
 
 def _instance(attr: Any, dataset_id: str | None) -> dict[str, Any] | None:
@@ -598,8 +694,11 @@ def delete_attr(request: Request, entityId: str, attrId: str, caller: WRITE) -> 
                 new[name] = insts[0] if len(insts) == 1 else insts
             else:
                 new.pop(name)
-        new["modifiedAt"] = now_text()
+        now = now_text()
+        new["modifiedAt"] = now
         src.save(new, new_attrs={})
+        gone = e[name] if name not in new else [a for a in _list(e[name]) if a not in _list(new[name])]
+        src.tombstone(entityId, name, gone, now)
     _changed(request, src, e, new)
     return neg.no_content()
 
@@ -643,6 +742,10 @@ def _batch(request: Request, src: SandboxSource, payload: list[Any], ctx: Contex
                     _create(request, src, item, ctx)
                 else:
                     _apply_attrs(request, src, eid, item, ctx, mode="append" if "update" in options else "replace")
+            elif op == "merge":
+                if not isinstance(item, dict) or not ent.is_uri(eid):
+                    raise bad_request("an entity needs an id that is a URI")
+                _apply_attrs(request, src, eid, item, ctx, mode="merge")
             else:
                 r = _apply_attrs(request, src, eid, item, ctx, mode="append",
                                  no_overwrite="noOverwrite" in options)
@@ -658,9 +761,89 @@ def _batch(request: Request, src: SandboxSource, payload: list[Any], ctx: Contex
     return neg.respond({"success": success, "errors": errors}, neg.JSON, ctx, status=207)
 
 
-@router.post("/entityOperations/{operation}", summary="Batch create, upsert, update, delete (§6.14–6.17)")
+def _query_body(payload: dict[str, Any]) -> dict[str, str]:
+    """A Query data type (§5.2.23) as the GET query's parameters; entity selectors OR'ed (checked below)."""
+    if payload.get("type") not in ("Query", None):
+        raise bad_request("the body of a POST query is a Query (type: Query)")
+    p: dict[str, str] = {}
+    attrs = payload.get("attrs")
+    if attrs is not None:
+        if not isinstance(attrs, list) or not all(isinstance(a, str) for a in attrs):
+            raise bad_request("attrs must be a list of attribute names")
+        p["attrs"] = ",".join(attrs)
+    for k in ("q", "scopeQ", "lang"):
+        if k in payload:
+            if not isinstance(payload[k], str):
+                raise bad_request(f"{k} must be a string")
+            p[k] = payload[k]
+    geo = payload.get("geoQ")
+    if geo is not None:
+        if not isinstance(geo, dict):
+            raise bad_request("geoQ must be an object")
+        p.update({"georel": str(geo.get("georel", "")), "geometry": str(geo.get("geometry", "")),
+                  "coordinates": geo["coordinates"] if isinstance(geo.get("coordinates"), str)
+                  else msgspec.json.encode(geo.get("coordinates")).decode()})
+        if geo.get("geoproperty"):
+            p["geoproperty"] = str(geo["geoproperty"])
+    return p
+
+
+def _entity_infos(payload: dict[str, Any], ctx: Context) -> Predicate | None:
+    infos = payload.get("entities")
+    if infos is None:
+        return None
+    if not isinstance(infos, list) or not all(isinstance(i, dict) for i in infos):
+        raise bad_request("entities must be a list of EntityInfo objects")
+    preds = []
+    for info in infos:
+        parts: list[Predicate] = []
+        if "type" in info:
+            parts.append(parse_types(str(info["type"]), ctx)[0])
+        if "id" in info:
+            wanted = _uri(str(info["id"]), "id")
+            parts.append(lambda e, i=wanted: e["id"] == i)
+        if "idPattern" in info:
+            try:
+                rx = re.compile(str(info["idPattern"]))
+            except re.error as err:
+                raise bad_request(f"idPattern is not a regular expression: {err}") from None
+            parts.append(lambda e, rx=rx: bool(rx.search(e["id"])))
+        preds.append(lambda e, ps=tuple(parts): all(x(e) for x in ps))
+    return lambda e: any(x(e) for x in preds)
+
+
+@router.post("/entityOperations/query", summary="Query entities by POST (§6.23.3.1)")
+async def query_by_post(request: Request, caller: READ) -> Response:
+    st = _state(request)
+    media = neg.accepted(request, allow_geo=True)
+    p = _params(request, {"limit", "offset", "count", "options", "format", "lang", "local", "geometryProperty"})
+    payload, ctx, _ = await neg.read_body(request, st.resolver)
+
+    def run() -> Response:
+        q = {**p, **_query_body(payload)}
+        limit, offset, count = _page(q, st.settings)
+        infos = _entity_infos(payload, ctx)
+        src = st.tenants.source(request)
+        sel = select(q, ctx)
+        if infos is not None:
+            sel.preds.append(infos)
+        elif not any(k in q for k in ("attrs", "q", "georel", "scopeQ")):
+            raise bad_request("a query needs entities, attrs, q or geoQ (§5.7.2)")
+        found = [e for e in src.candidates(caller, sel.hint) if sel.match(e)]
+        entities = found[offset:offset + limit]
+        page = [represent(e, sel, ctx, q, media) for e in entities]
+        headers = _tenant_headers(request)
+        if count:
+            headers["NGSILD-Results-Count"] = str(len(found))
+        body: Any = {"type": "FeatureCollection", "features": page} if media == neg.GEO_JSON else page
+        return neg.respond(body, media, ctx, request, headers=headers)
+
+    return await run_in_threadpool(run)
+
+
+@router.post("/entityOperations/{operation}", summary="Batch create, upsert, update, merge, delete (§6.14–6.17)")
 async def batch(request: Request, operation: str, caller: WRITE) -> Response:
-    if operation not in ("create", "upsert", "update", "delete"):
+    if operation not in ("create", "upsert", "update", "merge", "delete"):
         raise not_found(f"no batch operation {operation!r}")
     p = _params(request, {"options", "local"})
     payload, ctx = await _body(request, array=True)
@@ -687,7 +870,18 @@ def _temporal_hint(p: dict[str, str], ctx: Context, attrs: frozenset[str] | None
         if bad or not methods:
             raise bad_request(f"aggrMethods: unknown {', '.join(bad) or '(none)'}; known {', '.join(tmp.AGGR_METHODS)}")
     period = tmp.parse_duration(p["aggrPeriodDuration"]) if "aggrPeriodDuration" in p else None
+    opts.add(f"timeproperty={tp}")
     return TemporalHint(start, end, last_n, attrs, methods, period), opts
+
+
+def _history(src: EntitySource, caller: Caller, ids: list[str], hint: TemporalHint, opts: set[str]
+             ) -> Iterable[Entity]:
+    """The source's history; the sandbox also answers by createdAt/modifiedAt/deletedAt (the seam's TemporalHint
+    has no time property: a city's observations have only observedAt)."""
+    tp = next((o.split("=", 1)[1] for o in opts if o.startswith("timeproperty=")), "observedAt")
+    if isinstance(src, SandboxSource):
+        return src.history(caller, ids, hint, timeproperty=tp)
+    return src.history(caller, ids, hint)
 
 
 def _temporal_body(e: Entity, ctx: Context, opts: set[str], p: dict[str, str], aggregated: bool) -> dict[str, Any]:
@@ -726,7 +920,7 @@ def query_temporal(request: Request, caller: READ) -> Response:
     page = found[offset:offset + limit]
     src = st.tenants.source(request)
     body = [_temporal_body(e, ctx, opts, p, bool(hint.aggr_methods))
-            for e in src.history(caller, [e["id"] for e in page], hint)]
+            for e in _history(src, caller, [e["id"] for e in page], hint, opts)]
     headers = _tenant_headers(request)
     if count:
         headers["NGSILD-Results-Count"] = str(len(found))
@@ -744,7 +938,7 @@ def retrieve_temporal(request: Request, entityId: str, caller: READ) -> Response
     if src.get(caller, entityId) is None:
         raise not_found(f"no entity {entityId}")
     hint, opts = _temporal_hint(p, ctx, _names(p.get("attrs"), ctx))
-    found = list(src.history(caller, [entityId], hint))
+    found = list(_history(src, caller, [entityId], hint, opts))
     if not found:
         raise not_found(f"no entity {entityId}")
     body = _temporal_body(found[0], ctx, opts, p, bool(hint.aggr_methods))
