@@ -52,6 +52,7 @@ def fill_sandbox(store: Any, sensors: int, days: float, seed: int) -> dict[str, 
     hours = int(days * 24)
     t0 = time.perf_counter()
     rows = 0
+    batch: list[tuple[str, str, list[tuple[str, str, int, str]]]] = []
     for i in range(sensors):
         eid = f"urn:ngsi-ld:{TYPE}:{i:05d}"
         lon, lat = 3.88 + rng.uniform(-0.08, 0.08), 43.61 + rng.uniform(-0.05, 0.05)
@@ -66,8 +67,11 @@ def fill_sandbox(store: Any, sensors: int, days: float, seed: int) -> dict[str, 
                   V + "temperature": {**last, "unitCode": "CEL"},
                   "https://uri.etsi.org/ngsi-ld/location": {"type": "GeoProperty", "value": {
                       "type": "Point", "coordinates": [round(lon, 5), round(lat, 5)]}}}
-        store.ngsi_put("sandbox", eid, _enc.encode(entity).decode(), insts)
+        batch.append((eid, _enc.encode(entity).decode(), insts))
         rows += len(insts)
+        if len(batch) == 100 or i == sensors - 1:
+            store.ngsi_put_many("sandbox", batch)
+            batch = []
     return {"entities": sensors, "instances": rows, "build_s": round(time.perf_counter() - t0, 1),
             "one_id": f"urn:ngsi-ld:{TYPE}:{sensors // 2:05d}"}
 

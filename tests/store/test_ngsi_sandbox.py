@@ -37,3 +37,9 @@ def test_instances_by_time_attribute_and_id(store: Store) -> None:
     assert not store.ngsi_delete_instance("sandbox", "urn:x:1", "a", "i10")
     store.ngsi_put("sandbox", "urn:x:1", "{}", drop_attrs=["b"])
     assert {r["attr"] for r in store.ngsi_instances("sandbox", ["urn:x:1"])} == {"a"}
+
+
+def test_bulk_writes(store: Store) -> None:
+    store.ngsi_put_many("sandbox", [(f"urn:x:{i}", "{}", [("a", f"i{i}", i, "{}")]) for i in range(3)])
+    assert len(store.ngsi_entities("sandbox")) == 3
+    assert len(store.ngsi_instances("sandbox", ["urn:x:0", "urn:x:2"])) == 2
