@@ -394,3 +394,10 @@ def test_query_by_post_and_batch_merge(client: TestClient) -> None:
     problem(client.post(q, json={"type": "Query"}), 400, "BadRequestData")
     r = client.post("/ngsi-ld/v1/entityOperations/merge", json=[{"id": ids[0], "type": k, "m": 1}])
     assert r.status_code == 204 and client.get(f"{E}/{ids[0]}?options=keyValues").json()["m"] == 1
+
+
+def test_a_body_without_content_length_is_a_bare_411(client: TestClient) -> None:
+    body = iter([b'{"id": "urn:ngsi-ld:Building:411", "type": "Building"}'])
+    r = client.post(E, content=body, headers={"Content-Type": "application/json", "NGSILD-Tenant": "nowhere"})
+    assert r.status_code == 411 and r.content == b""
+    assert client.get(f"{E}?type=Building").status_code == 200

@@ -126,7 +126,9 @@ def request_context(request: Request, resolver: ContextResolver) -> Context:
 
 async def read_body(request: Request, resolver: ContextResolver, patch: bool = False,
                     array: bool = False) -> tuple[Any, Context, str]:
-    """The request's JSON body, its context and its media type, with the spec's checks (415, 400)."""
+    """The request's JSON body, its context and its media type, with the spec's checks (411, 415, 400)."""
+    if "content-length" not in request.headers:  # a chunked body: §6.3.4 wants its length declared
+        raise NgsiError("LengthRequired", "Content-Length is required", status=411)
     media = body_media(request, patch)
     raw = await request.body()
     try:
