@@ -146,3 +146,13 @@ def test_timeproperty_created_at(client: TestClient) -> None:
     none = client.get(f"{T}/{eid}?timeproperty=createdAt&timerel=before&timeAt=2000-01-01T00:00:00Z").json()
     assert set(none) == {"id", "type"}
     problem(client.get(f"{T}/{eid}?timeproperty=when"), 400, "BadRequestData")
+
+
+def test_pick_and_omit_on_temporal_representations(client: TestClient) -> None:
+    eid = uid()
+    client.post(T, json=temporal_vehicle(eid))
+    assert set(client.get(f"{T}/{eid}?pick=id,speed").json()) == {"id", "speed"}
+    assert set(client.get(f"{T}/{eid}?omit=type,speed").json()) == {"id", "fuel"}
+    assert client.get(f"{T}/{eid}?pick=id").json() == {"id": eid}
+    body = client.get(f"{T}?type=Vehicle&id={eid}&omit=fuel").json()
+    assert set(body[0]) == {"id", "type", "speed"}

@@ -908,6 +908,18 @@ def _temporal_body(e: Entity, ctx: Context, opts: set[str], p: dict[str, str], a
     return out
 
 
+def _projected(body: dict[str, Any], sel: Selection, ctx: Context) -> dict[str, Any]:
+    """pick / omit on a temporal body (attributes were already limited by the hint, except omit's)."""
+    if isinstance(sel.keep, _Omit):
+        for iri in sel.keep:
+            body.pop(ctx.compact(iri), None)
+    if not sel.show_id:
+        body.pop("id", None)
+    if not sel.show_type:
+        body.pop("type", None)
+    return body
+
+
 @router.get("/temporal/entities", summary="Query temporal evolution of entities (§6.18.3.2)")
 def query_temporal(request: Request, caller: READ) -> Response:
     st = _state(request)
@@ -919,7 +931,7 @@ def query_temporal(request: Request, caller: READ) -> Response:
     hint, opts = _temporal_hint(p, ctx, sel.keep if not isinstance(sel.keep, _Omit) else None)
     page = found[offset:offset + limit]
     src = st.tenants.source(request)
-    body = [_temporal_body(e, ctx, opts, p, bool(hint.aggr_methods))
+    body = [_projected(_temporal_body(e, ctx, opts, p, bool(hint.aggr_methods)), sel, ctx)
             for e in _history(src, caller, [e["id"] for e in page], hint, opts)]
     headers = _tenant_headers(request)
     if count:
@@ -937,11 +949,12 @@ def retrieve_temporal(request: Request, entityId: str, caller: READ) -> Response
     src = st.tenants.source(request)
     if src.get(caller, entityId) is None:
         raise not_found(f"no entity {entityId}")
-    hint, opts = _temporal_hint(p, ctx, _names(p.get("attrs"), ctx))
+    sel = select({k: v for k, v in p.items() if k in ("attrs", "pick", "omit")}, ctx)
+    hint, opts = _temporal_hint(p, ctx, sel.keep if not isinstance(sel.keep, _Omit) else None)
     found = list(_history(src, caller, [entityId], hint, opts))
     if not found:
         raise not_found(f"no entity {entityId}")
-    body = _temporal_body(found[0], ctx, opts, p, bool(hint.aggr_methods))
+    body = _projected(_temporal_body(found[0], ctx, opts, p, bool(hint.aggr_methods)), sel, ctx)
     return neg.respond(body, media, ctx, request, headers=_tenant_headers(request))
 
 
