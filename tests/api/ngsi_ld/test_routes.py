@@ -401,3 +401,26 @@ def test_a_body_without_content_length_is_a_bare_411(client: TestClient) -> None
     r = client.post(E, content=body, headers={"Content-Type": "application/json", "NGSILD-Tenant": "nowhere"})
     assert r.status_code == 411 and r.content == b""
     assert client.get(f"{E}?type=Building").status_code == 200
+
+
+def test_nested_pick_and_omit_on_linked_entities(client: TestClient) -> None:
+    k = uid()[-6:]
+    b, c, n = (f"urn:ngsi-ld:{t}:{k}" for t in ("Building", "City", "Country"))
+    create(client, {"id": b, "type": "Building", "name": "tower", "locatedAt": {"type": "Relationship", "object": c}})
+    create(client, {"id": c, "type": "City", "name": "Paris", "description": "capital",
+                    "isInCountry": {"type": "Relationship", "object": n}})
+    create(client, {"id": n, "type": "Country", "name": "France", "description": "a country"})
+    get = lambda q: client.get(f"{E}/{b}?joinLevel=2&{q}").json()  # noqa: E731
+    assert get("join=inline&pick=id,locatedAt{id,name}") == {"id": b, "locatedAt": {
+        "type": "Relationship", "object": c, "entity": {"id": c, "name": {"type": "Property", "value": "Paris"}}}}
+    flat = get("join=flat&pick=id,locatedAt{id,name,isInCountry{id,description}}")
+    assert flat == [{"id": b, "locatedAt": {"type": "Relationship", "object": c}},
+                    {"id": c, "name": {"type": "Property", "value": "Paris"},
+                     "isInCountry": {"type": "Relationship", "object": n}},
+                    {"id": n, "description": {"type": "Property", "value": "a country"}}]
+    assert [e["id"] for e in get("join=flat&pick=id,locatedAt{id,name}")] == [b, c]  # isInCountry not shown
+    inline = get("join=inline&omit=type,locatedAt{name,isInCountry{description}}")
+    city = inline["locatedAt"]["entity"]
+    assert "type" not in inline and "name" in inline and set(city) == {"id", "type", "description", "isInCountry"}
+    assert set(city["isInCountry"]["entity"]) == {"id", "type", "name"}
+    problem(client.get(f"{E}/{b}?pick=id,locatedAt{{id"), 400, "InvalidRequest")

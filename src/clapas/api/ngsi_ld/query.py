@@ -396,3 +396,41 @@ def parse_types(text: str, ctx: Context) -> tuple[Predicate, frozenset[str]]:
     if not p.done():
         raise p.fail("unexpected text")
     return pred, frozenset(named)
+
+
+# projections (§4.21: pick / omit, nested on linked entities) -------------------------------------------------------
+Tree = dict[str, "Tree | None"]
+_MEMBER = re.compile(r"[^\s,{}]+")
+
+
+def parse_projection(text: str, what: str) -> Tree:
+    """`id,locatedAt{id,name,isInCountry{id}}` → {"id": None, "locatedAt": {"id": None, "name": None, ...}}: the
+    members named, each with the projection of the entities its Relationship links to (joins)."""
+
+    def items(p: _Parser) -> Tree:
+        out: Tree = {}
+        while True:
+            p.skip_ws()
+            m = _MEMBER.match(p.s, p.i)
+            if not m:
+                raise p.fail("a name was expected")
+            p.i = m.end()
+            sub = None
+            if p.peek() == "{":
+                p.i += 1
+                sub = items(p)
+                if p.peek() != "}":
+                    raise p.fail("missing }")
+                p.i += 1
+            out[m.group()] = sub
+            if p.peek() != ",":
+                return out
+            p.i += 1
+
+    p = _Parser(text, what)
+    if p.done():
+        raise p.fail("empty list")
+    tree = items(p)
+    if not p.done():
+        raise p.fail("unexpected text")
+    return tree

@@ -27,7 +27,7 @@ from clapas.api.ngsi_ld import temporal as tmp
 from clapas.api.ngsi_ld.context import Context
 from clapas.api.ngsi_ld.errors import NgsiError, bad_request, invalid_request, not_found
 from clapas.api.ngsi_ld.geo import GeoQuery, parse_geo
-from clapas.api.ngsi_ld.query import Predicate, parse_q, parse_scope_q, parse_types
+from clapas.api.ngsi_ld.query import Predicate, Tree, parse_projection, parse_q, parse_scope_q, parse_types
 from clapas.api.ngsi_ld.sandbox import SandboxSource, now_text
 from clapas.api.ngsi_ld.source import Entity, EntitySource, Hint, TemporalHint
 from clapas.charter import OPEN, PERSONAL, SANDBOX_WRITE, Caller
@@ -115,27 +115,49 @@ class Selection:
     keep: frozenset[str] | None  # attributes shown (None: all)
     show_id: bool = True
     show_type: bool = True
+    tree: Tree | None = None  # the pick / omit projection, nested for linked entities (expanded names)
+    omit: bool = False
 
     def match(self, e: Entity) -> bool:
         return all(p(e) for p in self.preds)
 
+    def linked(self, attr: str) -> Selection | None:
+        """The selection of the entities linked by `attr` (None: the relationship is not shown)."""
+        if self.tree is None:
+            return Selection(Hint(), [], None)
+        if attr in self.tree:
+            sub = self.tree[attr]
+            if sub is None:
+                return None if self.omit else Selection(Hint(), [], None)
+            return _selection_of(sub, self.omit)
+        return Selection(Hint(), [], None) if self.omit else None
 
-def _projection(p: dict[str, str], ctx: Context) -> tuple[frozenset[str] | None, bool, bool, frozenset[str] | None]:
-    """(attributes kept, id shown, type shown, attributes an entity needs one of) from attrs / pick / omit."""
+
+def _selection_of(tree: Tree, omit: bool) -> Selection:
+    if omit:
+        left_out = _Omit(k for k, v in tree.items() if v is None and k not in ("id", "type"))
+        return Selection(Hint(), [], left_out, "id" not in tree or tree["id"] is not None,
+                         "type" not in tree or tree["type"] is not None, tree, True)
+    return Selection(Hint(), [], frozenset(k for k in tree if k not in ("id", "type")), "id" in tree,
+                     "type" in tree, tree, False)
+
+
+def _expanded_tree(tree: Tree, ctx: Context) -> Tree:
+    return {(k if k in ("id", "type") else ctx.expand(k)): (_expanded_tree(v, ctx) if v is not None else None)
+            for k, v in tree.items()}
+
+
+def _projection(p: dict[str, str], ctx: Context) -> tuple[Selection, frozenset[str] | None]:
+    """The projection of attrs / pick / omit, and the attributes an entity needs one of (attrs)."""
     if "pick" in p and "omit" in p:
         raise bad_request("pick and omit cannot be used together")
     if "attrs" in p and ("pick" in p or "omit" in p):
         raise bad_request("attrs cannot be used with pick or omit")
+    for mode in ("pick", "omit"):
+        if mode in p:
+            return _selection_of(_expanded_tree(parse_projection(p[mode], mode), ctx), mode == "omit"), None
     attrs = _names(p.get("attrs"), ctx)
-    if "pick" in p:
-        names = [n.strip() for n in p["pick"].split(",") if n.strip()]
-        keep = frozenset(ctx.expand(n) for n in names if n not in ("id", "type"))
-        return keep, "id" in names, "type" in names, None
-    if "omit" in p:
-        names = [n.strip() for n in p["omit"].split(",") if n.strip()]
-        return _Omit(ctx.expand(n) for n in names if n not in ("id", "type")), "id" not in names, \
-            "type" not in names, None
-    return attrs, True, True, attrs
+    return Selection(Hint(), [], attrs), attrs
 
 
 class _Omit(frozenset):  # type: ignore[type-arg]
@@ -169,11 +191,12 @@ def select(p: dict[str, str], ctx: Context, *, entity_id: str | None = None) -> 
                                      p.get("geoproperty"), ctx)
     if geo is not None:
         preds.append(geo.matches)
-    keep, show_id, show_type, need = _projection(p, ctx)
+    proj, need = _projection(p, ctx)
     if need is not None:
         preds.append(lambda e, need=need: any(a in e for a in need))
-    hint = Hint(types=types, ids=ids, id_pattern=id_pattern, attrs=need, bbox=geo.bbox() if geo else None)
-    return Selection(hint, preds, keep, show_id, show_type)
+    proj.hint = Hint(types=types, ids=ids, id_pattern=id_pattern, attrs=need, bbox=geo.bbox() if geo else None)
+    proj.preds = preds
+    return proj
 
 
 def _kept(entity: Entity, keep: frozenset[str] | None) -> Iterable[str] | None:
@@ -228,23 +251,26 @@ def _objects(e: Entity) -> list[tuple[str, dict[str, Any], list[str]]]:
     return out
 
 
-def _inline(e: Entity, body: dict[str, Any], src: EntitySource, caller: Caller, ctx: Context,
+def _inline(e: Entity, body: dict[str, Any], sel: Selection, src: EntitySource, caller: Caller, ctx: Context,
             p: dict[str, str], level: int, seen: frozenset[str]) -> None:
     """Each Relationship of `body` with its linked entities (`entity`; the entity itself in keyValues)."""
     kv = _format(p) == "keyValues"
     for name, inst, ids in _objects(e):
+        term = ctx.compact(name)
+        sub = sel.linked(name)
+        if term not in body or sub is None:
+            continue
         linked = []
         for oid in ids:
             target = src.get(caller, oid) if oid not in seen else None
             if target is None:
                 continue
-            tb = represent(target, Selection(Hint(), [], None), ctx, p, neg.JSON)
+            tb = represent(target, sub, ctx, p, neg.JSON)
             if level > 1:
-                _inline(target, tb, src, caller, ctx, p, level - 1, seen | {oid})
+                _inline(target, tb, sub, src, caller, ctx, p, level - 1, seen | {oid})
             linked.append(tb)
         if not linked:
             continue
-        term = ctx.compact(name)
         value: Any = linked[0] if len(linked) == 1 else linked
         if kv:
             body[term] = value
@@ -256,39 +282,42 @@ def _inline(e: Entity, body: dict[str, Any], src: EntitySource, caller: Caller, 
                     b["entity"] = value
 
 
-def _flat(entities: list[Entity], src: EntitySource, caller: Caller, level: int) -> list[Entity]:
-    """The entities their relationships link to, `level` deep, each once, not those already answered."""
+def _flat(entities: list[Entity], sel: Selection, src: EntitySource, caller: Caller, ctx: Context,
+          level: int) -> list[tuple[Entity, Selection]]:
+    """The entities the shown relationships link to, `level` deep, each once, with their projection."""
     have = {e["id"] for e in entities}
-    out: list[Entity] = []
-    frontier = entities
+    out: list[tuple[Entity, Selection]] = []
+    frontier = [(e, sel) for e in entities]
     for _ in range(level):
         nxt = []
-        for e in frontier:
-            for _, _, ids in _objects(e):
+        for e, s in frontier:
+            for name, _, ids in _objects(e):
+                sub = s.linked(name)
+                if sub is None or (s.keep is not None and name not in (_kept(e, s.keep) or ())):
+                    continue
                 for oid in ids:
                     if oid in have:
                         continue
                     have.add(oid)
                     target = src.get(caller, oid)
                     if target is not None:
-                        out.append(target)
-                        nxt.append(target)
+                        out.append((target, sub))
+                        nxt.append((target, sub))
         frontier = nxt
     return out
 
 
-def _joined(entities: list[Entity], bodies: list[dict[str, Any]], request: Request, caller: Caller, ctx: Context,
-            p: dict[str, str], media: str) -> list[dict[str, Any]]:
+def _joined(entities: list[Entity], bodies: list[dict[str, Any]], sel: Selection, request: Request, caller: Caller,
+            ctx: Context, p: dict[str, str], media: str) -> list[dict[str, Any]]:
     join, level = _join(p)
     if join is None or media == neg.GEO_JSON:
         return bodies
     src = _state(request).tenants.source(request)
     if join == "inline":
         for e, b in zip(entities, bodies, strict=True):
-            _inline(e, b, src, caller, ctx, p, level, frozenset([e["id"]]))
+            _inline(e, b, sel, src, caller, ctx, p, level, frozenset([e["id"]]))
         return bodies
-    every = Selection(Hint(), [], None)
-    return bodies + [represent(x, every, ctx, p, media) for x in _flat(entities, src, caller, level)]
+    return bodies + [represent(x, s, ctx, p, media) for x, s in _flat(entities, sel, src, caller, ctx, level)]
 
 
 # reads -----------------------------------------------------------------------------------------------------------
@@ -309,7 +338,7 @@ def retrieve_entity(request: Request, entityId: str, caller: READ) -> Response:
     e = src.get(caller, entityId)
     if e is None or (not sel.match(e) and "type" in p):
         raise not_found(f"no entity {entityId}")
-    bodies = _joined([e], [represent(e, sel, ctx, p, media)], request, caller, ctx, p, media)
+    bodies = _joined([e], [represent(e, sel, ctx, p, media)], sel, request, caller, ctx, p, media)
     body: Any = bodies if len(bodies) > 1 else bodies[0]
     return neg.respond(body, media, ctx, request, headers=_tenant_headers(request))
 
@@ -348,7 +377,8 @@ def query_entities(request: Request, caller: READ) -> Response:
     limit, offset, count = _page(p, st.settings)
     found, sel = _matching(request, caller, p, ctx)
     entities = found[offset:offset + limit]
-    page = _joined(entities, [represent(e, sel, ctx, p, media) for e in entities], request, caller, ctx, p, media)
+    page = _joined(entities, [represent(e, sel, ctx, p, media) for e in entities], sel, request, caller, ctx, p,
+                   media)
     headers = _tenant_headers(request)
     if count:
         headers["NGSILD-Results-Count"] = str(len(found))
