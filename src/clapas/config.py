@@ -336,6 +336,9 @@ class NgsiLdSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # with PostgreSQL (the production store). Its writes need the `sandbox:write` scope (role `experimenter`).
     sandbox: str | bool = "auto"
     sandbox_tenant: str = "sandbox"  # its NGSILD-Tenant name
+    # §5.5.10: a creation in an unknown tenant creates it (a sandbox tenant, its own rows); at most this many
+    # (design: a test bed, not a hosting service)
+    max_tenants: int = 100
     city_tenant: str = "city"  # the city's read-only tenant
     # The tenant of requests without an NGSILD-Tenant header (CLAPAS_NGSI_LD_DEFAULT_TENANT=sandbox for a
     # conformance suite, which sends none).

@@ -31,6 +31,10 @@ def ddl() -> list[str]:
 class NgsiSandboxTables(StoreTables):
     """The sandbox methods of `Store`, shared by both stores (mixed in before `Store`)."""
 
+    def ngsi_tenants(self) -> list[str]:
+        """The tenants holding entities."""
+        return [r["tenant"] for r in self._rows("SELECT DISTINCT tenant FROM ngsi_entities ORDER BY tenant")]
+
     def ngsi_entity(self, tenant: str, entity_id: str) -> str | None:
         rows = self._rows(self._q("SELECT body FROM ngsi_entities WHERE tenant = ? AND id = ?"), [tenant, entity_id])
         return rows[0]["body"] if rows else None

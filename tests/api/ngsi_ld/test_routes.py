@@ -424,3 +424,14 @@ def test_nested_pick_and_omit_on_linked_entities(client: TestClient) -> None:
     assert "type" not in inline and "name" in inline and set(city) == {"id", "type", "description", "isInCountry"}
     assert set(city["isInCountry"]["entity"]) == {"id", "type", "name"}
     problem(client.get(f"{E}/{b}?pick=id,locatedAt{{id"), 400, "InvalidRequest")
+
+
+def test_context_source_identity(client: TestClient) -> None:
+    r = client.get("/ngsi-ld/v1/info/sourceIdentity", headers={"Accept": "application/json"})
+    body = r.json()
+    assert r.status_code == 200 and body["type"] == "ContextSourceIdentity" and body["id"].startswith("urn:")
+    assert body["contextSourceUptime"].startswith("PT") and body["contextSourceTimeAt"].endswith("Z")
+    other = client.get("/ngsi-ld/v1/info/sourceIdentity", headers={"NGSILD-Tenant": "urnalias-a"}).json()
+    again = client.get("/ngsi-ld/v1/info/sourceIdentity", headers={"NGSILD-Tenant": "urnalias-a"}).json()
+    assert other["contextSourceAlias"] != body["contextSourceAlias"] == body["contextSourceAlias"]
+    assert again["contextSourceAlias"] == other["contextSourceAlias"]

@@ -86,3 +86,27 @@ def test_the_city_tenant_is_pluggable(tmp_path: Path) -> None:
 
         mod._FACTORIES.pop(CITY, None)
     store.close()
+
+
+def test_a_creation_creates_its_tenant_and_tenants_are_isolated(tmp_path: Path) -> None:
+    url = f"duckdb:///{tmp_path / 'c.duckdb'}"
+    store = open_store(url)
+    s = Settings(store=url, ngsi_ld=NgsiLdSettings(sandbox=True, default_tenant="sandbox", max_tenants=2),
+                 auth=AuthSettings(enforce=False))
+    a, b = {"NGSILD-Tenant": "tp414a"}, {"NGSILD-Tenant": "tp414b"}
+    eid = uid()
+    with TestClient(create_app(store, s)) as c:
+        r = c.get(f"{E}?type=Vehicle", headers=a)
+        assert r.status_code == 404 and r.headers["NGSILD-Tenant"] == "tp414a"  # echoed on errors too
+        r = c.post(E, json=vehicle(eid), headers=a)
+        assert r.status_code == 201 and r.headers["NGSILD-Tenant"] == "tp414a"
+        assert c.get(f"{E}/{eid}", headers=a).status_code == 200
+        assert c.get(f"{E}/{eid}").status_code == 404  # the default tenant does not see it
+        assert c.post(E, json=vehicle(uid()), headers=b).status_code == 201
+        assert c.get(f"{E}/{eid}", headers=b).status_code == 404
+        r = c.post(E, json=vehicle(uid()), headers={"NGSILD-Tenant": "third"})
+        assert r.status_code == 422 and "max_tenants" in r.json()["detail"]
+        assert c.patch(f"{E}/{eid}/attrs", json={"speed": 1}, headers={"NGSILD-Tenant": "fourth"}).status_code == 404
+    with TestClient(create_app(store, s)) as c:  # after a restart the tenant is there
+        assert c.get(f"{E}/{eid}", headers=a).status_code == 200
+    store.close()

@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from clapas.api.ngsi_ld.context import ContextResolver
-from clapas.api.ngsi_ld.tenants import Tenants
+from clapas.api.ngsi_ld.tenants import TenantEcho, Tenants
 from clapas.config import Settings, names
 
 
@@ -40,4 +40,5 @@ def install(app: FastAPI, store: Any, settings: Settings) -> NgsiState:
     app.state.ngsi_ld = state
     errors.install(app)
     app.include_router(routes.router)
+    app.add_middleware(TenantEcho)
     return state

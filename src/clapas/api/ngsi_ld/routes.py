@@ -10,6 +10,8 @@ charter's `sandbox:write` scope. Entities and attributes carry createdAt/modifie
 from __future__ import annotations
 
 import re
+import socket
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -487,8 +489,8 @@ def attribute_details(request: Request, attrId: str, caller: READ) -> Response:
 
 
 # writes ----------------------------------------------------------------------------------------------------------
-def _writable(request: Request) -> SandboxSource:
-    src: EntitySource = _state(request).tenants.source(request)
+def _writable(request: Request, create: bool = False) -> SandboxSource:
+    src: EntitySource = _state(request).tenants.source(request, create=create)
     if not getattr(src, "writable", False) or not isinstance(src, SandboxSource):
         raise NgsiError("OperationNotSupported", f"the tenant {_state(request).tenants.name(request)!r} is "
                         "read-only: its entities come from the city's sensors (write to the sandbox tenant)")
@@ -553,7 +555,7 @@ def _create(request: Request, src: SandboxSource, payload: Any, ctx: Context) ->
 async def create_entity(request: Request, caller: WRITE) -> Response:
     _params(request, {"local"})
     payload, ctx = await _body(request)
-    src = _writable(request)
+    src = _writable(request, create=True)
     e = await run_in_threadpool(_create, request, src, payload, ctx)
     return Response(status_code=201, headers={"Location": f"/ngsi-ld/v1/entities/{e['id']}",
                                               **_tenant_headers(request)})
@@ -877,7 +879,7 @@ async def batch(request: Request, operation: str, caller: WRITE) -> Response:
         raise not_found(f"no batch operation {operation!r}")
     p = _params(request, {"options", "local"})
     payload, ctx = await _body(request, array=True)
-    src = _writable(request)
+    src = _writable(request, create=operation in ("create", "upsert"))
     return await run_in_threadpool(_batch, request, src, payload, ctx, operation, _options(p))
 
 
@@ -1035,7 +1037,7 @@ def _temporal_write(request: Request, src: SandboxSource, payload: Any, ctx: Con
 async def create_temporal(request: Request, caller: WRITE) -> Response:
     _params(request, {"local"})
     payload, ctx = await _body(request)
-    src = _writable(request)
+    src = _writable(request, create=True)
     return await run_in_threadpool(_temporal_write, request, src, payload, ctx, None)
 
 
@@ -1109,3 +1111,22 @@ def delete_instance(request: Request, entityId: str, attrId: str, instanceId: st
     ctx = neg.request_context(request, _state(request).resolver)
     return _instance_op(request, entityId, attrId, instanceId,
                         lambda s, n, c: s.delete_instance(entityId, n, instanceId), ctx)
+
+
+# context source identity (§5.15, v1.9) ------------------------------------------------------------------------------
+_STARTED = time.monotonic()
+
+
+@router.get("/info/sourceIdentity", summary="Context source identity (§5.15.1)")
+def source_identity(request: Request, caller: Annotated[Caller, serves(OPEN)]) -> Response:
+    """Who this context source is: an alias per tenant (stable for this host and store), its uptime, its time."""
+    st = _state(request)
+    media = neg.accepted(request)
+    _params(request, set())
+    tenant = st.tenants.name(request)
+    alias = uuid.uuid5(uuid.NAMESPACE_URL, f"clapas|{socket.gethostname()}|{st.settings.store}|{tenant}")
+    uptime = int(time.monotonic() - _STARTED)
+    body = {"id": f"urn:ngsi-ld:ContextSourceIdentity:{alias}", "type": "ContextSourceIdentity",
+            "contextSourceAlias": f"urn:ngsi-ld:ContextSource:{alias}", "contextSourceUptime": f"PT{uptime}S",
+            "contextSourceTimeAt": now_text(), "contextSourceExtras": {"software": "clapas", "tenant": tenant}}
+    return neg.respond(body, media, neg.request_context(request, st.resolver), request)
