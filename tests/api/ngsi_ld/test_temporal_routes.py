@@ -156,3 +156,30 @@ def test_pick_and_omit_on_temporal_representations(client: TestClient) -> None:
     assert client.get(f"{T}/{eid}?pick=id").json() == {"id": eid}
     body = client.get(f"{T}?type=Vehicle&id={eid}&omit=fuel").json()
     assert set(body[0]) == {"id", "type", "speed"}
+
+
+def test_temporal_pagination_with_content_range(tmp_path) -> None:
+    from fastapi.testclient import TestClient as Client
+
+    from clapas.api.app import create_app
+    from clapas.store.base import open_store
+    from tests.helpers import as_local
+
+    from .conftest import settings
+
+    url = f"duckdb:///{tmp_path / 'p.duckdb'}"
+    store = open_store(url)
+    eid = uid()
+    with Client(as_local(create_app(store, settings(url, max_instances=4)))) as c:
+        c.post(T, json=temporal_vehicle(eid))  # 6 speeds, 1 fuel
+        r = c.get(f"{T}/{eid}?timerel=after&timeAt=2020-08-01T00:00:00Z")
+        assert r.status_code == 206 and [i["value"] for i in r.json()["speed"]] == [10, 20, 30, 40]
+        assert r.headers["Content-Range"] == "date-time 2020-08-01T00:00:00Z-2020-08-01T12:03:00Z/*"
+        r = c.get(f"{T}/{eid}?timerel=before&timeAt=2020-08-02T00:00:00Z&lastN=5")
+        assert r.status_code == 206 and [i["value"] for i in r.json()["speed"]] == [30, 40, 50, 60]
+        assert r.headers["Content-Range"] == "date-time 2020-08-02T00:00:00Z-2020-08-01T12:00:00Z/5"  # fuel's
+        r = c.get(f"{T}?type=Vehicle&timerel=after&timeAt=2020-08-01T00:00:00Z&lastN=9")
+        assert r.status_code == 206 and r.headers["Content-Range"].endswith("-2020-08-01T12:00:00Z/9")
+        assert c.get(f"{T}/{eid}?lastN=3").status_code == 200  # nothing left out
+        assert "content-range" not in c.get(f"{T}/{eid}?lastN=3").headers
+    store.close()

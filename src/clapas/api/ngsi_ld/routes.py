@@ -940,6 +940,39 @@ def _temporal_body(e: Entity, ctx: Context, opts: set[str], p: dict[str, str], a
     return out
 
 
+def _instance_time(inst: dict[str, Any], tp: str) -> str | None:
+    t = inst.get(tp)
+    return t if isinstance(t, str) else None
+
+
+def _truncated(entities: list[Entity], hint: TemporalHint, opts: set[str], limit: int
+               ) -> tuple[list[Entity], str | None]:
+    """Temporal pagination (§6.3.10): at most `limit` instances an attribute — the oldest, or with lastN the
+    newest — and, when some were left out, the Content-Range of what is returned."""
+    if hint.aggr_methods:
+        return entities, None
+    tp = next((o.split("=", 1)[1] for o in opts if o.startswith("timeproperty=")), "observedAt")
+    cut = False
+    times: list[str] = []
+    for e in entities:
+        for k, v in e.items():
+            if not isinstance(v, list):
+                continue
+            if len(v) > limit:
+                cut = True
+                e[k] = v = v[-limit:] if hint.last_n else v[:limit]
+            times += [t for t in (_instance_time(i, tp) for i in v if isinstance(i, dict)) if t]
+    if not cut or not times:
+        return entities, None
+    parsed = sorted(ent.parse_time(t, tp) for t in times)
+    lrt, mrt = ent.utc_text(parsed[0]), ent.utc_text(parsed[-1])
+    if hint.last_n:
+        start = ent.utc_text(hint.end) if hint.end else mrt  # newest first: from the range's end
+        return entities, f"date-time {start}-{lrt}/{hint.last_n}"
+    start = ent.utc_text(hint.start) if hint.start else lrt
+    return entities, f"date-time {start}-{mrt}/*"
+
+
 def _projected(body: dict[str, Any], sel: Selection, ctx: Context) -> dict[str, Any]:
     """pick / omit on a temporal body (attributes were already limited by the hint, except omit's)."""
     if isinstance(sel.keep, _Omit):
@@ -963,12 +996,15 @@ def query_temporal(request: Request, caller: READ) -> Response:
     hint, opts = _temporal_hint(p, ctx, sel.keep if not isinstance(sel.keep, _Omit) else None)
     page = found[offset:offset + limit]
     src = st.tenants.source(request)
-    body = [_projected(_temporal_body(e, ctx, opts, p, bool(hint.aggr_methods)), sel, ctx)
-            for e in _history(src, caller, [e["id"] for e in page], hint, opts)]
+    history, content_range = _truncated(list(_history(src, caller, [e["id"] for e in page], hint, opts)), hint,
+                                        opts, st.settings.ngsi_ld.max_instances)
+    body = [_projected(_temporal_body(e, ctx, opts, p, bool(hint.aggr_methods)), sel, ctx) for e in history]
     headers = _tenant_headers(request)
     if count:
         headers["NGSILD-Results-Count"] = str(len(found))
-    return neg.respond(body, media, ctx, request, headers=headers)
+    if content_range:
+        headers["Content-Range"] = content_range
+    return neg.respond(body, media, ctx, request, status=206 if content_range else 200, headers=headers)
 
 
 @router.get("/temporal/entities/{entityId}", summary="Retrieve the temporal evolution of an entity (§6.19.3.1)")
@@ -983,11 +1019,15 @@ def retrieve_temporal(request: Request, entityId: str, caller: READ) -> Response
         raise not_found(f"no entity {entityId}")
     sel = select({k: v for k, v in p.items() if k in ("attrs", "pick", "omit")}, ctx)
     hint, opts = _temporal_hint(p, ctx, sel.keep if not isinstance(sel.keep, _Omit) else None)
-    found = list(_history(src, caller, [entityId], hint, opts))
+    found, content_range = _truncated(list(_history(src, caller, [entityId], hint, opts)), hint, opts,
+                                      st.settings.ngsi_ld.max_instances)
     if not found:
         raise not_found(f"no entity {entityId}")
     body = _projected(_temporal_body(found[0], ctx, opts, p, bool(hint.aggr_methods)), sel, ctx)
-    return neg.respond(body, media, ctx, request, headers=_tenant_headers(request))
+    headers = _tenant_headers(request)
+    if content_range:
+        headers["Content-Range"] = content_range
+    return neg.respond(body, media, ctx, request, status=206 if content_range else 200, headers=headers)
 
 
 def _latest(insts: list[dict[str, Any]]) -> dict[str, Any]:

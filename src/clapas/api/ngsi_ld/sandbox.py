@@ -104,7 +104,8 @@ class SandboxSource:
             for attr, insts in by_entity.get(eid, {}).items():
                 if not by_time:
                     insts.sort(key=lambda i: i[timeproperty])
-                insts = insts[-(query.last_n or self.max_instances):]
+                if query.last_n:
+                    insts = insts[-query.last_n:]
                 if query.aggr_methods:
                     out[attr] = temporal.aggregate(insts, query.aggr_methods, query.aggr_period_s,
                                                    query.start, query.end)
