@@ -423,14 +423,18 @@ def list_types(request: Request, caller: READ) -> Response:
     for e in entities:
         for t in _types_of(e):
             by_type.setdefault(t, set()).update(_attr_names(e))
-    if p.get("details") == "true":
-        body: Any = [{"id": t, "type": "EntityType", "typeName": ctx.compact(t),
-                      "attributeNames": sorted(ctx.compact(a) for a in attrs)}
-                     for t, attrs in sorted(by_type.items())]
-    else:
-        body = {"id": f"urn:ngsi-ld:EntityTypeList:{uuid.uuid4()}", "type": "EntityTypeList",
-                "typeList": sorted(ctx.compact(t) for t in by_type)}
+    body = _listing(p, ctx, "EntityTypeList", "typeList", by_type, lambda: [
+        {"id": t, "type": "EntityType", "typeName": ctx.compact(t),
+         "attributeNames": sorted(ctx.compact(a) for a in attrs)} for t, attrs in sorted(by_type.items())])
     return neg.respond(body, media, ctx, request, headers=_tenant_headers(request))
+
+
+def _listing(p: dict[str, str], ctx: Context, kind: str, member: str, iris: Iterable[str],
+             details: Callable[[], list[dict[str, Any]]]) -> Any:
+    """A discovery answer: the details of each (`details=true`), else one list object of their names."""
+    if p.get("details") == "true":
+        return details()
+    return {"id": f"urn:ngsi-ld:{kind}:{uuid.uuid4()}", "type": kind, member: sorted(ctx.compact(i) for i in iris)}
 
 
 @router.get("/types/{type}", summary="Details of an entity type (§6.26.3.1)")
@@ -470,11 +474,8 @@ def _attribute_body(iri: str, info: dict[str, Any], ctx: Context) -> dict[str, A
 def list_attributes(request: Request, caller: READ) -> Response:
     ctx, p, media = _discovery(request)
     index = _attribute_index(_all(request, caller))
-    if p.get("details") == "true":
-        body: Any = [_attribute_body(a, info, ctx) for a, info in sorted(index.items())]
-    else:
-        body = {"id": f"urn:ngsi-ld:AttributeList:{uuid.uuid4()}", "type": "AttributeList",
-                "attributeList": sorted(ctx.compact(a) for a in index)}
+    body = _listing(p, ctx, "AttributeList", "attributeList", index,
+                    lambda: [_attribute_body(a, info, ctx) for a, info in sorted(index.items())])
     return neg.respond(body, media, ctx, request, headers=_tenant_headers(request))
 
 
@@ -703,36 +704,39 @@ async def put_attr(request: Request, entityId: str, attrId: str, caller: WRITE) 
     return await run_in_threadpool(_one_attr, request, src, entityId, attrId, payload, ctx, True)
 
 
-@router.delete("/entities/{entityId}/attrs/{attrId}", status_code=204, summary="Delete an attribute (§6.7.3.2)")
-def delete_attr(request: Request, entityId: str, attrId: str, caller: WRITE) -> Response:
+def _drop_attr(request: Request, entity_id: str, attr_id: str, temporal: bool) -> Response:
+    """Delete an attribute (or one datasetId of it): from the entity, leaving a deletedAt tombstone; with
+    `temporal`, its instances too (§6.21.3.1)."""
     p = _params(request, {"datasetId", "deleteAll", "local"})
-    st = _state(request)
     src = _writable(request)
-    ctx = neg.request_context(request, st.resolver)
-    name = ctx.expand(attrId)
+    ctx = neg.request_context(request, _state(request).resolver)
+    name = ctx.expand(attr_id)
     with src.lock:
-        e = _existing(src, entityId)
+        e = _existing(src, entity_id)
         if name not in e:
-            raise not_found(f"the entity {entityId} has no attribute {attrId}")
+            raise not_found(f"the entity {entity_id} has no attribute {attr_id}")
         new = dict(e)
-        if p.get("deleteAll") == "true":
-            new.pop(name)
-        else:
+        del new[name]
+        if p.get("deleteAll") != "true":
             ds = p.get("datasetId")
-            insts = [a for a in (e[name] if isinstance(e[name], list) else [e[name]]) if a.get("datasetId") != ds]
-            if len(insts) == (len(e[name]) if isinstance(e[name], list) else 1):
-                raise not_found(f"{attrId} has no instance of datasetId {ds}")
-            if insts:
-                new[name] = insts[0] if len(insts) == 1 else insts
-            else:
-                new.pop(name)
+            rest = [a for a in _list(e[name]) if a.get("datasetId") != ds]
+            if len(rest) == len(_list(e[name])):
+                raise not_found(f"{attr_id} has no instance of datasetId {ds}")
+            if rest:
+                new[name] = rest[0] if len(rest) == 1 else rest
         now = now_text()
         new["modifiedAt"] = now
-        src.save(new, new_attrs={})
-        gone = e[name] if name not in new else [a for a in _list(e[name]) if a not in _list(new[name])]
-        src.tombstone(entityId, name, gone, now)
+        src.save(new, new_attrs={}, drop_attrs=[name] if temporal and name not in new else ())
+        if not temporal:
+            gone = e[name] if name not in new else [a for a in _list(e[name]) if a not in _list(new[name])]
+            src.tombstone(entity_id, name, gone, now)
     _changed(request, src, e, new)
     return neg.no_content()
+
+
+@router.delete("/entities/{entityId}/attrs/{attrId}", status_code=204, summary="Delete an attribute (§6.7.3.2)")
+def delete_attr(request: Request, entityId: str, attrId: str, caller: WRITE) -> Response:
+    return _drop_attr(request, entityId, attrId, temporal=False)
 
 
 @router.delete("/entities/{entityId}", status_code=204, summary="Delete an entity (§6.5.3.2)")
@@ -1097,24 +1101,7 @@ def delete_temporal(request: Request, entityId: str, caller: WRITE) -> Response:
 @router.delete("/temporal/entities/{entityId}/attrs/{attrId}", status_code=204,
                summary="Delete a temporal attribute (§6.21.3.1)")
 def delete_temporal_attr(request: Request, entityId: str, attrId: str, caller: WRITE) -> Response:
-    p = _params(request, {"datasetId", "deleteAll", "local"})
-    st = _state(request)
-    src = _writable(request)
-    ctx = neg.request_context(request, st.resolver)
-    name = ctx.expand(attrId)
-    with src.lock:
-        e = _existing(src, entityId)
-        if name not in e:
-            raise not_found(f"the entity {entityId} has no attribute {attrId}")
-        new = {k: v for k, v in e.items() if k != name}
-        if p.get("datasetId") and p.get("deleteAll") != "true":
-            rest = [a for a in (e[name] if isinstance(e[name], list) else [e[name]])
-                    if a.get("datasetId") != p["datasetId"]]
-            if rest:
-                new[name] = rest[0] if len(rest) == 1 else rest
-        src.save(new, new_attrs={}, drop_attrs=[name] if name not in new else ())
-    _changed(request, src, e, new)
-    return neg.no_content()
+    return _drop_attr(request, entityId, attrId, temporal=True)
 
 
 def _instance_op(request: Request, entity_id: str, attr_id: str, instance_id: str,
