@@ -107,7 +107,7 @@ class Tenants:
                 s, sandbox_tenant=name)))
 
         tenants = cls(sources, s.default_tenant or s.city_tenant, spawn, s.max_tenants)
-        for name in store.ngsi_tenants():
+        for name in store.ngsi_tenants() if store is not None else ():  # None: an app for its OpenAPI only
             if name not in sources:
                 sources[name] = spawn(name)
                 tenants.spawned += 1
