@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from .conftest import uid
-from .test_routes import problem
+from .conftest import problem, uid
 
 T = "/ngsi-ld/v1/temporal/entities"
 
