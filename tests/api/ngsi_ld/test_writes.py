@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from .conftest import E, create, problem, uid, vehicle
+from .conftest import FIWARE, E, create, problem, uid, vehicle
 
 
 def test_unsupported_content_type_is_415(client: TestClient) -> None:
@@ -109,3 +109,14 @@ def test_a_body_without_content_length_is_a_bare_411(client: TestClient) -> None
     r = client.post(E, content=body, headers={"Content-Type": "application/json", "NGSILD-Tenant": "nowhere"})
     assert r.status_code == 411 and r.content == b""
     assert client.get(f"{E}?type=Building").status_code == 200
+
+
+def test_a_batch_item_with_an_unavailable_context_fails_alone(client: TestClient) -> None:
+    good, bad = uid(), uid()
+    r = client.post("/ngsi-ld/v1/entityOperations/create", headers={"Content-Type": "application/ld+json"},
+                    json=[{"id": good, "type": "T", "@context": FIWARE},
+                          {"id": bad, "type": "T", "@context": "https://example.com/gone.jsonld"}])
+    assert r.status_code == 207 and r.json()["success"] == [good]
+    err = r.json()["errors"][0]
+    assert err["entityId"] == bad and err["error"]["type"].endswith("LdContextNotAvailable") and err["error"]["title"]
+    assert client.get(f"{E}/{good}").json()["type"] == "http://example.org/T"

@@ -134,9 +134,12 @@ def put_instance(current: Any, new: dict[str, Any]) -> Any:
     return insts[0] if len(insts) == 1 else insts
 
 
-async def read_json(request: Request, *, patch: bool = False, array: bool = False) -> tuple[Any, Context]:
+async def read_json(request: Request, *, patch: bool = False, array: bool = False,
+                    per_item: bool = False) -> tuple[Any, Context]:
+    """A write's body and context (negotiation.read_body; `per_item`: each array item's own @context)."""
     neg.accepted(request)  # a write answers JSON when it answers a body: Accept must allow it
-    payload, ctx, _ = await neg.read_body(request, state(request).resolver, patch=patch, array=array)
+    payload, ctx, _ = await neg.read_body(request, state(request).resolver, patch=patch, array=array,
+                                          per_item=per_item)
     return payload, ctx
 
 

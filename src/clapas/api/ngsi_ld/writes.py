@@ -283,9 +283,13 @@ def _batch(request: Request, src: SandboxSource, payload: list[Any], ctx: Contex
            options: set[str]) -> Response:
     success: list[str] = []
     errors: list[dict[str, Any]] = []
+    own_contexts = neg.body_media(request) == neg.LD_JSON
+    resolver = state(request).resolver
     for item in payload:
         eid = item.get("id") if isinstance(item, dict) else item
         try:
+            if own_contexts and isinstance(item, dict):
+                ctx = resolver.resolve(item.get("@context"))  # its own: unavailable fails this item only
             if op == "delete":
                 if not isinstance(item, str):
                     raise bad_request("a batch delete takes a list of entity ids")
@@ -326,7 +330,7 @@ async def batch(request: Request, operation: str, caller: WRITE) -> Response:
     if operation not in ("create", "upsert", "update", "merge", "delete"):
         raise not_found(f"no batch operation {operation!r}")
     p = query_params(request, {"options", "local"})
-    payload, ctx = await read_json(request, array=True)
+    payload, ctx = await read_json(request, array=True, per_item=True)
     src = writable(request, create=operation in ("create", "upsert"))
     return await run_in_threadpool(_batch, request, src, payload, ctx, operation, options_of(p))
 
