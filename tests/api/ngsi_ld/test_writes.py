@@ -78,6 +78,8 @@ def test_multi_attributes_by_dataset_id(client: TestClient) -> None:
     speeds = client.get(f"{E}/{eid}").json()["speed"]
     assert sorted(s["value"] for s in speeds) == [10, 12]
     assert client.get(f"{E}?type=Vehicle&q=speed==10&id={eid}").json()[0]["id"] == eid
+    assert client.get(f"{E}/{eid}?datasetId=urn:ngsi-ld:Dataset:gps").json()["speed"]["value"] == 10
+    assert client.get(f"{E}/{eid}?datasetId=@none").json()["speed"]["value"] == 12
     r = client.delete(f"{E}/{eid}/attrs/speed?datasetId=urn:ngsi-ld:Dataset:gps")
     assert r.status_code == 204 and client.get(f"{E}/{eid}").json()["speed"]["value"] == 12
 

@@ -125,9 +125,26 @@ def kept(entity: Entity, keep: frozenset[str] | None) -> Iterable[str] | None:
     return keep
 
 
+def _datasets(e: Entity, wanted: str) -> Entity:
+    """Only the attribute instances of these datasetIds (`@none`: the default instance), §4.5.5."""
+    ids = {i.strip() for i in wanted.split(",") if i.strip()}
+    out: Entity = {}
+    for k, v in e.items():
+        if k in ("id", "type", "scope", "createdAt", "modifiedAt") or not isinstance(v, dict | list):
+            out[k] = v
+            continue
+        keep = [a for a in as_list(v) if isinstance(a, dict) and a.get("datasetId", "@none") in ids]
+        if keep:
+            out[k] = keep[0] if len(keep) == 1 else keep
+    return out
+
+
 def represent(e: Entity, sel: Selection, ctx: Context, p: dict[str, str], media: str) -> dict[str, Any]:
+    """An entity as the request asks: format, sysAttrs, lang, datasetId, projection, GeoJSON Feature."""
     fmt = format_of(p)
     opts = options_of(p)
+    if "datasetId" in p:
+        e = _datasets(e, p["datasetId"])
     body = ent.compact_entity(e, ctx, fmt, sys_attrs="sysAttrs" in opts, lang=p.get("lang"),
                               keep=kept(e, sel.keep))
     if media == neg.GEO_JSON:
