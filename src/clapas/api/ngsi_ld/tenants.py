@@ -2,19 +2,22 @@
 
 Two roles are known: `CITY` (the city's read-only tenant, named `[ngsi_ld] city_tenant`) and `SANDBOX` (the
 writable sandbox, named `[ngsi_ld] sandbox_tenant`, served when `[ngsi_ld] sandbox` enables it). A module that
-provides a tenant registers a factory for its role at import time: `register_tenant(CITY, factory)`; each app then
-builds its sources once (`Tenants.for_app`). Until the city's tenant is registered it answers with an empty source.
-A request without the header goes to `[ngsi_ld] default_tenant`; an unknown name is 404 NonexistentTenant.
+provides a tenant registers a factory for its role at import time (`register_tenant(CITY, factory)`) and is listed
+in `TENANT_MODULES`, which `Tenants.for_app` imports before building each app's sources once. Until the city's
+tenant is registered it answers with an empty source. A request without the header goes to `[ngsi_ld]
+default_tenant`; an unknown name is 404 NonexistentTenant (a creation makes a sandbox tenant, see `Tenants`).
 
 Writable sources report their changes to `Tenants.listeners` (subscriptions hook in there):
 `listener(tenant_name, before, after)` with expanded entities (None for a creation / a deletion).
 
-Public API (stable): `CITY`, `SANDBOX`, `TenantFactory`, `register_tenant`, `EmptySource`, `Tenants` (`for_app`,
-`source(request)`, `name(request)`, `changed(...)`, `listeners`), `sandbox_enabled(settings)`.
+Public API (stable): `CITY`, `SANDBOX`, `TenantFactory`, `register_tenant`, `TENANT_MODULES`, `EmptySource`,
+`Tenants` (`for_app`, `source(request, create=False)`, `name(request)`, `changed(...)`, `listeners`),
+`TenantEcho`, `sandbox_enabled(settings)`.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import re
 import threading
@@ -36,6 +39,8 @@ HEADER = "NGSILD-Tenant"
 
 TenantFactory = Callable[[Any, Settings], EntitySource]  # (store, settings) → the tenant's source
 _FACTORIES: dict[str, TenantFactory] = {}
+# The modules providing tenants, imported when an app is built (the city's source adds itself here).
+TENANT_MODULES: list[str] = ["clapas.api.ngsi_ld.sandbox"]
 
 
 def register_tenant(role: str, factory: TenantFactory) -> None:
@@ -90,16 +95,14 @@ class Tenants:
 
     @classmethod
     def for_app(cls, store: Any, settings: Settings) -> Tenants:
+        for module in TENANT_MODULES:  # each registers its tenant's factory when imported
+            importlib.import_module(module)
         s = settings.ngsi_ld
         city = _FACTORIES.get(CITY)
         sources: dict[str, EntitySource] = {s.city_tenant: city(store, settings) if city else EmptySource()}
         if not sandbox_enabled(settings):
             return cls(sources, s.default_tenant or s.city_tenant)
-        sandbox = _FACTORIES.get(SANDBOX)
-        if sandbox is None:
-            from clapas.api.ngsi_ld import sandbox as _sandbox  # registers itself
-
-            sandbox = _FACTORIES.get(SANDBOX, _sandbox.factory)
+        sandbox = _FACTORIES[SANDBOX]
         sources[s.sandbox_tenant] = sandbox(store, settings)
 
         def spawn(name: str) -> EntitySource:
