@@ -91,7 +91,18 @@ class Tenants:
         self.max_spawned = max_spawned
         self.spawned = 0
         self.listeners: list[Listener] = []
+        self.stored: Callable[[], list[str]] | None = None  # the tenants with rows in the store
         self._lock = threading.Lock()
+
+    def _load_stored(self) -> None:
+        """The tenants created before this process (once: the app is built without touching the store)."""
+        stored, self.stored = self.stored, None
+        if stored is None or self.spawn is None:
+            return
+        for name in stored():
+            if name not in self.sources:
+                self.sources[name] = self.spawn(name)
+                self.spawned += 1
 
     @classmethod
     def for_app(cls, store: Any, settings: Settings) -> Tenants:
@@ -110,10 +121,7 @@ class Tenants:
                 s, sandbox_tenant=name)))
 
         tenants = cls(sources, s.default_tenant or s.city_tenant, spawn, s.max_tenants)
-        for name in store.ngsi_tenants() if store is not None else ():  # None: an app for its OpenAPI only
-            if name not in sources:
-                sources[name] = spawn(name)
-                tenants.spawned += 1
+        tenants.stored = store.ngsi_tenants if store is not None else None  # read on first need, not here
         return tenants
 
     def name(self, request: Request) -> str:
@@ -125,6 +133,12 @@ class Tenants:
         src = self.sources.get(name)
         if src is not None:
             return src
+        if self.stored is not None:
+            with self._lock:
+                self._load_stored()
+            src = self.sources.get(name)
+            if src is not None:
+                return src
         if create and self.spawn is not None and _TENANT_NAME.match(name):
             with self._lock:
                 if name not in self.sources:
