@@ -336,6 +336,9 @@ class NgsiLdSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # with PostgreSQL (the production store). Its writes need the `sandbox:write` scope (role `experimenter`).
     sandbox: str | bool = "auto"
     sandbox_tenant: str = "sandbox"  # its NGSILD-Tenant name
+    # §5.5.10: a creation in an unknown tenant creates it (a sandbox tenant, its own rows); at most this many
+    # (design: a test bed, not a hosting service)
+    max_tenants: int = 100
     city_tenant: str = "city"  # the city's read-only tenant
     # The tenant of requests without an NGSILD-Tenant header (CLAPAS_NGSI_LD_DEFAULT_TENANT=sandbox for a
     # conformance suite, which sends none).
@@ -349,7 +352,8 @@ class NgsiLdSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # refused (403 TooManyResults). Design values (Orion-LD: 20 and 1000).
     default_limit: int = 20
     max_limit: int = 1000
-    # Temporal instances returned per attribute without lastN (design: a sandbox, not an archive)
+    # §6.3.10 temporal pagination: instances an attribute returns in one answer (more: 206 with Content-Range).
+    # Design value; a conformance run of the ETSI suite wants it between 8 and 19 (README).
     max_instances: int = 10_000
 
     # --- the city's tenant and subscriptions (ngsicity) ---

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -63,6 +64,33 @@ def vehicle(eid: str, speed: float = 80, lon: float = 3.88, lat: float = 43.61, 
     return {"id": eid, "type": "Vehicle",
             "speed": {"type": "Property", "value": speed, "unitCode": "KMH", "observedAt": "2026-03-01T12:00:00Z"},
             "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [lon, lat]}}, **extra}
+
+
+E = "/ngsi-ld/v1/entities"
+FIWARE = "https://fiware.github.io/NGSI-LD_TestSuite/ldContext/testContext.jsonld"
+LINK = f'<{FIWARE}>; rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'
+
+
+def create(client: TestClient, body: dict[str, Any], **headers: str) -> Any:
+    """POST an entity, which must be created."""
+    r = client.post(E, json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    return r
+
+
+def problem(r: Any, status: int, kind: str) -> None:
+    """The response is the spec's error `kind` as a ProblemDetails body."""
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert body["type"] == f"https://uri.etsi.org/ngsi-ld/errors/{kind}" and body["title"] and body["detail"]
+    assert r.headers["content-type"].startswith("application/json")
+
+
+def ids_of(client: TestClient, query: str, **headers: str) -> list[str]:
+    """The ids a query answers (it must succeed)."""
+    r = client.get(f"{E}?{query}", headers=headers)
+    assert r.status_code == 200, r.text
+    return [e["id"] for e in r.json()]
 
 
 SAMPLES_NGSI = Path(__file__).resolve().parents[3].parent / "shared" / "samples" / "ngsi-ld"

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from .conftest import uid
-from .test_routes import problem
+from .conftest import problem, uid
 
 T = "/ngsi-ld/v1/temporal/entities"
 
@@ -121,3 +120,65 @@ def test_ordinary_writes_leave_instances(client: TestClient) -> None:
                                                                       "observedAt": "2021-01-01T00:01:00Z"}})
     got = client.get(f"{T}/{eid}?options=temporalValues").json()
     assert got["speed"]["values"] == [[1.0, "2021-01-01T00:00:00Z"], [2.0, "2021-01-01T00:01:00Z"]]
+
+
+def test_a_deleted_attribute_leaves_a_tombstone_for_timeproperty_deleted_at(client: TestClient) -> None:
+    eid = uid()
+    client.post(T, json={**temporal_vehicle(eid), "owner": [{"type": "Relationship", "object": "urn:ngsi-ld:P:1",
+                                                              "observedAt": "2020-08-01T12:00:00Z"}]})
+    assert client.delete(f"/ngsi-ld/v1/entities/{eid}/attrs/fuel").status_code == 204
+    assert client.delete(f"/ngsi-ld/v1/entities/{eid}/attrs/owner").status_code == 204
+    got = client.get(f"{T}/{eid}?timeproperty=deletedAt").json()
+    assert set(got) == {"id", "type", "fuel", "owner"}  # only attributes deleted
+    assert got["fuel"][0]["value"] == "urn:ngsi-ld:null" and got["fuel"][0]["deletedAt"].endswith("Z")
+    assert got["owner"][0] == {"type": "Relationship", "object": "urn:ngsi-ld:null",
+                               "deletedAt": got["owner"][0]["deletedAt"], "instanceId": got["owner"][0]["instanceId"]}
+    # the observations stay, without the tombstones
+    assert [i["value"] for i in client.get(f"{T}/{eid}?attrs=fuel").json()["fuel"]] == [5]
+
+
+def test_timeproperty_created_at(client: TestClient) -> None:
+    eid = uid()
+    client.post(T, json=temporal_vehicle(eid))
+    got = client.get(f"{T}/{eid}?timeproperty=createdAt&timerel=after&timeAt=2000-01-01T00:00:00Z&attrs=speed")
+    assert len(got.json()["speed"]) == 6
+    none = client.get(f"{T}/{eid}?timeproperty=createdAt&timerel=before&timeAt=2000-01-01T00:00:00Z").json()
+    assert set(none) == {"id", "type"}
+    problem(client.get(f"{T}/{eid}?timeproperty=when"), 400, "BadRequestData")
+
+
+def test_pick_and_omit_on_temporal_representations(client: TestClient) -> None:
+    eid = uid()
+    client.post(T, json=temporal_vehicle(eid))
+    assert set(client.get(f"{T}/{eid}?pick=id,speed").json()) == {"id", "speed"}
+    assert set(client.get(f"{T}/{eid}?omit=type,speed").json()) == {"id", "fuel"}
+    assert client.get(f"{T}/{eid}?pick=id").json() == {"id": eid}
+    body = client.get(f"{T}?type=Vehicle&id={eid}&omit=fuel").json()
+    assert set(body[0]) == {"id", "type", "speed"}
+
+
+def test_temporal_pagination_with_content_range(tmp_path) -> None:
+    from fastapi.testclient import TestClient as Client
+
+    from clapas.api.app import create_app
+    from clapas.store.base import open_store
+    from tests.helpers import as_local
+
+    from .conftest import settings
+
+    url = f"duckdb:///{tmp_path / 'p.duckdb'}"
+    store = open_store(url)
+    eid = uid()
+    with Client(as_local(create_app(store, settings(url, max_instances=4)))) as c:
+        c.post(T, json=temporal_vehicle(eid))  # 6 speeds, 1 fuel
+        r = c.get(f"{T}/{eid}?timerel=after&timeAt=2020-08-01T00:00:00Z")
+        assert r.status_code == 206 and [i["value"] for i in r.json()["speed"]] == [10, 20, 30, 40]
+        assert r.headers["Content-Range"] == "date-time 2020-08-01T00:00:00Z-2020-08-01T12:03:00Z/*"
+        r = c.get(f"{T}/{eid}?timerel=before&timeAt=2020-08-02T00:00:00Z&lastN=5")
+        assert r.status_code == 206 and [i["value"] for i in r.json()["speed"]] == [30, 40, 50, 60]
+        assert r.headers["Content-Range"] == "date-time 2020-08-02T00:00:00Z-2020-08-01T12:00:00Z/5"  # fuel's
+        r = c.get(f"{T}?type=Vehicle&timerel=after&timeAt=2020-08-01T00:00:00Z&lastN=9")
+        assert r.status_code == 206 and r.headers["Content-Range"].endswith("-2020-08-01T12:00:00Z/9")
+        assert c.get(f"{T}/{eid}?lastN=3").status_code == 200  # nothing left out
+        assert "content-range" not in c.get(f"{T}/{eid}?lastN=3").headers
+    store.close()

@@ -2,8 +2,10 @@
 
 Modules: `source.py` (the seam with the tenants), `context.py` (@context, term expansion and compaction),
 `errors.py` (ProblemDetails), `negotiation.py` (Accept, Content-Type, Link), `tenants.py` (NGSILD-Tenant → source),
-`entity.py` (entity forms), `query.py` (`q`, `scopeQ`, type expressions), `geo.py` (geo-queries), `temporal.py`
-(temporal queries and aggregation), `sandbox.py` (the writable sandbox tenant), `routes.py` (the HTTP routes).
+`entity.py` (entity forms), `query.py` (`q`, `scopeQ`, type expressions, projections), `geo.py` (geo-queries),
+`temporal.py` (temporal parameters and aggregation), `sandbox.py` (the writable sandbox tenants), and the HTTP
+side: `common.py` (what every route shares), `selection.py` (filters, projections, representations, joins),
+`routes.py` (reads), `writes.py` (sandbox writes, batch), `temporal_routes.py` (the temporal API).
 
 `install(app, store, settings)` is all `api/app.py` calls.
 """
@@ -16,7 +18,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from clapas.api.ngsi_ld.context import ContextResolver
-from clapas.api.ngsi_ld.tenants import Tenants
+from clapas.api.ngsi_ld.tenants import TenantEcho, Tenants
 from clapas.config import Settings, names
 
 
@@ -31,7 +33,8 @@ class NgsiState:
 
 def install(app: FastAPI, store: Any, settings: Settings) -> NgsiState:
     """Mount `/ngsi-ld/v1/` on `app` with its error handling; returns the state (tests and subscriptions use it)."""
-    from clapas.api.ngsi_ld import city, errors, routes, subscriptions  # city: registers the city's tenant
+    # city: registers the city's tenant
+    from clapas.api.ngsi_ld import city, errors, routes, subscriptions, temporal_routes, writes
 
     s = settings.ngsi_ld
     state = NgsiState(Tenants.for_app(store, settings),
@@ -39,7 +42,10 @@ def install(app: FastAPI, store: Any, settings: Settings) -> NgsiState:
                       settings)
     app.state.ngsi_ld = state
     errors.install(app)
-    app.include_router(routes.router)
+    app.include_router(routes.router)  # first: its POST /entityOperations/query before writes' {operation}
+    app.include_router(writes.router)
+    app.include_router(temporal_routes.router)
     app.include_router(city.router)
     app.include_router(subscriptions.router)
+    app.add_middleware(TenantEcho)
     return state

@@ -72,6 +72,8 @@ def problem_body(kind: str, title: str, status: int, detail: str) -> dict[str, A
 
 
 def problem_response(err: NgsiError) -> Response:
+    if err.status == 411:  # §6.3.4: "just a 411 HTTP status code (without any payload body)"
+        return Response(status_code=411, headers=err.headers)
     return JSONResponse(err.body(), status_code=err.status, headers=err.headers, media_type="application/json")
 
 

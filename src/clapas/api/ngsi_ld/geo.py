@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from shapely import make_valid, ops
-from shapely.geometry import shape
+import numpy as np
+import shapely
+from shapely import make_valid
+from shapely.geometry import Point, shape
 from shapely.geometry.base import BaseGeometry
 
 from clapas.api.ngsi_ld.context import Context
@@ -73,15 +75,19 @@ class GeoQuery:
                                 "equals": "equals", "disjoint": "disjoint", "overlaps": "overlaps"}[self.rel])(q))
 
 
+_K = math.pi / 180 * EARTH_RADIUS_M  # metres per degree of latitude
+
+
 def _distance_m(a: BaseGeometry, b: BaseGeometry) -> float:
     c = a.centroid
-    lat0 = math.radians(c.y)
-    k = math.pi / 180 * EARTH_RADIUS_M
+    kx = _K * math.cos(math.radians(c.y))
+    if isinstance(a, Point) and isinstance(b, Point):  # the common case, without building geometries
+        return math.hypot((b.x - a.x) * kx, (b.y - a.y) * _K)
 
-    def project(x: float, y: float, z: float | None = None) -> tuple[float, float]:
-        return ((x - c.x) * k * math.cos(lat0), (y - c.y) * k)
+    def project(xy: np.ndarray) -> np.ndarray:
+        return (xy - (c.x, c.y)) * (kx, _K)
 
-    return ops.transform(project, a).distance(ops.transform(project, b))
+    return float(shapely.transform(a, project).distance(shapely.transform(b, project)))
 
 
 def parse_geo(georel: str | None, geometry: str | None, coordinates: str | None, geoproperty: str | None,

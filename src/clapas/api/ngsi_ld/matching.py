@@ -146,6 +146,7 @@ class Matcher:
         self._queue: queue.Queue[tuple[str, Any] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._compacted: dict[Any, dict[str, Any]] = {}
+        self.tenants: Any = None  # an app's `Tenants`, once attached
         self.rounds = 0
         self.queued = 0  # notifications queued in the outbox
         self.errors = 0
@@ -284,8 +285,15 @@ class Matcher:
         self.queued += queued
         return queued
 
-    def _visible(self, tenant: str, caller: Caller, e: Entity) -> bool:
+    def _source(self, tenant: str) -> Any:
+        """A tenant's source: the city's, or an app's writable tenant (`attach`)."""
         source = self.sources.get(tenant)
+        if source is None and self.tenants is not None:
+            source = self.tenants.sources.get(tenant)
+        return source
+
+    def _visible(self, tenant: str, caller: Caller, e: Entity) -> bool:
+        source = self._source(tenant)
         return source is None or source.get(caller, e["id"]) is not None
 
     def _matches(self, spec: Spec, e: Entity, changed: set[str]) -> bool:
@@ -304,7 +312,7 @@ class Matcher:
 
     def _periodic(self, sub: dict[str, Any], spec: Spec, caller: Caller, tenant: str,
                   now: datetime) -> list[tuple[str, dict[str, Any]]]:
-        source = self.sources.get(tenant)
+        source = self._source(tenant)
         if source is None:
             return []
         types = frozenset(s.type for s in spec.entities if s.type) if spec.entities and all(
@@ -393,8 +401,5 @@ def attach(app: Any, matcher: Matcher) -> None:
     state = getattr(app.state, "ngsi_ld", None)
     if state is None:
         return
-    city = state.settings.ngsi_ld.city_tenant
-    for name, source in state.tenants.sources.items():
-        if name != city:
-            matcher.sources[name] = source
+    matcher.tenants = state.tenants  # sandboxes created later (on their first write) are found there
     state.tenants.listeners.append(matcher.listener)

@@ -125,8 +125,12 @@ def request_context(request: Request, resolver: ContextResolver) -> Context:
 
 
 async def read_body(request: Request, resolver: ContextResolver, patch: bool = False,
-                    array: bool = False) -> tuple[Any, Context, str]:
-    """The request's JSON body, its context and its media type, with the spec's checks (415, 400)."""
+                    array: bool = False, per_item: bool = False) -> tuple[Any, Context, str]:
+    """The request's JSON body, its context and its media type, with the spec's checks (411, 415, 400).
+    `per_item` (an array in application/ld+json, batch operations): each item's @context is the caller's to
+    resolve (one item's unavailable context fails that item only); the context returned is then the core one."""
+    if "content-length" not in request.headers:  # a chunked body: §6.3.4 wants its length declared
+        raise NgsiError("LengthRequired", "Content-Length is required", status=411)
     media = body_media(request, patch)
     raw = await request.body()
     try:
@@ -146,6 +150,8 @@ async def read_body(request: Request, resolver: ContextResolver, patch: bool = F
         ctxs = [i.get("@context") for i in items if isinstance(i, dict)]
         if any(c is None for c in ctxs):
             raise bad_request("an application/ld+json body must carry @context")
+        if per_item and array:
+            return payload, resolver.resolve(None), media
         ctx = await run_in_threadpool(resolver.resolve, ctxs[0] if ctxs else None)  # a fetch blocks
     else:
         if any(isinstance(i, dict) and "@context" in i for i in items):

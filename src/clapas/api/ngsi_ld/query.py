@@ -68,6 +68,31 @@ def _boolean(p: _Parser, term: Callable[[_Parser], Predicate], ors: tuple[str, .
     return parts[0] if len(parts) == 1 else (lambda e, ps=tuple(parts): any(x(e) for x in ps))
 
 
+def _parse(text: str, what: str, leaf: Callable[[_Parser], Predicate], ors: tuple[str, ...],
+           ands: tuple[str, ...]) -> Predicate:
+    """A whole expression of `leaf` terms, OR'ed and AND'ed, with parentheses (400 InvalidRequest if malformed)."""
+
+    def term(p: _Parser) -> Predicate:
+        p.skip_ws()
+        if p.peek() != "(":
+            return leaf(p)
+        p.i += 1
+        inner = _boolean(p, term, ors, ands)
+        p.skip_ws()
+        if p.peek() != ")":
+            raise p.fail("missing )")
+        p.i += 1
+        return inner
+
+    p = _Parser(text, what)
+    if p.done():
+        raise p.fail("empty expression")
+    pred = _boolean(p, term, ors, ands)
+    if not p.done():
+        raise p.fail("unexpected text")
+    return pred
+
+
 # q ---------------------------------------------------------------------------------------------------------------
 def _values(entity: Entity, path: list[str], keys: list[str]) -> list[Any]:
     """The values a path designates in an entity (several for a multi-attribute or an array)."""
@@ -161,17 +186,8 @@ def _equal(v: Any, lit: _Lit, ctx_expand: Callable[[str], str]) -> bool:
 
 def _q_term(ctx: Context) -> Callable[[_Parser], Predicate]:
     def term(p: _Parser) -> Predicate:
-        p.skip_ws()
-        if p.peek() == "(":
-            p.i += 1
-            inner = _boolean(p, term, ("|",), (";",))
-            p.skip_ws()
-            if p.peek() != ")":
-                raise p.fail("missing )")
-            p.i += 1
-            return inner
         negate = False
-        if p.peek() == "!" and p.peek(2) not in ("!=",) and p.peek(3) != "!~=":
+        if p.peek() == "!":
             negate = True
             p.i += 1
         path, keys = _path(p, ctx)
@@ -303,17 +319,11 @@ def _comparison(path: list[str], keys: list[str], op: str, raw: str, ctx: Contex
 
 
 def parse_q(text: str, ctx: Context) -> Predicate:
-    p = _Parser(text, "q")
-    if p.done():
-        raise p.fail("empty query")
-    pred = _boolean(p, _q_term(ctx), ("|",), (";",))
-    if not p.done():
-        raise p.fail("unexpected text")
-    return pred
+    return _parse(text, "q", _q_term(ctx), ("|",), (";",))
 
 
 # scopeQ ----------------------------------------------------------------------------------------------------------
-_SCOPE = re.compile(r"/(?:[^\s/;,|()#+]+/)*(?:[^\s/;,|()#+]+|#|\+)?")
+_SCOPE = re.compile(r"/(?:(?:[^\s/;,|()#+]+|\+)/)*(?:[^\s/;,|()#+]+|#|\+)?")
 
 
 def _scope_matches(pattern: str, scopes: list[str]) -> bool:
@@ -331,31 +341,17 @@ def _scope_matches(pattern: str, scopes: list[str]) -> bool:
     return False
 
 
-def parse_scope_q(text: str) -> Predicate:
-    def term(p: _Parser) -> Predicate:
-        p.skip_ws()
-        if p.peek() == "(":
-            p.i += 1
-            inner = _boolean(p, term, (",", "|"), (";",))
-            p.skip_ws()
-            if p.peek() != ")":
-                raise p.fail("missing )")
-            p.i += 1
-            return inner
-        m = _SCOPE.match(p.s, p.i)
-        if not m or not m.group():
-            raise p.fail("a scope like /City/District was expected")
-        p.i = m.end()
-        pattern = m.group()
-        return lambda e: _scope_matches(pattern, list(e.get("scope") or []))
+def _scope_term(p: _Parser) -> Predicate:
+    m = _SCOPE.match(p.s, p.i)
+    if not m or not m.group():
+        raise p.fail("a scope like /City/District was expected")
+    p.i = m.end()
+    pattern = m.group()
+    return lambda e: _scope_matches(pattern, list(e.get("scope") or []))
 
-    p = _Parser(text, "scopeQ")
-    if p.done():
-        raise p.fail("empty scope query")
-    pred = _boolean(p, term, (",", "|"), (";",))
-    if not p.done():
-        raise p.fail("unexpected text")
-    return pred
+
+def parse_scope_q(text: str) -> Predicate:
+    return _parse(text, "scopeQ", _scope_term, (",", "|"), (";",))
 
 
 # type ------------------------------------------------------------------------------------------------------------
@@ -367,15 +363,6 @@ def parse_types(text: str, ctx: Context) -> tuple[Predicate, frozenset[str]]:
     named: set[str] = set()
 
     def term(p: _Parser) -> Predicate:
-        p.skip_ws()
-        if p.peek() == "(":
-            p.i += 1
-            inner = _boolean(p, term, (",", "|"), (";",))
-            p.skip_ws()
-            if p.peek() != ")":
-                raise p.fail("missing )")
-            p.i += 1
-            return inner
         m = _TYPE_NAME.match(p.s, p.i)
         if not m:
             raise p.fail("a type name was expected")
@@ -389,10 +376,43 @@ def parse_types(text: str, ctx: Context) -> tuple[Predicate, frozenset[str]]:
 
         return has
 
-    p = _Parser(text, "type")
+    pred = _parse(text, "type", term, (",", "|"), (";",))
+    return pred, frozenset(named)
+
+
+# projections (§4.21: pick / omit, nested on linked entities) -------------------------------------------------------
+Tree = dict[str, "Tree | None"]
+_MEMBER = re.compile(r"[^\s,{}]+")
+
+
+def parse_projection(text: str, what: str) -> Tree:
+    """`id,locatedAt{id,name,isInCountry{id}}` → {"id": None, "locatedAt": {"id": None, "name": None, ...}}: the
+    members named, each with the projection of the entities its Relationship links to (joins)."""
+
+    def items(p: _Parser) -> Tree:
+        out: Tree = {}
+        while True:
+            p.skip_ws()
+            m = _MEMBER.match(p.s, p.i)
+            if not m:
+                raise p.fail("a name was expected")
+            p.i = m.end()
+            sub = None
+            if p.peek() == "{":
+                p.i += 1
+                sub = items(p)
+                if p.peek() != "}":
+                    raise p.fail("missing }")
+                p.i += 1
+            out[m.group()] = sub
+            if p.peek() != ",":
+                return out
+            p.i += 1
+
+    p = _Parser(text, what)
     if p.done():
-        raise p.fail("empty type")
-    pred = _boolean(p, term, (",", "|"), (";",))
+        raise p.fail("empty list")
+    tree = items(p)
     if not p.done():
         raise p.fail("unexpected text")
-    return pred, frozenset(named)
+    return tree

@@ -24,6 +24,7 @@ from clapas.api.ngsi_ld.tenants import SANDBOX, register_tenant
 from clapas.config import Settings
 
 _enc = msgspec.json.Encoder()
+NULL = "urn:ngsi-ld:null"
 _SKIP = frozenset({"id", "type", "scope", "createdAt", "modifiedAt", "@context"})
 
 
@@ -69,24 +70,42 @@ class SandboxSource:
         body = self.store.ngsi_entity(self.tenant, entity_id)
         return msgspec.json.decode(body) if body is not None else None
 
-    def history(self, caller: Any, entity_ids: Sequence[str], query: TemporalHint) -> Iterator[Entity]:
+    def history(self, caller: Any, entity_ids: Sequence[str], query: TemporalHint,
+                timeproperty: str = "observedAt") -> Iterator[Entity]:
+        """The seam's history; `timeproperty` (the sandbox keeps createdAt, modifiedAt and deletedAt of each
+        instance too) picks the time the range and the order apply to. Deletion tombstones (`deletedAt`) are
+        only returned for timeproperty=deletedAt."""
+        by_time = timeproperty == "observedAt"
         rows = self.store.ngsi_instances(
             self.tenant, list(entity_ids), sorted(query.attrs) if query.attrs is not None else None,
-            _us(query.start) if query.start else None, _us(query.end) if query.end else None)
+            _us(query.start) if query.start and by_time else None, _us(query.end) if query.end and by_time else None)
         by_entity: dict[str, dict[str, list[dict[str, Any]]]] = {}
         for r in rows:
             inst = msgspec.json.decode(r["body"])
+            if ("deletedAt" in inst) != (timeproperty == "deletedAt"):
+                continue
+            if not by_time:
+                t = inst.get(timeproperty)
+                if t is None:
+                    continue
+                when = parse_time(t, timeproperty)
+                if (query.start and when < query.start) or (query.end and when >= query.end):
+                    continue
             inst["instanceId"] = r["instance_id"]
             by_entity.setdefault(r["entity_id"], {}).setdefault(r["attr"], []).append(inst)
+        entities = {i: msgspec.json.decode(b) for i, b in self.store.ngsi_entities(self.tenant, list(entity_ids))}
         for eid in entity_ids:
-            current = self.get(caller, eid)
+            current = entities.get(eid)
             if current is None:
                 continue
             out: Entity = {"id": eid, "type": current["type"]}
             if "scope" in current:
                 out["scope"] = current["scope"]
             for attr, insts in by_entity.get(eid, {}).items():
-                insts = insts[-(query.last_n or self.max_instances):]
+                if not by_time:
+                    insts.sort(key=lambda i: i[timeproperty])
+                if query.last_n:
+                    insts = insts[-query.last_n:]
                 if query.aggr_methods:
                     out[attr] = temporal.aggregate(insts, query.aggr_methods, query.aggr_period_s,
                                                    query.start, query.end)
@@ -94,11 +113,27 @@ class SandboxSource:
                     out[attr] = insts
             yield out
 
+    def tombstone(self, entity_id: str, name: str, attr: Any, now: str) -> None:
+        """Record an attribute's deletion as an instance (`deletedAt`, its value urn:ngsi-ld:null, §4.5.6)."""
+        insts = []
+        for a in attr if isinstance(attr, list) else [attr]:
+            typ = a.get("type", "Property")
+            member = {"Relationship": "object", "LanguageProperty": "languageMap", "VocabProperty": "vocab",
+                      "JsonProperty": "json", "ListProperty": "valueList"}.get(typ, "value")
+            dead: dict[str, Any] = {"type": typ, member: {"@none": NULL} if member == "languageMap" else NULL,
+                                    "createdAt": now, "modifiedAt": now, "deletedAt": now}
+            if "datasetId" in a:
+                dead["datasetId"] = a["datasetId"]
+            insts.append((name, f"urn:ngsi-ld:instance:{uuid.uuid4()}", _us(parse_time(now, "deletedAt")),
+                          _enc.encode(dead).decode()))
+        body = self.store.ngsi_entity(self.tenant, entity_id)
+        self.store.ngsi_put(self.tenant, entity_id, body, insts)
+
     # writes -------------------------------------------------------------------------------------------------
     def _instances(self, attrs: Entity, now: str) -> list[tuple[str, str, int, str]]:
         out = []
         for name, a in _attrs_of(attrs):
-            inst = {k: v for k, v in a.items() if not k.startswith(("http:", "https:", "urn:"))}
+            inst = dict(a)
             t = parse_time(a.get("observedAt") or now, "observedAt")
             out.append((name, f"urn:ngsi-ld:instance:{uuid.uuid4()}", _us(t), _enc.encode(inst).decode()))
         return out
