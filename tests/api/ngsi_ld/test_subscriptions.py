@@ -170,3 +170,40 @@ def test_clapas_run_notifies_a_subscriber(samples: Path, tmp_path: Path, hook: H
     [e] = json.loads(hook.answered_ok[0])["data"]
     assert e["id"] == f"urn:ngsi-ld:WeatherObserved:{STATION}" and e["temperature"]["value"] == 33.0
     assert WS != STATION
+
+
+def test_sandbox_writes_notify_the_sandboxs_subscriptions(client: TestClient, hook: Hook) -> None:  # noqa: F811
+    """The writable sandbox (a conformance suite's tenant): a change of a watched attribute is notified, with the
+    subscription's format and attributes; a change of another attribute is not."""
+    from clapas.alerts.notifiers.ngsi_ld import NgsiLdNotifier
+    from clapas.alerts.outbox import OutboxWorker
+    from clapas.api.ngsi_ld.matching import attach, for_service
+    from clapas.config import AlertSettings
+
+    from .conftest import create, uid, vehicle
+
+    store = client.app.state.store
+    matcher = for_service(client.app.state.settings, store)
+    attach(client.app, matcher)
+    sub = {"type": "Subscription", "entities": [{"type": "Vehicle"}], "watchedAttributes": ["speed"],
+           "notification": {"endpoint": {"uri": hook.url}, "format": "keyValues", "attributes": ["speed"]}}
+    r = client.post("/ngsi-ld/v1/subscriptions", json=sub)
+    assert r.status_code == 201, r.text
+    eid = uid()
+    create(client, vehicle(eid, speed=50))
+    assert client.patch(f"/ngsi-ld/v1/entities/{eid}/attrs", json={"location": {
+        "type": "GeoProperty", "value": {"type": "Point", "coordinates": [3.9, 43.6]}}}).status_code == 204
+    items = []
+    while not matcher._queue.empty():
+        items.append(matcher._queue.get_nowait())
+    assert matcher.round(items) == 1  # the creation; the location change watches nothing
+    worker = OutboxWorker(store, {"ngsi-ld": NgsiLdNotifier(store, 5.0)}, AlertSettings())
+
+    async def deliver() -> None:
+        await worker.run_once()
+        await worker.close()
+
+    asyncio.run(deliver())
+    [body] = [json.loads(b) for b in hook.answered_ok]
+    assert body["data"] == [{"id": eid, "type": "Vehicle", "speed": 50}]
+    client.delete(r.headers["Location"])
