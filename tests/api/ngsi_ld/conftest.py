@@ -23,14 +23,19 @@ def settings(url: str, **ngsi: object) -> Settings:
     return Settings(store=url, ngsi_ld=NgsiLdSettings(**{"sandbox": True, "default_tenant": "sandbox", **ngsi}))
 
 
+def store_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+              name: str) -> tuple[str, Any]:
+    """A DuckDB file, or a throwaway PostgreSQL database (with the function that drops it), per the param."""
+    if request.param == "duckdb":
+        return f"duckdb:///{tmp_path_factory.mktemp('ngsi') / name}", None
+    from tests.api.test_charter_routes import _pg_database
+
+    return _pg_database(request)
+
+
 @pytest.fixture(scope="module", params=["duckdb", "postgres"])
 def client(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    if request.param == "duckdb":
-        url, drop = f"duckdb:///{tmp_path_factory.mktemp('ngsi') / 'sandbox.duckdb'}", None
-    else:
-        from tests.api.test_charter_routes import _pg_database
-
-        url, drop = _pg_database(request)
+    url, drop = store_url(request, tmp_path_factory, "sandbox.duckdb")
     store = open_store(url, "Europe/Paris")
     app = as_local(create_app(store, settings(url)))
     with TestClient(app) as c:
@@ -42,12 +47,7 @@ def client(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 @pytest.fixture(scope="module", params=["duckdb", "postgres"])
 def ngsi_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    if request.param == "duckdb":
-        url, drop = f"duckdb:///{tmp_path_factory.mktemp('ngsi') / 'city.duckdb'}", None
-    else:
-        from tests.api.test_charter_routes import _pg_database
-
-        url, drop = _pg_database(request)
+    url, drop = store_url(request, tmp_path_factory, "city.duckdb")
     store = open_store(url, "Europe/Paris")
     fill(store)
     yield store
