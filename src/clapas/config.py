@@ -426,6 +426,49 @@ class AuditSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     batch_size: int = 1000
 
 
+class NgsiLdSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The NGSI-LD API (`/ngsi-ld/v1/`, ETSI GS CIM 009; `clapas.api.ngsi_ld`)."""
+
+    # The writable sandbox tenant (experimenters, conformance runs): true, false, or auto = on with DuckDB, off
+    # with PostgreSQL (the production store). Its writes need the `sandbox:write` scope (role `experimenter`).
+    sandbox: str | bool = "auto"
+    sandbox_tenant: str = "sandbox"  # its NGSILD-Tenant name
+    # §5.5.10: a creation in an unknown tenant creates it (a sandbox tenant, its own rows); at most this many
+    # (design: a test bed, not a hosting service)
+    max_tenants: int = 100
+    city_tenant: str = "city"  # the city's read-only tenant
+    # The tenant of requests without an NGSILD-Tenant header (CLAPAS_NGSI_LD_DEFAULT_TENANT=sandbox for a
+    # conformance suite, which sends none).
+    default_tenant: str = "city"
+    # Hosts a JSON-LD @context may be fetched from (comma-separated; design: loopback only, no Internet at run
+    # time); contexts of other hosts must be in the built-in ones or in `context_cache`.
+    context_hosts: str | list[str] = "127.0.0.1,localhost,::1"
+    context_cache: str = ""  # a directory: one file per context URL, named urllib.parse.quote(url, safe="")
+    context_timeout_s: float = 3.0
+    # ETSI GS CIM 009 §6.3.10: `limit` defaults to an implementation value; a larger limit than the maximum is
+    # refused (403 TooManyResults). Design values (Orion-LD: 20 and 1000).
+    default_limit: int = 20
+    max_limit: int = 1000
+    # §6.3.10 temporal pagination: instances an attribute returns in one answer (more: 206 with Content-Range).
+    # Design value; a conformance run of the ETSI suite wants it between 8 and 19 (README).
+    max_instances: int = 10_000
+
+    # --- the city's tenant and subscriptions (ngsicity) ---
+    # Subscriptions one API key (or one OIDC/gateway subject) may hold (design [U]: Orion-LD and Stellio set no
+    # limit; 20 covers a partner's dashboards and alerting while bounding what one key makes the matcher do per
+    # batch). 0: no limit.
+    max_subscriptions_per_key: int = 20
+    # The shortest `timeInterval` (s) a periodic subscription may ask (design [U]: a minute-scale floor; sensors
+    # report every 1–60 min, §9, so a shorter period only resends the same values).
+    min_time_interval_s: float = 60.0
+    # One delivery's HTTP timeout, s (design: the alert webhook's order; the outbox retries with backoff).
+    notify_timeout_s: float = 10.0
+    # NoiseLevelObserved's period (dateObservedFrom → To), s, for a sound meter without an expected interval
+    # (design [U]: an hourly LAeq, the period of the French noise observatories' hourly indicators).
+    noise_period_s: float = 3600.0
+    # --- end of the city's tenant and subscriptions ---
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # duckdb:///path/city.duckdb (one file, the default) or postgresql://user@host:port/db
     store: str = "duckdb:///clapas.duckdb"
@@ -459,6 +502,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     gbfs: list[GbfsSystemSettings] = msgspec.field(default_factory=list)
     bikeshare: BikeShareSettings = msgspec.field(default_factory=BikeShareSettings)
     counters: CounterSettings = msgspec.field(default_factory=CounterSettings)
+    ngsi_ld: NgsiLdSettings = msgspec.field(default_factory=NgsiLdSettings)
     # Device profile name (as ChirpStack names it) → what it means.
     profiles: dict[str, ProfileSettings] = msgspec.field(default_factory=dict)
     # Partitioned mode (issue 15): several workers over RabbitMQ; unused by `clapas run`.

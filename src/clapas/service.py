@@ -106,6 +106,11 @@ class Service:
             raise
         self.pipeline = Pipeline(self.store, settings.pipeline, settings.profiles,
                                  detectors=self.alerting.runner if self.alerting else None)
+        # NGSI-LD subscriptions (issue 11): matched once per committed batch, their notifications in the outbox
+        from clapas.api.ngsi_ld.matching import for_service
+
+        self.subscriptions = for_service(settings, self.store)
+        self.pipeline.on_commit = self.subscriptions.on_commit
         self.subscribers: list[MqttSubscriber] = []
         # bike share (issue 12): each [[gbfs]] system polled as its feed's ttl asks, into the same pipeline
         self.gbfs = [GbfsPoller(g, self.pipeline, self.store, on_registry=self._registry_changed)
@@ -194,9 +199,17 @@ class Service:
             tasks.append(asyncio.create_task(self._spool_watch(stop)))
         tasks += [asyncio.create_task(s.run(stop)) for s in self.subscribers]
         tasks += [asyncio.create_task(job(stop)) for job in extra or []]
-        tasks += [asyncio.create_task(p.run(stop)) for p in self.gbfs]
+        from clapas.alerts.notifiers.ngsi_ld import NgsiLdNotifier
+        from clapas.alerts.outbox import OutboxWorker
+
+        ngsi = NgsiLdNotifier(self.store, self.settings.ngsi_ld.notify_timeout_s)
         if self.alerting:
+            self.alerting.worker.notifiers[ngsi.name] = ngsi
             tasks.append(asyncio.create_task(self.alerting.worker.run(stop)))
+        else:  # no detectors: the outbox still delivers the subscriptions' notifications
+            outbox = OutboxWorker(self.store, {ngsi.name: ngsi}, self.settings.alerts)
+            tasks.append(asyncio.create_task(outbox.run(stop)))
+        self.subscriptions.start()
         if self.settings.charter.retention.enabled:
             tasks.append(asyncio.create_task(self._retention_job(stop)))
         try:
@@ -228,6 +241,7 @@ class Service:
             written = await asyncio.to_thread(self.pipeline.drain, max(0.0, deadline - time.monotonic()))
         if written:
             await asyncio.to_thread(self.pipeline.close)
+        await asyncio.to_thread(self.subscriptions.stop)
         if self.spool is not None:
             self.spool.close()
         self.store.close()

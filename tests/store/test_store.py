@@ -424,3 +424,16 @@ def test_daily_series_are_city_days_before_and_after_the_rollup_step(store: Stor
         store.maintain(settle_s=0)
         rows = store.series("air.temperature", utc(2026, 2, 28), utc(2026, 3, 2), euis=[A, B], resolution="1d")
         assert series_tuples(rows) == want
+
+
+def test_latest_of_many_devices_in_one_read(store: Store) -> None:
+    """`latest_many`: what `latest` says of each device (the NGSI-LD tenant's bulk read)."""
+    b = Batch()
+    for h in range(3):
+        uplink(b, A, utc(2026, 3, 1, 12) + h * HOUR, {"air.temperature": 10.0 + h, "air.humidity": 50.0})
+        uplink(b, B, utc(2026, 3, 1, 12) + h * HOUR, {"water.volume": 100.0 + h})
+    store.write(b)
+    euis = [A, B, C]
+    many = store.latest_many(euis)
+    assert many == {e: store.latest(e) for e in euis[:2]}
+    assert [r["value"] for r in many[A]] == [12.0, 50.0] and store.latest_many([]) == {}

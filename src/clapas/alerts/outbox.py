@@ -3,7 +3,8 @@
 Runs as a task of the service's event loop, never in the ingestion path. Each round claims the due rows (each
 claim counts an attempt and leases the row, so a crash mid-delivery means a retry, not a loss), sends them
 concurrently, and records the outcome: delivered; or retried after retry_base_s × 2^(attempt−1) (capped at
-retry_max_s); or, after max_attempts, kept as `dead` for a person to look at (`/api/v1/notifications?status=dead`).
+retry_max_s); or, after max_attempts (or at once when the notifier says no retry can deliver it, `Undeliverable`),
+kept as `dead` for a person to look at (`/api/v1/notifications?status=dead`).
 Delivery is at least once: receivers can drop repeats by the `X-Clapas-Delivery` / `notification_id`.
 """
 
@@ -14,7 +15,7 @@ import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 
-from clapas.alerts.notifiers import Notifier
+from clapas.alerts.notifiers import Notifier, Undeliverable
 from clapas.alerts.sink import PersistentAlerts
 from clapas.config import AlertSettings
 from clapas.store.base import Store
@@ -56,7 +57,7 @@ class OutboxWorker:
             await asyncio.wait_for(notifier.send(row), notifier.timeout_s * 2)
         except Exception as e:
             self.failed += 1
-            last = row["attempts"] >= self.s.max_attempts
+            last = row["attempts"] >= self.s.max_attempts or isinstance(e, Undeliverable)
             retry_at = None if last else datetime.now(UTC) + timedelta(seconds=self.backoff_s(row["attempts"]))
             error = f"{type(e).__name__}: {e}"
             log.warning("notification %d (%s, alert %d) attempt %d failed: %s%s", row["id"], row["notifier"],

@@ -59,6 +59,21 @@ def _midnight(d: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(d, datetime.min.time(), tz).astimezone(UTC)
 
 
+def last_day_served(s: AggregateSettings, tz: ZoneInfo, now: datetime | None = None) -> date:
+    """The last local day whose aggregates are served: over at least `settle_h` ago."""
+    return ((now or datetime.now(UTC)) - timedelta(hours=s.settle_h)).astimezone(tz).date() - timedelta(days=1)
+
+
+def daily_groups(store: Any, s: AggregateSettings, tz: ZoneInfo, first: date,
+                 end: date) -> dict[date, dict[str, Group]]:
+    """Per local day in [first, end) and zone, the meters' consumption groups (what `aggregate` suppresses from)."""
+    days: dict[date, dict[str, Group]] = defaultdict(dict)
+    for r in store.consumption_groups(QUANTITY, _midnight(first, tz), _midnight(end, tz), kinds=s.kinds):
+        day = r["day"].astimezone(tz).date()
+        days[day][r["zone"]] = days[day].get(r["zone"], Group()) + Group(r["meters"], r["total"], r["top"])
+    return days
+
+
 def _next_period(p: date, step: str) -> date:
     if step == "1w":
         return p + timedelta(days=7)
@@ -98,9 +113,7 @@ def consumption(store: Any, settings: Any, from_: str | None, to: str | None, st
         raise ApiError(422, f"query parameter 'step': {e}") from None
     tz_name = getattr(settings, "timezone", "Europe/Paris") or "Europe/Paris"
     tz = ZoneInfo(tz_name)
-    now = datetime.now(UTC)
-    # the last day served: over at least settle_h ago
-    last = (now - timedelta(hours=s.settle_h)).astimezone(tz).date() - timedelta(days=1)
+    last = last_day_served(s, tz)
     end = _date(to, "to") or last + timedelta(days=1)
     start = _date(from_, "from") or end - timedelta(days=DEFAULT_DAYS)
     if start >= end:
@@ -120,11 +133,7 @@ def consumption(store: Any, settings: Any, from_: str | None, to: str | None, st
     tree = ZoneTree((z["id"], z.get("parent") or "") for z in zones)
     if zone and zone not in tree.parent:
         raise ApiError(404, f"unknown zone {zone!r} (see /api/v1/zones)")
-    days: dict[date, dict[str, Group]] = defaultdict(dict)
-    if periods and days_end > first:
-        for r in store.consumption_groups(QUANTITY, _midnight(first, tz), _midnight(days_end, tz), kinds=s.kinds):
-            day = r["day"].astimezone(tz).date()
-            days[day][r["zone"]] = days[day].get(r["zone"], Group()) + Group(r["meters"], r["total"], r["top"])
+    days = daily_groups(store, s, tz, first, days_end) if periods and days_end > first else {}
     cells = [c for c in aggregate(tree, days, step, s) if c.period in set(periods)]
     shown = set(tree.subtree(zone)) if zone else set(tree.order)
     with_data = {c.zone for c in cells if c.status != EMPTY}

@@ -13,7 +13,19 @@ from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
 from clapas import __version__
-from clapas.api import JSONResponse, access, aggregates, alerts, audit, environment, errors, mobility, museum, rest
+from clapas.api import (
+    JSONResponse,
+    access,
+    aggregates,
+    alerts,
+    audit,
+    environment,
+    errors,
+    mobility,
+    museum,
+    ngsi_ld,
+    rest,
+)
 from clapas.api import exports as open_data
 from clapas.api import health as fleet_health
 from clapas.config import Settings
@@ -51,6 +63,7 @@ def create_app(store: Store, settings: Settings, pipeline: Pipeline | None = Non
     app.include_router(open_data.router)  # open-data exports and the DCAT-AP catalogue (issue 11)
     app.include_router(http_ingest.router)
     app.include_router(audit.router)
+    ngsi_ld.install(app, store, settings)  # /ngsi-ld/v1/ (ETSI NGSI-LD), its ProblemDetails errors
     # last: the dashboard answers every path the API does not
     app.mount("/", StaticFiles(directory=static_dir(), html=True), name="web")
     return app

@@ -231,8 +231,10 @@ class CallerView:
     def notification(self, n: dict[str, Any]) -> dict[str, Any]:
         """An outbox row: whole when the caller may read its alert (the payload holds it), else its delivery
         state only."""
-        a = (n.get("payload") or {}).get("alert") or {}
-        c = self.alert_class(a) if a else self.classes.rule("")
+        payload = n.get("payload") or {}
+        a = payload.get("alert") or {}
+        # an NGSI-LD notification says the class of the entities it carries (`clapas.api.ngsi_ld.matching`)
+        c = self.alert_class(a) if a else most_restrictive(self.classes.rule(""), payload.get("class") or OPEN)
         if self.may(c):
             return {**n, "class": c}
         self.withheld += 1

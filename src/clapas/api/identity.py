@@ -108,6 +108,14 @@ class KeyCheck:
         return Caller(actor=row["name"], via="key", role=label or "custom", scopes=scopes | set(row["scopes"]),
                       key_id=row["id"], rate_per_minute=per_minute, rate_per_day=per_day)
 
+    def holder(self, key_id: str) -> Caller | None:
+        """The caller a stored key makes while it is valid, without its secret: for work done later on the key's
+        behalf (NGSI-LD notifications), which stops once the key is revoked or expires."""
+        row, granted = self._row(key_id)
+        if row is None or granted is None or refusal(row, datetime.now(UTC)):
+            return None
+        return granted
+
     def caller(self, token: str, client: str, key_id: str | None = None) -> Caller:
         key_id = key_id or key_id_of(token)
         if key_id is None:

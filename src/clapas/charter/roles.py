@@ -12,6 +12,7 @@ without authentication, an "engagée" licence for authenticated re-users) and th
 | operator-environment, -mobility, -culture | services without personal data | as operator, without personal read |
 | dpo | the data protection officer | every read, audit, erasure, export |
 | ingest | the ChirpStack HTTP integration | ingest:write |
+| experimenter | NGSI-LD sandbox writers, conformance suites | open:read, sandbox:write |
 | admin | the platform's administrators | every scope |
 
 Rate limits (design defaults, no source gives a number; 0 = no limit): anonymous 60 requests a minute and
@@ -35,6 +36,7 @@ from clapas.charter import (
     OPEN_READ,
     PERSONAL_READ,
     RESTRICTED_READ,
+    SANDBOX_WRITE,
     SCOPES,
 )
 
@@ -66,6 +68,9 @@ DEFAULT_ROLES: dict[str, RoleSettings] = {
     "dpo": RoleSettings(scopes=[OPEN_READ, RESTRICTED_READ, PERSONAL_READ, JOURNAL_READ, AUDIT_READ, ERASURE,
                                 EXPORT_BULK], description="the data protection officer"),
     "ingest": RoleSettings(scopes=[INGEST_WRITE], description="the ChirpStack HTTP integration"),
+    # the NGSI-LD sandbox tenant's writers; its limits are the partners' (a conformance run sends ≈ 1,000 requests)
+    "experimenter": RoleSettings(scopes=[OPEN_READ, SANDBOX_WRITE], rate_per_minute=600, rate_per_day=200_000,
+                                 description="NGSI-LD sandbox: write its own entities"),
     "admin": RoleSettings(scopes=list(SCOPES), description="every scope"),
 }
 

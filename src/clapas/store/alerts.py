@@ -129,7 +129,7 @@ STALE, RESUMED = "stale", "resumed"
 
 
 def health_ddl() -> list[str]:
-    """Version 9 (issue 13): the stale mark of alerts whose device fell silent, and the data-quality flags of
+    """Version 8 (issue 13): the stale mark of alerts whose device fell silent, and the data-quality flags of
     observations (only flagged rows; the observations table itself is never altered)."""
     return ["ALTER TABLE alerts ADD COLUMN stale_since TIMESTAMPTZ",
             """CREATE TABLE observation_flags (dev_eui VARCHAR NOT NULL, quantity_id SMALLINT NOT NULL,

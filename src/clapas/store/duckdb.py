@@ -38,6 +38,8 @@ from clapas.store.charter import CharterTables
 from clapas.store.detector_state import StateTables
 from clapas.store.exports import ExportTables
 from clapas.store.keys import KeyTables
+from clapas.store.ngsi_sandbox import NgsiSandboxTables
+from clapas.store.ngsi_subscriptions import SubscriptionTables
 
 _TS = pa.timestamp("us", tz="UTC")
 # DuckDB folds its write-ahead log into the file (a checkpoint) when the log reaches this size. Its default, 16 MB,
@@ -56,7 +58,8 @@ _LATEST_UPSERT = ("INSERT INTO latest_values SELECT device_id, quantity_id, max(
 log = logging.getLogger("clapas.store")
 
 
-class DuckDBStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTables, ExportTables, Store):
+class DuckDBStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTables, ExportTables, NgsiSandboxTables,
+                  SubscriptionTables, Store):
     def __init__(self, url: str, timezone: str = "Europe/Paris", *, compact_interval_s: float | None = 60.0) -> None:
         """`compact_interval_s`: how often the background maintenance step looks for closed days to rewrite sorted
         (None: never; call `compact()` yourself)."""
@@ -248,7 +251,7 @@ class DuckDBStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTable
 
     @staticmethod
     def _tally_journal(cur: duckdb.DuckDBPyConnection, delta: dict[str, int]) -> None:
-        """Journal rows added (or re-labelled) by status, for `counts` (migration 8: never a scan of the journal)."""
+        """Journal rows added (or re-labelled) by status, for `counts` (migration 7: never a scan of the journal)."""
         rows = schema.journal_tally_rows(delta)
         if rows:
             cur.executemany("INSERT INTO journal_tally VALUES (?, ?)", rows)  # at most three rows

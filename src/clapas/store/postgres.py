@@ -47,6 +47,8 @@ from clapas.store.charter import CharterTables
 from clapas.store.detector_state import StateTables
 from clapas.store.exports import ExportTables
 from clapas.store.keys import KeyTables
+from clapas.store.ngsi_sandbox import NgsiSandboxTables
+from clapas.store.ngsi_subscriptions import SubscriptionTables
 
 log = logging.getLogger("clapas.store")
 
@@ -90,7 +92,8 @@ _ROLLUP_COLS = "device_id, quantity_id, bucket, count, sum, min, max"
 _SPAN = {"1h": "1 hour", "1d": "26 hours"}
 
 
-class PostgresStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTables, ExportTables, Store):
+class PostgresStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTables, ExportTables, NgsiSandboxTables,
+                    SubscriptionTables, Store):
     _json_type = "JSONB"
     _lock_rows = " FOR UPDATE"
     _audit_lock_sql = "SELECT pg_advisory_xact_lock(%s)"
@@ -354,7 +357,7 @@ class PostgresStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTab
 
     @staticmethod
     def _tally_journal(cur: psycopg.Cursor, delta: dict[str, int]) -> None:
-        """Journal rows added (or removed) by status, for `counts` (migration 8: never a scan of the journal)."""
+        """Journal rows added (or removed) by status, for `counts` (migration 7: never a scan of the journal)."""
         rows = schema.journal_tally_rows(delta)
         if rows:
             cur.execute("INSERT INTO journal_tally SELECT * FROM unnest(%s::varchar[], %s::int8[])",

@@ -17,8 +17,9 @@ import msgspec
 import pyarrow as pa
 
 from clapas.model import QUANTITY_BY_ID, Device, Zone
-from clapas.store import alerts, audit, detector_state, keys, leases
+from clapas.store import alerts, audit, detector_state, keys, leases, ngsi_sandbox
 from clapas.store import charter as charter_tables
+from clapas.store import ngsi_subscriptions as ngsi_subscription_tables
 from clapas.store.base import Batch, DeviceSeen
 from clapas.store.where import where
 
@@ -77,11 +78,15 @@ def duckdb_migrations() -> list[tuple[int, list[str]]]:
     ]
     return [(1, v1), (2, alerts.duckdb_ddl()), (3, charter_ddl()), (4, charter_tables.occupancy_ddl()),
             (5, audit.secret_ddl()),
-            (6, detector_state.ddl("BLOB")), (8, DUCKDB_CITY_SCALE), (9, alerts.health_ddl()),
-            (12, leases.ddl())]  # partitioned mode (issue 15)
+            (6, detector_state.ddl("BLOB")),
+            (7, DUCKDB_CITY_SCALE),  # city scale (issue 14)
+            (8, alerts.health_ddl()),  # device and network health (issue 13)
+            (9, ngsi_sandbox.ddl()),  # NGSI-LD sandbox tenant (issue 11)
+            (10, ngsi_subscription_tables.duckdb_ddl()),  # NGSI-LD subscriptions (issue 11)
+            (11, leases.ddl())]  # partitioned mode (issue 15)
 
 
-# Version 8, both stores: `/healthz` and `/metrics` of a process that only serves counted the journal by status, a
+# Version 7, both stores: `/healthz` and `/metrics` of a process that only serves counted the journal by status, a
 # scan of the whole journal (PostgreSQL: 1.2 s at 820 k uplinks); `journal_tally` holds the counts, added to by each
 # batch, replay and deletion, folded into one row per status by the background step (`JOURNAL_TALLY_FOLD`).
 JOURNAL_TALLY = [
@@ -104,7 +109,7 @@ def replay_status_delta(moved: Iterable[tuple[str, str]]) -> dict[str, int]:
     return delta
 
 
-# Version 8 (issue 14, city scale), DuckDB. `observations` has no index (an ART index would cost most of the insert
+# Version 7 (issue 14, city scale), DuckDB. `observations` has no index (an ART index would cost most of the insert
 # speed), so a device's latest values were a scan of the whole table: `latest_values` keeps them, upserted by each
 # batch (≈ 30 ms per 20,000 rows) and kept exact by replay, retention and erasure. `compacted_days`: the UTC days
 # whose rows the compaction step rewrote sorted by (device, quantity, time), so that zone maps prune a device's
@@ -166,11 +171,15 @@ def postgres_migrations() -> list[tuple[int, list[str]]]:
     ]
     return [(1, v1), (2, alerts.postgres_ddl()), (3, charter_ddl()), (4, charter_tables.occupancy_ddl()),
             (5, audit.secret_ddl()),
-            (6, detector_state.ddl("BYTEA")), (8, POSTGRES_CITY_SCALE), (9, alerts.health_ddl()),
-            (12, leases.ddl())]  # partitioned mode (issue 15)
+            (6, detector_state.ddl("BYTEA")),
+            (7, POSTGRES_CITY_SCALE),  # city scale (issue 14)
+            (8, alerts.health_ddl()),  # device and network health (issue 13)
+            (9, ngsi_sandbox.ddl()),  # NGSI-LD sandbox tenant (issue 11)
+            (10, ngsi_subscription_tables.postgres_ddl()),  # NGSI-LD subscriptions (issue 11)
+            (11, leases.ddl())]  # partitioned mode (issue 15)
 
 
-# Version 8 (issue 14, city scale), PostgreSQL: the journal tally only. Latest values need no table here: the primary
+# Version 7 (issue 14, city scale), PostgreSQL: the journal tally only. Latest values need no table here: the primary
 # key (device, quantity, time) gives each in one index probe, and an upserted table would cost each batch ≈ 100 ms
 # (as the per-batch rollup upserts did, see `postgres.py`).
 POSTGRES_CITY_SCALE = JOURNAL_TALLY

@@ -23,6 +23,11 @@ class Notifier(Protocol):
     async def close(self) -> None: ...
 
 
+class Undeliverable(Exception):
+    """A notification that no retry can deliver (its subscriber's key was revoked…): the outbox makes it a dead
+    letter at once, with this message."""
+
+
 def body(row: dict[str, Any]) -> bytes:
     """The JSON every notifier sends: the stored payload and the notification id (to drop repeated deliveries)."""
     return msgspec.json.encode({"notification_id": row["id"], **row["payload"]})

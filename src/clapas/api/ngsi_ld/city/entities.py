@@ -1,0 +1,220 @@
+"""Entities of the city's tenant, built from one device's registry row and latest values (expanded normalized form,
+as they cross `clapas.api.ngsi_ld.source`).
+
+Pure functions: the source (`source.py`) reads the store through the charter and hands them only what the caller
+may read. Every numeric Property carries `unitCode` (UN/CEFACT, `units.py`) and `observedAt`; values are converted
+to the model's unit; the entity's `scope` is its data class (`/open`, `/restricted`, `/personal`); its location is
+the device's point, else its zone's geometry (a GeoProperty); ids are `urn:ngsi-ld:<Type>:<eui>`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from clapas.api.ngsi_ld.city import models, units
+from clapas.api.ngsi_ld.city.context import expand
+from clapas.model import QUANTITY_BY_KEY
+
+URN = "urn:ngsi-ld:"
+_SLUG = re.compile(r"[^A-Za-z0-9._-]+")
+ROUND_DIGITS = 9  # converted values: 54 % × 0.01 is 0.54, not 0.5400000000000001
+RSSI_UNIT = "2N"  # decibel: the radio's dBm (a decibel level; Rec. 20 has no code for the milliwatt reference) [U]
+CITY_PROVIDER = "clapas"
+
+
+def iso(t: datetime) -> str:
+    """NGSI-LD times: UTC, ending in Z."""
+    t = t.astimezone(UTC) if t.tzinfo else t.replace(tzinfo=UTC)
+    return t.isoformat(timespec="milliseconds" if t.microsecond else "seconds").replace("+00:00", "Z")
+
+
+def entity_id(type_: str, key: str) -> str:
+    return f"{URN}{type_}:{key}"
+
+
+def parse_id(entity_id_: str) -> tuple[str, str] | None:
+    """(type, key) of a city entity id, or None when it is not one."""
+    if not entity_id_.startswith(URN):
+        return None
+    type_, _, key = entity_id_[len(URN):].partition(":")
+    return (type_, key) if key else None
+
+
+def model_key(d: Mapping[str, Any]) -> str:
+    """A device model's id key: its profile (what the network server calls the model), else its decoder."""
+    return _SLUG.sub("-", str(d.get("profile") or d.get("decoder") or "unknown")).strip("-") or "unknown"
+
+
+def prop(value: Any, *, unit: str | None = None, at: datetime | None = None) -> dict[str, Any]:
+    p: dict[str, Any] = {"type": "Property", "value": value}
+    if unit is not None:
+        p["unitCode"] = units.unit_code(unit)
+    if at is not None:
+        p["observedAt"] = iso(at)
+    return p
+
+
+def date_prop(t: datetime) -> dict[str, Any]:
+    return {"type": "Property", "value": {"@type": "DateTime", "@value": iso(t)}}
+
+
+def rel(obj: str) -> dict[str, Any]:
+    return {"type": "Relationship", "object": obj}
+
+
+def location(d: Mapping[str, Any], zone: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The device's point, else its zone's geometry: a GeoProperty, or None when neither is known."""
+    if d.get("lat") is not None and d.get("lon") is not None:
+        return {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [d["lon"], d["lat"]]}}
+    if zone and zone.get("geometry"):
+        return {"type": "GeoProperty", "value": zone["geometry"]}
+    return None
+
+
+@dataclass
+class DeviceFacts:
+    """What the source read for one device, already filtered by the charter."""
+
+    device: Mapping[str, Any]
+    data_class: str
+    latest: list[dict[str, Any]]  # Store.latest rows the caller may read
+    zone: Mapping[str, Any] | None = None
+    level_thresholds: tuple[float | None, float | None, float | None] = (None, None, None)  # yellow, orange, red
+    week_flow: tuple[float, float] | None = None  # (min, max) L/h over the last week, for a meter
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def values(self) -> dict[str, tuple[float, datetime]]:
+        return {r["quantity"]: (r["value"], r["time"]) for r in self.latest if r.get("time") is not None}
+
+
+def _base(type_: str, key: str, facts: DeviceFacts) -> dict[str, Any]:
+    e: dict[str, Any] = {"id": entity_id(type_, key), "type": expand(type_), "scope": [f"/{facts.data_class}"]}
+    loc = location(facts.device, facts.zone)
+    if loc is not None:
+        e[expand("location")] = loc
+    zone = facts.device.get("zone")
+    if zone:
+        e[expand("areaServed")] = prop(str((facts.zone or {}).get("name") or zone))
+    return e
+
+
+def converted(attr: models.Attr, stored: float) -> float | int:
+    """A stored value of the attribute's quantity, in the model's unit (an integer where the schema says so)."""
+    v = units.convert(stored, QUANTITY_BY_KEY[attr.quantity].unit, attr.unit)
+    return round(v) if attr.integer else (round(v, ROUND_DIGITS) if v != stored else v)
+
+
+def observation(model: models.Model, facts: DeviceFacts) -> dict[str, Any] | None:
+    """One observation entity of a device, or None when it has none of the model's values."""
+    values = facts.values()
+    eui = facts.device["eui"]
+    e = _base(model.type, eui, facts)
+    newest: datetime | None = None
+    for a in model.attrs:
+        if a.quantity not in values:
+            continue
+        v, t = values[a.quantity]
+        e[expand(a.term)] = prop(converted(a, v), unit=a.unit, at=t)
+        newest = t if newest is None or t > newest else newest
+    if model.type == "TrafficFlowObserved" and "counter.count" not in values:
+        both = [values[q] for q in ("counter.in", "counter.out") if q in values]
+        if both:  # a two-way counter: the passages of both directions
+            t = max(t for _, t in both)
+            e[expand("intensity")] = prop(sum(v for v, _ in both), unit="{count}", at=t)
+            newest = t if newest is None or t > newest else newest
+    if newest is None:
+        return None
+    e[expand("dateObserved")] = date_prop(newest)
+    e[expand("refDevice")] = rel(entity_id(models.DEVICE, eui))
+    _specifics(model.type, e, facts, values, newest)
+    return e
+
+
+def _specifics(type_: str, e: dict[str, Any], facts: DeviceFacts, values: Mapping[str, tuple[float, datetime]],
+               newest: datetime) -> None:
+    if type_ == "TrafficFlowObserved" and facts.device.get("kind") == "bike_counter":
+        e[expand("vehicleType")] = prop("bicycle")
+    elif type_ == "NoiseLevelObserved":
+        span = facts.device.get("expected_interval_s") or facts.extra.get("noise_period_s", 3600)
+        e[expand("dateObservedFrom")] = date_prop(datetime.fromtimestamp(newest.timestamp() - span, UTC))
+        e[expand("dateObservedTo")] = date_prop(newest)
+    elif type_ == "FloodMonitoring":
+        yellow, _orange, red = facts.level_thresholds
+        if yellow is not None:
+            e[expand("alertLevel")] = prop(yellow, unit="m")
+        if red is not None:
+            e[expand("dangerLevel")] = prop(red, unit="m")
+        if "water.level" in values:
+            e[expand("floodLevelStatus")] = prop(level_status(values["water.level"][0], facts.level_thresholds),
+                                                 at=values["water.level"][1])
+    elif type_ == "WaterConsumptionObserved":
+        alarms = [values[q] for q in values if q.startswith("alarm.")]
+        if alarms:
+            e[expand("alarmInProgress")] = prop(int(any(v >= 0.5 for v, _ in alarms)), unit="1",
+                                                at=max(t for _, t in alarms))
+        if facts.week_flow is not None:
+            low, high = facts.week_flow
+            e[expand("minFlow")] = prop(round(low), unit="L/h")
+            e[expand("maxFlow")] = prop(round(high), unit="L/h")
+
+
+def level_status(level: float, thresholds: tuple[float | None, float | None, float | None]) -> str:
+    """The Vigicrues colour of a level against the gauge's (yellow, orange, red) heights (`clapas.indices.flood`)."""
+    status = "green"
+    for name, limit in zip(("yellow", "orange", "red"), thresholds, strict=True):
+        if limit is not None and level >= limit:
+            status = name
+    return status
+
+
+def device_entity(facts: DeviceFacts) -> dict[str, Any]:
+    """The `Device` entity: what it measures, its battery and radio, its model, when it was last heard."""
+    d = facts.device
+    values = facts.values()
+    e = _base(models.DEVICE, d["eui"], facts)
+    controlled = sorted({models.CONTROLLED[q] for q in values if q in models.CONTROLLED})
+    e[expand("controlledProperty")] = prop(controlled)
+    if d.get("name"):
+        e[expand("name")] = prop(str(d["name"]))
+    e[expand("serialNumber")] = prop(d["eui"])
+    if "battery" in values:
+        v, t = values["battery"]
+        e[expand("batteryLevel")] = prop(round(units.convert(v, "%", "1"), ROUND_DIGITS), unit="1", at=t)
+    if d.get("last_rssi") is not None and d.get("last_seen") is not None:
+        e[expand("rssi")] = {**prop(d["last_rssi"], at=d["last_seen"]), "unitCode": RSSI_UNIT}
+    if d.get("last_seen") is not None:
+        e[expand("dateLastValueReported")] = date_prop(d["last_seen"])
+    e[expand("refDeviceModel")] = rel(entity_id(models.DEVICE_MODEL, model_key(d)))
+    return e
+
+
+def device_model_entity(key: str, devices: Iterable[DeviceFacts], data_class: str) -> dict[str, Any]:
+    """A `DeviceModel` from the devices of one profile: what they measure, who makes them (by decoder family)."""
+    devices = list(devices)
+    first = devices[0].device
+    decoder = str(first.get("decoder") or "")
+    controlled = sorted({models.CONTROLLED[r["quantity"]] for f in devices for r in f.latest
+                         if r["quantity"] in models.CONTROLLED})
+    kinds = {str(f.device.get("kind") or "") for f in devices}
+    maker = models.MANUFACTURERS.get(decoder.split(".")[0], "unknown")
+    e: dict[str, Any] = {"id": entity_id(models.DEVICE_MODEL, key), "type": expand(models.DEVICE_MODEL),
+                         "scope": [f"/{data_class}"]}
+    e[expand("category")] = prop(["meter"] if kinds & {"water_meter", "district_meter"} else ["sensor"])
+    e[expand("controlledProperty")] = prop(controlled)
+    e[expand("manufacturerName")] = prop(maker)
+    e[expand("brandName")] = prop(maker)
+    e[expand("modelName")] = prop(str(first.get("profile") or decoder or key))
+    return e
+
+
+def entities_of(facts: DeviceFacts) -> list[dict[str, Any]]:
+    """Every entity one device gives (observations and Device), by id."""
+    kind = str(facts.device.get("kind") or "")
+    quantities = {r["quantity"] for r in facts.latest}
+    out = [e for m in models.models_of(kind, quantities) if (e := observation(m, facts)) is not None]
+    out.append(device_entity(facts))
+    return sorted(out, key=lambda e: e["id"])

@@ -1,0 +1,278 @@
+"""The city's tenant: read-only entities built from clapas's store, through the data charter.
+
+`CitySource` implements `clapas.api.ngsi_ld.source.EntitySource`. It reads the store only through
+`clapas.api.charter.CallerView`: a device the caller may not read gives no entity at all (its id answers as unknown,
+so that nobody learns an EUI is somebody's meter), a quantity the caller may not read gives no attribute, a personal
+meter's history starts at its current occupant. Histories are answered from the store's hourly and daily rollups
+when the requested aggregation fits them (`avg`, `min`, `max`, `sum`, `totalCount` over PT1H or P1D periods that
+start on bucket boundaries), from the raw rows otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from clapas.api.charter import ALL_DEVICES, CallerView
+from clapas.api.ngsi_ld.city import aggregates as zone_consumption
+from clapas.api.ngsi_ld.city import entities, models
+from clapas.api.ngsi_ld.city.context import compact, expand
+from clapas.api.ngsi_ld.source import Entity, Hint, TemporalHint
+from clapas.charter import OPEN, Caller
+from clapas.charter.aggregates import AggregateSettings
+from clapas.charter.classes import Classifier
+from clapas.indices.flood import FloodSettings
+from clapas.store.base import Store
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+WEEK = timedelta(days=7)
+ROLLUP_METHODS = frozenset({"avg", "min", "max", "sum", "totalCount"})
+ROLLUPS = {3600.0: "1h", 86400.0: "1d"}
+FEW_DEVICES = 50  # named devices read one by one below this, else the registry in one read
+MAX_RAW_ROWS = 1_000_000  # one attribute's raw history in one answer (a year of 30-s uplinks)
+
+
+def _types_of(hint_types: frozenset[str] | None) -> set[str] | None:
+    """The city's type names among a hint's expanded type IRIs (None: any)."""
+    if hint_types is None:
+        return None
+    return {compact(t) for t in hint_types} & ({m.type for m in models.MODELS} | {models.DEVICE, models.DEVICE_MODEL})
+
+
+class CitySource:
+    """The city's entities as one caller may read them (`caller`: a charter `Caller`, or the request's
+    `CallerView`, whose counts then feed the audit log)."""
+
+    writable = False
+
+    def __init__(self, store: Store, classes: Classifier | None = None, flood: FloodSettings | None = None,
+                 noise_period_s: float = 3600.0, aggregates: AggregateSettings | None = None,
+                 timezone: str | None = None) -> None:
+        self.store = store
+        self.classes = classes or Classifier()
+        self.flood = flood or FloodSettings()
+        self.noise_period_s = noise_period_s
+        self.aggregates = aggregates or AggregateSettings()
+        self.timezone = timezone or getattr(store, "timezone", "Europe/Paris")
+
+    def view(self, caller: Caller | CallerView) -> CallerView:
+        return caller if isinstance(caller, CallerView) else CallerView(self.store, caller, self.classes)
+
+    # entities ----------------------------------------------------------------------------------------
+    def _facts(self, view: CallerView, d: dict[str, Any], zones: dict[str, dict[str, Any]],
+               latest: list[dict[str, Any]]) -> entities.DeviceFacts:
+        """`latest`: the device's latest values as the store has them; the caller's are kept."""
+        latest = view.current(d, [r for r in latest if view.quantity_readable(d, r["quantity"])])
+        facts = entities.DeviceFacts(d, self.classes.device(d), latest, zones.get(d.get("zone") or ""),
+                                     extra={"noise_period_s": self.noise_period_s})
+        if (d.get("kind") or "") == "water_level":
+            facts.level_thresholds = self.flood.level_thresholds(d["eui"], d.get("tags") or {})
+        return facts
+
+    def _all_facts(self, view: CallerView, devices: list[dict[str, Any]],
+                   zones: dict[str, dict[str, Any]]) -> list[entities.DeviceFacts]:
+        """Each device's facts, and the meters' flows of the last week in one bulk read (their min/max)."""
+        latest = self.store.latest_many([d["eui"] for d in devices])
+        out = [self._facts(view, d, zones, latest.get(d["eui"], [])) for d in devices]
+        meters = {f.device["eui"]: f for f in out if (f.device.get("kind") or "") in ("water_meter", "district_meter")
+                  and any(r["quantity"] == "water.flow" for r in f.latest)}
+        if meters:
+            end = datetime.now(UTC)
+            rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for r in view.series("water.flow", end - WEEK, end, euis=sorted(meters)):
+                rows[r["eui"]].append(r)
+            for eui, f in meters.items():
+                values = [r["value"] for r in view.current(f.device, rows.get(eui, []))]
+                if values:
+                    f.week_flow = (min(values), max(values))
+        return out
+
+    def _devices(self, view: CallerView, types: set[str] | None, euis: set[str] | None) -> list[dict[str, Any]]:
+        """Readable devices that may give an entity of `types`, by EUI."""
+        if euis is not None and len(euis) <= FEW_DEVICES:  # a retrieval: those devices, not the registry
+            rows = [d for d in (view.readable_device(e) for e in sorted(euis)) if d is not None]
+            for d in rows:
+                view.serve(d)
+        else:
+            rows = view.devices(limit=ALL_DEVICES)
+        if euis is not None:
+            rows = [d for d in rows if d["eui"] in euis]
+        if types is not None and not types & {models.DEVICE, models.DEVICE_MODEL, "NoiseLevelObserved"}:
+            kinds = {k for t in types for k in models.MODEL_BY_TYPE[t].kinds}
+            rows = [d for d in rows if (d.get("kind") or "") in kinds]
+        return sorted(rows, key=lambda d: d["eui"])
+
+    def _entities(self, view: CallerView, hint: Hint) -> list[Entity]:
+        types = _types_of(hint.types)
+        if types is not None and not types:
+            return []
+        ids = set(hint.ids) if hint.ids is not None else None
+        euis = None
+        if ids is not None:
+            parsed = [entities.parse_id(i) for i in ids]
+            if not any(p and p[0] == models.DEVICE_MODEL for p in parsed):
+                euis = {p[1] for p in parsed if p is not None}
+        zones = {z["id"]: z for z in view.zones()}
+        out: list[Entity] = []
+        by_model: dict[str, list[entities.DeviceFacts]] = defaultdict(list)
+        for facts in self._all_facts(view, self._devices(view, types, euis), zones):
+            d = facts.device
+            out.extend(entities.entities_of(facts))
+            by_model[entities.model_key(d)].append(facts)
+        if types is None or models.DEVICE_MODEL in types:
+            out.extend(entities.device_model_entity(key, group, OPEN) for key, group in by_model.items())
+        if (types is None or zone_consumption.TYPE in types) and (ids is None or any(
+                (p := entities.parse_id(i)) and p[1].startswith(zone_consumption.PREFIX) for i in ids)):
+            out.extend(zone_consumption.zone_entities(self.store, self.aggregates, self.timezone, zones))
+        if types is not None:
+            wanted = {expand(t) for t in types}
+            out = [e for e in out if e["type"] in wanted]
+        if ids is not None:
+            out = [e for e in out if e["id"] in ids]
+        if hint.attrs is not None:
+            out = [e for e in out if hint.attrs & e.keys()]
+        return sorted(out, key=lambda e: e["id"])
+
+    def candidates(self, caller: Caller | CallerView, hint: Hint) -> Iterator[Entity]:
+        yield from self._entities(self.view(caller), hint)
+
+    def get(self, caller: Caller | CallerView, entity_id: str) -> Entity | None:
+        parsed = entities.parse_id(entity_id)
+        if parsed is None:
+            return None
+        found = self._entities(self.view(caller), Hint(ids=frozenset({entity_id})))
+        return found[0] if found else None
+
+    def of_devices(self, caller: Caller | CallerView, euis: Sequence[str],
+                   types: frozenset[str] | None = None) -> list[Entity]:
+        """The observation and Device entities of these devices that the caller may read (the matching engine's
+        read: the devices a batch changed), by id; `types` (expanded): only devices that may give one of them."""
+        if not euis:
+            return []
+        view = self.view(caller)
+        names = _types_of(types)
+        devices = self._devices(view, names, set(euis))
+        out = [e for f in self._all_facts(view, devices, {z["id"]: z for z in view.zones()})
+               for e in entities.entities_of(f)]
+        return sorted(out, key=lambda e: e["id"])
+
+    # histories ---------------------------------------------------------------------------------------
+    def history(self, caller: Caller | CallerView, entity_ids: Sequence[str],
+                query: TemporalHint) -> Iterator[Entity]:
+        view = self.view(caller)
+        for entity_id in entity_ids:
+            parsed = entities.parse_id(entity_id)
+            if parsed is None:
+                continue
+            type_, eui = parsed
+            attrs = _history_attrs(type_)
+            d = view.readable_device(eui) if attrs else None
+            if d is None or not _gives(view, d, type_):
+                continue
+            view.serve(d)
+            e: Entity = {"id": entity_id, "type": expand(type_), "scope": [f"/{self.classes.device(d)}"]}
+            for a in attrs:
+                iri = expand(a.term)
+                if (query.attrs is not None and iri not in query.attrs) or not view.quantity_readable(d, a.quantity):
+                    continue
+                got = self._attr_history(view, d, a, query)
+                if got:
+                    e[iri] = got
+            yield e
+
+    def _attr_history(self, view: CallerView, d: dict[str, Any], a: models.Attr,
+                      query: TemporalHint) -> Any:
+        start, end = query.start or EPOCH, query.end or datetime.now(UTC)
+        since = view.occupant_since(d)
+        if since is not None and since > start:
+            start = since
+        if start >= end:
+            return None
+        if query.aggr_methods:
+            return self._aggregated(d, a, start, end, query)
+        rows = self.store.observations(d["eui"], a.quantity, start, end, "raw", MAX_RAW_ROWS)
+        if query.last_n:
+            rows = rows[-query.last_n:]
+        return [entities.prop(entities.converted(a, r["value"]), unit=a.unit, at=r["time"]) for r in rows]
+
+    def _aggregated(self, d: dict[str, Any], a: models.Attr, start: datetime, end: datetime,
+                    query: TemporalHint) -> dict[str, Any] | None:
+        resolution = self._rollup_for(query, start)
+        if resolution is not None:
+            buckets = [(r["time"], r["count"], r["mean"] * r["count"], r["min"], r["max"], None)
+                       for r in self.store.observations(d["eui"], a.quantity, start, end, resolution)]
+            step = timedelta(seconds=query.aggr_period_s or 0)
+        else:
+            rows = self.store.observations(d["eui"], a.quantity, start, end, "raw", MAX_RAW_ROWS)
+            if not rows:
+                return None
+            step = timedelta(seconds=query.aggr_period_s) if query.aggr_period_s else end - start
+            groups: dict[datetime, list[float]] = defaultdict(list)
+            for r in rows:
+                groups[start + step * ((r["time"] - start) // step)].append(r["value"])
+            buckets = [(t, len(v), math.fsum(v), min(v), max(v), v) for t, v in sorted(groups.items())]
+        if not buckets:
+            return None
+        out: dict[str, Any] = {"type": "Property"}
+        for method in query.aggr_methods:
+            out[method] = [[_method(method, a, b), entities.iso(b[0]), entities.iso(min(b[0] + step, end))]
+                           for b in buckets]
+        return out
+
+    def _rollup_for(self, query: TemporalHint, start: datetime) -> str | None:
+        """The rollup an aggregation can be read from, or None: raw rows then."""
+        resolution = ROLLUPS.get(float(query.aggr_period_s or 0))
+        if resolution is None or not set(query.aggr_methods) <= ROLLUP_METHODS:
+            return None
+        local = start.astimezone(ZoneInfo(getattr(self.store, "timezone", "UTC")))
+        aligned = local.minute == 0 and local.second == 0 and local.microsecond == 0
+        return resolution if aligned and (resolution == "1h" or local.hour == 0) else None
+
+
+def _method(method: str, a: models.Attr, b: tuple[Any, ...]) -> float | int | None:
+    """One aggregated value of a bucket (time, count, sum, min, max, raw values or None)."""
+    _, count, total, low, high, raw = b
+    if method == "totalCount":
+        return count
+    if method == "avg":
+        return entities.converted(a, total / count) if count else None
+    if method == "sum":
+        return entities.converted(a, total)
+    if method == "min":
+        return entities.converted(a, low)
+    if method == "max":
+        return entities.converted(a, high)
+    if raw is None:
+        return None
+    if method == "distinctCount":
+        return len(set(raw))
+    if method == "stddev":
+        return entities.converted(a, statistics.pstdev(raw)) if len(raw) > 1 else 0.0
+    if method == "sumsq":
+        return math.fsum(entities.converted(a, v) ** 2 for v in raw)
+    return None
+
+
+def _history_attrs(type_: str) -> tuple[models.Attr, ...]:
+    if type_ == models.DEVICE:
+        return (models.Attr("batteryLevel", "battery", "1"),)
+    m = models.MODEL_BY_TYPE.get(type_)
+    return m.attrs if m else ()
+
+
+def _gives(view: CallerView, d: dict[str, Any], type_: str) -> bool:
+    """Whether a device gives an entity of this type (its kind says, or for a model by quantity what it reports:
+    then its latest values are read)."""
+    if type_ == models.DEVICE:
+        return True
+    m = models.MODEL_BY_TYPE.get(type_)
+    if m is None:
+        return False
+    if (d.get("kind") or "") in m.kinds:
+        return True
+    return bool(m.by_quantity) and bool({r["quantity"] for r in view.latest(d)} & set(m.by_quantity))

@@ -1,0 +1,184 @@
+"""The city's tenant (`CitySource`) on both stores: entities that validate against the vendored Smart Data Models
+schemas, units and conversions, scopes, locations, the charter (no personal entity nor value without the scope), and
+histories from the rollups or the raw rows."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clapas.api.ngsi_ld.city import models
+from clapas.api.ngsi_ld.city.context import document, expand
+from clapas.api.ngsi_ld.city.source import CitySource
+from clapas.api.ngsi_ld.source import Hint, TemporalHint
+from clapas.charter import LOCAL, OPEN_READ, PERSONAL_READ, RESTRICTED_READ, Caller
+from clapas.store.base import Store
+
+from .city_data import (
+    AQ,
+    BIKE,
+    GAUGE,
+    HOME,
+    HOME_NAME,
+    HOURS,
+    NOISE,
+    ROOM,
+    SUBSCRIBER,
+    WS,
+    hourly,
+    schema_errors,
+    time_of,
+)
+
+PUBLIC = Caller(scopes=frozenset({OPEN_READ}))
+PARTNER = Caller(actor="partner", via="key", role="partner", scopes=frozenset({OPEN_READ, RESTRICTED_READ}))
+WATER = Caller(actor="water", via="key", role="operator-water",
+               scopes=frozenset({OPEN_READ, RESTRICTED_READ, PERSONAL_READ}))
+SENTINELS = (HOME, SUBSCRIBER, HOME_NAME, "43.6123457", "3.8765431", "8765")
+
+
+def by_id(source: CitySource, caller: Any, **hint: Any) -> dict[str, dict[str, Any]]:
+    return {e["id"]: e for e in source.candidates(caller, Hint(**hint))}
+
+
+def attr(e: dict[str, Any], term: str) -> dict[str, Any]:
+    return e[expand(term)]
+
+
+@pytest.fixture(scope="module")
+def source(ngsi_store: Store) -> CitySource:
+    return CitySource(ngsi_store)
+
+
+def test_the_vendored_context_is_the_one_the_models_make() -> None:
+    assert document() == {"@context": models.context_terms()}
+    assert document()["@context"]["WeatherObserved"] == "https://smartdatamodels.org/dataModel.Weather/WeatherObserved"
+
+
+def test_every_entity_validates_against_its_smart_data_model(source: CitySource, samples: Path) -> None:
+    everything = by_id(source, LOCAL)
+    types = {models_type for models_type in (e["type"].rsplit("/", 1)[1] for e in everything.values())}
+    assert types == {"WeatherObserved", "AirQualityObserved", "IndoorEnvironmentObserved", "WaterObserved",
+                     "FloodMonitoring", "WaterConsumptionObserved", "TrafficFlowObserved", "NoiseLevelObserved",
+                     "Device", "DeviceModel"}
+    errors = {i: schema_errors(samples, e) for i, e in everything.items()}
+    assert {i: errs for i, errs in errors.items() if errs} == {}
+    assert list(everything) == sorted(everything)  # stable order, by id
+    # the validation bites: humidity left in %, an index in m³ (a float), a battery in %
+    air = dict(everything[f"urn:ngsi-ld:AirQualityObserved:{AQ}"])
+    air[expand("relativeHumidity")] = {**air[expand("relativeHumidity")], "value": 60.0}
+    water = dict(everything[f"urn:ngsi-ld:WaterConsumptionObserved:{HOME}"])
+    water[expand("waterConsumption")] = {**water[expand("waterConsumption")], "value": 8765.424}
+    assert schema_errors(samples, air) and schema_errors(samples, water)
+
+
+def test_numeric_properties_carry_unit_code_and_observed_at(source: CitySource) -> None:
+    for e in by_id(source, LOCAL).values():
+        for iri, a in e.items():
+            if isinstance(a, dict) and a.get("type") == "Property" and isinstance(a["value"], int | float):
+                assert "unitCode" in a, (e["id"], iri)
+                if not iri.endswith(("Level", "minFlow", "maxFlow")):  # thresholds and weekly extremes: no instant
+                    assert a.get("observedAt", "").endswith("Z"), (e["id"], iri)
+
+
+def test_values_are_converted_to_the_models_units(source: CitySource) -> None:
+    everything = by_id(source, LOCAL)
+    last = hourly(HOURS - 1)
+    weather = everything[f"urn:ngsi-ld:WeatherObserved:{WS}"]
+    rh = attr(weather, "relativeHumidity")
+    assert rh["value"] == pytest.approx(last[WS]["air.humidity"] / 100) and rh["unitCode"] == "C62"
+    assert attr(weather, "atmosphericPressure")["unitCode"] == "A97"
+    assert attr(weather, "temperature") == {"type": "Property", "value": last[WS]["air.temperature"],
+                                           "unitCode": "CEL", "observedAt": attr(weather, "temperature")["observedAt"]}
+    assert attr(everything[f"urn:ngsi-ld:AirQualityObserved:{AQ}"], "co")["unitCode"] == "GP"
+    assert attr(everything[f"urn:ngsi-ld:AirQualityObserved:{AQ}"], "no2")["unitCode"] == "GQ"
+    assert attr(everything[f"urn:ngsi-ld:IndoorEnvironmentObserved:{ROOM}"], "co2")["unitCode"] == "59"
+    water = everything[f"urn:ngsi-ld:WaterConsumptionObserved:{HOME}"]
+    consumption = attr(water, "waterConsumption")
+    assert consumption["value"] == round(last[HOME]["water.volume"] * 1000) and consumption["unitCode"] == "LTR"
+    assert attr(water, "maxFlow") == {"type": "Property", "value": round(last[HOME]["water.flow"]),
+                                      "unitCode": "E32"}
+    assert attr(everything[f"urn:ngsi-ld:Device:{WS}"], "batteryLevel")["value"] == pytest.approx(0.87)
+    flood = everything[f"urn:ngsi-ld:FloodMonitoring:{GAUGE}"]
+    assert attr(flood, "alertLevel")["value"] == 2.0 and attr(flood, "dangerLevel")["value"] == 3.5
+    assert attr(flood, "floodLevelStatus")["value"] == "orange"  # 3.3 m: above orange (2.8), below red
+    bikes = everything[f"urn:ngsi-ld:TrafficFlowObserved:{BIKE}"]
+    assert attr(bikes, "intensity")["value"] == 22.0 and attr(bikes, "vehicleType")["value"] == "bicycle"
+
+
+def test_scope_is_the_class_and_location_a_geoproperty(source: CitySource) -> None:
+    everything = by_id(source, LOCAL)
+    assert everything[f"urn:ngsi-ld:WeatherObserved:{WS}"]["scope"] == ["/open"]
+    assert everything[f"urn:ngsi-ld:IndoorEnvironmentObserved:{ROOM}"]["scope"] == ["/restricted"]
+    assert everything[f"urn:ngsi-ld:WaterConsumptionObserved:{HOME}"]["scope"] == ["/personal"]
+    point = everything[f"urn:ngsi-ld:WeatherObserved:{WS}"][expand("location")]
+    assert point == {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [3.879, 43.608]}}
+    room = everything[f"urn:ngsi-ld:IndoorEnvironmentObserved:{ROOM}"][expand("location")]
+    assert room["type"] == "GeoProperty" and room["value"]["type"] == "Polygon"  # no position: its zone's
+    assert everything[f"urn:ngsi-ld:WeatherObserved:{WS}"][expand("refDevice")]["object"] == \
+        f"urn:ngsi-ld:Device:{WS}"
+
+
+def test_no_personal_entity_nor_value_without_the_scope(source: CitySource) -> None:
+    for caller in (PUBLIC, PARTNER):
+        text = json.dumps(list(source.candidates(caller, Hint())))
+        assert [s for s in SENTINELS if s.lower() in text.lower()] == []
+        assert source.get(caller, f"urn:ngsi-ld:WaterConsumptionObserved:{HOME}") is None
+        assert source.get(caller, f"urn:ngsi-ld:Device:{HOME}") is None
+        assert list(source.history(caller, [f"urn:ngsi-ld:WaterConsumptionObserved:{HOME}"],
+                                   TemporalHint(None, None))) == []
+    assert source.get(WATER, f"urn:ngsi-ld:WaterConsumptionObserved:{HOME}") is not None
+    public = by_id(source, PUBLIC)
+    assert f"urn:ngsi-ld:WeatherObserved:{WS}" in public
+    assert f"urn:ngsi-ld:IndoorEnvironmentObserved:{ROOM}" not in public  # restricted
+    assert f"urn:ngsi-ld:NoiseLevelObserved:{NOISE}" not in public  # generic: restricted by default
+    assert f"urn:ngsi-ld:IndoorEnvironmentObserved:{ROOM}" in by_id(source, PARTNER)
+    assert {e["scope"][0] for e in public.values()} == {"/open"}
+
+
+def test_hints_narrow_the_candidates(source: CitySource) -> None:
+    weather = by_id(source, LOCAL, types=frozenset({expand("WeatherObserved")}))
+    assert list(weather) == [f"urn:ngsi-ld:WeatherObserved:{WS}"]
+    one = by_id(source, LOCAL, ids=frozenset({f"urn:ngsi-ld:Device:{AQ}"}))
+    assert list(one) == [f"urn:ngsi-ld:Device:{AQ}"]
+    assert by_id(source, LOCAL, types=frozenset({"https://example.org/Unknown"})) == {}
+    assert source.get(LOCAL, "urn:ngsi-ld:WeatherObserved:ffffffffffffffff") is None
+    assert source.get(LOCAL, "not-an-urn") is None
+    model = source.get(LOCAL, "urn:ngsi-ld:DeviceModel:Elsys-ERS")
+    assert model is not None and attr(model, "manufacturerName")["value"] == "Elsys"
+
+
+def test_raw_history_with_last_n(source: CitySource) -> None:
+    eid = f"urn:ngsi-ld:WeatherObserved:{WS}"
+    [e] = source.history(LOCAL, [eid], TemporalHint(time_of(0), time_of(HOURS), attrs=frozenset(
+        {expand("relativeHumidity")})))
+    points = e[expand("relativeHumidity")]
+    assert len(points) == HOURS and set(e) == {"id", "type", "scope", expand("relativeHumidity")}
+    assert points[0]["value"] == pytest.approx(0.40) and points[0]["unitCode"] == "C62"
+    [last] = source.history(LOCAL, [eid], TemporalHint(time_of(0), time_of(HOURS), last_n=3))
+    assert [p["value"] for p in last[expand("temperature")]] == [20 + i * 0.5 for i in range(HOURS - 3, HOURS)]
+
+
+@pytest.mark.parametrize("period_s", [3600.0, 7200.0])
+def test_aggregated_history_from_rollups_or_raw_rows(source: CitySource, period_s: float) -> None:
+    """PT1H is read from the hourly rollup, PT2H from the raw rows: both give the same sums."""
+    eid = f"urn:ngsi-ld:WeatherObserved:{WS}"
+    query = TemporalHint(time_of(0), time_of(HOURS), aggr_methods=("avg", "max", "totalCount"),
+                         aggr_period_s=period_s)
+    assert (source._rollup_for(query, time_of(0)) is not None) == (period_s == 3600.0)
+    [e] = source.history(LOCAL, [eid], query)
+    temp = e[expand("temperature")]
+    per = int(period_s // 3600)
+    assert temp["type"] == "Property" and len(temp["totalCount"]) == HOURS // per
+    assert [c for c, _, _ in temp["totalCount"]] == [per] * (HOURS // per)
+    assert temp["max"][-1][0] == 20 + (HOURS - 1) * 0.5
+    assert temp["avg"][0][0] == pytest.approx(sum(20 + i * 0.5 for i in range(per)) / per)
+    start, end = temp["avg"][0][1:]
+    assert start == time_of(0).isoformat().replace("+00:00", "Z")
+    assert end == (time_of(0) + timedelta(seconds=period_s)).isoformat().replace("+00:00", "Z")
+    rh = e[expand("relativeHumidity")]
+    assert rh["max"][-1][0] == pytest.approx((40 + HOURS - 1) / 100)  # converted too

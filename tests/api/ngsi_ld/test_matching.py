@@ -1,0 +1,188 @@
+"""The subscription matching engine on both stores (`Matcher.round`), and end to end: a ChirpStack uplink through
+the real pipeline, the after-commit hook, the matcher, the outbox and the NGSI-LD notifier, to an HTTP receiver
+within 2 s; a revoked key's subscription stops within one delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clapas.alerts.notifiers.ngsi_ld import NgsiLdNotifier
+from clapas.alerts.outbox import OutboxWorker
+from clapas.api.identity import KeyCheck
+from clapas.api.ngsi_ld.city.context import expand
+from clapas.api.ngsi_ld.city.source import CitySource
+from clapas.api.ngsi_ld.matching import CITY, Matcher, key_subscriber
+from clapas.charter.keys import new_key
+from clapas.charter.roles import effective_roles
+from clapas.config import AlertSettings
+from clapas.model import QUANTITY_BY_KEY
+from clapas.pipeline.ingest import Pipeline
+from clapas.store.base import Store, open_store
+from tests.alerts.conftest import Hook, hook  # noqa: F401  (the local HTTP receiver)
+from tests.api.city import STATION, STATION_TAGS, submit, up_json
+
+from .city.city_data import HOME, WS, fill
+
+TEMP, VOLUME = QUANTITY_BY_KEY["air.temperature"].id, QUANTITY_BY_KEY["water.volume"].id
+
+
+def key(store: Store, role: str) -> str:
+    k = new_key()
+    store.create_key(key_id=k.key_id, name=f"ngsi {role}", secret_hash=k.hash, role=role)
+    return k.key_id
+
+
+def subscribe(store: Store, owner_key: str | None, **spec: Any) -> str:
+    sub_id = f"urn:ngsi-ld:Subscription:{uuid.uuid4()}"
+    spec.setdefault("endpoint", "http://127.0.0.1:9/never")
+    store.create_subscription(sub_id, body={"type": "Subscription"}, spec=spec, owner_key=owner_key,
+                              owner="test")
+    return sub_id
+
+
+def matcher_for(store: Store, **kw: Any) -> Matcher:
+    keys = KeyCheck(store, effective_roles({}), 0.0)
+    return Matcher(store, {CITY: CitySource(store)}, key_subscriber(keys), **kw)
+
+
+def queued(store: Store, sub_id: str) -> list[dict[str, Any]]:
+    return [n["payload"] for n in store.notifications(limit=1000) if n["payload"].get("subscription") == sub_id]
+
+
+def test_a_batch_notifies_the_subscriptions_it_concerns(ngsi_store: Store) -> None:
+    store = ngsi_store
+    partner, water = key(store, "partner"), key(store, "operator-water")
+    weather = subscribe(store, partner, entities=[{"type": expand("WeatherObserved")}],
+                        watched=[expand("temperature")])
+    wind = subscribe(store, partner, entities=[{"type": expand("WeatherObserved")}], watched=[expand("windSpeed")])
+    meters = subscribe(store, partner, entities=[{"id_pattern": "urn:ngsi-ld:WaterConsumptionObserved:.*"}])
+    meters_water = subscribe(store, water, entities=[{"type": expand("WaterConsumptionObserved")}])
+    m = matcher_for(store)
+    assert m.round([(CITY, {WS: {TEMP}, HOME: {VOLUME}})]) == 2
+    [n] = queued(store, weather)
+    body = n["notification"]
+    assert body["type"] == "Notification" and body["subscriptionId"] == weather
+    assert body["id"].startswith("urn:ngsi-ld:Notification:") and body["notifiedAt"].endswith("Z")
+    assert [e["id"] for e in body["data"]] == [f"urn:ngsi-ld:WeatherObserved:{WS}"]  # not its Device entity
+    assert body["data"][0]["temperature"]["unitCode"] == "CEL" and n["class"] == "open"
+    assert queued(store, wind) == []  # wind did not change
+    assert queued(store, meters) == []  # a partner never learns of a dwelling's meter
+    [home] = queued(store, meters_water)
+    assert home["class"] == "personal" and home["notification"]["data"][0]["waterConsumption"]["value"] > 0
+    for s in (weather, wind, meters, meters_water):
+        store.delete_subscription(s)
+
+
+def test_throttling_q_expiry_and_revocation(ngsi_store: Store) -> None:
+    store = ngsi_store
+    partner = key(store, "partner")
+    throttled = subscribe(store, partner, entities=[{"id": f"urn:ngsi-ld:WeatherObserved:{WS}"}],
+                          throttling_s=3600.0, format="keyValues", attrs=[expand("temperature")])
+    hot = subscribe(store, partner, entities=[{"type": expand("WeatherObserved")}], q="temperature>100")
+    expiring = subscribe(store, partner, entities=[{"type": expand("WeatherObserved")}])
+    store.update_subscription(expiring, body={}, spec=store.subscription(expiring)["spec"], active=True,
+                              expires_at=datetime.now(UTC) - timedelta(seconds=1))
+
+    def q_filter(q: str, entity: dict[str, Any], context: Any) -> bool:
+        name, limit = q.split(">")
+        return entity[expand(name)]["value"] > float(limit)
+
+    m = matcher_for(store, q_filter=q_filter)
+    assert m.round([(CITY, {WS: {TEMP}})]) == 1
+    [n] = queued(store, throttled)
+    assert n["notification"]["data"][0] == {"id": f"urn:ngsi-ld:WeatherObserved:{WS}", "type": "WeatherObserved",
+                                            "scope": ["/open"], "temperature": n["notification"]["data"][0][
+                                                "temperature"]}
+    assert isinstance(n["notification"]["data"][0]["temperature"], float)  # keyValues
+    assert queued(store, hot) == []
+    assert store.subscription(expiring)["status"] == "expired"
+    assert m.round([(CITY, {WS: {TEMP}})]) == 0  # throttled, and the others still do not match
+    store.revoke_key(partner)
+    store.update_subscription(throttled, body={}, spec={**store.subscription(throttled)["spec"], "throttling_s": 0},
+                              active=True, expires_at=None)
+    assert m.round([(CITY, {WS: {TEMP}})]) == 0
+    assert store.subscription(throttled)["status"] == "paused" and not store.subscription(throttled)["active"]
+    for s in (throttled, hot, expiring):
+        store.delete_subscription(s)
+
+
+def test_periodic_subscriptions_are_notified_when_due(ngsi_store: Store) -> None:
+    store = ngsi_store
+    sub = subscribe(store, key(store, "partner"), entities=[{"type": expand("WeatherObserved")}],
+                    time_interval_s=60.0)
+    m = matcher_for(store)
+    assert m.round([], periodic=True) == 1 and len(queued(store, sub)) == 1
+    assert m.round([], periodic=True) == 0  # not due again for a minute
+    assert m.round([], periodic=True, now=datetime.now(UTC) + timedelta(seconds=61)) == 1
+    assert m.round([(CITY, {WS: {TEMP}})]) == 0  # periodic ones are not notified on change
+    store.delete_subscription(sub)
+
+
+def _wait(predicate: Any, timeout: float) -> float:
+    start = time.monotonic()
+    while not predicate():
+        assert time.monotonic() - start < timeout, "timed out"
+        time.sleep(0.01)
+    return time.monotonic() - start
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "postgres"])
+async def test_end_to_end_through_the_pipeline(kind: str, samples: Path, tmp_path: Path, hook: Hook,  # noqa: F811
+                                               request: pytest.FixtureRequest) -> None:
+    url = f"duckdb:///{tmp_path}/e2e.duckdb" if kind == "duckdb" else request.getfixturevalue("pg_url")
+    store = open_store(url)
+    fill(store)
+    partner = key(store, "partner")
+    sub = subscribe(store, partner, endpoint=hook.url, entities=[{"type": expand("WeatherObserved")}],
+                    watched=[expand("temperature")], context=["https://example.org/ctx.jsonld"])
+    m = matcher_for(store)
+    m.start()
+    pipeline = Pipeline(store, on_commit=m.on_commit)
+    worker = OutboxWorker(store, {"ngsi-ld": NgsiLdNotifier(store, 5.0)}, AlertSettings(poll_interval_s=0.2))
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        from clapas.simulator.encoders import cayenne_lpp
+
+        _, payload = cayenne_lpp({"air.temperature": 31.5, "air.humidity": 40.0})
+        submit(pipeline, up_json(samples, STATION, payload, datetime.now(UTC), tags=STATION_TAGS))
+        await asyncio.to_thread(pipeline.drain, 10)
+        committed = time.monotonic()
+        await asyncio.to_thread(_wait, lambda: hook.answered_ok, 5.0)
+        latency = time.monotonic() - committed
+        assert latency < 2.0, latency
+        headers, data = hook.requests[0]
+        body = json.loads(data)
+        assert body["type"] == "Notification" and body["subscriptionId"] == sub
+        [e] = body["data"]
+        assert e["id"] == f"urn:ngsi-ld:WeatherObserved:{STATION}" and e["temperature"]["value"] == 31.5
+        assert headers["Content-Type"] == "application/json"
+        assert headers["Link"].startswith("<https://example.org/ctx.jsonld>")
+        await asyncio.to_thread(_wait, lambda: store.subscription(sub)["times_sent"] == 1, 5.0)
+        # the key is revoked: the notification already queued is not sent, and nothing more is queued
+        m.stop()
+        _, payload = cayenne_lpp({"air.temperature": 32.0})
+        submit(pipeline, up_json(samples, STATION, payload, datetime.now(UTC), f_cnt=2, tags=STATION_TAGS))
+        await asyncio.to_thread(pipeline.drain, 10)
+        assert m.round([(CITY, {STATION: {TEMP}})]) == 1
+        store.revoke_key(partner)
+        await asyncio.to_thread(_wait, lambda: any(n["status"] == "dead" for n in store.notifications(limit=10)),
+                                5.0)
+        dead = [n for n in store.notifications(limit=10) if n["status"] == "dead"]
+        assert "revoked" in dead[0]["last_error"] and len(hook.requests) == 1
+        assert store.subscription(sub)["status"] == "paused"
+        assert m.round([(CITY, {STATION: {TEMP}})]) == 0
+    finally:
+        stop.set()
+        await task
+        m.stop()
+        pipeline.close()
+        store.close()
