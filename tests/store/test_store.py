@@ -60,7 +60,9 @@ def test_migrations_are_idempotent(make_store) -> None:
     assert again.device(A)["eui"] == A
     steps = len(schema.duckdb_migrations())
     assert steps == len(schema.postgres_migrations())
-    assert again.sql("SELECT count(*) AS n, max(version) AS v FROM schema_version")[0] == {"n": steps, "v": steps}
+    last = schema.duckdb_migrations()[-1][0]  # version numbers may have gaps (placeholders until a merge)
+    assert last == schema.postgres_migrations()[-1][0]
+    assert again.sql("SELECT count(*) AS n, max(version) AS v FROM schema_version")[0] == {"n": steps, "v": last}
 
 
 # devices and latest values --------------------------------------------------------------------------------
