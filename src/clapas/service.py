@@ -119,7 +119,7 @@ class Service:
         self.spool: Spool | None = None
         self._acks = _Acks()
         self._feeder: Feeder | None = None
-        if self.subscribers:
+        if self.subscribers or cs.http_ingest:  # HTTP uplinks take the same path as MQTT's (acknowledged once spooled)
             p = settings.pipeline
             self.spool = Spool(p.spool_dir or default_dir(self.store.url), p.spool_max_bytes,
                                on_durable=self._acks.durable)
@@ -140,6 +140,17 @@ class Service:
         assert self.spool is not None
         seq = self.spool.append(m, ack)
         return self._acks.wait(seq) if ack else None
+
+    async def _http_ingest(self, m: Message) -> str | None:
+        """The HTTP ingest's way in (`app.state.ingest`): spooled and fsync'd before the caller is answered; the
+        reason when it cannot be taken now (the spool is full or the disk refuses writes)."""
+        assert self.spool is not None
+        if self.spool.full:
+            return f"spool full ({self.spool.error or f'{self.spool.bytes} bytes'})"
+        fut = self._spooled(m, True)
+        assert fut is not None
+        await fut
+        return None
 
     async def _flush_timer(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -254,6 +265,8 @@ class Service:
 
         app = create_app(self.store, self.settings, self.pipeline)
         app.state.spool = self.spool  # its size and age in /healthz and /metrics
+        if self.spool is not None:
+            app.state.ingest = self._http_ingest
         config = uvicorn.Config(app, host=self.settings.http.host, port=self.settings.http.port,
                                 log_level="warning", lifespan="off")
         server = _quiet_server_class()(config)

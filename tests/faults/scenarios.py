@@ -16,7 +16,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.faults.harness import Clapas, Mosquitto, Outcome, Publisher, account, lost_published_between, scratch_dir
+from tests.faults.harness import (
+    Clapas,
+    Mosquitto,
+    Outcome,
+    Publisher,
+    account,
+    lost_published_between,
+    query,
+    scratch_dir,
+    uplink,
+)
 from tests.faults.relay import Relay
 
 IN_FLIGHT_S = 0.1  # QoS 0: what was published this shortly before a kill counts as in flight (see kill9)
@@ -242,6 +252,50 @@ def pg_outage(pg_url: str, qos: int, sizes: Sizes, mode: str = "unreachable", ke
         degraded = any(not k.startswith("200:ok") for k in during)
         o.extra["healthz_said_degraded"] = degraded
         o.survived = o.survived and alive_during and probe.unanswered == 0 and degraded
+        return o
+
+
+# ---------------------------------------------------------------------------------------------------- HTTP ingest
+
+
+def http_kill9(pg_url: str, uplinks: int = 300, keep: bool = False) -> Outcome:
+    """ChirpStack's HTTP integration while PostgreSQL is unreachable (relay blackholed): every event answered 200
+    is spooled, none committed; then `kill -9`, the database back and a restart: every one is stored, once."""
+    import httpx
+
+    with _workspace("http", keep) as d, Mosquitto(d / "broker") as broker, Relay.for_url(pg_url) as relay:
+        app_id = _app()
+        app = Clapas(d / "clapas", store=relay.url(pg_url), mqtt_url=broker.url, app=app_id, qos=1,
+                     extra_env={"CLAPAS_AUTH_ENFORCE": "false"}).start()
+        accepted: list[str] = []
+        try:
+            relay.blackhole()
+            with httpx.Client(base_url=app.base_url, timeout=30) as client:
+                for i in range(uplinks):
+                    _, body, dedup = uplink(app_id, i, 50)
+                    r = client.post("/api/v1/ingest/chirpstack?event=up", content=body,
+                                    headers={"content-type": "application/json"})
+                    if r.status_code == 200 and r.json().get("durable") == "spooled":
+                        accepted.append(dedup)
+            [(committed_at_kill,)] = query(pg_url, "SELECT count(*) FROM journal")  # the server itself, not the relay
+            app.kill9()
+            relay.restore()
+            app.start()
+            app.wait_caught_up(len(accepted), 120)
+            rc = app.stop()
+        finally:
+            app.stop()
+        rows = query(pg_url, "SELECT dedup_key, status, count(*) FROM journal GROUP BY dedup_key, status")
+        stored = {k: n for k, status, n in rows if status == "stored"}
+        o = Outcome("HTTP ingest, PostgreSQL unreachable, kill -9, restart", 1, published=len(accepted))
+        o.stored = sum(stored.values())
+        o.duplicates = sum(n for _, status, n in rows if status == "duplicate")
+        o.quarantined = sum(n for _, status, n in rows if status not in ("stored", "duplicate"))
+        o.lost_ids = [k for k in accepted if k not in stored]
+        o.lost = len(o.lost_ids)
+        o.doubled = sum(n - 1 for n in stored.values() if n > 1)
+        o.survived = o.lost == 0 and o.doubled == 0
+        o.extra.update(posted=uplinks, committed_at_kill=int(committed_at_kill), exit_after_restart=rc)
         return o
 
 

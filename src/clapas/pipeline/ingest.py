@@ -105,6 +105,28 @@ class Pipeline:
             if mark is not None:
                 self._mark = mark
 
+    def submit_committed(self, m: Message, timeout: float) -> bool:
+        """Take one message and wait until the batch holding it is committed (at most `timeout` s): for a caller
+        that must not acknowledge before (the HTTP ingest without a spool). The batch is handed to the writer as
+        soon as none waits for it (a group commit: what arrives meanwhile joins the next batch). False on timeout
+        (the message is still on its way: a retry is dropped as a duplicate)."""
+        with self._lock:
+            self._add(m)
+            ticket = self._submitted + len(self._journal)  # batches commit in order: committed ≥ ticket says it
+            if len(self._journal) >= self.settings.batch_size:
+                self._flush_locked()
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._submitted < ticket and self._queue.empty():
+                self.flush()
+            left = deadline - time.monotonic()
+            with self._done:
+                if self._done.wait_for(lambda: self._committed >= ticket,
+                                       max(0.0, min(left, self.settings.flush_interval_s))):
+                    return True
+            if left <= 0:
+                return False
+
     def _context(self, up: Uplink) -> DeviceContext:
         ctx = self._contexts.get(up.dev_eui)
         if ctx is None or (up.info is not None and not ctx.matches(up.info)):
