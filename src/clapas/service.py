@@ -94,7 +94,7 @@ class Service:
 
     def __init__(self, settings: Settings, store: Store | None = None) -> None:
         self.settings = settings
-        self.store = store or open_store(settings.store, timezone=settings.timezone)
+        self.store = store or open_store(settings.store, timezone=settings.timezone, postgres=settings.postgres)
         import_registry_files(self.store, settings.registry)
         # alerts (issue 3): detectors run on each batch and their state is committed with it (issue 9: they start
         # from the saved state, or refuse to start if it is incompatible); the outbox worker runs in `serve`
