@@ -9,6 +9,7 @@ ingestion waits when `max_pending_batches` are queued (backpressure, nothing dro
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import queue
 import threading
@@ -161,9 +162,16 @@ class Pipeline:
                 error = f"parser failed: {type(e).__name__}: {e}"
         if up is None and eui_hint is not None:
             eui = eui_hint(m)
+        key: str | None = None
         if up is not None:
-            if journal_id is None and (up.event == "up" or up.dedup_key) and self.dedupe.seen(
-                    up.dedup_key, up.dev_eui, up.f_cnt if up.event == "up" else None, up.payload):
+            # an event without a deduplication id (log, txack, a TTN uplink…) is keyed by its raw frame, journaled
+            # as its dedupe key: the spool feeds again after a crash what it had not released, and whatever of it
+            # was committed is then recognised (the keys are warmed from the journal), never stored twice
+            key = up.dedup_key or raw_key(raw)
+            if journal_id is None and ((not up.dedup_key and self.dedupe.seen(key, "", None, b""))
+                                       or ((up.event == "up" or up.dedup_key) and self.dedupe.seen(
+                                           up.dedup_key, up.dev_eui, up.f_cnt if up.event == "up" else None,
+                                           up.payload))):
                 status = DUPLICATE
             else:
                 status, error = self._decode_into(b, up)
@@ -172,7 +180,7 @@ class Pipeline:
                                   None, None, status, error, None, None, None, raw))
         else:
             self._journal.append((journal_id, m.received_at, up.time, m.source, m.event, m.fmt, m.topic, eui,
-                                  up.f_port, up.f_cnt, up.dedup_key or None, status, error, up.rssi, up.snr, up.sf,
+                                  up.f_port, up.f_cnt, key, status, error, up.rssi, up.snr, up.sf,
                                   raw))
 
     def _decode_into(self, b: Batch, up: Uplink) -> tuple[str, str | None]:
@@ -367,6 +375,14 @@ class Pipeline:
     @property
     def pending(self) -> int:
         return self._submitted - self._committed + len(self._journal)
+
+
+RAW_KEY_PREFIX = "raw:"
+
+
+def raw_key(raw: bytes) -> str:
+    """The dedupe key of an event that has none: a digest of its raw frame (the same frame is the same event)."""
+    return RAW_KEY_PREFIX + hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
 def now() -> datetime:
