@@ -255,6 +255,47 @@ def pg_outage(pg_url: str, qos: int, sizes: Sizes, mode: str = "unreachable", ke
         return o
 
 
+def healthz_blackholed(pg_url: str, sizes: Sizes, calls: int = 50, keep: bool = False) -> dict[str, float]:
+    """`/healthz` timed while PostgreSQL is blackholed (every write hangs) and uplinks keep coming at QoS 0: the
+    answer must come from memory, never wait on the store nor on the writer. Returns the latencies' p50/p95/max (s)
+    and how many answers said degraded, beside the same figures with the database answering."""
+    import httpx
+
+    with _workspace("healthz", keep) as d, Mosquitto(d / "broker") as broker, Relay.for_url(pg_url) as relay:
+        app_id = _app()
+        app = Clapas(d / "clapas", store=relay.url(pg_url), mqtt_url=broker.url, app=app_id, qos=0,
+                     extra_env={"CLAPAS_AUTH_RATE_LIMITS": "false"}).start()  # a monitor is not rate-limited
+        pub = Publisher(broker.url, app_id, sizes.uplinks, rate=sizes.rate, qos=0, devices=sizes.devices).start()
+
+        def timed() -> tuple[list[float], int]:
+            took: list[float] = []
+            degraded = 0
+            with httpx.Client(base_url=app.base_url, timeout=5) as client:  # one connection, as a monitor keeps
+                for _ in range(calls):
+                    t0 = time.monotonic()
+                    code = client.get("/healthz").status_code
+                    took.append(time.monotonic() - t0)
+                    degraded += code == 503
+                    time.sleep(0.05)
+            return sorted(took), degraded
+
+        try:
+            _after(pub, 1 / 8)
+            healthy, _ = timed()  # the same traffic, the database answering: what the machine itself costs
+            relay.blackhole()
+            deadline = time.monotonic() + 30
+            while app.healthz(3)[0] != 503 and time.monotonic() < deadline:  # the hung write noticed (5 s)
+                time.sleep(0.2)
+            took, degraded = timed()
+            relay.restore()
+        finally:
+            pub.close()
+            app.stop()
+        k = int(calls * 0.95) - 1
+        return {"p50_s": took[calls // 2], "p95_s": took[k], "max_s": took[-1], "degraded": degraded,
+                "calls": calls, "healthy_p50_s": healthy[calls // 2], "healthy_p95_s": healthy[k]}
+
+
 # ---------------------------------------------------------------------------------------------------- HTTP ingest
 
 
