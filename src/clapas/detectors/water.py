@@ -77,7 +77,7 @@ def add_months(d: date, months: int) -> date:
 
 # The per-meter state classes are msgspec Structs: they are saved, typed, with every batch that hears the meter
 # (`clapas.detectors.state_codec.StructCodec`). Lists stand for deques (msgspec has no deque type).
-class Meter(msgspec.Struct):
+class Meter(msgspec.Struct, array_like=True):
     """A meter's last reading and its day-volume accounting."""
 
     t: float | None = None
@@ -90,7 +90,7 @@ class Meter(msgspec.Struct):
 
 
 # --- interval rules ------------------------------------------------------------------------------------------------
-class _Leak(msgspec.Struct):
+class _Leak(msgspec.Struct, array_like=True):
     last_dry_end: float  # nothing is known before the first reading
     dry_start: float | None = None
     flows: list[tuple[float, float]] = msgspec.field(default_factory=list)  # (interval end, L/h), oldest first
@@ -159,7 +159,7 @@ class ContinuousFlow:
                     f"(minimum hourly flow {low:.0f} L/h): probable leak after the meter"))
 
 
-class _Night(msgspec.Struct):
+class _Night(msgspec.Struct, array_like=True):
     run: int = 0  # nights in a row with flow in every hour
     run_low: float = math.inf
     day: int | None = None
@@ -453,7 +453,7 @@ ZONE_NIGHTS_KEPT = 64  # design: normal nights kept per district (the baseline u
 BALANCE_DAYS_KEPT = 62  # design: daily balances kept per district (two months)
 
 
-class _Zone(msgspec.Struct):
+class _Zone(msgspec.Struct, array_like=True):
     history: list[tuple[int, float]] = msgspec.field(default_factory=list)  # (night, MNF) of normal nights
     open: bool = False
 

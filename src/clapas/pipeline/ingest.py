@@ -294,11 +294,14 @@ class Pipeline:
         """Try the batch until the store takes it, waiting at most `retry_max_s` between tries (so ingestion resumes
         within that of the store's return). Meanwhile ingestion keeps going into the spool (see spool.py)."""
         delay = min(0.25, self.settings.retry_max_s)
+        failed = False
         while True:
             self.writing_since = time.time()
             try:
-                self._commit(batch, replay)
+                if not (failed and self._committed_unheard(batch, replay)):
+                    self._commit(batch, replay)
             except Exception as e:  # the store is down or refused the batch: keep it, retry, lose nothing
+                failed = True
                 self.writing_since = None
                 self.write_errors += 1
                 first = self.store_error is None
@@ -318,6 +321,24 @@ class Pipeline:
                             time.time() - (self.store_down_since or time.time()))
                 self.store_error = self.store_down_since = None
             return
+
+    def _committed_unheard(self, batch: Batch, replay: bool) -> bool:
+        """After a failed try: was the batch committed all the same (the connection dropped after the server took
+        the COMMIT, before its answer came back)? Then writing it again would store it twice. A message new in this
+        batch (not a duplicate: its key was in no earlier batch) tells, by its key in the journal. If so the
+        detectors, put back by the failure, are run on it again (the same state and alerts as committed)."""
+        if replay:
+            return False  # a replay replaces rows: trying it again is harmless
+        key = next((k for k, st in zip(batch.j_dedup, batch.j_status, strict=True) if k and st != DUPLICATE), None)
+        journaled = getattr(self.store, "journaled", None)  # (a wrapped or test store may not have it)
+        if key is None or journaled is None or not journaled(key):
+            return False
+        log.warning("a batch of %d messages was committed although its commit was not acknowledged: not written "
+                    "again", len(batch))
+        if self.detectors is not None:
+            self.detectors.prepare(batch)
+            self.detectors.committed(batch)
+        return True
 
     def store_problem(self) -> str | None:
         """Why the store cannot be written now, for /healthz: the last write failed, or one has hung for more than

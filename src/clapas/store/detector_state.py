@@ -66,6 +66,13 @@ class StateTables:
             self._apply_alert_changes_in(cur, w.alerts, w.route, datetime.now(UTC))  # type: ignore[attr-defined]
         self._put_state(cur, w.rows, w.seq)
 
+    def journaled(self, key: str, recent: int = 1_000_000) -> bool:
+        """Whether a message of this dedupe key is among the last `recent` journal rows. For the writer, after a
+        write whose outcome it could not hear (the connection dropped around the COMMIT): committed or not?"""
+        return bool(self._rows(self._q(  # type: ignore[attr-defined]
+            "SELECT 1 AS x FROM journal WHERE id > (SELECT coalesce(max(id), 0) FROM journal) - ? "
+            "AND dedup_key = ? LIMIT 1"), [recent, key]))
+
     def detector_state(self) -> list[tuple[str, str, str, bytes]]:
         """Each subject's newest state."""
         rows = self._rows(_LATEST)  # type: ignore[attr-defined]
