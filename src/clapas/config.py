@@ -469,12 +469,41 @@ class NgsiLdSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # --- end of the city's tenant and subscriptions ---
 
 
+class PostgresSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """How clapas talks to PostgreSQL (issue 9): a database that stops answering (a half-open connection: a network
+    that drops packets gives no error, only a wait) must fail a write, never block the writer forever. Design
+    values; the parameters are libpq's (postgresql.org/docs/current/libpq-connect.html)."""
+
+    # Opening a connection (TCP and the startup handshake) gives up after this long (libpq connect_timeout).
+    connect_timeout_s: int = 10
+    # The server cancels a statement running longer (statement_timeout; 0: never). Migrations run without it.
+    statement_timeout_s: float = 60.0
+    # A batch's transaction not finished after this long has its connection cut by clapas itself (the server
+    # cannot cancel what it never receives); the batch is retried on a new connection, nothing is lost.
+    write_timeout_s: float = 90.0
+    # TCP keepalives on an idle connection: first probe after `keepalives_idle_s`, then every
+    # `keepalives_interval_s`, dropped after `keepalives_count` unanswered (libpq keepalives_*).
+    keepalives_idle_s: int = 30
+    keepalives_interval_s: int = 10
+    keepalives_count: int = 3
+    # Data sent and not acknowledged for this long drops the connection (Linux TCP_USER_TIMEOUT; 0: the kernel's).
+    tcp_user_timeout_s: float = 30.0
+
+    def libpq(self) -> dict[str, Any]:
+        """The connection parameters psycopg passes to libpq."""
+        return {"connect_timeout": self.connect_timeout_s, "keepalives": 1,
+                "keepalives_idle": self.keepalives_idle_s, "keepalives_interval": self.keepalives_interval_s,
+                "keepalives_count": self.keepalives_count, "tcp_user_timeout": round(self.tcp_user_timeout_s * 1000),
+                "options": f"-c statement_timeout={round(self.statement_timeout_s * 1000)}"}
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # duckdb:///path/city.duckdb (one file, the default) or postgresql://user@host:port/db
     store: str = "duckdb:///clapas.duckdb"
     # The city's time zone, for rules that speak of local time.
     timezone: str = "Europe/Paris"
     log_level: str = "INFO"
+    postgres: PostgresSettings = msgspec.field(default_factory=PostgresSettings)
     http: HttpSettings = msgspec.field(default_factory=HttpSettings)
     chirpstack: ChirpstackSettings = msgspec.field(default_factory=ChirpstackSettings)
     ttn: TtnSettings = msgspec.field(default_factory=TtnSettings)
@@ -631,6 +660,12 @@ def _check(s: Settings) -> None:
     _check_stewardship(s)
     _check_open_data(s)
     _check_partitioned(s)
+    pg = s.postgres
+    if not (pg.connect_timeout_s >= 1 and 0 <= pg.statement_timeout_s < math.inf and 0 < pg.write_timeout_s < math.inf
+            and 0 <= pg.tcp_user_timeout_s < math.inf and min(pg.keepalives_idle_s, pg.keepalives_interval_s,
+                                                              pg.keepalives_count) >= 1):
+        raise ConfigError("postgres: connect_timeout_s and keepalives_* must be ≥ 1, write_timeout_s > 0, "
+                          "statement_timeout_s and tcp_user_timeout_s ≥ 0 (finite)")
     if s.pipeline.batch_size < 1 or not 0 < s.pipeline.flush_interval_s < math.inf:  # NaN fails too
         raise ConfigError("pipeline batch_size must be ≥ 1 and flush_interval_s > 0")
     if (not 0 < s.pipeline.retry_max_s < math.inf or s.pipeline.spool_max_bytes < 1

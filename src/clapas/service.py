@@ -95,7 +95,7 @@ class Service:
 
     def __init__(self, settings: Settings, store: Store | None = None) -> None:
         self.settings = settings
-        self.store = store or open_store(settings.store, timezone=settings.timezone)
+        self.store = store or open_store(settings.store, timezone=settings.timezone, postgres=settings.postgres)
         import_registry_files(self.store, settings.registry)
         # alerts (issue 3): detectors run on each batch and their state is committed with it (issue 9: they start
         # from the saved state, or refuse to start if it is incompatible); the outbox worker runs in `serve`
@@ -128,7 +128,7 @@ class Service:
         self.spool: Spool | None = None
         self._acks = _Acks()
         self._feeder: Feeder | None = None
-        if self.subscribers:
+        if self.subscribers or cs.http_ingest:  # HTTP uplinks take the same path as MQTT's (acknowledged once spooled)
             p = settings.pipeline
             self.spool = Spool(p.spool_dir or default_dir(self.store.url), p.spool_max_bytes,
                                on_durable=self._acks.durable)
@@ -155,6 +155,17 @@ class Service:
         assert self.spool is not None
         seq = self.spool.append(m, ack)
         return self._acks.wait(seq) if ack else None
+
+    async def _http_ingest(self, m: Message) -> str | None:
+        """The HTTP ingest's way in (`app.state.ingest`): spooled and fsync'd before the caller is answered; the
+        reason when it cannot be taken now (the spool is full or the disk refuses writes)."""
+        assert self.spool is not None
+        if self.spool.full:
+            return f"spool full ({self.spool.error or f'{self.spool.bytes} bytes'})"
+        fut = self._spooled(m, True)
+        assert fut is not None
+        await fut
+        return None
 
     async def _flush_timer(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -277,6 +288,11 @@ class Service:
 
         app = create_app(self.store, self.settings, self.pipeline)
         app.state.spool = self.spool  # its size and age in /healthz and /metrics
+        if self.spool is not None:
+            app.state.ingest = self._http_ingest
+        from clapas.api.ngsi_ld.matching import attach
+
+        attach(app, self.subscriptions)  # the sandbox's writes notify its subscriptions too
         await serve_app(app, self.settings, stop)
 
 

@@ -16,7 +16,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.faults.harness import Clapas, Mosquitto, Outcome, Publisher, account, lost_published_between, scratch_dir
+from tests.faults.harness import (
+    Clapas,
+    Mosquitto,
+    Outcome,
+    Publisher,
+    account,
+    lost_published_between,
+    query,
+    scratch_dir,
+    uplink,
+)
 from tests.faults.relay import Relay
 
 IN_FLIGHT_S = 0.1  # QoS 0: what was published this shortly before a kill counts as in flight (see kill9)
@@ -242,6 +252,91 @@ def pg_outage(pg_url: str, qos: int, sizes: Sizes, mode: str = "unreachable", ke
         degraded = any(not k.startswith("200:ok") for k in during)
         o.extra["healthz_said_degraded"] = degraded
         o.survived = o.survived and alive_during and probe.unanswered == 0 and degraded
+        return o
+
+
+def healthz_blackholed(pg_url: str, sizes: Sizes, calls: int = 50, keep: bool = False) -> dict[str, float]:
+    """`/healthz` timed while PostgreSQL is blackholed (every write hangs) and uplinks keep coming at QoS 0: the
+    answer must come from memory, never wait on the store nor on the writer. Returns the latencies' p50/p95/max (s)
+    and how many answers said degraded, beside the same figures with the database answering."""
+    import httpx
+
+    with _workspace("healthz", keep) as d, Mosquitto(d / "broker") as broker, Relay.for_url(pg_url) as relay:
+        app_id = _app()
+        app = Clapas(d / "clapas", store=relay.url(pg_url), mqtt_url=broker.url, app=app_id, qos=0,
+                     extra_env={"CLAPAS_AUTH_RATE_LIMITS": "false"}).start()  # a monitor is not rate-limited
+        pub = Publisher(broker.url, app_id, sizes.uplinks, rate=sizes.rate, qos=0, devices=sizes.devices).start()
+
+        def timed() -> tuple[list[float], int]:
+            took: list[float] = []
+            degraded = 0
+            with httpx.Client(base_url=app.base_url, timeout=5) as client:  # one connection, as a monitor keeps
+                for _ in range(calls):
+                    t0 = time.monotonic()
+                    code = client.get("/healthz").status_code
+                    took.append(time.monotonic() - t0)
+                    degraded += code == 503
+                    time.sleep(0.05)
+            return sorted(took), degraded
+
+        try:
+            _after(pub, 1 / 8)
+            healthy, _ = timed()  # the same traffic, the database answering: what the machine itself costs
+            relay.blackhole()
+            deadline = time.monotonic() + 30
+            while app.healthz(3)[0] != 503 and time.monotonic() < deadline:  # the hung write noticed (5 s)
+                time.sleep(0.2)
+            took, degraded = timed()
+            relay.restore()
+        finally:
+            pub.close()
+            app.stop()
+        k = int(calls * 0.95) - 1
+        return {"p50_s": took[calls // 2], "p95_s": took[k], "max_s": took[-1], "degraded": degraded,
+                "calls": calls, "healthy_p50_s": healthy[calls // 2], "healthy_p95_s": healthy[k]}
+
+
+# ---------------------------------------------------------------------------------------------------- HTTP ingest
+
+
+def http_kill9(pg_url: str, uplinks: int = 300, keep: bool = False) -> Outcome:
+    """ChirpStack's HTTP integration while PostgreSQL is unreachable (relay blackholed): every event answered 200
+    is spooled, none committed; then `kill -9`, the database back and a restart: every one is stored, once."""
+    import httpx
+
+    with _workspace("http", keep) as d, Mosquitto(d / "broker") as broker, Relay.for_url(pg_url) as relay:
+        app_id = _app()
+        app = Clapas(d / "clapas", store=relay.url(pg_url), mqtt_url=broker.url, app=app_id, qos=1,
+                     extra_env={"CLAPAS_AUTH_ENFORCE": "false"}).start()
+        accepted: list[str] = []
+        try:
+            relay.blackhole()
+            with httpx.Client(base_url=app.base_url, timeout=30) as client:
+                for i in range(uplinks):
+                    _, body, dedup = uplink(app_id, i, 50)
+                    r = client.post("/api/v1/ingest/chirpstack?event=up", content=body,
+                                    headers={"content-type": "application/json"})
+                    if r.status_code == 200 and r.json().get("durable") == "spooled":
+                        accepted.append(dedup)
+            [(committed_at_kill,)] = query(pg_url, "SELECT count(*) FROM journal")  # the server itself, not the relay
+            app.kill9()
+            relay.restore()
+            app.start()
+            app.wait_caught_up(len(accepted), 120)
+            rc = app.stop()
+        finally:
+            app.stop()
+        rows = query(pg_url, "SELECT dedup_key, status, count(*) FROM journal GROUP BY dedup_key, status")
+        stored = {k: n for k, status, n in rows if status == "stored"}
+        o = Outcome("HTTP ingest, PostgreSQL unreachable, kill -9, restart", 1, published=len(accepted))
+        o.stored = sum(stored.values())
+        o.duplicates = sum(n for _, status, n in rows if status == "duplicate")
+        o.quarantined = sum(n for _, status, n in rows if status not in ("stored", "duplicate"))
+        o.lost_ids = [k for k in accepted if k not in stored]
+        o.lost = len(o.lost_ids)
+        o.doubled = sum(n - 1 for n in stored.values() if n > 1)
+        o.survived = o.lost == 0 and o.doubled == 0
+        o.extra.update(posted=uplinks, committed_at_kill=int(committed_at_kill), exit_after_restart=rc)
         return o
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.faults.scenarios import Sizes, can_mount, full_disk, notifier_down, pg_outage
+from tests.faults.scenarios import Sizes, can_mount, full_disk, healthz_blackholed, notifier_down, pg_outage
 
 pytestmark = pytest.mark.faults
 
@@ -50,3 +50,14 @@ def test_notifier_down_longer_than_its_attempts_dead_letters_only_after_them() -
     o = notifier_down(max_attempts=8)  # 8 attempts span ≈ 21 min: an hour outage exhausts them
     assert o.extra["dead"] > 0 and o.extra["dead_before_max_attempts"] == 0, o.as_dict()
     assert o.lost == 0 and o.extra["in_order"]
+
+
+@pytest.mark.postgres
+@pytest.mark.mqtt
+def test_healthz_answers_within_100_ms_while_postgres_is_blackholed_under_load(pg_url: str) -> None:
+    r = healthz_blackholed(pg_url, Sizes(uplinks=20000, rate=500), calls=50)
+    assert r["degraded"] == r["calls"], r  # every answer says why: the write hangs
+    # 100 ms is the issue's target, for 95 % of the calls; the client, clapas, the broker and PostgreSQL share the
+    # loaded test machine, so the bar is also met at twice what the same calls take with the database answering.
+    # A loop that waits on the store or the writer takes seconds (1.16 s measured before issue 9's fixes)
+    assert r["p95_s"] < max(0.1, 2 * r["healthy_p95_s"]) and r["max_s"] < 1.0, r

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.faults.scenarios import Sizes, broker_restart, kill9, sigterm_burst
+from tests.faults.scenarios import Sizes, broker_restart, http_kill9, kill9, sigterm_burst
 
 pytestmark = [pytest.mark.faults, pytest.mark.mqtt]
 
@@ -36,3 +36,11 @@ def test_broker_restart_one_reconnection_nothing_lost() -> None:
     o = broker_restart(QUICK)
     assert o.extra["connections"] == 2, o.as_dict()
     assert o.lost == 0 and o.doubled == 0 and o.stored == o.published, o.as_dict()
+
+
+@pytest.mark.postgres
+def test_http_ingest_answered_then_killed_before_the_commit_loses_nothing(pg_url: str) -> None:
+    o = http_kill9(pg_url, uplinks=200)
+    assert o.extra["posted"] == o.published == 200, o.as_dict()  # every event answered 200 ("spooled")
+    assert o.extra["committed_at_kill"] == 0, o.as_dict()  # the kill fell between the answers and any commit
+    assert (o.lost, o.doubled) == (0, 0) and o.stored == o.published, o.as_dict()

@@ -18,6 +18,7 @@ from tests.helpers import T0, as_message, sample, up_event
 
 LPP = bytes.fromhex("03670110056700FF")  # Cayenne LPP documentation: 27.2 °C on channel 3, 25.5 °C on channel 5
 LPP_TH = bytes.fromhex("0167011002682A")  # 27.2 °C and 21 %RH
+LPP_TAGS = {"decoder": "cayenne_lpp"}
 
 
 @pytest.fixture
@@ -164,3 +165,35 @@ def test_a_partial_batch_is_written_when_input_goes_quiet(store, samples):
     p.flush_if_due()  # nothing new for a whole tick: write now rather than wait the hour
     assert p.drain(5) and store.counts()["stored"] == 1
     p.close()
+
+
+@pytest.mark.parametrize("backend", ["duckdb", "postgres"])
+def test_a_commit_whose_answer_was_lost_is_not_written_twice(tmp_path, samples, request, backend):
+    """The connection drops after the server took the COMMIT and before its answer (a database restart at the
+    wrong moment): the writer sees a failure, but the batch is in the store; the retry must not store it again."""
+    url = f"duckdb:///{tmp_path / 'c.duckdb'}" if backend == "duckdb" else request.getfixturevalue("pg_url")
+    real = open_store(url)
+    lost = []
+
+    class AnswerLost:  # the real store; its first write commits, then says the connection dropped
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def write(self, batch):
+            real.write(batch)
+            if not lost:
+                lost.append(len(batch))
+                raise ConnectionError("server closed the connection unexpectedly")
+
+    events = [as_message(up_event(samples, eui="0303030303030303", payload=LPP_TH, f_cnt=i, tags=LPP_TAGS,
+                                  time=T0 + timedelta(minutes=i))) for i in range(5)]
+    events.append(as_message({**sample(samples, "log"), "time": T0.isoformat()}, event="log"))  # no dedup id
+    p = Pipeline(AnswerLost(), PipelineSettings(batch_size=100, retry_max_s=0.05))  # type: ignore[arg-type]
+    p.submit_many(events)
+    p.close()
+    try:
+        assert lost == [6] and p.write_errors == 1  # the failure happened…
+        counts = real.counts()
+        assert counts["stored"] == 6 and counts["observations"] == 10  # …and nothing was stored twice
+    finally:
+        real.close()

@@ -260,3 +260,28 @@ def test_a_replay_that_drops_a_quantity_updates_latest_and_quantities_in_use(sto
     assert [(r["quantity"], r["value"]) for r in store.latest(A)] == [("battery", 91)]
     assert store.counts()["observations"] == 1
     assert_rollups_match_raw(store)
+
+
+def test_a_write_on_a_connection_that_stopped_answering_fails_within_its_limit(pg_url: str) -> None:
+    """A blackholed network (the relay forwards nothing and refuses nothing: no error, only a wait) must not block
+    the writer forever (issue 9): the write fails after `postgres.write_timeout_s`, the next one uses a new
+    connection once the database answers again, and the failed one left nothing behind."""
+    from clapas.config import PostgresSettings
+    from tests.faults.relay import Relay
+
+    with Relay.for_url(pg_url) as relay:
+        limits = PostgresSettings(write_timeout_s=1.5, connect_timeout_s=2, statement_timeout_s=5)
+        s = PostgresStore(relay.url(pg_url), rollup_interval_s=None, connection=limits)
+        try:
+            s.write(uplink(Batch(), A, utc(2026, 3, 1, 12), {"battery": 90}))
+            assert s.sql("SHOW statement_timeout")[0]["statement_timeout"] == "5s"
+            relay.blackhole()
+            t0 = time.monotonic()
+            with pytest.raises(psycopg.OperationalError):
+                s.write(uplink(Batch(), A, utc(2026, 3, 1, 13), {"battery": 89}))
+            assert time.monotonic() - t0 < 1.5 + 2.5  # the limit, and slack for a loaded machine
+            relay.restore()
+            s.write(uplink(Batch(), A, utc(2026, 3, 1, 13), {"battery": 89}))  # the retry, on a new connection
+            assert s.counts()["stored"] == 2  # the cut transaction was rolled back, not committed twice
+        finally:
+            s.close()

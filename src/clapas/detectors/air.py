@@ -104,12 +104,20 @@ class _Zone:
         self.rules: dict[str, _Rule] = {}
         self.hourly: dict[Pollutant, list[tuple[_Rule, EpisodeTracker]]] = {}
         self.daily: dict[Pollutant, list[tuple[_Rule, EpisodeTracker]]] = {}
+        self.link(thresholds)
+
+    def link(self, thresholds: tuple[Threshold, ...]) -> None:
+        """`hourly` and `daily` point at the trackers of `rules` (made if missing), in the thresholds' order (again
+        after loading saved state, which holds them as copies)."""
+        self.hourly, self.daily = {}, {}
+        used: dict[str, int] = {}
         for th in thresholds:
             name = f"air.{th.pollutant.value}.{th.level}"
             rule = self.rules.get(name) or self.rules.setdefault(name, _Rule(name, th.pollutant))
-            tracker = EpisodeTracker(th)
-            rule.trackers.append(tracker)
-            (self.daily if th.daily else self.hourly).setdefault(th.pollutant, []).append((rule, tracker))
+            j = used[name] = used.get(name, -1) + 1
+            if j == len(rule.trackers):
+                rule.trackers.append(EpisodeTracker(th))
+            (self.daily if th.daily else self.hourly).setdefault(th.pollutant, []).append((rule, rule.trackers[j]))
 
 
 def _rank(severity: str) -> int:
@@ -172,7 +180,10 @@ class AirDetector(Detector):
         self.state_loaded()
 
     def state_loaded(self) -> None:
-        """Every registered sensor counts in its zone's completeness, saved state or not."""
+        """Every registered sensor counts in its zone's completeness, saved state or not; a loaded zone's rules are
+        linked to its trackers again."""
+        for st in self.zones.values():
+            st.link(self.settings.thresholds)
         for m in self.registry.of_kind(AIR_QUALITY):
             if m.zone:
                 self._zone(m.zone).sensors.add(m.eui)

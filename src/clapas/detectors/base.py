@@ -161,7 +161,7 @@ class Detector:
     state_maps: tuple[StateMap, ...] = ()
     state_attrs: tuple[str, ...] = ()
     state_modules: tuple[str, ...] = ()
-    state_codec: str = "pickle"  # or "msgpack": faster, for state of slotted classes, deques, dicts and numbers
+    state_codec: str = "tree"  # or "struct": typed (every map declares `StateMap.value`), for many subjects
 
     def state_loaded(self) -> None:
         """Called after saved state was loaded: re-link what the saved subjects share."""

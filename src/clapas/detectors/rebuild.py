@@ -101,7 +101,7 @@ def _clear(rule: str, subject: str, at: Any) -> Any:
 
 def cmd_state_rebuild(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
-    store = open_store(settings.store, timezone=settings.timezone)
+    store = open_store(settings.store, timezone=settings.timezone, postgres=settings.postgres)
     try:
         r = rebuild(store, settings, progress=not args.quiet)
     finally:

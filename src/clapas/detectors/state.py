@@ -13,27 +13,26 @@ Only what may have changed is encoded: for maps whose entries change only when t
 pending periods, a few dozen subjects) every subject, whose bytes are compared with the committed ones. A row holds
 one subject's entries of every map of one detector, so objects shared within a subject stay shared.
 
-Encoding: pickle (protocol 5), read back through an unpickler that only builds clapas classes and a few standard
-containers. msgspec would need a typed schema of every detector's internal classes (deques with a maximum length,
-sets, tuple keys, enums, objects shared between maps); pickle keeps them exactly, in C, for ≈ 3 µs a meter. Rows
-are tagged with a version per detector: its declared `state_version` and a digest of its state layout (the maps
-and the slots of the classes of its modules). A version that does not match this code is never loaded:
-`clapas state rebuild` computes the state again from the journal.
+Encoding (`clapas.detectors.state_codec`, no pickle): typed msgspec rows for detectors with many subjects (the
+water meters: each map declares the type of its values), tagged msgpack trees of the detector's own classes for the
+others. Rows are tagged with a version per detector: its declared `state_version`, its codec and a digest of its state
+layout (the maps and the slots of the classes of its modules). A version that does not match this code is never
+loaded: `clapas state rebuild` computes the state again from the journal (which is also how rows saved by the earlier,
+pickled format are replaced).
 """
 
 from __future__ import annotations
 
-import enum
 import hashlib
-import io
-import pickle
 import sys
-from collections import defaultdict, deque
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
-from zoneinfo import ZoneInfo
 
+import msgspec
+
+from clapas.detectors.state_codec import StructCodec, TreeCodec
 from clapas.store.base import StoreError
 
 if TYPE_CHECKING:
@@ -44,9 +43,8 @@ DEVICE = "device"  # keyed by device EUI; an entry changes only when its device 
 ANY = "any"  # keyed by any subject; may change on any batch (periods closing): compared whole each batch
 GLOBAL = ""  # the subject of a detector's scalars (`state_attrs`), and of the runner's watermark
 RUNNER = "runner"  # the runner's own row
-RUNNER_VERSION = "1"
-_PROTOCOL = 5
-_MISSING = object()
+RUNNER_VERSION = "2"  # 1: pickled
+_runner_enc = msgspec.msgpack.Encoder()
 
 
 class StateMap(NamedTuple):
@@ -55,98 +53,13 @@ class StateMap(NamedTuple):
     path: str
     scope: str = DEVICE
     tuple_key: bool = False  # keys are tuples whose first item is the subject
+    # the type of the values, for a "struct" codec detector: of a dict's values; with tuple keys (key type, value
+    # type) for a dict, (key type,) for a set; a set without tuple keys needs none
+    value: Any = None
 
 
 class StateIncompatible(StoreError):
     """Saved detector state written by another layout of the detectors: rebuild it, never load it."""
-
-
-# the only globals saved state may name: clapas classes and these
-_SAFE = {("builtins", n) for n in ("set", "frozenset", "complex", "bytearray", "slice", "range")} | {
-    ("collections", "deque"), ("collections", "OrderedDict"), ("collections", "defaultdict"),
-    ("datetime", "datetime"), ("datetime", "date"), ("datetime", "timedelta"), ("datetime", "timezone"),
-    ("zoneinfo", "ZoneInfo"), ("copyreg", "_reconstructor"), ("builtins", "object"), ("msgspec._utils", "rebuild")}
-
-
-def _enum_member(cls: type, name: str) -> Any:
-    """The `getattr` pickle uses for enum members and time zones, refusing anything else."""
-    if cls is ZoneInfo and name == "_unpickle":
-        return ZoneInfo._unpickle
-    if not (isinstance(cls, type) and issubclass(cls, enum.Enum)):
-        raise pickle.UnpicklingError(f"detector state asks for {name!r} of {cls!r}, which is not an enum")
-    return cls[name]
-
-
-class _Unpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) == ("builtins", "getattr"):
-            return _enum_member
-        if module == "clapas" or module.startswith("clapas.") or (module, name) in _SAFE:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"detector state names {module}.{name}, which it may not")
-
-
-def dumps(v: Any) -> bytes:
-    return pickle.dumps(v, _PROTOCOL)
-
-
-def loads(b: bytes) -> Any:
-    return _Unpickler(io.BytesIO(b)).load()
-
-
-class Msgpack:
-    """A faster codec for detectors whose state is made of slotted classes, deques, dicts, lists and numbers (the
-    water meters: ≈ 4 µs a meter where pickle takes ≈ 18): msgpack through msgspec, each object an extension
-    naming its class among those of the detector's modules (nothing else can be built). Tuples come back as lists
-    and sets are not supported: for state that only reads its tuples (and keeps its sets as `state_maps`)."""
-
-    _OBJ, _DEQUE = 1, 2
-
-    def __init__(self, modules: Iterable[str]) -> None:
-        import msgspec
-
-        self._msgspec = msgspec
-        self.classes: dict[str, type] = {}
-        for mod_name in modules:
-            for name, cls in vars(sys.modules[mod_name]).items():
-                if isinstance(cls, type) and cls.__module__ == mod_name and "__slots__" in vars(cls):
-                    self.classes[name] = cls
-        self._enc = msgspec.msgpack.Encoder(enc_hook=self._hook)
-        self._dec = msgspec.msgpack.Decoder(ext_hook=self._ext)
-
-    def _hook(self, obj: Any) -> Any:
-        Ext = self._msgspec.msgpack.Ext
-        if isinstance(obj, deque):
-            return Ext(self._DEQUE, self._enc.encode([obj.maxlen, list(obj)]))
-        name = type(obj).__name__
-        if self.classes.get(name) is type(obj):
-            return Ext(self._OBJ, self._enc.encode([name, *(getattr(obj, s) for s in type(obj).__slots__)]))
-        raise TypeError(f"detector state cannot encode {type(obj).__name__}")
-
-    def _ext(self, code: int, data: memoryview) -> Any:
-        v = self._dec.decode(data)
-        if code == self._DEQUE:
-            return deque(v[1], v[0])
-        cls = self.classes.get(v[0]) if code == self._OBJ else None
-        if cls is None:
-            raise ValueError(f"detector state names an unknown class {v[0]!r}")
-        obj = cls.__new__(cls)
-        for slot, value in zip(cls.__slots__, v[1:], strict=True):
-            setattr(obj, slot, value)
-        return obj
-
-    def dumps(self, v: Any) -> bytes:
-        return self._enc.encode(v)
-
-    def loads(self, b: bytes) -> Any:
-        return self._dec.decode(b)
-
-
-class Pickle:
-    """The general codec: anything the detectors keep (dataclasses, enums, sets, shared objects)."""
-
-    dumps = staticmethod(dumps)
-    loads = staticmethod(loads)
 
 
 def _resolve(obj: Any, path: str) -> Any:
@@ -203,10 +116,18 @@ class StateKeeper:
         self.detectors = detectors
         self.names = [state_name(d) for d in detectors]
         self.versions = [state_version(d) for d in detectors]
-        self.codecs = {n: Msgpack({type(d).__module__, *d.state_modules}) if d.state_codec == "msgpack" else Pickle
-                       for n, d in zip(self.names, detectors, strict=True)}
-        self.committed: dict[tuple[str, str], bytes] = {}
+        self.codecs = {n: self._codec(d) for n, d in zip(self.names, detectors, strict=True)}
+        self.committed: dict[str, dict[str, bytes]] = {}  # detector → subject → bytes
         self._any_seen: dict[str, set[str]] = defaultdict(set)  # subjects of ANY maps at the last encoding
+
+    @staticmethod
+    def _codec(det: Detector) -> StructCodec | TreeCodec:
+        if det.state_codec == "struct":
+            return StructCodec([(isinstance(_resolve(det, m.path), dict), m.tuple_key, m.value or (bool,))
+                                for m in det.state_maps])
+        if det.state_codec == "tree":
+            return TreeCodec({type(det).__module__, *det.state_modules})
+        raise ValueError(f"{type(det).__name__}: unknown state codec {det.state_codec!r} (struct or tree)")
 
     # encoding ----------------------------------------------------------------------------------------
     def encode(self, observed: dict[str, set[str]]) -> list[Row]:
@@ -215,55 +136,55 @@ class StateKeeper:
         rows: list[Row] = []
         committed = self.committed
         for det, name, version in zip(self.detectors, self.names, self.versions, strict=True):
-            dumps = self.codecs[name].dumps
-            device_maps: list[tuple[int, Any, bool]] = []  # (index, container, is a dict): looked up by subject
-            any_maps: list[tuple[int, Any, bool]] = []
-            tuple_maps: list[tuple[int, Any, bool, dict[str, list[Any]]]] = []  # with their subject → keys index
+            codec = self.codecs[name]
+            dump = codec.dump_row
+            # one lookup per map and subject, each a dict's `get`: sets and tuple-keyed maps are indexed by subject
+            # first (they are small: open alarms, zones, pending periods)
+            getters: list[Any] = []
             any_subjects: set[str] = set()
-            for i, spec in enumerate(det.state_maps):
+            for spec in det.state_maps:
                 container = _resolve(det, spec.path)
                 if spec.tuple_key:
                     groups: dict[str, list[Any]] = defaultdict(list)
-                    for k in container:
-                        groups[k[0]].append(k)
-                    tuple_maps.append((i, container, isinstance(container, dict), groups))
+                    if isinstance(container, dict):
+                        for k, v in container.items():
+                            groups[k[0]].append((k, v))
+                    else:
+                        for k in container:
+                            groups[k[0]].append(k)
+                    getters.append(dict(groups).get)
                     if spec.scope == ANY:
                         any_subjects.update(groups)
-                elif spec.scope == ANY:
-                    any_maps.append((i, container, isinstance(container, dict)))
-                    any_subjects.update(container)
+                elif isinstance(container, dict):
+                    getters.append(container.get)
+                    if spec.scope == ANY:
+                        any_subjects.update(container)
                 else:
-                    device_maps.append((i, container, isinstance(container, dict)))
+                    getters.append(dict.fromkeys(container, True).get)
+                    if spec.scope == ANY:
+                        any_subjects.update(container)
+            # (an ANY map's subjects are all in `full`, so looking every subject up in every map is the same)
             full = any_subjects | self._any_seen[name]  # (a subject that left every ANY map is forgotten)
             self._any_seen[name] = any_subjects
             candidates = set(full)
             for kind in det.kinds:
                 candidates.update(observed.get(kind, ()))
+            n = len(getters)
+            mine = committed.setdefault(name, {})
             for subject in candidates:
-                payload: list[tuple[int, Any]] = []
-                for i, container, is_dict in (device_maps + any_maps if subject in full else device_maps):
-                    if is_dict:
-                        v = container.get(subject, _MISSING)
-                        if v is not _MISSING:
-                            payload.append((i, v))
-                    elif subject in container:
-                        payload.append((i, True))
-                for i, container, is_dict, groups in tuple_maps:
-                    keys = groups.get(subject)
-                    if keys:
-                        payload.append((i, [(k, container[k]) for k in keys] if is_dict else keys))
-                data = dumps(payload) if payload else None
-                if committed.get((name, subject)) != data:
+                values = [get(subject) for get in getters]  # None: no entry (a None value is not kept)
+                data = dump(values) if values.count(None) != n else None
+                if mine.get(subject) != data:
                     rows.append((name, subject, version, data))
             if det.state_attrs:
-                data = dumps({a: _resolve(det, a) for a in det.state_attrs})
-                if committed.get((name, GLOBAL)) != data:
+                data = codec.dump_attrs({a: _resolve(det, a) for a in det.state_attrs})
+                if mine.get(GLOBAL) != data:
                     rows.append((name, GLOBAL, version, data))
         return rows
 
     @staticmethod
     def runner_row(watermark: float, uplinks: int, seq: int) -> Row:
-        return (RUNNER, GLOBAL, RUNNER_VERSION, dumps((watermark, uplinks, seq)))
+        return (RUNNER, GLOBAL, RUNNER_VERSION, _runner_enc.encode((watermark, uplinks, seq)))
 
     def snapshot(self, watermark: float, uplinks: int) -> list[Row]:
         """Every subject's rows (a rebuild writes them all)."""
@@ -282,9 +203,9 @@ class StateKeeper:
         """The rows are committed."""
         for name, subject, _, data in rows:
             if data is None:
-                self.committed.pop((name, subject), None)
+                self.committed.get(name, {}).pop(subject, None)
             else:
-                self.committed[(name, subject)] = data
+                self.committed.setdefault(name, {})[subject] = data
 
     def restore(self, rows: Iterable[Row]) -> None:
         """The rows were not committed: put their subjects back as they were committed."""
@@ -297,15 +218,15 @@ class StateKeeper:
             touched[name] = det
             codec = self.codecs[name]
             if subject == GLOBAL:
-                old = self.committed.get((name, GLOBAL))
+                old = self.committed.get(name, {}).get(GLOBAL)
                 if old is not None:
-                    for a, v in codec.loads(old).items():
+                    for a, v in codec.load_attrs(old).items():
                         _set_path(det, a, v)
                 continue
             self._forget(det, subject)
-            old = self.committed.get((name, subject))
+            old = self.committed.get(name, {}).get(subject)
             if old is not None:
-                self._put(det, subject, codec.loads(old))
+                self._put(det, subject, codec.load_row(old))
         for det in touched.values():
             det.state_loaded()
 
@@ -322,9 +243,10 @@ class StateKeeper:
                 container.discard(subject)
 
     @staticmethod
-    def _put(det: Detector, subject: str, payload: list[tuple[int, Any]]) -> None:
-        for i, value in payload:
-            spec = det.state_maps[i]
+    def _put(det: Detector, subject: str, values: Sequence[Any]) -> None:
+        for spec, value in zip(det.state_maps, values, strict=True):
+            if value is None:
+                continue
             container = _resolve(det, spec.path)
             if spec.tuple_key:  # (key, value) pairs into a dict, keys into a set (as tuples, whatever the codec)
                 if isinstance(container, dict):
@@ -344,9 +266,11 @@ class StateKeeper:
         rows = list(rows)
         by_name = {n: (d, v) for n, d, v in zip(self.names, self.detectors, self.versions, strict=True)}
         stale = sorted({(name, version) for name, _, version, _ in rows
-                        if name in by_name and version != by_name[name][1]})
+                        if (name in by_name and version != by_name[name][1])
+                        or (name == RUNNER and version != RUNNER_VERSION)})
         if stale:
-            which = ", ".join(f"{n} (saved {v}, this clapas {by_name[n][1]})" for n, v in stale)
+            which = ", ".join(f"{n} (saved {v}, this clapas {by_name[n][1] if n in by_name else RUNNER_VERSION})"
+                              for n, v in stale)
             raise StateIncompatible(
                 f"the saved detector state was written by another version of the detectors: {which}. "
                 "It is not loaded: run `clapas state rebuild` (with the same --config) to compute it again from the "
@@ -356,20 +280,21 @@ class StateKeeper:
             if data is None:
                 continue
             if name == RUNNER:
-                runner = loads(data)
+                wm, uplinks, seq = msgspec.msgpack.decode(data)
+                runner = (float(wm), int(uplinks), int(seq))
             elif name in by_name:
                 det = by_name[name][0]
-                value = self.codecs[name].loads(data)
+                codec = self.codecs[name]
                 if subject == GLOBAL:
-                    for a, v in value.items():
+                    for a, v in codec.load_attrs(data).items():
                         _set_path(det, a, v)
                 else:
-                    self._put(det, subject, value)
+                    self._put(det, subject, codec.load_row(data))
             else:
                 continue
-            self.committed[(name, subject)] = data
+            self.committed.setdefault(name, {})[subject] = data
         for det in self.detectors:
             det.state_loaded()
         for name in self.names:
-            self._any_seen[name] = {s for (n, s) in self.committed if n == name and s != GLOBAL}
+            self._any_seen[name] = {s for s in self.committed.get(name, ()) if s != GLOBAL}
         return runner

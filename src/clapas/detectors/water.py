@@ -25,9 +25,10 @@ from __future__ import annotations
 import calendar
 import contextlib
 import math
-from collections import deque
 from datetime import date
 from typing import Any
+
+import msgspec
 
 from clapas.config import WaterSettings
 from clapas.detectors.base import CLEAR, OPEN, Detection, Detector, DeviceMeta, Registry, utc
@@ -74,30 +75,26 @@ def add_months(d: date, months: int) -> date:
     return date(y, m, min(d.day, calendar.monthrange(y, m)[1]))
 
 
-class Meter:
+# The per-meter state classes are msgspec Structs: they are saved, typed, with every batch that hears the meter
+# (`clapas.detectors.state_codec.StructCodec`). Lists stand for deques (msgspec has no deque type).
+class Meter(msgspec.Struct, array_like=True):
     """A meter's last reading and its day-volume accounting."""
 
-    __slots__ = ("day", "day_ok", "day_vol", "rev", "series_day", "t", "v")
-
-    def __init__(self) -> None:
-        self.t: float | None = None
-        self.v = 0.0
-        self.rev: float | None = None
-        self.day: int | None = None  # local day being accumulated
-        self.day_ok = False  # True when the accumulated day started at the day's start (complete so far)
-        self.day_vol = 0.0
-        self.series_day: int | None = None  # first complete day since the meter's data last restarted
+    t: float | None = None
+    v: float = 0.0
+    rev: float | None = None
+    day: int | None = None  # local day being accumulated
+    day_ok: bool = False  # True when the accumulated day started at the day's start (complete so far)
+    day_vol: float = 0.0
+    series_day: int | None = None  # first complete day since the meter's data last restarted
 
 
 # --- interval rules ------------------------------------------------------------------------------------------------
-class _Leak:
-    __slots__ = ("dry_start", "flows", "last_dry_end", "open")
-
-    def __init__(self, t: float) -> None:
-        self.dry_start: float | None = None
-        self.last_dry_end = t  # nothing is known before the first reading
-        self.flows: deque[tuple[float, float]] = deque()
-        self.open = False
+class _Leak(msgspec.Struct, array_like=True):
+    last_dry_end: float  # nothing is known before the first reading
+    dry_start: float | None = None
+    flows: list[tuple[float, float]] = msgspec.field(default_factory=list)  # (interval end, L/h), oldest first
+    open: bool = False
 
 
 class ContinuousFlow:
@@ -126,7 +123,7 @@ class ContinuousFlow:
     def interval(self, dev: DeviceMeta, t0: float, t1: float, dry: bool, flow: float, out: list[Detection]) -> None:
         st = self.state.get(dev.eui)
         if st is None:
-            st = self.state[dev.eui] = _Leak(t0)
+            st = self.state[dev.eui] = _Leak(last_dry_end=t0)
         s = self.s
         if dry:
             if st.dry_start is None:
@@ -144,8 +141,12 @@ class ContinuousFlow:
         flows.append((t1, flow))
         # the window slides with the same slack as its length: readings a day apart are a day ± radio jitter apart,
         # and the interval that ended exactly 24 h ago (e.g. the leak's partial first hour) must leave it
-        while flows and flows[0][0] <= t1 - self.window + s.reading_tolerance_s:
-            flows.popleft()
+        cut = t1 - self.window + s.reading_tolerance_s
+        if flows[0][0] <= cut:
+            k = 1
+            while k < len(flows) and flows[k][0] <= cut:
+                k += 1
+            del flows[:k]
         if not st.open and t1 - st.last_dry_end >= self.window - s.reading_tolerance_s:
             low = min(f for _, f in flows)
             if low >= self.min_flow:
@@ -158,17 +159,14 @@ class ContinuousFlow:
                     f"(minimum hourly flow {low:.0f} L/h): probable leak after the meter"))
 
 
-class _Night:
-    __slots__ = ("covered", "day", "dry", "low", "open", "run", "run_low")
-
-    def __init__(self) -> None:
-        self.run = 0  # nights in a row with flow in every hour
-        self.run_low = math.inf
-        self.day: int | None = None
-        self.covered = 0.0
-        self.dry = False
-        self.low = math.inf
-        self.open = False
+class _Night(msgspec.Struct, array_like=True):
+    run: int = 0  # nights in a row with flow in every hour
+    run_low: float = math.inf
+    day: int | None = None
+    covered: float = 0.0
+    dry: bool = False
+    low: float = math.inf
+    open: bool = False
 
 
 class NightFlow:
@@ -451,12 +449,13 @@ class Overconsumption:
         return info
 
 
-class _Zone:
-    __slots__ = ("history", "open")
+ZONE_NIGHTS_KEPT = 64  # design: normal nights kept per district (the baseline uses the last 7)
+BALANCE_DAYS_KEPT = 62  # design: daily balances kept per district (two months)
 
-    def __init__(self) -> None:
-        self.history: deque[tuple[int, float]] = deque(maxlen=64)  # (night, MNF) of normal nights
-        self.open = False
+
+class _Zone(msgspec.Struct, array_like=True):
+    history: list[tuple[int, float]] = msgspec.field(default_factory=list)  # (night, MNF) of normal nights
+    open: bool = False
 
 
 class DistrictNightFlow:
@@ -466,12 +465,12 @@ class DistrictNightFlow:
 
     def __init__(self, s: WaterSettings, clock: LocalClock) -> None:
         self.s, self.clock = s, clock
-        self.recent: dict[str, deque[tuple[float, float]]] = {}  # inflow meter → recent (t, index)
+        self.recent: dict[str, list[tuple[float, float]]] = {}  # inflow meter → recent (t, index), oldest first
         self.mnf: dict[tuple[str, int], dict[str, tuple[float, float]]] = {}  # (zone, night) → eui → (L/h, t)
         self.zones: dict[str, _Zone] = {}
         self.siv: dict[tuple[str, int], float] = {}  # (zone, day) → m³ into the district
         self.billed: dict[tuple[str, int], float] = {}  # (zone, day) → m³ through customer meters
-        self.balances: dict[str, deque[dict[str, Any]]] = {}
+        self.balances: dict[str, list[dict[str, Any]]] = {}  # zone → the last BALANCE_DAYS_KEPT days
         self._rise: dict[str, float] = {}
         self._inflow: dict[str, list[str]] = {}
         self.registry: Registry | None = None
@@ -490,10 +489,13 @@ class DistrictNightFlow:
     def reading(self, dev: DeviceMeta, t1: float, v1: float) -> None:
         """A district inflow reading: candidate rolling-hour flows inside the night window."""
         s = self.s
-        rec = self.recent.setdefault(dev.eui, deque())
+        rec = self.recent.setdefault(dev.eui, [])
         rec.append((t1, v1))
-        while rec and rec[0][0] < t1 - 2 * HOUR:
-            rec.popleft()
+        k = 0
+        while rec[k][0] < t1 - 2 * HOUR:
+            k += 1
+        if k:
+            del rec[:k]
         day, hour, _, _ = self.clock.hour(t1)
         if not s.mnf_start_hour <= hour <= s.mnf_end_hour:
             return
@@ -524,7 +526,10 @@ class DistrictNightFlow:
         for zone, day in sorted(done, key=lambda k: k[1]):
             siv = self.siv.pop((zone, day))
             billed = self.billed.pop((zone, day), 0.0)
-            self.balances.setdefault(zone, deque(maxlen=62)).append({
+            kept = self.balances.setdefault(zone, [])
+            if len(kept) >= BALANCE_DAYS_KEPT:
+                del kept[0]
+            kept.append({
                 "day": self.clock.date(day).isoformat(), "system_input_m3": round(siv, 3),
                 "billed_metered_m3": round(billed, 3), "non_revenue_water_m3": round(siv - billed, 3),
                 "nrw_share": round((siv - billed) / siv, 4) if siv > 0 else None})
@@ -574,6 +579,8 @@ class DistrictNightFlow:
                 out.append(Detection(self.name, zone, CLEAR, at, "info", evidence,
                                      f"District {zone}: night flow back to {mnf:.0f} L/h"))
         if not abnormal:
+            if len(z.history) >= ZONE_NIGHTS_KEPT:
+                del z.history[0]
             z.history.append((night, mnf))
 
 
@@ -583,15 +590,22 @@ class WaterDetector(Detector):
 
     kinds = frozenset({WATER_METER, DISTRICT_METER})
     # per meter: changed only by its own readings; per district: by any reading of it and by its nights closing
-    state_maps = (StateMap("meters"), StateMap("leak.state"), StateMap("night.state"), StateMap("burst.state"),
-                  StateMap("backflow.state"), StateMap("alarms.active", tuple_key=True),
-                  StateMap("overconsumption.days"), StateMap("overconsumption.open"), StateMap("district.recent"),
-                  StateMap("overconsumption.zone_days", ANY, tuple_key=True),
-                  StateMap("district.mnf", ANY, tuple_key=True), StateMap("district.siv", ANY, tuple_key=True),
-                  StateMap("district.billed", ANY, tuple_key=True), StateMap("district.zones", ANY),
-                  StateMap("district.balances", ANY))
+    state_maps = (StateMap("meters", value=Meter), StateMap("leak.state", value=_Leak),
+                  StateMap("night.state", value=_Night), StateMap("burst.state", value=list[Any]),
+                  StateMap("backflow.state", value=bool),
+                  StateMap("alarms.active", tuple_key=True, value=(tuple[str, int],)),
+                  StateMap("overconsumption.days", value=dict[int, float]), StateMap("overconsumption.open"),
+                  StateMap("district.recent", value=list[tuple[float, float]]),
+                  StateMap("overconsumption.zone_days", ANY, tuple_key=True,
+                           value=(tuple[str, str], dict[int, list[float | int]])),
+                  StateMap("district.mnf", ANY, tuple_key=True,
+                           value=(tuple[str, int], dict[str, tuple[float, float]])),
+                  StateMap("district.siv", ANY, tuple_key=True, value=(tuple[str, int], float)),
+                  StateMap("district.billed", ANY, tuple_key=True, value=(tuple[str, int], float)),
+                  StateMap("district.zones", ANY, value=_Zone),
+                  StateMap("district.balances", ANY, value=list[dict[str, Any]]))
     state_attrs = ("out_of_order",)
-    state_codec = "msgpack"  # tens of thousands of meters, each rewritten every batch it is heard in
+    state_codec = "struct"  # tens of thousands of meters, each rewritten every batch it is heard in: typed, in C
 
     def __init__(self, settings: WaterSettings | None = None, timezone: str = "Europe/Paris") -> None:
         self.s = s = settings or WaterSettings()

@@ -9,6 +9,7 @@ ingestion waits when `max_pending_batches` are queued (backpressure, nothing dro
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import queue
 import threading
@@ -141,6 +142,28 @@ class Pipeline:
                 self._add(m)
             self._flush_locked(in_transaction)
 
+    def submit_committed(self, m: Message, timeout: float) -> bool:
+        """Take one message and wait until the batch holding it is committed (at most `timeout` s): for a caller
+        that must not acknowledge before (the HTTP ingest without a spool). The batch is handed to the writer as
+        soon as none waits for it (a group commit: what arrives meanwhile joins the next batch). False on timeout
+        (the message is still on its way: a retry is dropped as a duplicate)."""
+        with self._lock:
+            self._add(m)
+            ticket = self._submitted + len(self._journal)  # batches commit in order: committed ≥ ticket says it
+            if len(self._journal) >= self.settings.batch_size:
+                self._flush_locked()
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._submitted < ticket and self._queue.empty():
+                self.flush()
+            left = deadline - time.monotonic()
+            with self._done:
+                if self._done.wait_for(lambda: self._committed >= ticket,
+                                       max(0.0, min(left, self.settings.flush_interval_s))):
+                    return True
+            if left <= 0:
+                return False
+
     def _context(self, up: Uplink) -> DeviceContext:
         ctx = self._contexts.get(up.dev_eui)
         if ctx is None or (up.info is not None and not ctx.matches(up.info)):
@@ -178,9 +201,16 @@ class Pipeline:
                 error = f"parser failed: {type(e).__name__}: {e}"
         if up is None and eui_hint is not None:
             eui = eui_hint(m)
+        key: str | None = None
         if up is not None:
-            if journal_id is None and (up.event == "up" or up.dedup_key) and self.dedupe.seen(
-                    up.dedup_key, up.dev_eui, up.f_cnt if up.event == "up" else None, up.payload):
+            # an event without a deduplication id (log, txack, a TTN uplink…) is keyed by its raw frame, journaled
+            # as its dedupe key: the spool feeds again after a crash what it had not released, and whatever of it
+            # was committed is then recognised (the keys are warmed from the journal), never stored twice
+            key = up.dedup_key or raw_key(raw)
+            if journal_id is None and ((not up.dedup_key and self.dedupe.seen(key, "", None, b""))
+                                       or ((up.event == "up" or up.dedup_key) and self.dedupe.seen(
+                                           up.dedup_key, up.dev_eui, up.f_cnt if up.event == "up" else None,
+                                           up.payload))):
                 status = DUPLICATE
             else:
                 status, error = self._decode_into(b, up)
@@ -191,7 +221,7 @@ class Pipeline:
                                   None, None, status, error, None, None, None, raw))
         else:
             self._journal.append((journal_id, m.received_at, up.time, m.source, m.event, m.fmt, m.topic, eui,
-                                  up.f_port, up.f_cnt, up.dedup_key or None, status, error, up.rssi, up.snr, up.sf,
+                                  up.f_port, up.f_cnt, key, status, error, up.rssi, up.snr, up.sf,
                                   raw))
 
     def _add_gateway(self, m: Message, raw: bytes, error: str | None, journal_id: int | None) -> None:
@@ -321,11 +351,14 @@ class Pipeline:
         """Try the batch until the store takes it, waiting at most `retry_max_s` between tries (so ingestion resumes
         within that of the store's return). Meanwhile ingestion keeps going into the spool (see spool.py)."""
         delay = min(0.25, self.settings.retry_max_s)
+        failed = False
         while True:
             self.writing_since = time.time()
             try:
-                self._commit(batch, replay)
+                if not (failed and self._committed_unheard(batch, replay)):
+                    self._commit(batch, replay)
             except Exception as e:  # the store is down or refused the batch: keep it, retry, lose nothing
+                failed = True
                 self.writing_since = None
                 self.write_errors += 1
                 first = self.store_error is None
@@ -345,6 +378,24 @@ class Pipeline:
                             time.time() - (self.store_down_since or time.time()))
                 self.store_error = self.store_down_since = None
             return
+
+    def _committed_unheard(self, batch: Batch, replay: bool) -> bool:
+        """After a failed try: was the batch committed all the same (the connection dropped after the server took
+        the COMMIT, before its answer came back)? Then writing it again would store it twice. A message new in this
+        batch (not a duplicate: its key was in no earlier batch) tells, by its key in the journal. If so the
+        detectors, put back by the failure, are run on it again (the same state and alerts as committed)."""
+        if replay:
+            return False  # a replay replaces rows: trying it again is harmless
+        key = next((k for k, st in zip(batch.j_dedup, batch.j_status, strict=True) if k and st != DUPLICATE), None)
+        journaled = getattr(self.store, "journaled", None)  # (a wrapped or test store may not have it)
+        if key is None or journaled is None or not journaled(key):
+            return False
+        log.warning("a batch of %d messages was committed although its commit was not acknowledged: not written "
+                    "again", len(batch))
+        if self.detectors is not None:
+            self.detectors.prepare(batch)
+            self.detectors.committed(batch)
+        return True
 
     def store_problem(self) -> str | None:
         """Why the store cannot be written now, for /healthz: the last write failed, or one has hung for more than
@@ -402,6 +453,14 @@ class Pipeline:
     @property
     def pending(self) -> int:
         return self._submitted - self._committed + len(self._journal)
+
+
+RAW_KEY_PREFIX = "raw:"
+
+
+def raw_key(raw: bytes) -> str:
+    """The dedupe key of an event that has none: a digest of its raw frame (the same frame is the same event)."""
+    return RAW_KEY_PREFIX + hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
 def now() -> datetime:

@@ -44,7 +44,7 @@ def replay(store: Store, settings: Settings, *, statuses: tuple[str, ...] = (STO
 
 def cmd_replay(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
-    store = open_store(settings.store, timezone=settings.timezone)
+    store = open_store(settings.store, timezone=settings.timezone, postgres=settings.postgres)
     statuses = (QUARANTINED,) if args.quarantined else (STORED, QUARANTINED)
     try:
         result = replay(store, settings, statuses=statuses, dev_eui=args.device,

@@ -346,15 +346,19 @@ def _without_password(url: str) -> str:
     return u._replace(netloc=u.netloc.replace(f":{u.password}@", ":***@")).geturl() if u.password else url
 
 
-def open_store(url: str, timezone: str = "Europe/Paris") -> Store:
-    """The store a URL names: duckdb:///path/file.duckdb (or duckdb:///:memory:) or postgresql://…"""
+def open_store(url: str, timezone: str = "Europe/Paris", postgres: Any = None) -> Store:
+    """The store a URL names: duckdb:///path/file.duckdb (or duckdb:///:memory:) or postgresql://…; `postgres`: the
+    connection's `config.PostgresSettings` (timeouts, keepalives), the defaults without."""
+    extra: dict[str, Any] = {}
     if url.startswith("duckdb://"):
         from clapas.store.duckdb import DuckDBStore as Kind
     elif url.startswith(("postgresql://", "postgres://")):
         from clapas.store.postgres import PostgresStore as Kind
+
+        extra = {"connection": postgres}
     else:
         raise ValueError(f"unknown store URL {url!r}: use duckdb:///path/city.duckdb or postgresql://…")
     try:
-        return Kind(url, timezone=timezone)
+        return Kind(url, timezone=timezone, **extra)
     except Exception as e:  # a missing folder, a locked file, a refused connection, bad credentials…
         raise StoreError(f"cannot open the store {_without_password(url)}: {e}") from e

@@ -81,6 +81,13 @@ class StateTables:
                                   "ORDER BY time DESC LIMIT ?"), [*params, limit])
         return [{**r, "time": r["time"].astimezone(UTC)} for r in rows]
 
+    def journaled(self, key: str, recent: int = 1_000_000) -> bool:
+        """Whether a message of this dedupe key is among the last `recent` journal rows. For the writer, after a
+        write whose outcome it could not hear (the connection dropped around the COMMIT): committed or not?"""
+        return bool(self._rows(self._q(  # type: ignore[attr-defined]
+            "SELECT 1 AS x FROM journal WHERE id > (SELECT coalesce(max(id), 0) FROM journal) - ? "
+            "AND dedup_key = ? LIMIT 1"), [recent, key]))
+
     def detector_state(self) -> list[tuple[str, str, str, bytes]]:
         """Each subject's newest state."""
         rows = self._rows(_LATEST)  # type: ignore[attr-defined]

@@ -24,6 +24,7 @@ MVCC lets run while a batch is being written. Both are reopened if the server we
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
@@ -38,6 +39,7 @@ import msgspec
 import psycopg
 from psycopg.rows import dict_row
 
+from clapas.config import PostgresSettings
 from clapas.model import QUANTITIES, QUANTITY_BY_ID, QUANTITY_BY_KEY, Device, Zone
 from clapas.store import schema
 from clapas.store.alerts import AlertTables
@@ -99,13 +101,14 @@ class PostgresStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTab
     _audit_lock_sql = "SELECT pg_advisory_xact_lock(%s)"
 
     def __init__(self, url: str, timezone: str = "Europe/Paris", *, rollup_settle_s: float = 5.0,
-                 rollup_interval_s: float | None = 1.0) -> None:
+                 rollup_interval_s: float | None = 1.0, connection: PostgresSettings | None = None) -> None:
         """`rollup_settle_s`: a bucket is rolled up once no batch touched it for that long (the current hour keeps
         being written, so it is rebuilt once it is over, not after every batch). `rollup_interval_s`: how often the
         background rollup step runs (None: never; call `maintain()` yourself)."""
         ZoneInfo(timezone)  # an unknown zone fails here, not in the first rollup
         self.url = url
         self.timezone = timezone
+        self.connection = connection or PostgresSettings()  # timeouts and keepalives (issue 9)
         self.rollup_settle_s = rollup_settle_s
         self.rollup_interval_s = rollup_interval_s
         self._wlock = threading.Lock()  # the writer connection: batches, registry, migrations
@@ -126,7 +129,7 @@ class PostgresStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTab
 
     # connections -------------------------------------------------------------------------------------
     def _connect(self) -> psycopg.Connection:
-        con = psycopg.connect(self.url, autocommit=True)
+        con = psycopg.connect(self.url, autocommit=True, **self.connection.libpq())
         con.execute("SELECT set_config('TimeZone', %s, false)", [self.timezone])  # times come back in city time
         return con
 
@@ -141,12 +144,21 @@ class PostgresStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTab
         return self._w
 
     @contextmanager
-    def _tx(self) -> Iterator[psycopg.Cursor]:
-        """One writer transaction: committed on success, rolled back on any error."""
+    def _tx(self, limit_s: float | None = None) -> Iterator[psycopg.Cursor]:
+        """One writer transaction: committed on success, rolled back on any error. With `limit_s`, a transaction
+        still running after that long has its connection cut (see `_cut`), so it fails instead of hanging."""
         with self._wlock:
             con = self._writer()
-            with con.transaction(), con.cursor() as cur:
-                yield cur
+            watchdog = threading.Timer(limit_s, _cut, [con]) if limit_s else None
+            if watchdog is not None:
+                watchdog.daemon = True
+                watchdog.start()
+            try:
+                with con.transaction(), con.cursor() as cur:
+                    yield cur
+            finally:
+                if watchdog is not None:
+                    watchdog.cancel()
 
     def _alert_tx(self) -> Any:
         """Alert changes go through the writer connection, committed synchronously (unlike ingest batches)."""
@@ -181,6 +193,7 @@ class PostgresStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTab
     # schema ------------------------------------------------------------------------------------------
     def migrate(self) -> None:
         with self._tx() as cur:
+            cur.execute("SET LOCAL statement_timeout = 0")  # a migration may take long: never cancelled
             cur.execute("SELECT pg_advisory_xact_lock(%s)", [_MIGRATE_LOCK])  # a second process waits here
             cur.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
                         "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
@@ -336,7 +349,7 @@ class PostgresStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTab
         new: list[str] = []
         self._new_pairs = []
         try:
-            with self._tx() as cur:
+            with self._tx(self.connection.write_timeout_s) as cur:
                 if not replay:
                     # see the module docstring: a server crash may lose the last few hundred ms of batches
                     cur.execute("SET LOCAL synchronous_commit = off")
@@ -727,3 +740,19 @@ def _heard_rows(b: Batch) -> list[tuple[Any, ...]]:
 def _seen_row(d: DeviceSeen) -> tuple[Any, ...]:
     return (d.eui, d.last_seen, d.f_cnt, d.rssi, d.snr, d.name, d.profile, d.kind, d.decoder, d.zone, d.lat, d.lon,
             _json(d.tags), _json(d.attributes))
+
+
+def _cut(con: psycopg.Connection) -> None:
+    """Shut the connection's socket down (from the watchdog's thread): the hung call in the writer's thread then
+    fails at once ("server closed the connection"), where a database that stopped answering (a half-open
+    connection, a blackholed network) would give neither an answer nor an error."""
+    import os
+    import socket
+
+    try:
+        fd = os.dup(con.pgconn.socket)
+    except (OSError, psycopg.Error):
+        return  # already closed
+    log.error("a write has waited more than its limit (postgres.write_timeout_s): cutting its connection")
+    with socket.socket(fileno=fd) as sock, contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
