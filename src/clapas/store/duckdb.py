@@ -174,80 +174,76 @@ class DuckDBStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTable
             cur.execute("INSERT INTO device_events SELECT time, device_id, event, data::JSON FROM ev_batch")
             cur.unregister("ev_batch")
 
+    def _reload_caches(self) -> None:
+        """What a rolled-back batch may have left wrong in memory: device ids, days already compacted."""
+        self._ids = dict(self._con.execute("SELECT eui, id FROM devices").fetchall())
+        self._compacted = {r[0].astimezone(UTC) for r in self._con.execute("SELECT day FROM compacted_days").fetchall()}
+
+    @contextmanager
+    def _batch_transaction(self, batch: Batch) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One batch, all or nothing: the caller's rows, then the detectors' state and the caller's extra rows
+        (`batch.in_transaction`: a partition's position), in one transaction."""
+        cur = self._con.cursor()
+        cur.execute("BEGIN")
+        try:
+            yield cur
+            self._write_detector_state(cur, batch.detector_state)
+            if batch.in_transaction is not None:
+                batch.in_transaction(cur)
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            self._reload_caches()
+            raise
+
     def write(self, batch: Batch) -> None:
         if not len(batch):
             return
-        with self._lock:
-            cur = self._con.cursor()
-            cur.execute("BEGIN")
-            try:
-                self._device_ids(cur, batch)
-                cur.register("j_batch", pa.table(schema.journal_columns(batch)))
-                cur.execute(f"INSERT INTO journal ({schema.JOURNAL_COLS}) SELECT {schema.JOURNAL_COLS} FROM j_batch")
-                self._tally_journal(cur, batch.status_counts())
-                cur.execute(schema.DEVICE_HEARD_UPDATE)
-                cur.unregister("j_batch")
-                self._insert_rows(cur, batch)
-                self._write_detector_state(cur, batch.detector_state)
-                if batch.in_transaction is not None:
-                    batch.in_transaction(cur)
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                self._ids = dict(self._con.execute("SELECT eui, id FROM devices").fetchall())
-                self._compacted = {r[0].astimezone(UTC)
-                                   for r in self._con.execute("SELECT day FROM compacted_days").fetchall()}
-                raise
+        with self._lock, self._batch_transaction(batch) as cur:
+            self._device_ids(cur, batch)
+            cur.register("j_batch", pa.table(schema.journal_columns(batch)))
+            cur.execute(f"INSERT INTO journal ({schema.JOURNAL_COLS}) SELECT {schema.JOURNAL_COLS} FROM j_batch")
+            self._tally_journal(cur, batch.status_counts())
+            cur.execute(schema.DEVICE_HEARD_UPDATE)
+            cur.unregister("j_batch")
+            self._insert_rows(cur, batch)
         self._start_maintainer()
 
     def replace(self, batch: Batch) -> None:
         if not len(batch):
             return
-        with self._lock:
-            cur = self._con.cursor()
-            cur.execute("BEGIN")
-            try:
-                self._device_ids(cur, batch)
-                j = pa.table({**schema.journal_columns(batch), "id": pa.array(batch.j_id, pa.int64())})
-                cur.register("j_batch", j)
-                # the rows of a replayed uplink are those of its device at its time, the new one and the one
-                # journaled before (a fixed parser may read another time); its events too, or they would double
-                keys = ("(SELECT DISTINCT d.id AS device_id, k.time FROM (SELECT dev_eui, time FROM j_batch UNION "
-                        "SELECT j.dev_eui, j.time FROM journal j JOIN j_batch b ON b.id = j.id) k "
-                        "JOIN devices d ON d.eui = k.dev_eui WHERE k.time IS NOT NULL)")
-                cur.execute(f"CREATE OR REPLACE TEMP TABLE replay_keys AS {keys}")
-                cur.execute("DELETE FROM observations o USING replay_keys r "
-                            "WHERE o.device_id = r.device_id AND o.time = r.time")
-                cur.execute("DELETE FROM device_events e USING replay_keys r "
-                            "WHERE e.device_id = r.device_id AND e.time = r.time")
-                # latest values that were among the rows deleted: recomputed below if the batch does not restore them
-                cur.execute("CREATE OR REPLACE TEMP TABLE lost_latest AS SELECT l.device_id, l.quantity_id "
-                            "FROM latest_values l SEMI JOIN replay_keys r ON l.device_id = r.device_id "
-                            "AND l.time = r.time")
-                cur.execute("DELETE FROM latest_values l USING replay_keys r "
-                            "WHERE l.device_id = r.device_id AND l.time = r.time")
-                moved = cur.execute("SELECT j.status, b.status FROM journal j JOIN j_batch b ON b.id = j.id "
-                                    "WHERE j.status <> b.status").fetchall()
-                self._tally_journal(cur, schema.replay_status_delta(moved))
-                cur.execute(
-                    "UPDATE journal SET status = j.status, error = j.error, dev_eui = j.dev_eui, time = j.time "
-                    "FROM j_batch j WHERE journal.id = j.id"
-                )
-                cur.unregister("j_batch")
-                self._insert_rows(cur, batch)
-                self._restore_latest(cur, "lost_latest")  # (deleting rows keeps a rewritten day sorted)
-                cur.execute("DROP TABLE replay_keys")
-                cur.execute("DROP TABLE lost_latest")
-                self._write_detector_state(cur, batch.detector_state)
-                if batch.in_transaction is not None:
-                    batch.in_transaction(cur)
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                self._ids = dict(self._con.execute("SELECT eui, id FROM devices").fetchall())
-                self._compacted = {r[0].astimezone(UTC)
-                                   for r in self._con.execute("SELECT day FROM compacted_days").fetchall()}
-                raise
+        with self._lock, self._batch_transaction(batch) as cur:
+            self._device_ids(cur, batch)
+            j = pa.table({**schema.journal_columns(batch), "id": pa.array(batch.j_id, pa.int64())})
+            cur.register("j_batch", j)
+            # the rows of a replayed uplink are those of its device at its time, the new one and the one
+            # journaled before (a fixed parser may read another time); its events too, or they would double
+            keys = ("(SELECT DISTINCT d.id AS device_id, k.time FROM (SELECT dev_eui, time FROM j_batch UNION "
+                    "SELECT j.dev_eui, j.time FROM journal j JOIN j_batch b ON b.id = j.id) k "
+                    "JOIN devices d ON d.eui = k.dev_eui WHERE k.time IS NOT NULL)")
+            cur.execute(f"CREATE OR REPLACE TEMP TABLE replay_keys AS {keys}")
+            cur.execute("DELETE FROM observations o USING replay_keys r "
+                        "WHERE o.device_id = r.device_id AND o.time = r.time")
+            cur.execute("DELETE FROM device_events e USING replay_keys r "
+                        "WHERE e.device_id = r.device_id AND e.time = r.time")
+            # latest values that were among the rows deleted: recomputed below if the batch does not restore them
+            cur.execute("CREATE OR REPLACE TEMP TABLE lost_latest AS SELECT l.device_id, l.quantity_id "
+                        "FROM latest_values l SEMI JOIN replay_keys r ON l.device_id = r.device_id "
+                        "AND l.time = r.time")
+            cur.execute("DELETE FROM latest_values l USING replay_keys r "
+                        "WHERE l.device_id = r.device_id AND l.time = r.time")
+            moved = cur.execute("SELECT j.status, b.status FROM journal j JOIN j_batch b ON b.id = j.id "
+                                "WHERE j.status <> b.status").fetchall()
+            self._tally_journal(cur, schema.replay_status_delta(moved))
+            cur.execute(
+                "UPDATE journal SET status = j.status, error = j.error, dev_eui = j.dev_eui, time = j.time "
+                "FROM j_batch j WHERE journal.id = j.id"
+            )
+            cur.unregister("j_batch")
+            self._insert_rows(cur, batch)
+            self._restore_latest(cur, "lost_latest")  # (deleting rows keeps a rewritten day sorted)
+            cur.execute("DROP TABLE replay_keys")
+            cur.execute("DROP TABLE lost_latest")
 
     @staticmethod
     def _tally_journal(cur: duckdb.DuckDBPyConnection, delta: dict[str, int]) -> None:

@@ -1,10 +1,13 @@
 """Tables and row shapes shared by both stores. SQL here uses `?` placeholders (psycopg's `%s` is derived).
 
-Tables: devices, quantities, zones, journal (every message, raw), observations (narrow rows), device_events;
-Version 2 adds the alerts, their history and the outbox of their notifications (`alerts.py`); version 3 the
-detectors' saved state (`detector_state.py`). PostgreSQL adds the
-hourly and daily rollups (`rollup_1h`, `rollup_1d`) its history queries read, with the buckets
-still to roll up (`rollup_pending`), the quantities of each device and a tally of the observation rows.
+Tables: devices, quantities, zones, journal (every message, raw), observations (narrow rows), device_events.
+Steps, in the order they apply (`duckdb_migrations`, `postgres_migrations`): 2 the alerts, their history and the
+outbox of their notifications (`alerts.py`); 3 the data charter's keys and audit log; 4 occupancy periods; 5 the
+audit secret; 6 the detectors' saved state (`detector_state.py`); 7 city scale (journal tally; DuckDB's latest
+values and compacted days); 8 device health (stale marks, data-quality flags); 9 the NGSI-LD sandbox tenant;
+10 NGSI-LD subscriptions; 11 the partitioned mode's leases (`leases.py`). PostgreSQL adds the hourly and daily
+rollups (`rollup_1h`, `rollup_1d`) its history queries read, with the buckets still to roll up (`rollup_pending`),
+the quantities of each device and a tally of the observation rows.
 """
 
 from __future__ import annotations
