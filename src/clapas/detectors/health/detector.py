@@ -65,7 +65,7 @@ class _Dev:
         self.batt: bat.BatteryTrack | None = None  # once it reports a battery
         self.q: dict[int, qual.QuantityTrack] = {}
         self.flat: list[int] = []  # quantities flat now (the stuck-sensor alert is open while any is)
-        self.queued = False  # has an entry in the detector's deadline heap (rebuilt on load)
+        self.queued = False  # has an entry in the detector's deadline heap (the heap is rebuilt on load from it)
 
 
 class HealthDetector(Detector):
@@ -74,7 +74,7 @@ class HealthDetector(Detector):
     state_maps = (StateMap("devs"), StateMap("silent", ANY), StateMap("resume", ANY), StateMap("gateways", ANY),
                   StateMap("suppressed", ANY))
     state_attrs = ("t0", "never_checked")
-    state_codec = "msgpack"  # slotted classes, dicts, lists and numbers: a device's state in a few µs
+    state_codec = "tree"  # slotted classes, dicts, lists and numbers (`clapas.detectors.state_codec.TreeCodec`)
     state_modules = ("clapas.detectors.health.radio", "clapas.detectors.health.battery",
                      "clapas.detectors.health.gateways", "clapas.detectors.health.quality")
 
@@ -102,8 +102,9 @@ class HealthDetector(Detector):
         self._due = []
         self.counts = {"battery": 0, "radio": 0, "stuck": 0}
         for eui, d in self.devs.items():
-            d.queued = False
-            self._schedule(eui, d)
+            was_queued, d.queued = d.queued, False
+            if was_queued:  # the saved flag says whether it waited on a deadline (a silent one waits on none)
+                self._schedule(eui, d)
             self.counts["battery"] += bool(d.batt is not None and d.batt.state)
             self.counts["radio"] += bool(d.radio_state)
             self.counts["stuck"] += bool(d.flat)
