@@ -122,7 +122,7 @@ def key_values(entity: dict[str, Any]) -> dict[str, Any]:
 
 
 @cache
-def _validator(samples: Path, type_: str) -> Any:
+def schema_validator(samples: Path, type_: str) -> Any:
     schema = json.loads((samples / "smart-data-models" / type_ / "schema.json").read_text())
     common = json.loads((samples / "smart-data-models" / "common-schema.json").read_text())
 
@@ -152,4 +152,4 @@ def _refs(node: Any) -> list[str]:
 
 def schema_errors(samples: Path, entity: dict[str, Any]) -> list[str]:
     kv = key_values(entity)
-    return [f"{e.instance_path}: {e.message}" for e in _validator(samples, kv["type"]).iter_errors(kv)]
+    return [f"{e.instance_path}: {e.message}" for e in schema_validator(samples, kv["type"]).iter_errors(kv)]

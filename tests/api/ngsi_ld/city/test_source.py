@@ -10,13 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
+from clapas.api.app import create_app
 from clapas.api.ngsi_ld.city import models
 from clapas.api.ngsi_ld.city.context import document, expand
 from clapas.api.ngsi_ld.city.source import CitySource
 from clapas.api.ngsi_ld.source import Hint, TemporalHint
 from clapas.charter import LOCAL, OPEN_READ, PERSONAL_READ, RESTRICTED_READ, Caller
+from clapas.config import AuthSettings, Settings
 from clapas.store.base import Store
+from tests.helpers import as_local
 
 from .city_data import (
     AQ,
@@ -33,8 +37,12 @@ from .city_data import (
     WS,
     hourly,
     schema_errors,
+    schema_validator,
     time_of,
 )
+
+CTX = '<http://localhost/ngsi-ld/contexts/clapas.jsonld>; rel="http://www.w3.org/ns/json-ld#context"; ' \
+      'type="application/ld+json"'
 
 PUBLIC = Caller(scopes=frozenset({OPEN_READ}))
 PARTNER = Caller(actor="partner", via="key", role="partner", scopes=frozenset({OPEN_READ, RESTRICTED_READ}))
@@ -224,3 +232,28 @@ def test_bike_station_availability_history(source: CitySource) -> None:
     [agg] = source.history(PUBLIC, [eid], TemporalHint(time_of(0), time_of(HOURS), aggr_methods=("max",),
                                                        aggr_period_s=86400.0))
     assert agg[expand("availableBikeNumber")]["max"][0][0] == 14
+
+
+def test_bike_stations_through_the_routes(ngsi_store: Store, samples: Path) -> None:
+    """Query by type with the clapas context: key-values that validate as they are, `status` compacted by the core
+    context; the temporal route answers the availability history."""
+    app = as_local(create_app(ngsi_store, Settings(auth=AuthSettings(rate_limits=False))))
+    headers = {"Link": CTX, "NGSILD-Tenant": "city"}
+    eid = f"urn:ngsi-ld:BikeHireDockingStation:{DOCK}"
+    with TestClient(app) as client:
+        r = client.get("/ngsi-ld/v1/entities?type=BikeHireDockingStation&options=keyValues", headers=headers)
+        assert r.status_code == 200, r.text
+        [kv] = r.json()
+        assert kv["id"] == eid and kv["type"] == "BikeHireDockingStation" and kv["status"] == "working"
+        assert kv["totalSlotNumber"] == STATION_CAPACITY and kv["location"]["type"] == "Point"
+        # the simplified form keeps a DateTime's {"@type", "@value"}; the schemas want the string
+        kv = {k: v["@value"] if isinstance(v, dict) and "@value" in v else v for k, v in kv.items()}
+        assert [f"{e.instance_path}: {e.message}" for e in
+                schema_validator(samples, "BikeHireDockingStation").iter_errors(kv)] == []
+        for q, found in (("availableBikeNumber>100", []), ("status==%22working%22", [eid])):
+            got = client.get(f"/ngsi-ld/v1/entities?type=BikeHireDockingStation&q={q}", headers=headers)
+            assert got.status_code == 200 and [e["id"] for e in got.json()] == found, (q, got.text)
+        t = client.get(f"/ngsi-ld/v1/temporal/entities/{eid}?attrs=availableBikeNumber&lastN=3"
+                       f"&timerel=after&timeAt={time_of(0).isoformat().replace('+00:00', 'Z')}", headers=headers)
+        assert t.status_code == 200, t.text
+        assert [p["value"] for p in t.json()["availableBikeNumber"]] == [i % 15 for i in range(HOURS - 3, HOURS)]
