@@ -21,6 +21,7 @@ HOURS = 24
 
 WS, AQ, ROOM, GAUGE = "a1a1a1a1a1a1a1a1", "a2a2a2a2a2a2a2a2", "a3a3a3a3a3a3a3a3", "a4a4a4a4a4a4a4a4"
 HOME, TRAFFIC, BIKE, NOISE = "0e0e0e0e0e0e0e0e", "a6a6a6a6a6a6a6a6", "a7a7a7a7a7a7a7a7", "a8a8a8a8a8a8a8a8"
+DOCK, STATION_CAPACITY = "a9a9a9a9a9a9a9a9", 20
 SUBSCRIBER = "AB-NGSI-SENTINEL"
 HOME_NAME = "Appartement NGSI sentinelle"
 
@@ -43,6 +44,9 @@ DEVICES = [
     Device(eui=BIKE, name="Vélos Lez", kind="bike_counter", zone="ecusson", lat=43.611, lon=3.891,
            decoder="milesight"),
     Device(eui=NOISE, name="Sonomètre Comédie", kind="generic", zone="ecusson", lat=43.6085, lon=3.8795),
+    Device(eui=DOCK, name="Comédie Vélomagg", kind="bike_station", zone="ecusson", lat=43.6086, lon=3.8801,
+           profile="gbfs", tags={"gbfs_system": "velomagg", "station_id": "001", "capacity": str(STATION_CAPACITY),
+                                 "address": "Place de la Comédie"}),
 ]
 
 
@@ -60,6 +64,10 @@ def hourly(i: int) -> dict[str, dict[str, float]]:
         TRAFFIC: {"counter.count": 100.0 + i},
         BIKE: {"counter.in": 10.0, "counter.out": 12.0},
         NOISE: {"sound.level": 55.0 + i * 0.25},
+        DOCK: {"bikeshare.bikes_available": float(i % 15), "bikeshare.docks_available": float(18 - i % 15),
+               "bikeshare.docks_disabled": 2.0, "bikeshare.bikes_disabled": 1.0, "bikeshare.installed": 1.0,
+               "bikeshare.renting": 1.0, "bikeshare.returning": 1.0,
+               "bikeshare.last_reported": time_of(i).timestamp() - 30},
     }
 
 
@@ -114,7 +122,7 @@ def key_values(entity: dict[str, Any]) -> dict[str, Any]:
 
 
 @cache
-def _validator(samples: Path, type_: str) -> Any:
+def schema_validator(samples: Path, type_: str) -> Any:
     schema = json.loads((samples / "smart-data-models" / type_ / "schema.json").read_text())
     common = json.loads((samples / "smart-data-models" / "common-schema.json").read_text())
 
@@ -144,4 +152,4 @@ def _refs(node: Any) -> list[str]:
 
 def schema_errors(samples: Path, entity: dict[str, Any]) -> list[str]:
     kv = key_values(entity)
-    return [f"{e.instance_path}: {e.message}" for e in _validator(samples, kv["type"]).iter_errors(kv)]
+    return [f"{e.instance_path}: {e.message}" for e in schema_validator(samples, kv["type"]).iter_errors(kv)]

@@ -5,34 +5,44 @@ histories from the rollups or the raw rows."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
+from clapas.api.app import create_app
 from clapas.api.ngsi_ld.city import models
 from clapas.api.ngsi_ld.city.context import document, expand
 from clapas.api.ngsi_ld.city.source import CitySource
 from clapas.api.ngsi_ld.source import Hint, TemporalHint
 from clapas.charter import LOCAL, OPEN_READ, PERSONAL_READ, RESTRICTED_READ, Caller
+from clapas.config import AuthSettings, Settings
 from clapas.store.base import Store
+from tests.helpers import as_local
 
 from .city_data import (
     AQ,
     BIKE,
+    DOCK,
     GAUGE,
     HOME,
     HOME_NAME,
     HOURS,
     NOISE,
     ROOM,
+    STATION_CAPACITY,
     SUBSCRIBER,
     WS,
     hourly,
     schema_errors,
+    schema_validator,
     time_of,
 )
+
+CTX = '<http://localhost/ngsi-ld/contexts/clapas.jsonld>; rel="http://www.w3.org/ns/json-ld#context"; ' \
+      'type="application/ld+json"'
 
 PUBLIC = Caller(scopes=frozenset({OPEN_READ}))
 PARTNER = Caller(actor="partner", via="key", role="partner", scopes=frozenset({OPEN_READ, RESTRICTED_READ}))
@@ -64,7 +74,7 @@ def test_every_entity_validates_against_its_smart_data_model(source: CitySource,
     types = {models_type for models_type in (e["type"].rsplit("/", 1)[1] for e in everything.values())}
     assert types == {"WeatherObserved", "AirQualityObserved", "IndoorEnvironmentObserved", "WaterObserved",
                      "FloodMonitoring", "WaterConsumptionObserved", "TrafficFlowObserved", "NoiseLevelObserved",
-                     "Device", "DeviceModel"}
+                     "BikeHireDockingStation", "Device", "DeviceModel"}
     errors = {i: schema_errors(samples, e) for i, e in everything.items()}
     assert {i: errs for i, errs in errors.items() if errs} == {}
     assert list(everything) == sorted(everything)  # stable order, by id
@@ -81,7 +91,8 @@ def test_numeric_properties_carry_unit_code_and_observed_at(source: CitySource) 
         for iri, a in e.items():
             if isinstance(a, dict) and a.get("type") == "Property" and isinstance(a["value"], int | float):
                 assert "unitCode" in a, (e["id"], iri)
-                if not iri.endswith(("Level", "minFlow", "maxFlow")):  # thresholds and weekly extremes: no instant
+                # thresholds, weekly extremes and a station's capacity (registry facts): no instant
+                if not iri.endswith(("Level", "minFlow", "maxFlow", "totalSlotNumber")):
                     assert a.get("observedAt", "").endswith("Z"), (e["id"], iri)
 
 
@@ -182,3 +193,67 @@ def test_aggregated_history_from_rollups_or_raw_rows(source: CitySource, period_
     assert end == (time_of(0) + timedelta(seconds=period_s)).isoformat().replace("+00:00", "Z")
     rh = e[expand("relativeHumidity")]
     assert rh["max"][-1][0] == pytest.approx((40 + HOURS - 1) / 100)  # converted too
+
+
+def test_a_bike_station_is_a_bike_hire_docking_station(source: CitySource, samples: Path) -> None:
+    """GBFS counts as the model's integers, the registry's capacity, name and station_id, the last report, the status
+    from the GBFS flags, an open scope; queried by type; and the validation bites on a count left a float."""
+    eid = f"urn:ngsi-ld:BikeHireDockingStation:{DOCK}"
+    stations = by_id(source, PUBLIC, types=frozenset({expand("BikeHireDockingStation")}))
+    assert list(stations) == [eid]
+    e = stations[eid]
+    assert schema_errors(samples, e) == []
+    last = hourly(HOURS - 1)[DOCK]
+    bikes = attr(e, "availableBikeNumber")
+    assert bikes == {"type": "Property", "value": int(last["bikeshare.bikes_available"]), "unitCode": "C62",
+                     "observedAt": time_of(HOURS - 1).isoformat().replace("+00:00", "Z")}
+    assert attr(e, "freeSlotNumber")["value"] == int(last["bikeshare.docks_available"])
+    assert attr(e, "outOfServiceSlotNumber")["value"] == 2
+    assert attr(e, "totalSlotNumber") == {"type": "Property", "value": STATION_CAPACITY, "unitCode": "C62"}
+    assert bikes["value"] + attr(e, "freeSlotNumber")["value"] + 2 == STATION_CAPACITY
+    assert attr(e, "name")["value"] == "Comédie Vélomagg" and attr(e, "stationCode")["value"] == "001"
+    assert attr(e, "status")["value"] == "working" and expand("status") == "https://uri.etsi.org/ngsi-ld/status"
+    reported = datetime.fromtimestamp(last["bikeshare.last_reported"], UTC)
+    assert attr(e, "observationDateTime")["value"]["@value"] == reported.isoformat().replace("+00:00", "Z")
+    assert e["scope"] == ["/open"] and e[expand("location")]["value"]["coordinates"] == [3.8801, 43.6086]
+    assert e[expand("refDevice")]["object"] == f"urn:ngsi-ld:Device:{DOCK}"
+    bad = {**e, expand("availableBikeNumber"): {**bikes, "value": 3.5}}
+    assert schema_errors(samples, bad)
+
+
+def test_bike_station_availability_history(source: CitySource) -> None:
+    eid = f"urn:ngsi-ld:BikeHireDockingStation:{DOCK}"
+    [e] = source.history(PUBLIC, [eid], TemporalHint(time_of(0), time_of(HOURS), attrs=frozenset(
+        {expand("availableBikeNumber")})))
+    points = e[expand("availableBikeNumber")]
+    assert [p["value"] for p in points] == [i % 15 for i in range(HOURS)]
+    assert all(isinstance(p["value"], int) and p["unitCode"] == "C62" for p in points)
+    assert set(e) == {"id", "type", "scope", expand("availableBikeNumber")}
+    [agg] = source.history(PUBLIC, [eid], TemporalHint(time_of(0), time_of(HOURS), aggr_methods=("max",),
+                                                       aggr_period_s=86400.0))
+    assert agg[expand("availableBikeNumber")]["max"][0][0] == 14
+
+
+def test_bike_stations_through_the_routes(ngsi_store: Store, samples: Path) -> None:
+    """Query by type with the clapas context: key-values that validate as they are, `status` compacted by the core
+    context; the temporal route answers the availability history."""
+    app = as_local(create_app(ngsi_store, Settings(auth=AuthSettings(rate_limits=False))))
+    headers = {"Link": CTX, "NGSILD-Tenant": "city"}
+    eid = f"urn:ngsi-ld:BikeHireDockingStation:{DOCK}"
+    with TestClient(app) as client:
+        r = client.get("/ngsi-ld/v1/entities?type=BikeHireDockingStation&options=keyValues", headers=headers)
+        assert r.status_code == 200, r.text
+        [kv] = r.json()
+        assert kv["id"] == eid and kv["type"] == "BikeHireDockingStation" and kv["status"] == "working"
+        assert kv["totalSlotNumber"] == STATION_CAPACITY and kv["location"]["type"] == "Point"
+        # the simplified form keeps a DateTime's {"@type", "@value"}; the schemas want the string
+        kv = {k: v["@value"] if isinstance(v, dict) and "@value" in v else v for k, v in kv.items()}
+        assert [f"{e.instance_path}: {e.message}" for e in
+                schema_validator(samples, "BikeHireDockingStation").iter_errors(kv)] == []
+        for q, found in (("availableBikeNumber>100", []), ("status==%22working%22", [eid])):
+            got = client.get(f"/ngsi-ld/v1/entities?type=BikeHireDockingStation&q={q}", headers=headers)
+            assert got.status_code == 200 and [e["id"] for e in got.json()] == found, (q, got.text)
+        t = client.get(f"/ngsi-ld/v1/temporal/entities/{eid}?attrs=availableBikeNumber&lastN=3"
+                       f"&timerel=after&timeAt={time_of(0).isoformat().replace('+00:00', 'Z')}", headers=headers)
+        assert t.status_code == 200, t.text
+        assert [p["value"] for p in t.json()["availableBikeNumber"]] == [i % 15 for i in range(HOURS - 3, HOURS)]

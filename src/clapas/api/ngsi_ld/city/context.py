@@ -14,6 +14,9 @@ from typing import Any
 CORE = "https://uri.etsi.org/ngsi-ld/"
 CONTEXT_FILE = "clapas.jsonld"
 CONTEXT_PATH = "/ngsi-ld/contexts/clapas.jsonld"  # where clapas serves it
+# Terms of the models that the core context defines and protects: they keep the core's IRI (a user context may not
+# redefine them, so a model's own IRI would never compact back to its term).
+CORE_TERMS = frozenset({"location", "status"})
 
 
 @cache
@@ -34,13 +37,13 @@ def _iris() -> dict[str, str]:
 
 def expand(term: str) -> str:
     """A clapas term's IRI (`location` and the other core terms are NGSI-LD's own)."""
-    if term == "location":
-        return f"{CORE}location"
+    if term in CORE_TERMS:
+        return f"{CORE}{term}"
     return terms()[term]
 
 
 def compact(iri: str) -> str:
-    """The term of an IRI of this context (or of the core's `location`), else the IRI itself."""
-    if iri == f"{CORE}location":
-        return "location"
+    """The term of an IRI of this context (or of a core term the models use), else the IRI itself."""
+    if iri.startswith(CORE) and iri[len(CORE):] in CORE_TERMS:
+        return iri[len(CORE):]
     return _iris().get(iri, iri)

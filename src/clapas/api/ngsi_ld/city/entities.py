@@ -151,6 +151,8 @@ def _specifics(type_: str, e: dict[str, Any], facts: DeviceFacts, values: Mappin
         if "water.level" in values:
             e[expand("floodLevelStatus")] = prop(level_status(values["water.level"][0], facts.level_thresholds),
                                                  at=values["water.level"][1])
+    elif type_ == "BikeHireDockingStation":
+        _bike_station(e, facts, values)
     elif type_ == "WaterConsumptionObserved":
         alarms = [values[q] for q in values if q.startswith("alarm.")]
         if alarms:
@@ -160,6 +162,41 @@ def _specifics(type_: str, e: dict[str, Any], facts: DeviceFacts, values: Mappin
             low, high = facts.week_flow
             e[expand("minFlow")] = prop(round(low), unit="L/h")
             e[expand("maxFlow")] = prop(round(high), unit="L/h")
+
+
+GBFS_FLAGS = ("bikeshare.installed", "bikeshare.renting", "bikeshare.returning")
+
+
+def _bike_station(e: dict[str, Any], facts: DeviceFacts, values: Mapping[str, tuple[float, datetime]]) -> None:
+    """The station's registry facts (name, GBFS station_id, capacity, address), its last report and its status."""
+    d = facts.device
+    tags = d.get("tags") or {}
+    if d.get("name"):
+        e[expand("name")] = prop(str(d["name"]))
+    if tags.get("station_id"):
+        e[expand("stationCode")] = prop(str(tags["station_id"]))
+    if tags.get("address"):
+        e[expand("address")] = prop({"streetAddress": str(tags["address"])})
+    try:  # station_information's capacity: a registry fact, not an observation (no observedAt)
+        capacity = int(float(tags["capacity"]))
+    except (KeyError, ValueError, OverflowError):
+        capacity = None
+    if capacity is not None and capacity >= 0:
+        e[expand("totalSlotNumber")] = prop(capacity, unit="{count}")
+    if "bikeshare.last_reported" in values:
+        e[expand("observationDateTime")] = date_prop(datetime.fromtimestamp(values["bikeshare.last_reported"][0], UTC))
+    flags = [values[q] for q in GBFS_FLAGS if q in values]
+    if len(flags) == len(GBFS_FLAGS):
+        e[expand("status")] = prop(station_status(*(v >= 0.5 for v, _ in flags)), at=max(t for _, t in flags))
+
+
+def station_status(installed: bool, renting: bool, returning: bool) -> str:
+    """BikeHireDockingStation.status from GBFS station_status' is_installed, is_renting, is_returning: a station that
+    neither rents nor takes bikes back (or is not installed) is out of service, one that does only one of both has an
+    incidence."""
+    if not installed or not (renting or returning):
+        return "outOfService"
+    return "working" if renting and returning else "withIncidence"
 
 
 def level_status(level: float, thresholds: tuple[float | None, float | None, float | None]) -> str:

@@ -60,6 +60,11 @@ MODELS: tuple[Model, ...] = (
     Model("TrafficFlowObserved", "Transportation", ("traffic_counter", "bike_counter"), (
         Attr("intensity", "counter.count", "{count}"),)),
     Model("NoiseLevelObserved", "Environment", (), (Attr("LAeq", "sound.level", "dB"),), by_quantity=("sound.level",)),
+    # a GBFS station (`clapas.connectors.gbfs`): docks_disabled are the slots out of order
+    Model("BikeHireDockingStation", "Transportation", ("bike_station",), (
+        Attr("availableBikeNumber", "bikeshare.bikes_available", "{count}", integer=True),
+        Attr("freeSlotNumber", "bikeshare.docks_available", "{count}", integer=True),
+        Attr("outOfServiceSlotNumber", "bikeshare.docks_disabled", "{count}", integer=True))),
 )
 MODEL_BY_TYPE = {m.type: m for m in MODELS}
 
@@ -71,6 +76,9 @@ DEVICE_TERMS = ("controlledProperty", "batteryLevel", "rssi", "dateLastValueRepo
 OBSERVATION_TERMS = ("dateObserved", "dateObservedFrom", "dateObservedTo", "refDevice", "areaServed", "name",
                      "vehicleType", "alertLevel", "dangerLevel", "floodLevelStatus", "minFlow", "maxFlow",
                      "alarmInProgress")
+# BikeHireDockingStation's terms from the registry and the GBFS flags (`status` is the core's protected term: its
+# IRI stays NGSI-LD's, like `location`, `context.CORE_TERMS`).
+BIKE_STATION_TERMS = ("totalSlotNumber", "stationCode", "observationDateTime", "address")
 
 # Device.controlledProperty of each stored quantity (the Device-Commons enumeration's names).
 CONTROLLED: dict[str, str] = {
@@ -120,4 +128,6 @@ def context_terms() -> dict[str, str]:
         out[t] = f"{SDM}dataModel.WaterConsumption/{t}"
     for t in ("alertLevel", "dangerLevel", "floodLevelStatus"):
         out[t] = f"{SDM}dataModel.Environment/{t}"
+    for t in BIKE_STATION_TERMS:
+        out[t] = f"{SDM}dataModel.Transportation/{t}"
     return dict(sorted(out.items()))

@@ -30,6 +30,7 @@ UNIT_CODES: dict[str, str] = {
     "m/s": "MTS",  # metre per second
     "deg": "DD",  # degree (unit of angle)
     "V": "VLT",  # volt
+    "s": "SEC",  # second (GBFS times and ages)
     "{count}": "C62",  # a number of events (UCUM annotation of 1)
 }
 
