@@ -8,11 +8,18 @@ partition's own stream time — never early because another partition, read ahea
 Saved state: the subjects (device EUIs, zone ids) are the partition's own; the rows without a subject (each
 detector's scalars and the runner's watermark, `state.GLOBAL`) are saved under the partition's tag instead, so
 that partitions never overwrite each other's. On takeover a runner loads only its partition's rows.
+
+Not yet in partitioned mode: the device and network health rules (issue 13). Gateway events carry no device to
+route by, and silence is judged on each partition's own stream time, which made a 3-worker run open 101 silent
+alerts where one process opens 22; `partition_settings` turns them off until both are designed for partitions.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+import msgspec
 
 from clapas.alerts.wiring import Alerting, build_alerting
 from clapas.config import Settings
@@ -22,6 +29,15 @@ from clapas.detectors.state import GLOBAL, StateKeeper
 from clapas.store.base import Batch, Store
 
 TAG_PREFIX = "@partition-"
+log = logging.getLogger("clapas.worker")
+
+
+def partition_settings(settings: Settings) -> Settings:
+    """The settings a worker's detectors run with: the health rules off (see the module docstring)."""
+    if not settings.health.enabled:
+        return settings
+    log.warning("partitioned mode: the device and network health rules ([health]) do not run in workers yet")
+    return msgspec.structs.replace(settings, health=msgspec.structs.replace(settings.health, enabled=False))
 
 
 def tag(partition: int) -> str:
@@ -33,6 +49,7 @@ class PartitionDetectors:
     says which (`partition` attribute)."""
 
     def __init__(self, settings: Settings, store: Store, partitions: list[int], affinity: Affinity) -> None:
+        settings = partition_settings(settings)
         rows = store.detector_state()
         top = int(store.sql("SELECT coalesce(max(seq), 0) AS s FROM detector_state")[0]["s"])
         self.alerting: dict[int, Alerting] = {}
