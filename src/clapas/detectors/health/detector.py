@@ -74,7 +74,7 @@ class HealthDetector(Detector):
     state_maps = (StateMap("devs"), StateMap("silent", ANY), StateMap("resume", ANY), StateMap("gateways", ANY),
                   StateMap("suppressed", ANY))
     state_attrs = ("t0", "never_checked")
-    state_codec = "msgpack"  # slotted classes, dicts, lists and numbers: a device's state in a few µs
+    state_codec = "tree"  # slotted classes, dicts, lists and numbers (was "msgpack", the codec durability2 renamed)
     state_modules = ("clapas.detectors.health.radio", "clapas.detectors.health.battery",
                      "clapas.detectors.health.gateways", "clapas.detectors.health.quality")
 
