@@ -71,17 +71,22 @@ async function refreshBikes() {
 }
 
 // counters -------------------------------------------------------------------------------------------------------
-function columns(series) {
-  const dirs = DIRECTIONS.filter(([d]) => series.directions[d]);
-  const rows = series.directions[dirs[0][0]];
-  const x = rows.map((r) => Date.parse(r.start ?? `${r.day}T00:00:00`) / 1000);
-  return [dirs, [x, ...dirs.map(([d]) => series.directions[d].map((r) => r.count))]];
+// x: an hour's start, or a local day's midnight; a missing slot has no count (null): a gap, never 0
+function columns(series, dirs) {
+  const x = series.directions[dirs[0][0]].map((r) => Date.parse(r.start ?? `${r.day}T00:00:00`) / 1000);
+  return [x, ...dirs.map(([d]) => series.directions[d].map((r) => r.count))];
 }
 
 function draw(box, series) {
   if (typeof uPlot === "undefined") { box.textContent = "Chart library not loaded."; return; }
-  if (!Object.keys(series.directions).length) { box.replaceChildren(empty("No count in this period.")); return; }
-  const [dirs, data] = columns(series);
+  const dirs = DIRECTIONS.filter(([d]) => series.directions[d]?.length);
+  if (!dirs.length) {
+    if (state.plot) state.plot.destroy();
+    state.plot = null;
+    box.replaceChildren(empty("No count in this period."));
+    return;
+  }
+  const data = columns(series, dirs);
   const shape = `${series.eui}|${series.resolution}|${dirs.length}`;
   if (state.plot && state.shape === shape && box.contains(state.plot.root)) { state.plot.setData(data); return; }
   if (state.plot) state.plot.destroy();
