@@ -3,9 +3,10 @@
 // the vendored uPlot, its TMJA and TMJO of the year). Each panel reads the API's /api/v1/mobility/ routes and fails
 // on its own (a message in the panel), like the environment panels.
 
-import { get, refused } from "./api.js";
+import { get } from "./api.js";
 import { el } from "./dom.js";
 import { ago, number } from "./format.js";
+import { empty, fill, run } from "./panels.js";
 
 const REFRESH_MS = 60000; // the demo polls its feed each minute, counters report by the hour
 const MOB = "api/v1/mobility/";
@@ -16,16 +17,6 @@ const DIRECTIONS = [["total", "#0b5cad", 2], ["in", "#2e7d32", 1], ["out", "#c24
 const $ = (id) => document.getElementById(id);
 const state = { counter: "", resolution: "1h", plot: null, shape: "" };
 
-function fill(id, ...children) {
-  $(id).querySelector(".body").replaceChildren(...children);
-}
-
-function failed(id, e) {
-  fill(id, refused(e) ? el("p", { class: "muted locked", textContent: `Not open data: ${e.message}` })
-    : el("p", { class: "err", textContent: `Unavailable: ${e.message}` }));
-}
-
-const empty = (text) => el("p", { class: "muted", textContent: text });
 const pct = (share) => (share === null || share === undefined ? "–" : `${Math.round(share * 1000) / 10} %`);
 const head = (...names) => el("thead", {}, el("tr", {}, ...names.map((h) =>
   el("th", { scope: "col", class: h.startsWith("#") ? "num" : "", textContent: h.replace("#", "") }))));
@@ -162,11 +153,4 @@ async function refreshCounters() {
 // loop -----------------------------------------------------------------------------------------------------------
 const PANELS = [["mob-bikes", refreshBikes], ["mob-counters", refreshCounters]];
 
-async function refresh() {
-  if (document.hidden) return;
-  await Promise.all(PANELS.map(([id, f]) => f().catch((e) => failed(id, e))));
-}
-
-document.addEventListener("visibilitychange", refresh);
-refresh();
-setInterval(refresh, REFRESH_MS);
+run(PANELS, REFRESH_MS);
