@@ -50,3 +50,33 @@ def test_the_retention_job_runs_in_the_service(tmp_path) -> None:
     finally:
         if reopened is not None:
             reopened.close()
+
+
+def test_the_service_polls_its_gbfs_systems(tmp_path) -> None:
+    """`clapas run` and the demo poll each [[gbfs]] system (a merge had lost the poller's task: nothing was polled)."""
+    from clapas.connectors.gbfs.poller import GbfsSystemSettings
+    from clapas.simulator.mobility import FeedServer, build_mobility
+
+    feed = FeedServer(build_mobility(0, stations=3, counters=0)).start()
+    store = DuckDBStore(f"duckdb:///{tmp_path}/city.duckdb")
+    settings = msgspec.structs.replace(Settings(), store=store.url,
+                                       gbfs=[GbfsSystemSettings(id=feed.model.city.system, url=feed.url)])
+    settings.alerts.enabled = False
+    service = Service(settings, store=store)
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        run = asyncio.create_task(service.serve(http=False, stop=stop))
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            if len(store.devices(kind="bike_station")) == 3:
+                break
+        stations = len(store.devices(kind="bike_station"))
+        stop.set()
+        await run  # the service closes the store
+        return stations
+
+    try:
+        assert asyncio.run(main()) == 3  # the poller read the feed and put its stations into the registry
+    finally:
+        feed.close()

@@ -209,6 +209,7 @@ class Service:
         if self.spool is not None:
             tasks.append(asyncio.create_task(self._spool_watch(stop)))
         tasks += [asyncio.create_task(s.run(stop)) for s in self.subscribers]
+        tasks += [asyncio.create_task(p.run(stop)) for p in self.gbfs]  # [[gbfs]] systems, polled as their ttl asks
         tasks += [asyncio.create_task(job(stop)) for job in extra or []]
         from clapas.alerts.notifiers.ngsi_ld import NgsiLdNotifier
         from clapas.alerts.outbox import OutboxWorker

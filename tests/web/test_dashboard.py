@@ -30,6 +30,8 @@ ASSETS = {
     "js/api.js": "javascript",
     "js/chart.js": "javascript",
     "js/format.js": "javascript",
+    "js/panels.js": "javascript",
+    "js/mobility.js": "javascript",
     "vendor/uplot/uPlot.iife.min.js": "javascript",
     "vendor/uplot/uPlot.min.css": "text/css",
 }

@@ -1,12 +1,12 @@
 // The environment panels: the day's ATMO index per zone, heatwave status, cool refuges, river levels and rain,
 // museum rooms' conformity, the households' water consumption per district (open aggregates). Each panel reads one report of the API and fails on its own (a message in the panel).
 
-import { get, refused } from "./api.js";
+import { get } from "./api.js";
 import { el } from "./dom.js";
 import { localTime, number } from "./format.js";
+import { empty, fill, run } from "./panels.js";
 
 const REFRESH_MS = 60000; // reports change by the hour: a minute is plenty
-const $ = (id) => document.getElementById(id);
 
 const HEAT_STATES = {
   none: "no heat episode",
@@ -22,20 +22,6 @@ const BASIS = {
 };
 // Vigicrues colours of a river level's class
 const CLASS_COLOURS = { green: "#2e7d32", yellow: "#f2c500", orange: "#f57c00", red: "#d32f2f" };
-
-function fill(id, ...children) {
-  $(id).querySelector(".body").replaceChildren(...children);
-}
-
-function failed(id, e) {
-  // refused (401/403): not open data for this caller — a note, not an error
-  fill(id, refused(e) ? el("p", { class: "muted locked", textContent: `Not open data: ${e.message}` })
-    : el("p", { class: "err", textContent: `Unavailable: ${e.message}` }));
-}
-
-function empty(text) {
-  return el("p", { class: "muted", textContent: text });
-}
 
 const deg = (v) => (v === null || v === undefined ? "–" : `${number(v)} °C`);
 const dayLabel = (iso) => new Date(`${iso}T12:00:00`).toLocaleDateString(undefined,
@@ -213,11 +199,4 @@ async function refreshWater() {
 const PANELS = [["env-air", refreshAir], ["env-heat", refreshHeat], ["env-refuges", refreshRefuges],
   ["env-rivers", refreshRivers], ["env-museum", refreshMuseum], ["env-water", refreshWater]];
 
-async function refresh() {
-  if (document.hidden) return;
-  await Promise.all(PANELS.map(([id, f]) => f().catch((e) => failed(id, e))));
-}
-
-document.addEventListener("visibilitychange", refresh);
-refresh();
-setInterval(refresh, REFRESH_MS);
+run(PANELS, REFRESH_MS);

@@ -1,0 +1,156 @@
+// The mobility panels (issue 12): bike share (per GBFS system: its stations now by state, the worst empty shares of
+// the last day, the feed's status) and counters (the list, the selected counter's hourly or daily counts charted with
+// the vendored uPlot, its TMJA and TMJO of the year). Each panel reads the API's /api/v1/mobility/ routes and fails
+// on its own (a message in the panel), like the environment panels.
+
+import { get } from "./api.js";
+import { el } from "./dom.js";
+import { ago, number } from "./format.js";
+import { empty, fill, run } from "./panels.js";
+
+const REFRESH_MS = 60000; // the demo polls its feed each minute, counters report by the hour
+const MOB = "api/v1/mobility/";
+const STATES = ["empty", "full", "ok", "closed", "unknown"];
+const WORST = 8; // stations listed by empty share
+const SPANS = { "1h": 7 * 86400e3, "1d": 90 * 86400e3 }; // hourly counts over a week, daily over 90 days
+const DIRECTIONS = [["total", "#0b5cad", 2], ["in", "#2e7d32", 1], ["out", "#c2410c", 1]];
+const $ = (id) => document.getElementById(id);
+const state = { counter: "", resolution: "1h", plot: null, shape: "" };
+
+const pct = (share) => (share === null || share === undefined ? "–" : `${Math.round(share * 1000) / 10} %`);
+const head = (...names) => el("thead", {}, el("tr", {}, ...names.map((h) =>
+  el("th", { scope: "col", class: h.startsWith("#") ? "num" : "", textContent: h.replace("#", "") }))));
+
+// bike share -----------------------------------------------------------------------------------------------------
+function feed(s) {
+  if (!s) return el("p", { class: "muted", textContent: "Feed: no poll recorded." });
+  return el("p", { class: `feed ${s.status}`, dataset: { status: s.status } }, "Feed: ",
+    el("span", { class: s.status === "ok" ? "" : "over", textContent: s.status }),
+    el("span", { class: "muted", textContent: ` · last poll ${ago(s.last_poll)} · ${s.failed_polls} of ${s.polls} `
+      + `polls failed today${s.failing_in_a_row ? ` (${s.failing_in_a_row} in a row)` : ""}`
+      + (s.feed_age_s === null || s.feed_age_s === undefined ? "" : ` · data ${Math.round(s.feed_age_s)} s old`) }));
+}
+
+function system(name, stations, status, kpis) {
+  const counts = Object.fromEntries(STATES.map((k) => [k, stations.filter((s) => s.state === k).length]));
+  const worst = kpis.filter((k) => k.empty_share).slice(0, WORST);
+  return el("div", { class: "system", dataset: { system: name } },
+    el("table", {},
+      el("caption", { textContent: `${name}: ${stations.length} stations now` }),
+      head(...STATES.map((k) => `#${k}`)),
+      el("tbody", {}, el("tr", {}, ...STATES.map((k) => el("td", {
+        class: `num ${(k === "empty" || k === "full") && counts[k] ? "over" : ""}`, dataset: { state: k },
+        textContent: String(counts[k]) }))))),
+    feed(status),
+    worst.length ? el("table", { class: "worst" },
+      el("caption", { textContent: "Most often empty over the last day" }),
+      head("Station", "#Empty", "#At peak", "#Violations"),
+      el("tbody", {}, ...worst.map((k) => el("tr", { dataset: { eui: k.eui } },
+        el("th", { scope: "row", textContent: k.name || k.eui }),
+        el("td", { class: "num", textContent: pct(k.empty_share) }),
+        el("td", { class: "num", textContent: pct(k.empty_share_peak) }),
+        el("td", { class: `num ${k.violations ? "over" : ""}`, textContent: String(k.violations) })))))
+      : empty("No station was empty over the last day."));
+}
+
+async function refreshBikes() {
+  const [st, sy, kp] = await Promise.all([get(`${MOB}stations`), get(`${MOB}systems`), get(`${MOB}stations/kpis`)]);
+  const names = [...new Set([...sy.systems.map((s) => s.system), ...st.stations.map((s) => s.system)])];
+  if (!names.length) { fill("mob-bikes", empty("No bike-share system polled yet.")); return; }
+  fill("mob-bikes", ...names.map((n) => system(n, st.stations.filter((s) => s.system === n),
+    sy.systems.find((s) => s.system === n), kp.stations.filter((k) => k.system === n))));
+}
+
+// counters -------------------------------------------------------------------------------------------------------
+// x: an hour's start, or a local day's midnight; a missing slot has no count (null): a gap, never 0
+function columns(series, dirs) {
+  const x = series.directions[dirs[0][0]].map((r) => Date.parse(r.start ?? `${r.day}T00:00:00`) / 1000);
+  return [x, ...dirs.map(([d]) => series.directions[d].map((r) => r.count))];
+}
+
+function draw(box, series) {
+  if (typeof uPlot === "undefined") { box.textContent = "Chart library not loaded."; return; }
+  const dirs = DIRECTIONS.filter(([d]) => series.directions[d]?.length);
+  if (!dirs.length) {
+    if (state.plot) state.plot.destroy();
+    state.plot = null;
+    box.replaceChildren(empty("No count in this period."));
+    return;
+  }
+  const data = columns(series, dirs);
+  const shape = `${series.eui}|${series.resolution}|${dirs.length}`;
+  if (state.plot && state.shape === shape && box.contains(state.plot.root)) { state.plot.setData(data); return; }
+  if (state.plot) state.plot.destroy();
+  box.replaceChildren();
+  state.shape = shape;
+  state.plot = new uPlot({
+    width: Math.max(300, box.clientWidth - 10), height: 260,
+    series: [{}, ...dirs.map(([d, stroke, width]) => ({ label: d, stroke, width,
+      value: (_, v) => (v == null ? "–" : number(v)) }))],
+    axes: [{ space: 80 }, { label: series.resolution === "1d" ? "counts per day" : "counts per hour", size: 60 }],
+    scales: { x: { time: true } },
+  }, data, box);
+}
+
+function figures(obs) {
+  const t = obs.directions.total ?? Object.values(obs.directions)[0];
+  if (!t) return empty(`No count in ${obs.year}.`);
+  return el("dl", { class: "counts figures", dataset: { year: obs.year } },
+    el("div", {}, el("dt", { textContent: `TMJA ${obs.year}`, title: "mean daily traffic over complete months" }),
+      el("dd", { dataset: { figure: "tmja" }, textContent: number(t.tmja) }),
+      el("dd", { class: "muted", textContent: t.tmja === null ? "no complete month yet"
+        : `${t.tmja_days_used} days, ${t.tmja_months.length} months` })),
+    el("div", {}, el("dt", { textContent: "TMJO", title: "mean over working days, French public holidays out" }),
+      el("dd", { dataset: { figure: "tmjo" }, textContent: number(t.tmjo) }),
+      el("dd", { class: "muted", textContent: `${t.tmjo_days_used} working days` })));
+}
+
+async function refreshSelected() {
+  const eui = state.counter;
+  if (!eui) return;
+  const now = Date.now();
+  const [series, obs] = await Promise.all([
+    get(`${MOB}counters/${encodeURIComponent(eui)}/series`, {
+      start: new Date(now - SPANS[state.resolution]).toISOString(), resolution: state.resolution }),
+    get(`${MOB}counters/${encodeURIComponent(eui)}/observatory`, { year: new Date(now).getFullYear() }),
+  ]);
+  if (eui !== state.counter) return; // another counter was picked meanwhile
+  draw($("mob-chart"), series);
+  $("mob-figures").replaceChildren(figures(obs));
+}
+
+function select(eui) {
+  state.counter = eui;
+  for (const b of $("mob-counters").querySelectorAll("button[data-eui]")) {
+    b.setAttribute("aria-pressed", String(b.dataset.eui === eui));
+  }
+  refreshSelected().catch((e) => $("mob-figures").replaceChildren(
+    el("p", { class: "err", textContent: `Unavailable: ${e.message}` })));
+}
+
+async function refreshCounters() {
+  const { counters } = await get(`${MOB}counters`);
+  if (!counters.length) { fill("mob-counters", empty("No counter.")); state.counter = ""; return; }
+  if (!counters.some((c) => c.eui === state.counter)) state.counter = counters[0].eui;
+  const res = el("select", { id: "mob-res" }, ...[["1h", "hourly, 7 days"], ["1d", "daily, 90 days"]].map(([v, t]) =>
+    el("option", { value: v, textContent: t, selected: v === state.resolution })));
+  res.addEventListener("change", () => { state.resolution = res.value; select(state.counter); });
+  const rows = counters.map((c) => el("tr", { dataset: { eui: c.eui } },
+    el("th", { scope: "row" }, el("button", { type: "button", class: "link", dataset: { eui: c.eui },
+                                              textContent: c.name || c.eui, onclick: () => select(c.eui) })),
+    el("td", { textContent: c.kind === "traffic_counter" ? "traffic" : "bikes" }),
+    el("td", { class: "muted", textContent: c.zone })));
+  const chart = $("mob-chart") ?? el("div", { id: "mob-chart", class: "chart small", role: "img",
+                                               "aria-label": "Counts of the selected counter" });
+  fill("mob-counters",
+    el("div", { class: "scroll short" }, el("table", {}, head("Counter", "Kind", "Zone"), el("tbody", {}, ...rows))),
+    el("form", { class: "filters", onsubmit: () => false }, el("label", {}, "Resolution ", res)),
+    chart,
+    el("div", { id: "mob-figures" }, $("mob-figures")?.firstChild ?? empty("Loading…")));
+  select(state.counter);
+}
+
+// loop -----------------------------------------------------------------------------------------------------------
+const PANELS = [["mob-bikes", refreshBikes], ["mob-counters", refreshCounters]];
+
+run(PANELS, REFRESH_MS);

@@ -1,0 +1,105 @@
+"""The dashboard's mobility panels (issue 12) over a demo-like store: the simulator's mobility scenario (GBFS polls
+and counter uplinks through the real pipeline) for the two days up to now, so that stations have a state now."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote, urlencode
+
+import pytest
+
+from clapas.api.app import create_app, static_dir
+from clapas.config import Settings
+from clapas.pipeline.ingest import Pipeline
+from clapas.simulator.mobility import build_mobility, mobility_incidents, scenario_messages
+from clapas.store.base import open_store
+from tests.helpers import as_local
+from tests.web.conftest import serving
+from tests.web.test_dashboard import chromium, fetch, needs_chromium
+from tests.web.test_environment_panels import panel
+
+STATES = {"empty", "full", "ok", "closed", "unknown"}
+
+
+@pytest.fixture(scope="module")
+def served_mobility(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[str]]]:
+    city = build_mobility(3, stations=8, counters=2)
+    end = datetime.now(UTC).replace(second=0, microsecond=0)
+    start = end - timedelta(days=2)
+    store = open_store(f"duckdb:///{tmp_path_factory.mktemp('mob-web') / 'city.duckdb'}")
+    store.migrate()
+    store.upsert_zones(city.zones)
+    store.upsert_devices(city.registry_devices())
+    pipeline = Pipeline(store)
+    pipeline.submit_many(list(scenario_messages(city, mobility_incidents(city, start, end, 3), start, end)))
+    pipeline.close()
+    with serving(as_local(create_app(store, Settings()))) as url:
+        yield url, [c.eui for c in city.counters]
+    store.close()
+
+
+def get(url: str) -> dict:
+    status, ctype, body = fetch(url)
+    assert status == 200 and ctype.startswith("application/json"), (url, status, ctype)
+    return json.loads(body)
+
+
+def js_iso(t: datetime) -> str:
+    """`Date.toISOString()`: milliseconds and Z, what the page sends."""
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def test_mobility_script_is_served(served_mobility: tuple[str, list[str]]) -> None:
+    url, _ = served_mobility
+    status, ctype, body = fetch(url + "js/mobility.js")
+    assert status == 200 and "javascript" in ctype and b"api/v1/mobility/" in body and b"uPlot" in body
+    status, _, page = fetch(url)
+    assert status == 200 and b'src="js/mobility.js"' in page
+    assert b'id="mob-bikes"' in page and b'id="mob-counters"' in page
+    assert 'src="js/mobility.js"' in (static_dir() / "index.html").read_text()
+
+
+def test_the_api_answers_the_panels_requests(served_mobility: tuple[str, list[str]]) -> None:
+    """The page's exact requests (js/mobility.js) answer with data on the simulated city."""
+    url, counters = served_mobility
+    mob = url + "api/v1/mobility/"
+    stations = get(mob + "stations")["stations"]
+    assert len(stations) == 8 and {s["state"] for s in stations} <= STATES
+    assert any(s["state"] in ("ok", "empty", "full") for s in stations)  # polled up to now: a state, not unknown
+    systems = get(mob + "systems")["systems"]
+    assert [s["system"] for s in systems] == ["velomagg-sim"] and systems[0]["polls"] > 0
+    assert {s["system"] for s in stations} == {"velomagg-sim"}
+    kpis = get(mob + "stations/kpis")["stations"]
+    shares = [k["empty_share"] or 0 for k in kpis]
+    assert len(kpis) == 8 and shares == sorted(shares, reverse=True)
+    assert sorted(c["eui"] for c in get(mob + "counters")["counters"]) == sorted(counters)
+    now = datetime.now(UTC)
+    eui = quote(counters[0])
+    hourly = get(f"{mob}counters/{eui}/series?"
+                 + urlencode({"start": js_iso(now - timedelta(days=7)), "resolution": "1h"}))
+    total = hourly["directions"]["total"]
+    assert len(total) >= 47 and sum(r["count"] or 0 for r in total) > 0 and {"start", "count", "flag"} <= set(total[0])
+    daily = get(f"{mob}counters/{eui}/series?"
+                + urlencode({"start": js_iso(now - timedelta(days=90)), "resolution": "1d"}))
+    assert {"day", "count"} <= set(daily["directions"]["total"][0])
+    obs = get(f"{mob}counters/{eui}/observatory?year={now.year}")
+    assert {"tmja", "tmja_days_used", "tmjo", "tmjo_days_used"} <= set(obs["directions"]["total"])
+
+
+@needs_chromium
+def test_mobility_panels_render(served_mobility: tuple[str, list[str]]) -> None:
+    url, counters = served_mobility
+    dom = chromium("--dump-dom", url)
+    bikes = panel(dom, "mob-bikes")
+    assert 'data-system="velomagg-sim"' in bikes and "8 stations now" in bikes, bikes[:2000]
+    counts = dict(re.findall(r'<td class="num[^"]*" data-state="(\w+)">(\d+)</td>', bikes))
+    assert set(counts) == STATES and sum(map(int, counts.values())) == 8
+    assert 'data-status="ok"' in bikes or 'data-status="failing"' in bikes
+    board = panel(dom, "mob-counters")
+    assert sorted(re.findall(r'<tr data-eui="([0-9a-f]{16})"', board)) == sorted(counters)
+    assert 'aria-pressed="true"' in board and 'class="uplot' in board  # the first counter selected and charted
+    assert re.search(r'data-figure="tmjo">[\d  .,]+<', board), board[-2000:]
+    assert "Unavailable" not in bikes + board
