@@ -8,7 +8,7 @@ Public API (used by routes.py, writes.py, temporal_routes.py): `READ`, `WRITE`, 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Annotated, Any
 
 from fastapi import Request
@@ -34,6 +34,15 @@ RETRIEVE_PARAMS = {"attrs", "pick", "omit", "options", "format", "lang", "geomet
 TEMPORAL_PARAMS = _FILTERS | {"timerel", "timeAt", "endTimeAt", "timeproperty", "lastN", "aggrMethods",
                               "aggrPeriodDuration"}
 NULL = "urn:ngsi-ld:null"
+
+
+def audited(request: Request, src: Any, caller: Caller, served: Sequence[Entity], rows: int | None = None) -> None:
+    """Tell the charter's audit log what a read served (`clapas.api.charter.CallerView.report`: rows, class, the
+    EUIs of restricted and personal devices), when the tenant's source can say it (`served`, the city's); `rows`:
+    the rows served when they are not the entities (a history's instances)."""
+    count = getattr(src, "served", None)
+    if count is not None:
+        count(caller, served).report(request, len(served) if rows is None else rows)
 
 
 def state(request: Request) -> Any:

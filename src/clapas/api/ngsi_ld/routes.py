@@ -27,6 +27,7 @@ from clapas.api.ngsi_ld.common import (
     QUERY_PARAMS,
     READ,
     RETRIEVE_PARAMS,
+    audited,
     paging,
     query_params,
     state,
@@ -59,6 +60,7 @@ def retrieve_entity(request: Request, entityId: str, caller: READ) -> Response:
         raise not_found(f"no entity {entityId}")
     bodies = joined([e], [represent(e, sel, ctx, p, media)], sel, request, caller, ctx, p, media)
     body: Any = bodies if len(bodies) > 1 else bodies[0]
+    audited(request, src, caller, [e])
     return neg.respond(body, media, ctx, request, headers=tenant_headers(request))
 
 
@@ -73,6 +75,7 @@ def query_entities(request: Request, caller: READ) -> Response:
     entities = found[offset:offset + limit]
     page = joined(entities, [represent(e, sel, ctx, p, media) for e in entities], sel, request, caller, ctx, p,
                    media)
+    audited(request, st.tenants.source(request), caller, entities)
     headers = tenant_headers(request)
     if count:
         headers["NGSILD-Results-Count"] = str(len(found))
@@ -247,6 +250,7 @@ async def query_by_post(request: Request, caller: READ) -> Response:
         found = [e for e in src.candidates(caller, sel.hint) if sel.match(e)]
         entities = found[offset:offset + limit]
         page = [represent(e, sel, ctx, q, media) for e in entities]
+        audited(request, src, caller, entities)
         headers = tenant_headers(request)
         if count:
             headers["NGSILD-Results-Count"] = str(len(found))

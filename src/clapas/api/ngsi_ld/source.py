@@ -12,6 +12,10 @@ NGSI-LD members under their core terms: `type` ("Property", "Relationship", "Geo
 "VocabProperty", "JsonProperty", "ListProperty"), `value` / `object` / `languageMap` / `vocab` / `json`,
 `observedAt`, `unitCode`, `datasetId`, `createdAt`, `modifiedAt`, and sub-attributes keyed by expanded IRI.
 Times are ISO 8601 UTC strings ending in `Z`.
+
+A source that serves classed data may also offer `served(caller, entities)`, returning the charter's
+`CallerView` that counted what an answer served (the routes hand it to the audit log: `common.audited`); the
+city's does, the sandbox (open data of its own) does not.
 """
 
 from __future__ import annotations

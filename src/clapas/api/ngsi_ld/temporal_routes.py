@@ -19,6 +19,7 @@ from clapas.api.ngsi_ld.common import (
     READ,
     TEMPORAL_PARAMS,
     WRITE,
+    audited,
     int_param,
     options_of,
     paging,
@@ -143,6 +144,19 @@ def _projected(body: dict[str, Any], sel: Selection, ctx: Context) -> dict[str, 
     return body
 
 
+def _instances(e: Entity) -> int:
+    """The rows a temporal entity serves (the audit's count): its attributes' instances, or aggregated values."""
+    n = 0
+    for k, v in e.items():
+        if k in ("id", "type", "scope", "@context"):
+            continue
+        if isinstance(v, list):
+            n += len(v)
+        elif isinstance(v, dict):
+            n += sum(len(x) for x in v.values() if isinstance(x, list)) or 1
+    return n
+
+
 @router.get("/temporal/entities", summary="Query temporal evolution of entities (§6.18.3.2)")
 def query_temporal(request: Request, caller: READ) -> Response:
     st = state(request)
@@ -157,6 +171,7 @@ def query_temporal(request: Request, caller: READ) -> Response:
     history, content_range = _truncated(list(_history(src, caller, [e["id"] for e in page], hint, opts)), hint,
                                         opts, st.settings.ngsi_ld.max_instances)
     body = [_projected(_temporal_body(e, ctx, opts, p, bool(hint.aggr_methods)), sel, ctx) for e in history]
+    audited(request, src, caller, history, sum(map(_instances, history)))
     headers = tenant_headers(request)
     if count:
         headers["NGSILD-Results-Count"] = str(len(found))
@@ -182,6 +197,7 @@ def retrieve_temporal(request: Request, entityId: str, caller: READ) -> Response
     if not found:
         raise not_found(f"no entity {entityId}")
     body = _projected(_temporal_body(found[0], ctx, opts, p, bool(hint.aggr_methods)), sel, ctx)
+    audited(request, src, caller, found, sum(map(_instances, found)))
     headers = tenant_headers(request)
     if content_range:
         headers["Content-Range"] = content_range

@@ -71,3 +71,30 @@ def test_the_water_operator_reads_the_dwelling_through_ngsi_ld(walked: Walked) -
     assert seen[f"/ngsi-ld/v1/entities/{HOME_IDS[0]}"][0] == 200
     everything = " ".join(t for _, t in seen.values())
     assert {HOME, LITRES} <= set(leaks(everything))
+
+
+def test_ngsi_ld_reads_of_the_dwelling_are_audited_with_its_eui_like_rest(walked: Walked) -> None:  # noqa: F811
+    """A personal:read key reading the meter through NGSI-LD leaves what the REST route leaves: the personal
+    class, rows, and the meter among the subjects; a read that answers no meter names none."""
+    app = walked.client.app
+    head = {**walked.headers(WALKERS["operator"]), "Link": CTX, "NGSILD-Tenant": "city"}
+    reads = {f"/api/v1/devices/{HOME}": "/api/v1/devices/{eui}",
+             f"/ngsi-ld/v1/entities/{HOME_IDS[0]}": "/ngsi-ld/v1/entities/{entityId}",
+             "/ngsi-ld/v1/entities?type=WaterConsumptionObserved&limit=1000": "/ngsi-ld/v1/entities",
+             f"/ngsi-ld/v1/temporal/entities/{HOME_IDS[0]}?{SINCE}": "/ngsi-ld/v1/temporal/entities/{entityId}",
+             f"/ngsi-ld/v1/temporal/entities?type=WaterConsumptionObserved&{SINCE}": "/ngsi-ld/v1/temporal/entities"}
+    app.state.access.audit.flush()
+    before = {e["id"] for e in app.state.store.audit_entries(limit=10_000)}
+    for path in reads:
+        assert walked.client.get(path, headers=head).status_code == 200, path
+    weather = walked.client.get("/ngsi-ld/v1/entities?type=WeatherObserved&limit=1000", headers=head)
+    assert weather.status_code == 200 and weather.json()
+    app.state.access.audit.flush()
+    new = [e for e in app.state.store.audit_entries(limit=10_000) if e["id"] not in before]
+    naming = {e["route"]: e for e in app.state.store.audit_entries(subject=HOME, limit=10_000) if e["id"] not in before}
+    assert set(naming) == set(reads.values())
+    for e in naming.values():
+        assert (e["event"], e["data_class"]) == ("read", "personal") and e["row_count"] >= 1, e
+    assert naming["/ngsi-ld/v1/temporal/entities/{entityId}"]["row_count"] > 1  # the history's instances
+    assert not [e for e in new if e["route"] == "/ngsi-ld/v1/entities" and e["id"] not in
+                {n["id"] for n in naming.values()} and e["data_class"] == "personal"]  # open weather: no entry

@@ -161,6 +161,18 @@ class CitySource:
                for e in entities.entities_of(f)]
         return sorted(out, key=lambda e: e["id"])
 
+    def served(self, caller: Caller | CallerView, found: Sequence[Entity]) -> CallerView:
+        """What a read served, for the charter's audit log (as the REST routes record it): a fresh view counting
+        the devices behind the entities answered — their most restrictive class and the EUIs of the restricted
+        and personal ones. Only the answer counts: candidates a filter or the page left out were not served."""
+        view = CallerView(self.store, caller.caller if isinstance(caller, CallerView) else caller, self.classes)
+        euis = sorted({p[1] for e in found if (p := entities.parse_id(e["id"])) is not None
+                       and p[0] != models.DEVICE_MODEL and not p[1].startswith(zone_consumption.PREFIX)})
+        for d in view.named_devices(euis).values():
+            if d is not None:
+                view.serve(d)
+        return view
+
     # histories ---------------------------------------------------------------------------------------
     def history(self, caller: Caller | CallerView, entity_ids: Sequence[str],
                 query: TemporalHint) -> Iterator[Entity]:
