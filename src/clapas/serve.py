@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 
 from clapas.cli import add_config_argument
 from clapas.config import load_settings
@@ -14,7 +13,7 @@ from clapas.config import load_settings
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from clapas.api.app import create_app
-    from clapas.service import run_loop, serve_app
+    from clapas.service import run_loop, serve_app, stop_on_signals
     from clapas.store.base import open_store
 
     settings = load_settings(args.config)
@@ -25,9 +24,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     async def main() -> None:
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        stop_on_signals(stop)
         await serve_app(create_app(store, settings), settings, stop)
 
     try:

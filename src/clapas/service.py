@@ -50,6 +50,18 @@ SPOOL_WATCH_S = 0.2  # how often the spool's size is compared with spool_max_byt
 SPOOL_RESUME = 0.9  # reading resumes once the spool is back under this fraction of spool_max_bytes
 
 
+def stop_on_signals(stop: asyncio.Event) -> list[signal.Signals]:
+    """SIGINT and SIGTERM set `stop` (a graceful end: what is pending is written); the signals it took, for
+    `loop.remove_signal_handler` (none on Windows or outside the main thread)."""
+    loop = asyncio.get_running_loop()
+    taken = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+            taken.append(sig)
+    return taken
+
+
 def run_loop(main: Coroutine[Any, Any, T]) -> T:
     """Run the service's event loop: uvloop where available (faster sockets), and a calmer garbage collector."""
     gc.collect()
@@ -198,11 +210,7 @@ class Service:
         """Run until SIGINT/SIGTERM or until `stop` is set; then write what is pending and close the store."""
         stop = stop or asyncio.Event()
         loop = asyncio.get_running_loop()
-        signals = []
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # Windows, not the main thread
-                loop.add_signal_handler(sig, stop.set)
-                signals.append(sig)
+        signals = stop_on_signals(stop)
         if self.spool is not None:
             self._feeder = Feeder(self.spool, self.pipeline)
         tasks = [asyncio.create_task(self._flush_timer(stop))]

@@ -176,7 +176,7 @@ def cmd_route(args: argparse.Namespace) -> int:
 
 def cmd_bridge(args: argparse.Namespace) -> int:
     from clapas.connectors.mqtt import MqttSubscriber
-    from clapas.service import run_loop
+    from clapas.service import run_loop, stop_on_signals
 
     settings = load_settings(args.config)
     cs = settings.chirpstack
@@ -192,9 +192,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
 
     async def main() -> None:
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        stop_on_signals(stop)
         await asyncio.gather(sub.run(stop), bridge.pump(stop))
 
     run_loop(main())
