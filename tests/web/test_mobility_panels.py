@@ -1,6 +1,6 @@
 """The dashboard's mobility panels (issue 12) over a demo-like store: the simulator's mobility scenario (GBFS polls
-and counter uplinks through the real pipeline) for the nine days up to now, so that stations have a state now and the counters complete working
-days."""
+and counter uplinks through the real pipeline) for the nine days up to now, so that stations have a state now and
+the counters complete working days."""
 
 from __future__ import annotations
 
