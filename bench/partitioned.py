@@ -166,6 +166,7 @@ class Fleet:
         self.router: subprocess.Popen | None = None
         self.reaped_cpu = {"worker": 0.0, "router": 0.0}
         self.killed = ""
+        self.frozen: tuple[str, threading.Timer] | None = None  # the SIGSTOPped worker and its SIGCONT timer
 
     def _spawn(self, args: list[str], name: str, cpu: int | None = None) -> subprocess.Popen:
         cmd = [sys.executable, "-m", "clapas", *args]
@@ -198,6 +199,19 @@ class Fleet:
             self.reaped_cpu["worker"] += cpu_s(p.pid)
             self.killed = name
         os.kill(p.pid, sig)
+
+    def await_frozen(self, lease_s: float) -> None:
+        """Wait until the frozen worker was resumed and has exited (it lost its leases), supervising meanwhile:
+        a short stream may end while it is still stopped, and its exit must be seen before the fleet stops."""
+        if self.frozen is None:
+            return
+        name, timer = self.frozen
+        timer.join()
+        before = sum(1 for n, _ in self.exits if n == name)
+        deadline = time.monotonic() + 5 * lease_s
+        while time.monotonic() < deadline and sum(1 for n, _ in self.exits if n == name) == before:
+            self.supervise()
+            time.sleep(0.1)
 
     def stop(self) -> None:
         for p in [*self.workers.values(), *([self.router] if self.router else [])]:
@@ -382,7 +396,7 @@ def run_partitioned(args: argparse.Namespace, broker: Any, pg_server: str, event
         samples = wait_stored(url, len(events), fleet, args.timeout_s, on_progress)
         b1, f1 = cpu_s(broker.pid()), fleet.cpu()
         pg1 = max(pg_samples or [0.0])
-        time.sleep(1.0)  # let a resumed worker's exit be seen
+        fleet.await_frozen(args.lease_s)
         fleet.supervise()
         first = next(((t, n) for t, n in samples if n > 0), samples[-1])
         t_end, n_end = samples[-1]
@@ -420,6 +434,7 @@ def settle(url: str, fleet: Fleet, workers: int, lease_s: float) -> tuple[dict[s
         fleet.supervise()
         with psycopg.connect(url, autocommit=True) as con:
             owners = dict(con.execute("SELECT owner, count(*) FROM partition_leases WHERE owner IS NOT NULL "
+                                      "AND expires_at > now() "
                                       "GROUP BY owner").fetchall())
         if len(owners) == workers and max(owners.values()) - min(owners.values()) <= 1:
             return owners, round(time.monotonic() - t, 1)
@@ -476,7 +491,9 @@ def inject(what: str, fleet: Fleet, broker: Any, lease_s: float, at: int, url: s
         pid = fleet.workers[name].pid
         fleet.kill(name, signal.SIGSTOP)
         # past its lease: another worker takes its partitions over meanwhile; then it runs again
-        threading.Timer(lease_s * 2.5, os.kill, (pid, signal.SIGCONT)).start()
+        timer = threading.Timer(lease_s * 2.5, os.kill, (pid, signal.SIGCONT))
+        timer.start()
+        fleet.frozen = (name, timer)
         return {"fault": f"SIGSTOP {name} for {lease_s * 2.5:.0f} s (lease {lease_s:.0f} s), then SIGCONT",
                 "at_stored": at, "stopped": name}
     took = broker.restart()
