@@ -248,3 +248,39 @@ def test_the_secret_is_nowhere_in_the_store(city: City, samples: Path) -> None:
             if secret in text or token in text:
                 found.append(t)
     assert found == [] and len(tables) > 10
+
+
+def test_a_key_lookup_waiting_on_the_store_never_blocks_other_requests(city: City) -> None:
+    """A key not remembered is looked up off the event loop: while the store hangs on it (a database outage),
+    /healthz and anonymous reads still answer, and the keyed request completes once the store answers."""
+    import asyncio
+    import threading
+
+    import httpx
+
+    token = city.key("labo", "partner")
+    release, entered = threading.Event(), threading.Event()
+    lookup = city.store.key
+
+    def hanging_key(key_id: str):
+        entered.set()
+        release.wait(10)
+        return lookup(key_id)
+
+    city.store.key = hanging_key  # type: ignore[method-assign]
+
+    async def scenario() -> tuple[int, int, int, bool]:
+        transport = httpx.ASGITransport(app=city.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://city") as c:
+            keyed = asyncio.create_task(c.get("/api/v1/devices", headers=bearer(token)))
+            while not entered.is_set():
+                await asyncio.sleep(0.01)
+            health = await asyncio.wait_for(c.get("/healthz"), 5)
+            anonymous = await asyncio.wait_for(c.get("/api/v1/devices"), 5)
+            pending = not keyed.done()
+            release.set()
+            return health.status_code, anonymous.status_code, (await keyed).status_code, pending
+
+    health, anonymous, keyed, pending = asyncio.run(scenario())
+    assert pending  # the keyed request was still waiting on its lookup while the others were answered
+    assert health == 200 and anonymous == 200 and keyed == 200

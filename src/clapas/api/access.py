@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clapas.api.auditlog import AuditWriter
@@ -130,6 +131,8 @@ def serves(data_class: str, *, scope: str | None = None, derived: bool = False, 
         override = getattr(state, "identify", None)
         if layer is None:
             caller = override(request) if override is not None else LOCAL
+        elif layer.enforce and override is None and layer.identifier.may_block(request):
+            caller = await run_in_threadpool(layer.admit, request, decl, override)
         else:
             caller = layer.admit(request, decl, override)
         request.state.caller = caller

@@ -84,6 +84,12 @@ class KeyCheck:
             else:
                 self._cache.pop(key_id, None)
 
+    def fresh(self, key_id: str) -> bool:
+        """Whether the key is remembered: checking it then needs no store lookup."""
+        with self._lock:
+            hit = self._cache.get(key_id)
+        return hit is not None and time.monotonic() - hit[0] < self.cache_s
+
     def _row(self, key_id: str) -> tuple[dict[str, Any] | None, Caller | None]:
         """The key's row and the caller it makes (built once per cache period, the client address left out)."""
         now = time.monotonic()
@@ -265,6 +271,21 @@ class Identifier:
         label, scopes, per_minute, per_day = self._anonymous
         return Caller(role=label or "none", scopes=scopes, client=client, rate_per_minute=per_minute,
                       rate_per_day=per_day)
+
+    def may_block(self, request: Request) -> bool:
+        """Whether identifying this request may wait on I/O (a key not remembered: a store lookup; an OIDC token:
+        its issuer's keys), so that it must not run on the event loop — a slow or absent store would freeze
+        every request, /healthz included."""
+        try:
+            token = _presented(request)
+        except Unauthorized:
+            return False  # refused without looking anything up
+        if token is None:
+            return False
+        key_id = key_id_of(token)
+        if key_id is not None:
+            return self.keys is not None and not self.keys.fresh(key_id)
+        return self.oidc is not None
 
     def caller(self, request: Request) -> Caller:
         peer = request.client.host if request.client else ""
