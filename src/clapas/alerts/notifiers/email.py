@@ -37,7 +37,6 @@ def compose(payload: dict[str, Any], sender: str, to: list[str], public_url: str
     msg["To"] = ", ".join(to)
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = make_msgid(domain="clapas")
-    msg["Content-Language"] = lang
     lines = [
         tr("alert", id=a["id"], rule=a["rule"], subject_kind=a["subject_kind"], subject=a["subject"])
         + (tr("zone", zone=a["zone"]) if a.get("zone") else ""),
@@ -52,6 +51,7 @@ def compose(payload: dict[str, Any], sender: str, to: list[str], public_url: str
     if public_url:
         lines += ["", tr("link"), f"{public_url.rstrip('/')}/#/alert/{a['id']}"]
     msg.set_content("\n".join(lines))
+    msg["Content-Language"] = lang  # after set_content, which replaces the Content-* headers
     return msg
 
 
