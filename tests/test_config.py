@@ -42,6 +42,8 @@ def test_environment_wins_over_file(tmp_path):
         ("colour = 1\n", {}, "Object contains unknown field `colour`"),
         ("[http\n", {}, "not valid TOML"),
         ("[heat]\ndepartment = \"99\"\n", {}, "heat.department '99' has no canicule thresholds"),
+        ("[web]\nlanguage = \"de\"\n", {}, "web.language must be fr or en, got 'de'"),
+        ("", {"CLAPAS_WEB_LANGUAGE": "FR"}, "web.language must be fr or en"),
     ],
 )
 def test_bad_settings_are_named(tmp_path, text, env, message):
@@ -104,3 +106,9 @@ def test_bad_health_settings_are_named(tmp_path, text, message):
     p.write_text(text)
     with pytest.raises(ConfigError, match=message):
         load_settings(p, env={})
+
+
+def test_the_city_language_is_french_unless_set(tmp_path):
+    assert load_settings(env={}).web.language == "fr"
+    assert load_settings(ROOT / "city.example.toml", env={}).web.language == "fr"
+    assert load_settings(env={"CLAPAS_WEB_LANGUAGE": "en"}).web.language == "en"

@@ -347,6 +347,17 @@ class AlertSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     email: EmailSettings = msgspec.field(default_factory=EmailSettings)
 
 
+class WebSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The city's own screens and words (issue 16)."""
+
+    # The city's language, "fr" or "en": the dashboard's default (a browser's own choice or `?lang=` wins), the
+    # language alerts are written in (their `message`, e-mails and webhooks) and the API's answer when a caller asks
+    # for none (`?lang=`, `Accept-Language`). French for a French city: the texts its departments and citizens read,
+    # with the regulatory terms in French (loi Warsmann, vigilance, indice ATMO) — loi n° 94-665 du 4 août 1994
+    # (« loi Toubon ») art. 1: French is the language of public services.
+    language: str = "fr"
+
+
 class CharterSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """The data charter (../shared/domain-rules.md §8): who may see what. Roles: `clapas.charter.roles`."""
 
@@ -520,6 +531,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     flood: FloodSettings = msgspec.field(default_factory=FloodSettings)
     codecs: CodecSettings = msgspec.field(default_factory=CodecSettings)
     alerts: AlertSettings = msgspec.field(default_factory=AlertSettings)
+    web: WebSettings = msgspec.field(default_factory=WebSettings)
     # The data charter (issue 10): roles and the anonymous grant; how callers authenticate; the audit log.
     charter: CharterSettings = msgspec.field(default_factory=CharterSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
@@ -641,6 +653,8 @@ def _check(s: Settings) -> None:
     if not 0 < s.http.port < 65536:
         raise ConfigError(f"http port out of range: {s.http.port} (CLAPAS_HTTP_PORT)")
     _check_health(s.health)
+    if s.web.language not in ("fr", "en"):
+        raise ConfigError(f"web.language must be fr or en, got {s.web.language[:20]!r} (CLAPAS_WEB_LANGUAGE)")
     a = s.alerts
     if a.max_attempts < 1 or a.retry_base_s <= 0 or a.retry_max_s < a.retry_base_s or a.poll_interval_s <= 0:
         raise ConfigError("alerts: max_attempts ≥ 1, retry_base_s > 0, retry_max_s ≥ retry_base_s, "

@@ -10,13 +10,17 @@ import hmac
 import json
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
+from email.policy import default as email_policy
 
 import pytest
 
 from clapas.alerts.notifiers import build_notifiers
 from clapas.alerts.outbox import OutboxWorker
 from clapas.alerts.routing import Router
+from clapas.alerts.sink import PersistentAlerts
 from clapas.config import AlertMqttSettings, AlertSettings, EmailSettings, WebhookSettings
+from clapas.detectors.base import Detection, Registry
+from clapas.i18n import T
 from clapas.store.alerts import AlertChange
 from clapas.store.duckdb import DuckDBStore
 
@@ -47,9 +51,9 @@ async def drain(worker: OutboxWorker, store, timeout: float = 15) -> None:
             await asyncio.sleep(0.02)
 
 
-def worker_for(store, a: AlertSettings) -> OutboxWorker:
+def worker_for(store, a: AlertSettings, language: str = "en") -> OutboxWorker:
     store.apply_alert_changes([LEAK], Router.from_settings(a))
-    return OutboxWorker(store, build_notifiers(a), a)
+    return OutboxWorker(store, build_notifiers(a, language), a)
 
 
 async def test_webhook_signed_and_delivered_after_two_failures(store, hook) -> None:
@@ -161,7 +165,32 @@ async def test_email_through_a_local_smtp_server(store, smtp) -> None:
     assert msg["Subject"] == f"[clapas] opened: water.continuous_flow on {LEAK.subject} (major)"
     text = msg.get_payload(decode=True).decode()
     assert "No hour without flow for 24 h" in text and '"min_hourly_flow_lph": 18.3' in text
-    assert "http://clapas.city.example/#alerts" in text
+    assert "http://clapas.city.example/#/alert/1" in text and msg["Content-Language"] == "en"
+
+
+async def test_email_in_the_city_s_language(store, smtp) -> None:
+    """A French city: the detector's text written in French (loi Warsmann notice), the e-mail's words too."""
+    a = settings(email=EmailSettings(host=smtp.host, port=smtp.port, starttls=False, to="eau@city.example"),
+                 public_url="http://clapas.city.example/")
+    registry = Registry(devices=[{"eui": LEAK.subject, "kind": "water_meter", "zone": "dma-01"}])
+    PersistentAlerts(store, Router.from_settings(a), registry, "fr").handle([Detection(
+        "water.overconsumption", LEAK.subject, "open", T0, "major", {"median_ratio": 2.6},
+        T("water.overconsumption.opened", volume=3.25, days=3, ratio=2.6, subscriber="AB-0042",
+          respond_by="2026-07-03"))])
+    worker = OutboxWorker(store, build_notifiers(a, "fr"), a)
+    await drain(worker, store)
+    await worker.close()
+    [(_, _, raw)] = smtp.messages
+    msg = message_from_bytes(raw, policy=email_policy)  # the subject is RFC 2047-encoded (non-ASCII)
+    assert msg["Subject"].strip() == f"[clapas] ouverte : water.overconsumption sur {LEAK.subject} (majeure)"
+    assert msg["Content-Language"] == "fr"
+    text = msg.get_content()
+    assert ("Augmentation anormale du volume d'eau consommé (loi Warsmann) : 3,25 m³ sur les 3 derniers jours, "
+            "2,6 fois la référence ; informer sans délai l'abonné AB-0042") in text
+    assert "jusqu'au 03/07/2026" in text
+    assert f"Alerte 1 : water.overconsumption sur le capteur {LEAK.subject} (zone dma-01)" in text
+    assert "Événement : ouverte le 03/06/2026 04:00 UTC" in text and "État : ouverte · gravité majeure" in text
+    assert "Éléments :" in text and "La voir dans le tableau de bord :" in text
 
 
 def test_rules_and_events_route_notifications() -> None:

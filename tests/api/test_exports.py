@@ -201,3 +201,21 @@ def test_no_personal_value_in_any_export_without_personal_read(client: TestClien
                 body += str(pq.read_table(io.BytesIO(r.content)).to_pylist())
             assert not [s for s in SENTINELS if s in body], (who, name, fmt)
     assert seen >= 20
+
+
+def test_table_schema_in_the_language_asked_with_the_same_column_names(client: TestClient) -> None:
+    fr = client.get("/api/v1/exports/weather/schema")
+    en = client.get("/api/v1/exports/weather/schema", headers={"Accept-Language": "en-US,en;q=0.9"})
+    assert fr.headers["content-language"] == "fr" and en.headers["content-language"] == "en"
+    fr, en = fr.json(), en.json()
+    assert [f["name"] for f in fr["fields"]] == [f["name"] for f in en["fields"]]  # stable machine names
+    assert (fr["title"], en["title"]) == ("Météo urbaine", "Urban weather")
+    assert "noms techniques stables" in fr["description"] and "stable machine names" in en["description"]
+    by_name = {f["name"]: f for f in fr["fields"]}
+    assert by_name["device"]["description"] == "DevEUI du capteur"
+    assert {f["name"]: f for f in en["fields"]}["device"]["description"] == "DevEUI of the sensor"
+    assert client.get("/api/v1/exports/weather/schema", params={"lang": "en"},
+                      headers={"Accept-Language": "fr"}).json()["language"] == "en"
+    listing = {d["id"]: d for d in client.get("/api/v1/exports").json()["datasets"]}
+    assert listing["weather"]["description"]["en"].startswith("Temperature, humidity")
+    assert listing["weather"]["description"]["fr"].startswith("Température, humidité")

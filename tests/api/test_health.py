@@ -72,8 +72,13 @@ def test_personal_devices_counted_not_listed_without_the_scope(store) -> None:
 
 def test_maintenance_csv(store) -> None:
     with TestClient(as_local(create_app(store, Settings()))) as c:
-        r = c.get("/api/v1/health/maintenance.csv")
-        assert c.get("/api/v1/health", params={"format": "csv"}).text == r.text
+        r = c.get("/api/v1/health/maintenance.csv", headers={"Accept-Language": "en"})
+        assert c.get("/api/v1/health", params={"format": "csv", "lang": "en"}).text == r.text
+        fr = c.get("/api/v1/health/maintenance.csv")  # a French city's default
+    # the same columns, the people's texts in French
+    assert fr.headers["content-language"] == "fr" and fr.text.splitlines()[0] == r.text.splitlines()[0]
+    assert {x["eui"]: x for x in csv.DictReader(io.StringIO(fr.text))}[A]["action"] == (
+        "vérifier le capteur (alimentation, antenne, dégâts)")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(r.text)))
     assert len(rows) == 4 and [x["since"] for x in rows] == sorted(x["since"] for x in rows)

@@ -138,3 +138,32 @@ def test_content_negotiation(client: TestClient) -> None:
     r = client.get("/api/v1/catalog", headers={"Accept": "text/turtle;q=0.2, application/ld+json"})
     assert r.headers["content-type"].startswith("application/ld+json")
     assert client.get("/api/v1/catalog", params={"format": "rdfxml"}).status_code == 422
+
+
+def test_every_human_text_of_the_catalogue_is_in_french_and_in_english(client: TestClient) -> None:
+    """DCAT's language-tagged literals: each title and description once @fr and once @en (catalogue, datasets,
+    distributions, schemas, the export API, the theme scheme), keywords in both; identifiers and URLs untagged."""
+    g = Graph().parse(data=client.get("/api/v1/catalog", params={"format": "turtle"}).text, format="turtle")
+    kinds = (DCAT.Catalog, DCAT.Dataset, DCAT.Distribution, DCAT.DataService, DCTERMS.Standard)
+    nodes = [n for k in kinds for n in g.subjects(RDF.type, k)]
+    assert len(nodes) > 20
+    for node in nodes:
+        for prop in (DCTERMS.title, DCTERMS.description):
+            langs = sorted(o.language for o in g.objects(node, prop))
+            if prop == DCTERMS.title or langs:
+                assert langs == ["en", "fr"], (node, prop, langs)
+    base = "https://data.ville.example/api/v1/catalog"
+    weather = URIRef(base + "#weather")
+    keywords = {(str(k), k.language) for k in g.objects(weather, DCAT.keyword)}
+    assert {("météo", "fr"), ("weather", "en")} <= keywords and ("weather", "fr") not in keywords
+    csv_fr = URIRef(base + "#weather-csv-fr")
+    assert Literal("Météo urbaine (CSV pour tableurs français (point-virgule, virgule décimale))",
+                   lang="fr") in set(g.objects(csv_fr, DCTERMS.title))
+    assert Literal("Urban weather (CSV for French spreadsheets (semicolon, decimal comma))",
+                   lang="en") in set(g.objects(csv_fr, DCTERMS.title))
+    restricted = {str(d) for d in g.objects(URIRef(base + "#indoor-climate-csv"), DCTERMS.description)}
+    assert any("export:bulk" in d and d.startswith("CSV (UTF-8, comma) export;") for d in restricted)
+    assert any("export:bulk" in d and d.startswith("Export CSV (UTF-8, virgule) ;") for d in restricted)
+    schema = URIRef("https://data.ville.example/api/v1/exports/weather/schema")
+    assert {(str(t), t.language) for t in g.objects(schema, DCTERMS.title)} == {
+        ("Table Schema : weather", "fr"), ("Table Schema: weather", "en")}

@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 import threading
 
+from clapas.config import WebSettings
 from clapas.detectors.base import Detection, Registry
+from clapas.i18n import render
 from clapas.store.alerts import AlertChange, Route
 from clapas.store.base import Store
 
@@ -24,8 +26,11 @@ MAX_PENDING = 100_000  # transitions kept while the store is down; beyond, the o
 class PersistentAlerts:
     in_transaction = True  # `DetectorRunner.prepare` hands its changes to the batch's transaction (`change`)
 
-    def __init__(self, store: Store, route: Route | None = None, registry: Registry | None = None) -> None:
+    def __init__(self, store: Store, route: Route | None = None, registry: Registry | None = None,
+                 language: str = WebSettings().language) -> None:
+        """`language`: the city's (`[web] language`), the one alerts are written and notified in."""
         self.store = store
+        self.language = language
         self.route = route
         self.registry = registry
         self._pending: list[AlertChange] = []
@@ -41,7 +46,9 @@ class PersistentAlerts:
             kind, zone = "gateway", ""
         else:
             kind, zone = "zone", d.subject
-        return AlertChange(d.rule, d.subject, d.state, d.at, d.severity, dict(d.evidence), d.message, kind, zone)
+        return AlertChange(d.rule, d.subject, d.state, d.at, d.severity, dict(d.evidence),
+                           render(d.text, self.language), kind, zone, d.text.as_json() if d.text else None,
+                           self.language)
 
     def handle(self, detections: list[Detection]) -> None:
         with self._lock:

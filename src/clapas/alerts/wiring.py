@@ -50,10 +50,10 @@ def build_alerting(settings: Settings, store: Store, load: bool = True) -> Alert
     (the caller loads a part of the state: partitioned workers)."""
     router = Router.from_settings(settings.alerts)
     registry = Registry(store)
-    sink = PersistentAlerts(store, router, registry)
+    sink = PersistentAlerts(store, router, registry, settings.web.language)
     runner = DetectorRunner(build_detectors(settings), sink, registry)
     if load and runner.load_state(store):
         log.info("detector state loaded: watermark %s, %d uplinks seen", utc(runner.watermark).isoformat(),
                  runner.uplinks)
-    worker = OutboxWorker(store, build_notifiers(settings.alerts), settings.alerts, sink)
+    worker = OutboxWorker(store, build_notifiers(settings.alerts, settings.web.language), settings.alerts, sink)
     return Alerting(runner, sink, worker, router)

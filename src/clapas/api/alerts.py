@@ -21,6 +21,7 @@ from clapas.api import MAX_INT64, MIN_INT64, JSONResponse
 from clapas.api.access import serves
 from clapas.api.charter import CallerView, denied
 from clapas.api.errors import ApiError, errors
+from clapas.api.language import Language, localize_alert, tag
 from clapas.api.rest import Mixed, StoreDep, _eui, _time
 from clapas.charter import ALERTS_WRITE, PERSONAL, RESTRICTED_READ, Caller
 from clapas.store.alerts import ALERT_STATES, NOTIFICATION_STATUSES, AlertNotFound, InvalidTransition
@@ -70,15 +71,15 @@ def _body(payload: dict[str, Any] | None, need_text: bool) -> ActionBody:
 Writer = Annotated[Caller, serves(PERSONAL, scope=ALERTS_WRITE, derived=True, write=True)]
 
 
-def _act(request: Request, caller: Caller, fn: Any, alert_id: int, *args: Any, **kwargs: Any) -> Response:
+def _act(request: Request, caller: Caller, lang: str, fn: Any, alert_id: int, *args: Any, **kwargs: Any) -> Response:
     view = CallerView.of(request, caller)
     current = request.app.state.store.alert(alert_id)
     if current is not None and not view.may(c := view.alert_class(current)):
         raise denied(caller, f"alert {alert_id} is {c} data: acting on it needs the scope to read it")
     try:
-        out = view.alert(fn(alert_id, *args, **kwargs))
+        out = view.alert(localize_alert(fn(alert_id, *args, **kwargs), lang))
         view.report(request, 1)
-        return JSONResponse(out)
+        return tag(JSONResponse(out), lang)
     except AlertNotFound:
         raise ApiError(404, f"unknown alert {alert_id}") from None
     except InvalidTransition as e:
@@ -90,6 +91,7 @@ def list_alerts(
     request: Request,
     store: StoreDep,
     caller: Mixed,
+    lang: Language,
     state: Annotated[str | None, Query(description="open, acknowledged, resolved, or active (open and "
                                                     "acknowledged); comma-separated")] = None,
     rule: Annotated[str | None, Query(description="a rule name, e.g. water.continuous_flow")] = None,
@@ -101,60 +103,62 @@ def list_alerts(
     offset: Annotated[int, Query(ge=0, le=MAX_INT64)] = 0,
 ) -> Response:
     """Open alerts first, then acknowledged, then resolved, newest first within each; those the caller may not
-    read reduced to their open fields. Filtering by a device the caller may not read finds nothing."""
+    read reduced to their open fields. Filtering by a device the caller may not read finds nothing. Messages in
+    the language asked (`lang`, else `Accept-Language`, else the city's), said by `Content-Language`."""
     view = CallerView.of(request, caller)
     key = _eui(device) if device else None
     states = _states(state)
     if key is not None and view.device(key) is not None and view.readable_device(key) is None:
         rows: list[dict[str, Any]] = []
     else:
-        rows = view.alerts(store.alerts(states=states, rule=rule or None, zone=zone or None, device=key,
-                                        start=_time(from_, "from"), end=_time(to, "to"), limit=limit,
-                                        offset=offset))
+        found = store.alerts(states=states, rule=rule or None, zone=zone or None, device=key,
+                             start=_time(from_, "from"), end=_time(to, "to"), limit=limit, offset=offset)
+        texts = store.alert_texts([a["id"] for a in found])
+        rows = view.alerts([localize_alert(a, lang, texts.get(a["id"])) for a in found])
     view.report(request, len(rows))
-    return JSONResponse({"alerts": rows, "limit": limit, "offset": offset})
+    return tag(JSONResponse({"alerts": rows, "limit": limit, "offset": offset, "lang": lang}), lang)
 
 
 @router.get("/alerts/{alert_id}", summary="One alert with its history", responses=errors(404, 422))
-def get_alert(request: Request, store: StoreDep, caller: Mixed, alert_id: AlertId) -> Response:
+def get_alert(request: Request, store: StoreDep, caller: Mixed, alert_id: AlertId, lang: Language) -> Response:
     """The alert with its history (`events`); reduced to its open fields, without history, for a caller who may
-    not read its class."""
+    not read its class. Its message and its history's texts in the language asked (as for the list)."""
     a = store.alert(alert_id)
     if a is None:
         raise ApiError(404, f"unknown alert {alert_id}")
     view = CallerView.of(request, caller)
-    out = view.alert(a)
+    out = view.alert(localize_alert(a, lang))
     view.report(request, 1)
-    return JSONResponse(out)
+    return tag(JSONResponse(out), lang)
 
 
 _ACTION_BODY = Body(examples=[{"author": "astreinte eau", "text": "technician sent"}])
 
 
 @router.post("/alerts/{alert_id}/ack", summary="Acknowledge an open alert", responses=errors(404, 409, 422))
-def ack_alert(request: Request, store: StoreDep, caller: Writer, alert_id: AlertId,
+def ack_alert(request: Request, store: StoreDep, caller: Writer, alert_id: AlertId, lang: Language,
               payload: Annotated[dict[str, Any] | None, _ACTION_BODY] = None) -> Response:
     """open → acknowledged. Optional JSON body `{author, text}`."""
     b = _body(payload, need_text=False)
-    return _act(request, caller, store.acknowledge_alert, alert_id, b.author, b.text, _route(request))
+    return _act(request, caller, lang, store.acknowledge_alert, alert_id, b.author, b.text, _route(request))
 
 
 @router.post("/alerts/{alert_id}/resolve", summary="Resolve an alert by hand", responses=errors(404, 409, 422))
-def resolve_alert(request: Request, store: StoreDep, caller: Writer, alert_id: AlertId,
+def resolve_alert(request: Request, store: StoreDep, caller: Writer, alert_id: AlertId, lang: Language,
                   payload: Annotated[dict[str, Any] | None, _ACTION_BODY] = None) -> Response:
     """open or acknowledged → resolved. If the condition persists, the detector's next opening is a new alert."""
     b = _body(payload, need_text=False)
-    return _act(request, caller, store.resolve_alert, alert_id, b.author, b.text, _route(request))
+    return _act(request, caller, lang, store.resolve_alert, alert_id, b.author, b.text, _route(request))
 
 
 @router.post("/alerts/{alert_id}/comments", summary="Comment an alert", status_code=201,
              responses=errors(404, 422))
-def comment_alert(request: Request, store: StoreDep, caller: Writer, alert_id: AlertId,
+def comment_alert(request: Request, store: StoreDep, caller: Writer, alert_id: AlertId, lang: Language,
                   payload: Annotated[dict[str, Any], Body(examples=[{"author": "ana", "text": "meter checked"}])],
                   ) -> Response:
     """JSON body `{author, text}`; returns the alert with its history."""
     b = _body(payload, need_text=True)
-    r = _act(request, caller, store.comment_alert, alert_id, b.author, b.text)
+    r = _act(request, caller, lang, store.comment_alert, alert_id, b.author, b.text)
     r.status_code = 201
     return r
 

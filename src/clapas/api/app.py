@@ -19,6 +19,7 @@ from clapas.api import (
     aggregates,
     alerts,
     audit,
+    dashboard,
     environment,
     errors,
     mobility,
@@ -64,6 +65,8 @@ def create_app(store: Store, settings: Settings, pipeline: Pipeline | None = Non
     app.include_router(http_ingest.router)
     app.include_router(audit.router)
     ngsi_ld.install(app, store, settings)  # /ngsi-ld/v1/ (ETSI NGSI-LD), its ProblemDetails errors
-    # last: the dashboard answers every path the API does not
-    app.mount("/", StaticFiles(directory=static_dir(), html=True), name="web")
+    # last: the dashboard answers every path the API does not; its page carries the city's language
+    app.state.static_dir = static_dir()
+    app.include_router(dashboard.router)
+    app.mount("/", StaticFiles(directory=app.state.static_dir, html=True), name="web")
     return app

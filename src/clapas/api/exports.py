@@ -20,6 +20,7 @@ from clapas.api import JSONResponse
 from clapas.api.access import serves
 from clapas.api.charter import ALL_DEVICES, classifier, denied
 from clapas.api.errors import ApiError, errors
+from clapas.api.language import Language, tag
 from clapas.api.rest import _time
 from clapas.charter import EXPORT_BULK, OPEN, PERSONAL, Caller
 from clapas.opendata import formats
@@ -54,7 +55,9 @@ def _dataset(request: Request, name: str) -> Dataset:
 
 @router.get("/exports", summary="The datasets one may export (open data and published aggregates)")
 def list_exports(request: Request, caller: Annotated[Caller, serves(OPEN, derived=True)]) -> Response:
-    """Each dataset with its class, whether this caller may export it, and its download URLs per format."""
+    """Each dataset with its class, whether this caller may export it, and its download URLs per format; titles
+    and descriptions in French and English. CSV column headers are stable machine names (the Table Schema describes
+    them in either language)."""
     s, classes, base = _settings(request), classifier(request), base_url(request)
     out = []
     for ds in datasets(s).values():
@@ -62,6 +65,7 @@ def list_exports(request: Request, caller: Annotated[Caller, serves(OPEN, derive
         urls = {f.id: f"{base}/api/v1/exports/{ds.id}?format={f.id}" for f in formats.FORMATS.values()
                 if ds.geo or f.id != "geojson"}
         out.append({"id": ds.id, "type": ds.type, "title": {"fr": ds.title_fr, "en": ds.title_en},
+                    "description": {"fr": ds.description_fr, "en": ds.description_en},
                     "kinds": list(ds.kinds), "class": c,
                     "exportable": c == OPEN or (caller.may_read(c) and caller.can(EXPORT_BULK)),
                     "licence": ds.licence or s.licence, "formats": urls})
@@ -133,10 +137,13 @@ def export_dataset(
 
 @router.get("/exports/{dataset}/schema", summary="The Table Schema of a dataset's exports",
             responses=errors(404))
-def export_schema(request: Request, dataset: str, caller: Annotated[Caller, serves(OPEN)]) -> Response:
-    """Frictionless Table Schema (the format of schema.data.gouv.fr) of the CSV and Parquet exports."""
+def export_schema(request: Request, dataset: str, caller: Annotated[Caller, serves(OPEN)],
+                  lang: Language) -> Response:
+    """Frictionless Table Schema (the format of schema.data.gouv.fr) of the CSV and Parquet exports. Column names
+    are stable machine names whatever the language; titles and descriptions in the language asked (`lang`, else
+    `Accept-Language`, else the city's)."""
     ds = _dataset(request, dataset)
-    return JSONResponse(table_schema(ds, _settings(request), base_url(request)))
+    return tag(JSONResponse(table_schema(ds, _settings(request), base_url(request), lang)), lang)
 
 
 def catalog_format(request: Request, fmt: str | None) -> str:

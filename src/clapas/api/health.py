@@ -18,8 +18,10 @@ from starlette.responses import Response
 
 from clapas.api import JSONResponse
 from clapas.api.access import serves
+from clapas.api.language import Language, localize_alert, tag
 from clapas.api.rest import _utc
 from clapas.charter import PERSONAL, READ_SCOPE, RESTRICTED, Caller
+from clapas.i18n import term
 from clapas.store.base import Store
 
 router = APIRouter(prefix="/api/v1", default_response_class=JSONResponse, tags=["health"])
@@ -29,16 +31,17 @@ MAX_ALERTS = 1_000_000
 PROBLEMS = {"health.silent": "silent", "health.gateway_offline": "gateway_offline",
             "health.battery_low": "low_battery", "health.radio": "weak_radio",
             "health.stuck_sensor": "stuck_sensor"}
-ACTIONS = {"silent": "check the device (power, antenna, damage)", "gateway_offline": "check the gateway's power "
-           "and backhaul", "low_battery": "replace the battery", "weak_radio": "check the antenna or move the device",
-           "stuck_sensor": "clean or replace the sensor"}
+# what to do about each problem: the catalog's `term.health_action.<problem>` (`clapas.i18n`), in the language asked
 CSV_COLUMNS = ("eui", "name", "kind", "zone", "lat", "lon", "problem", "severity", "since", "why", "action",
                "forecast_date")
 
 
-def _findings(store: Store, caller: Caller) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], int]:
-    """(open health alerts the caller may see, the registry by EUI, how many were withheld)."""
+def _findings(store: Store, caller: Caller, lang: str) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], int]:
+    """(open health alerts the caller may see, their messages in `lang`; the registry by EUI; how many were
+    withheld)."""
     alerts = store.alerts(states=("open", "acknowledged"), rule_prefix="health.", limit=MAX_ALERTS)
+    texts = store.alert_texts([a["id"] for a in alerts])
+    alerts = [localize_alert(a, lang, texts.get(a["id"])) for a in alerts]
     devices = {d["eui"]: d for d in store.devices(limit=10_000_000)}
     personal = caller.can(READ_SCOPE[PERSONAL])
     seen, withheld = [], 0
@@ -51,8 +54,8 @@ def _findings(store: Store, caller: Caller) -> tuple[list[dict[str, Any]], dict[
     return seen, devices, withheld
 
 
-def summary(store: Store, caller: Caller, limit: int = 1000) -> dict[str, Any]:
-    alerts, devices, withheld = _findings(store, caller)
+def summary(store: Store, caller: Caller, limit: int = 1000, lang: str = "en") -> dict[str, Any]:
+    alerts, devices, withheld = _findings(store, caller, lang)
     by_rule: Counter[str] = Counter()
     by_kind: dict[str, Counter[str]] = defaultdict(Counter)
     by_zone: dict[str, Counter[str]] = defaultdict(Counter)
@@ -82,9 +85,10 @@ def summary(store: Store, caller: Caller, limit: int = 1000) -> dict[str, Any]:
             "stale_alerts": stale}
 
 
-def maintenance_csv(store: Store, caller: Caller) -> str:
-    """What to visit, where, why and since when: one row per open health finding, oldest first."""
-    alerts, devices, _ = _findings(store, caller)
+def maintenance_csv(store: Store, caller: Caller, lang: str = "en") -> str:
+    """What to visit, where, why and since when: one row per open health finding, oldest first. The header's
+    column names are stable machine names; `why` and `action` are in `lang`."""
+    alerts, devices, _ = _findings(store, caller, lang)
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
@@ -94,38 +98,40 @@ def maintenance_csv(store: Store, caller: Caller) -> str:
         w.writerow([a["subject"], d.get("name", ""), d.get("kind", "gateway" if a["subject_kind"] == "gateway"
                                                             else ""),
                     d.get("zone", ""), d.get("lat", ""), d.get("lon", ""), problem, a["severity"],
-                    _utc(a["opened_at"]).isoformat(), a["message"], ACTIONS.get(problem, ""),
+                    _utc(a["opened_at"]).isoformat(), a["message"], term("health_action", problem, lang),
                     a["evidence"].get("forecast_date") or ""])
     return out.getvalue()
 
 
 @router.get("/health", summary="The fleet's health: silent devices, gateways, batteries, radio, stuck sensors")
-def fleet_health(request: Request, caller: Restricted,
+def fleet_health(request: Request, caller: Restricted, lang: Language,
                  limit: Annotated[int, Query(ge=0, le=100_000, description="devices listed at most")] = 1000,
                  format: Annotated[Literal["json", "csv"], Query(description="csv: the maintenance list")] = "json",
                  ) -> Response:
     """Counts of each problem by device kind and zone, the offline gateways with their orphaned devices, the
     devices needing a visit (`listed`), and how many other alerts are open. `format=csv` is the maintenance list
-    (what to visit, where, why, since when), as at `/api/v1/health/maintenance.csv`."""
+    (what to visit, where, why, since when), as at `/api/v1/health/maintenance.csv`. The findings' texts in the
+    language asked (`lang`, else `Accept-Language`, else the city's)."""
     store: Store = request.app.state.store
     if format == "csv":
-        return _csv(request, store, caller)
-    body = summary(store, caller, limit)
+        return _csv(request, store, caller, lang)
+    body = summary(store, caller, limit, lang)
     request.state.audit_rows = len(body["listed"])
     request.state.audit_class = RESTRICTED
-    return JSONResponse(body)
+    return tag(JSONResponse(body), lang)
 
 
 @router.get("/health/maintenance.csv", summary="The maintenance list (CSV)",
             responses={200: {"content": {"text/csv": {}}}})
-def maintenance(request: Request, caller: Restricted) -> Response:
-    """One row per device or gateway to visit: where (zone, coordinates), why, since when, what to do."""
-    return _csv(request, request.app.state.store, caller)
+def maintenance(request: Request, caller: Restricted, lang: Language) -> Response:
+    """One row per device or gateway to visit: where (zone, coordinates), why, since when, what to do (`why` and
+    `action` in the language asked; the column names stay the same)."""
+    return _csv(request, request.app.state.store, caller, lang)
 
 
-def _csv(request: Request, store: Store, caller: Caller) -> Response:
-    text = maintenance_csv(store, caller)
+def _csv(request: Request, store: Store, caller: Caller, lang: str) -> Response:
+    text = maintenance_csv(store, caller, lang)
     request.state.audit_rows = text.count("\n") - 1
     request.state.audit_class = RESTRICTED
-    return Response(text, media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": 'attachment; filename="maintenance.csv"'})
+    return tag(Response(text, media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="maintenance.csv"'}), lang)

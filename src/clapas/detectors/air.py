@@ -34,6 +34,7 @@ from typing import Any
 from clapas.detectors.base import CLEAR, OPEN, Detection, Detector, DeviceMeta, Registry, utc
 from clapas.detectors.localtime import LocalClock
 from clapas.detectors.state import ANY, StateMap
+from clapas.i18n import EMPTY, T, Text
 from clapas.indices.air import (
     Aggregation,
     AirQualitySettings,
@@ -357,19 +358,25 @@ class AirDetector(Detector):
             "periods": [{"start": _iso(q.start), "value": round(q.value, 1), "sensors": q.sensors,
                          "completeness": round(q.completeness, 3)} for q in run],
         })
-        what = "daily mean" if th.daily else "hourly mean"
-        span = f" for {len(run)} consecutive {'days' if th.daily else 'hours'}" if th.min_periods > 1 else ""
-        msg = (f"{th.pollutant.value.upper()} {what} {period.value:.0f} µg/m³ in {zone} above the {th.level} "
-               f"threshold ({th.value:g} µg/m³{span}), from {period.sensors} sensor(s), "
-               f"{period.completeness:.0%} complete; indicative (low-cost sensors)")
+        span = (T("air.span_days" if th.daily else "air.span_hours", n=len(run)) if th.min_periods > 1 else EMPTY)
+        msg = T("air.threshold.opened_daily" if th.daily else "air.threshold.opened", pollutant=th.pollutant.value,
+                value=period.value, zone=zone, level=th.level, threshold=th.value, span=span,
+                sensors=period.sensors, completeness=period.completeness, atmo=self._atmo_text(st))
         return Detection(rule.name, zone, OPEN, at, th.alert_severity, ev, msg)
+
+    @staticmethod
+    def _atmo_text(st: _Zone) -> Text:
+        """The zone's latest indice ATMO, for the message: the index people know (arrêté du 10 juillet 2020)."""
+        if not st.atmo:
+            return EMPTY
+        a = st.atmo[-1]
+        return T("air.atmo", day=a.day.isoformat(), label=a.label)
 
     def _clear(self, zone: str, st: _Zone, rule: _Rule, period: Period, at: datetime,
                extra: dict[str, Any] | None) -> Detection:
         daily = rule.trackers[0].threshold.daily
         ev = self._base_evidence(zone, st, rule.pollutant, daily, period, extra)
         ev["thresholds"] = {tr.threshold.name: tr.threshold.value for tr in rule.trackers}
-        what = "daily mean" if daily else "hourly mean"
-        msg = (f"{rule.pollutant.value.upper()} {what} back to {period.value:.0f} µg/m³ in {zone}, at or under the "
-               f"{rule.name.rsplit('.', 1)[-1]} threshold; indicative (low-cost sensors)")
+        msg = T("air.threshold.cleared_daily" if daily else "air.threshold.cleared", pollutant=rule.pollutant.value,
+                value=period.value, zone=zone, level=rule.name.rsplit(".", 1)[-1])
         return Detection(rule.name, zone, CLEAR, at, "info", ev, msg)

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from clapas.detectors.state import StateKeeper, StateMap, StateWrite
+from clapas.i18n import EMPTY, Text, render
 from clapas.store.base import Batch, Store
 
 log = logging.getLogger("clapas.detectors")
@@ -40,7 +41,12 @@ class Detection:
     at: datetime  # observation time (UTC) that made the transition, never the wall clock
     severity: str = "warning"  # info, warning, major, critical
     evidence: dict[str, Any] = field(default_factory=dict)
-    message: str = ""
+    text: Text = EMPTY  # what to tell people: a catalog key and its parameters, rendered in each reader's language
+
+    @property
+    def message(self) -> str:
+        """The text in English (logs, scores, tests); the alert sink writes it in the city's language."""
+        return render(self.text, "en")
 
 
 class AlertSink(Protocol):

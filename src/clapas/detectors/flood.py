@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 
 from clapas.detectors.base import CLEAR, OPEN, Detection, Detector, DeviceMeta, Registry, utc
 from clapas.detectors.state import ANY, StateMap
+from clapas.i18n import EMPTY, T, Text
 from clapas.indices.flood import (
     CLASS_NAMES,
     GREEN,
@@ -58,8 +59,6 @@ from clapas.model import QUANTITY_BY_KEY
 Q_LEVEL = QUANTITY_BY_KEY["water.level"].id
 Q_RAIN = QUANTITY_BY_KEY["rain.amount"].id
 WATER_LEVEL, RAIN_GAUGE = "water_level", "rain_gauge"
-TIER_WORDS = ("", "heavy-rain (≈ 2-year return period)", "intense-rain (10-year return period)",
-              "very-intense-rain (50-year return period)")
 RIVER_LEVEL, RIVER_RISE, RAIN, WARNING = "flood.river_level", "flood.river_rise", "flood.rain", "flood.warning"
 
 
@@ -208,13 +207,13 @@ class FloodDetector(Detector):
         if g.cls > g.level_open:
             escalation = g.level_open > GREEN
             g.level_open, g.below_since = g.cls, None
-            verb = "now above" if escalation else "above"
+            rising = T("flood.rising", rate=g.r1) if g.r1 is not None and g.r1 > s.rise_stop_m_per_h else EMPTY
             out.append(Detection(
                 RIVER_LEVEL, g.eui, OPEN, utc(t), SEVERITIES[g.cls],
                 {**self._river_evidence(g), "zone": dev.zone, "river": dev.tags.get("river", "")},
-                f"{self._river_name(dev)}: level {g.level:.2f} m at {self._local(t)}, {verb} the "
-                f"{CLASS_NAMES[g.cls]} height ({g.thresholds[g.cls - 1]:.2f} m)"
-                + (f", rising {g.r1:+.2f} m/h" if g.r1 is not None and g.r1 > s.rise_stop_m_per_h else "")))
+                T("flood.river_level.escalated" if escalation else "flood.river_level.opened",
+                  gauge=self._river_name(dev), level=g.level, at=self._local(t), colour=CLASS_NAMES[g.cls],
+                  threshold=g.thresholds[g.cls - 1], rising=rising)))
             return
         if g.level_open == GREEN:
             return
@@ -228,8 +227,8 @@ class FloodDetector(Detector):
                     RIVER_LEVEL, g.eui, CLEAR, utc(t), "info",
                     {"level_m": _r(g.level), "threshold_yellow_m": yellow, "peak_class": peak,
                      "below_since": utc(since).isoformat()},
-                    f"{self._river_name(dev)}: level back to {g.level:.2f} m, below the yellow height "
-                    f"({yellow:.2f} m) for {s.level_clear_hold_s / HOUR:.0f} h"))
+                    T("flood.river_level.cleared", gauge=self._river_name(dev), level=g.level, threshold=yellow,
+                      hours=s.level_clear_hold_s / HOUR)))
         else:
             g.below_since = None
 
@@ -246,13 +245,13 @@ class FloodDetector(Detector):
         if not g.rise_open:
             if moving and (fast1 or (fast3 and g.rise_armed3)):
                 g.rise_open, g.rise_since = True, g.t
-                parts = [f"{r1:+.2f} m in the last hour" if r1 is not None else "",
-                         f"{r3 * 3:+.2f} m in 3 hours" if r3 is not None else ""]
+                parts = [*([T("flood.rise_1h", rise=r1)] if r1 is not None else []),
+                         *([T("flood.rise_3h", rise=r3 * 3)] if r3 is not None else [])]
                 out.append(Detection(
                     RIVER_RISE, g.eui, OPEN, utc(g.t), "major" if fast1 and fast3 else "warning",
                     {**self._river_evidence(g), "zone": dev.zone, "river": dev.tags.get("river", "")},
-                    f"{self._river_name(dev)} rising fast at {self._local(g.t)}: "
-                    f"{', '.join(p for p in parts if p)} (level {g.level:.2f} m)"))
+                    T("flood.river_rise.opened", gauge=self._river_name(dev), at=self._local(g.t), rises=parts,
+                      level=g.level)))
         elif not moving:
             g.rise_open, g.rise_armed3 = False, False
             since = g.rise_since
@@ -260,12 +259,12 @@ class FloodDetector(Detector):
                 RIVER_RISE, g.eui, CLEAR, utc(g.t), "info",
                 {"level_m": _r(g.level), "rise_1h_m_per_h": _r(g.r1),
                  "rising_since": utc(since).isoformat() if since is not None else None},
-                f"{self._river_name(dev)} no longer rising (level {g.level:.2f} m)"))
+                T("flood.river_rise.cleared", gauge=self._river_name(dev), level=g.level)))
 
     @staticmethod
-    def _river_name(dev: DeviceMeta) -> str:
+    def _river_name(dev: DeviceMeta) -> Text:
         river = dev.tags.get("river", "")
-        return f"{river} gauge {dev.eui}" if river else f"River gauge {dev.eui}"
+        return T("flood.gauge.named", river=river, eui=dev.eui) if river else T("flood.gauge.unnamed", eui=dev.eui)
 
     # --- rain gauges ----------------------------------------------------------------------------------------
     def _rain(self, dev: DeviceMeta, t: float, mm: float, out: list[Detection]) -> None:
@@ -286,15 +285,15 @@ class FloodDetector(Detector):
             r.open = r.severity
             over = [h for h in s.rain_windows_h if r.tiers[h] >= HEAVY]
             worst = max(r.tiers.values())
-            amounts = ", ".join(f"{r.acc[h]:.0f} mm in {h} h" for h in over)
+            amounts = [T("flood.rain_amount", mm=r.acc[h], hours=h) for h in over]
             out.append(Detection(
                 RAIN, r.eui, OPEN, utc(t), SEVERITIES[r.severity], {**self._rain_evidence(r), "zone": dev.zone},
-                f"{'Rain getting worse' if escalation else 'Heavy rain'} at gauge {r.eui} ({dev.zone}) by "
-                f"{self._local(t)}: {amounts}, at or above the {TIER_WORDS[worst]} depths"))
+                T("flood.rain.escalated" if escalation else "flood.rain.opened", eui=r.eui, zone=dev.zone,
+                  at=self._local(t), amounts=amounts, tier=TIER_NAMES[worst])))
         elif r.open and r.severity == 0:
             r.open = 0
             out.append(Detection(RAIN, r.eui, CLEAR, utc(t), "info", self._rain_evidence(r),
-                                 f"Rain at gauge {r.eui}: no window above the heavy-rain depths any more"))
+                                 T("flood.rain.cleared", eui=r.eui)))
         z = self._zone(dev.zone)
         if z is not None:
             z.rain_gauges[r.eui] = r
@@ -340,8 +339,7 @@ class FloodDetector(Detector):
             out.append(Detection(
                 WARNING, zone, CLEAR, utc(t), "info",
                 {"levels_m": levels, "calm_since": utc(z.calm_since).isoformat()},
-                f"Flood warning lifted for {zone} at {self._local(t)}: every river gauge below yellow and not "
-                f"rising for {s.warning_lift_s / HOUR:.0f} h"))
+                T("flood.warning.cleared", zone=zone, at=self._local(t), hours=s.warning_lift_s / HOUR)))
             z.calm_since = None
 
     def _calm(self, g: _Gauge) -> bool:
@@ -360,14 +358,16 @@ class FloodDetector(Detector):
         rain, river = z.rain, z.river
         acc = rain.get("accumulations_mm", {})
         heavy = [k for k, v in rain.get("tiers", {}).items() if v != "none"]
-        rain_txt = ", ".join(f"{acc[k]:.0f} mm in {k[:-1]} h" for k in heavy) or "heavy rain"
+        amounts = [T("flood.rain_amount", mm=acc[k], hours=k[:-1]) for k in heavy] or [T("flood.heavy_rain")]
         if river.get("class", "green") != "green":
-            river_txt = f"{river['gauge']} at {river['level_m']:.2f} m ({river['class']})"
+            river_txt = T("flood.warning.river_level", gauge=river["gauge"], level=river["level_m"],
+                          colour=river["class"])
         else:
-            river_txt = f"{river['gauge']} rising ({river.get('rise_1h_m_per_h') or 0:+.2f} m/h)"
+            river_txt = T("flood.warning.river_rising", gauge=river["gauge"],
+                          rate=river.get("rise_1h_m_per_h") or 0.0)
         sev = SEVERITIES[z.open]
         return Detection(
             WARNING, zone, OPEN, utc(t), sev,
             {"zone": zone, "rain": rain, "river": river, "window_h": self.s.warning_window_s / HOUR},
-            f"Flood warning for {zone} at {self._local(t)}: heavy rain at {rain.get('gauge', '?')} ({rain_txt}) "
-            f"and river {river_txt}" + (" (escalated)" if sev == "critical" else ""))
+            T("flood.warning.escalated" if sev == "critical" else "flood.warning.opened", zone=zone,
+              at=self._local(t), gauge=rain.get("gauge", "?"), amounts=amounts, river=river_txt))

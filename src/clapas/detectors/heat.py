@@ -30,6 +30,7 @@ import msgspec
 from clapas.detectors.base import CLEAR, OPEN, Detection, Detector, DeviceMeta, Registry, utc
 from clapas.detectors.localtime import HOUR, LocalClock
 from clapas.detectors.state import ANY, StateMap
+from clapas.i18n import T
 from clapas.indices.heat import (
     EXTREME,
     HEATWAVE,
@@ -57,8 +58,7 @@ Q_TEMP = QUANTITY_BY_KEY["air.temperature"].id
 Q_RH = QUANTITY_BY_KEY["air.humidity"].id
 Q_WIND = QUANTITY_BY_KEY["wind.speed"].id
 WEATHER_STATION = "weather_station"
-OFFICIAL = ("The official heatwave vigilance is Météo-France's (vigilance.meteofrance.fr): this is what the city's "
-            "own sensors show.")
+OFFICIAL = T("heat.official")  # every heatwave message says whose vigilance is the official one
 
 # Severity of each category (rank 1 info … 4 critical). The opening category is configured; a higher category held
 # as long raises the severity.
@@ -218,18 +218,17 @@ class Heatwave:
             if z.open and (severity == z.severity or z.severity == "critical"):
                 return
             z.open, z.severity = True, severity
-            label = "Extreme heatwave conditions" if hd.state == EXTREME else "Heatwave conditions"
             out.append(Detection(
                 self.name, zone, OPEN, at, severity, evidence,
-                f"{label} met on {hd.day.isoformat()} at {zone} by the city's own sensors: IBMn {hd.ibmn:.1f} °C "
-                f"≥ {hd.ibmn_threshold:g} and IBMx {hd.ibmx:.1f} °C ≥ {hd.ibmx_threshold:g} ({th.name}), "
-                f"{hd.run_days} day(s) in a row. {OFFICIAL}"))
+                T("heat.heatwave.extreme" if hd.state == EXTREME else "heat.heatwave.opened", day=hd.day.isoformat(),
+                  zone=zone, ibmn=hd.ibmn, ibmn_threshold=hd.ibmn_threshold, ibmx=hd.ibmx,
+                  ibmx_threshold=hd.ibmx_threshold, department=th.name, days=hd.run_days, official=OFFICIAL)))
         elif hd.state == NONE and z.open:
             z.open, z.severity = False, ""
             out.append(Detection(
                 self.name, zone, CLEAR, at, "info", evidence,
-                f"Heatwave conditions lifted on {hd.day.isoformat()} at {zone}: IBMn {hd.ibmn:.1f} °C, IBMx "
-                f"{hd.ibmx:.1f} °C, no heat peak. {OFFICIAL}"))
+                T("heat.heatwave.cleared", day=hd.day.isoformat(), zone=zone, ibmn=hd.ibmn, ibmx=hd.ibmx,
+                  official=OFFICIAL)))
 
 
 def _r(v: float | None) -> float | None:
@@ -318,15 +317,16 @@ class HeatStress:
             out.append(Detection(
                 self.name, dev.eui, OPEN, utc(t), SEVERITIES[held],
                 self._evidence(dev, st, t, temp, rh, hx, hi_f, held),
-                f"Heat stress at {dev.eui} ({dev.zone}) for {(t - st.since[held]) / HOUR:.1f} h: Humidex "  # type: ignore[operator]
-                f"{hx:.0f} ({humidex_category(hx)}), heat index {(hi_f - 32) * 5 / 9:.0f} °C "
-                f"({heat_index_category(hi_f) or 'below caution'})" + ("" if opened else " — worsening")))
+                T("heat.heat_stress.opened" if opened else "heat.heat_stress.worse", eui=dev.eui, zone=dev.zone,
+                  hours=(t - st.since[held]) / HOUR, humidex=hx,  # type: ignore[operator]
+                  humidex_category=humidex_category(hx) or "none", heat_index=(hi_f - 32) * 5 / 9,
+                  heat_index_category=heat_index_category(hi_f) or "none")))
         elif st.open and st.below_since is not None and t - st.below_since >= self.clear_after:
             st.open, st.rank = False, 0
             out.append(Detection(
                 self.name, dev.eui, CLEAR, utc(t), "info",
                 {"below_since": _iso(st.below_since), "humidex": round(hx, 1), "zone": dev.zone},
-                f"Heat stress over at {dev.eui}: Humidex {hx:.0f} for {(t - st.below_since) / HOUR:.1f} h"))
+                T("heat.heat_stress.cleared", eui=dev.eui, humidex=hx, hours=(t - st.below_since) / HOUR)))
 
     def _evidence(self, dev: DeviceMeta, st: _Stress, t: float, temp: float, rh: float, hx: float, hi_f: float,
                   held: int) -> dict[str, Any]:

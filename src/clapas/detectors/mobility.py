@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from clapas.detectors.base import CLEAR, OPEN, Detection, Detector, DeviceMeta, utc
 from clapas.detectors.state import StateMap
+from clapas.i18n import T
 from clapas.indices.bikeshare import BikeShareSettings
 from clapas.indices.counters import CounterSettings
 from clapas.model import QUANTITY_BY_KEY
@@ -112,8 +113,9 @@ class MobilityDetector(Detector):
         if state != st.run:
             st.run, st.since = state, t
         if st.open and st.open != (EMPTY_RULE if state == "empty" else FULL_RULE if state == "full" else ""):
-            out.append(Detection(st.open, dev.eui, CLEAR, utc(t), message=f"station {dev.eui} no longer "
-                                 f"{'empty' if st.open == EMPTY_RULE else 'full'}"))
+            out.append(Detection(st.open, dev.eui, CLEAR, utc(t), text=T(
+                "mobility.station.no_longer_empty" if st.open == EMPTY_RULE else "mobility.station.no_longer_full",
+                eui=dev.eui)))
             st.open = ""
         if state and not st.open:
             limit = self.s.empty_alert_s if state == "empty" else self.s.full_alert_s
@@ -122,7 +124,7 @@ class MobilityDetector(Detector):
                 out.append(Detection(st.open, dev.eui, OPEN, utc(t), "warning",
                                      {"since": utc(st.since).isoformat(), "duration_s": t - st.since,
                                       "zone": dev.zone, "limit_s": limit},
-                                     f"station {dev.eui} {state} for {(t - st.since) / 60:.0f} min"))
+                                     T(f"mobility.station.{state}", eui=dev.eui, minutes=(t - st.since) / 60)))
 
     # systems --------------------------------------------------------------------------------------------------
     def _system(self, dev: DeviceMeta, t: float, v: dict[int, float], out: list[Detection]) -> None:
@@ -137,12 +139,12 @@ class MobilityDetector(Detector):
         fresh = ok and (age is None or age <= self.s.feed_stale_s)
         if stale and not sy.open:
             sy.open = True
-            why = (f"feed {age:.0f} s old" if ok else f"{sy.failures} polls failed in a row")
+            why = T("mobility.feed.old", age=age) if ok else T("mobility.feed.failures", n=sy.failures)
             out.append(Detection(STALE_RULE, dev.eui, OPEN, utc(t), "warning",
-                                 {"feed_age_s": age, "failures": sy.failures}, f"GBFS feed stale: {why}"))
+                                 {"feed_age_s": age, "failures": sy.failures}, T("mobility.feed.stale", why=why)))
         elif fresh and sy.open:
             sy.open = False
-            out.append(Detection(STALE_RULE, dev.eui, CLEAR, utc(t), message="GBFS feed fresh again"))
+            out.append(Detection(STALE_RULE, dev.eui, CLEAR, utc(t), text=T("mobility.feed.fresh")))
 
     # counters -------------------------------------------------------------------------------------------------
     def _counter(self, dev: DeviceMeta, t: float, v: dict[int, float], out: list[Detection]) -> None:
@@ -165,10 +167,10 @@ class MobilityDetector(Detector):
                         c.reset_open = True
                         out.append(Detection(RESET_RULE, dev.eui, OPEN, utc(t), "info",
                                              {"previous": prev, "value": total},
-                                             f"counter {dev.eui} reset: {prev:.0f} → {total:.0f}"))
+                                             T("mobility.counter.reset", eui=dev.eui, previous=prev, total=total)))
                 if total >= prev and c.reset_open:
                     c.reset_open = False
-                    out.append(Detection(RESET_RULE, dev.eui, CLEAR, utc(t), message="counting on"))
+                    out.append(Detection(RESET_RULE, dev.eui, CLEAR, utc(t), text=T("mobility.counter.counting")))
         # period counts, where sent, are what was counted (Σ period = Δ total, §6.7); `counter.count` is the
         # total over directions when a device sends it beside them
         if Q_PERIOD[0] in v:
@@ -186,7 +188,7 @@ class MobilityDetector(Detector):
             if not sy.open and watermark - sy.last_t > self.s.feed_silent_s:
                 sy.open = True
                 out.append(Detection(STALE_RULE, eui, OPEN, utc(watermark), "warning",
-                                     {"silent_s": watermark - sy.last_t}, "GBFS feed not polled"))
+                                     {"silent_s": watermark - sy.last_t}, T("mobility.feed.not_polled")))
         decided = datetime.fromtimestamp(watermark - self.c.day_lateness_s, self.tz).date()
         for eui, c in self.counters.items():
             for day in sorted(d for d in c.days if d < decided):
@@ -205,9 +207,9 @@ class MobilityDetector(Detector):
             c.zero_open = True
             out.append(Detection(ZERO_RULE, eui, OPEN, at, "warning",
                                  {"day": day.isoformat(), "reference_median": statistics.median(ref)},
-                                 f"counter {eui} counted nothing on {day.isoformat()}"))
+                                 T("mobility.counter.zero_day", eui=eui, day=day.isoformat())))
         elif count > 0 and c.zero_open:
             c.zero_open = False
-            out.append(Detection(ZERO_RULE, eui, CLEAR, at, message=f"counter {eui} counts again"))
+            out.append(Detection(ZERO_RULE, eui, CLEAR, at, text=T("mobility.counter.counts_again", eui=eui)))
         for old in [d for d in c.days if d < day - timedelta(weeks=self.c.reference_weeks + 1)]:
             del c.days[old]

@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 
 from clapas.detectors.base import CLEAR, OPEN, Detection, Detector, DeviceMeta, utc
 from clapas.detectors.state import ANY, StateMap
+from clapas.i18n import T, Text
 from clapas.indices.museum import (
     DAY_S,
     HOUR_S,
@@ -59,13 +60,13 @@ def _r(v: float | None, nd: int = 1) -> float | None:
     return None if v is None else round(v, nd)
 
 
-def _band(limits: tuple[float | None, float | None], unit: str) -> str:
+def _band(limits: tuple[float | None, float | None], unit: str) -> Text:
     lo, hi = limits
     if lo is None:
-        return f"≤ {hi:.1f} {unit}"
+        return T("museum.band.at_most", high=hi, unit=unit)
     if hi is None:
-        return f"≥ {lo:.1f} {unit}"
-    return f"{lo:.1f}–{hi:.1f} {unit}"
+        return T("museum.band.at_least", low=lo, unit=unit)
+    return T("museum.band.between", low=lo, high=hi, unit=unit)
 
 
 class _Sensor:
@@ -311,8 +312,8 @@ class MuseumDetector(Detector):
         if t1 - room.c_in_since >= self.s.climate_clear_s:
             ev = self._episode(room, room.c_in_since, lim_t, lim_rh)
             out.append(Detection(CLIMATE, room.zone, CLEAR, utc(t1), "info", ev,
-                                 f"{room.name}: back in the {room.cls.name} band since "
-                                 f"{self._local(room.c_in_since)} after {ev['duration_h']:.1f} h out of it"))
+                                 T("museum.climate.cleared", room=room.name, cls=room.cls.name,
+                                   since=self._local(room.c_in_since), hours=ev["duration_h"])))
             room.c_open, room.c_severity, room.c_start, room.c_in_since, room.c_peak = False, "", None, None, {}
 
     def _episode(self, room: _Room, end: float, lim_t: tuple[float | None, float | None],
@@ -323,18 +324,20 @@ class MuseumDetector(Detector):
                 "band_t": list(lim_t), "band_rh": [_r(x) for x in lim_rh], "sensors": len(room.sensors)}
 
     def _climate_message(self, room: _Room, breaches: dict[str, dict[str, Any]], t1: float,
-                         lim_t: tuple[float | None, float | None], lim_rh: tuple[float | None, float | None]) -> str:
+                         lim_t: tuple[float | None, float | None], lim_rh: tuple[float | None, float | None]) -> Text:
         parts = []
         if "temperature" in breaches:
-            parts.append(f"T {breaches['temperature']['value']:.1f} °C (band {_band(lim_t, '°C')})")
+            parts.append(T("museum.climate.temperature", value=breaches["temperature"]["value"],
+                           band=_band(lim_t, "°C")))
         if "humidity" in breaches:
-            parts.append(f"RH {breaches['humidity']['value']:.1f} % (band {_band(lim_rh, '%')})")
+            parts.append(T("museum.climate.humidity", value=breaches["humidity"]["value"], band=_band(lim_rh, "%")))
         start = room.c_start if room.c_start is not None else t1
-        return (f"{room.name}: {' and '.join(parts)} outside its {room.cls.name} class for "
-                f"{(t1 - start) / HOUR_S:.1f} h, since {self._local(start)}")
+        return T("museum.climate.opened", room=room.name, parts=parts,
+                 cls=room.cls.name, hours=(t1 - start) / HOUR_S, since=self._local(start))
 
     def _local(self, t: float) -> str:
-        return datetime.fromtimestamp(t, self.tz).strftime("%Y-%m-%d %H:%M local")
+        """Local time, ISO 8601 with its offset (rendered the language's way by the catalog's `datetime`)."""
+        return datetime.fromtimestamp(t, self.tz).replace(microsecond=0).isoformat()
 
     # --- museum.fluctuation ----------------------------------------------------------------------------------------
     def _fluctuation(self, room: _Room, t0: float, t1: float, temp: float | None, rh: float | None,
@@ -354,11 +357,11 @@ class MuseumDetector(Detector):
         if over and not room.f_open:
             room.f_open, room.f_ok_since = True, None
             major = any(o["range"] > self.s.fluctuation_major_factor * o["limit"] for o in over.values())
-            text = " and ".join(f"{'RH' if q == 'humidity' else 'T'} range {o['range']:.1f} (limit {o['limit']:g})"
-                                for q, o in over.items())
+            ranges_text = [T(f"museum.fluctuation.{q}", range=o["range"], limit=o["limit"]) for q, o in over.items()]
             out.append(Detection(FLUCTUATION, room.zone, OPEN, utc(t1), "major" if major else "warning",
                                  {"class": room.cls.name, "window_h": self.s.fluctuation_window_s / HOUR_S, **over},
-                                 f"{room.name}: {text} within 24 h ({room.cls.name} class)"))
+                                 T("museum.fluctuation.opened", room=room.name, cls=room.cls.name,
+                                   ranges=ranges_text)))
         if over or not room.f_open or not ranges:
             room.f_ok_since = None
             return
@@ -368,7 +371,7 @@ class MuseumDetector(Detector):
             room.f_open, room.f_ok_since = False, None
             out.append(Detection(FLUCTUATION, room.zone, CLEAR, utc(t1), "info",
                                  {"class": room.cls.name, **{q: round(r, 2) for q, r in ranges.items()}},
-                                 f"{room.name}: 24-hour ranges back within the {room.cls.name} limits"))
+                                 T("museum.fluctuation.cleared", room=room.name, cls=room.cls.name)))
 
     # --- museum.mould_risk -----------------------------------------------------------------------------------------
     def _mould(self, room: _Room, t0: float, t1: float, rh: float, out: list[Detection]) -> None:
@@ -384,8 +387,8 @@ class MuseumDetector(Detector):
                     MOULD, room.zone, OPEN, utc(t1), "major",
                     {"since": utc(room.m_start).isoformat(), "hours": round((t1 - room.m_start) / HOUR_S, 1),
                      "threshold_rh": s.mould_rh, "peak_rh": round(room.m_peak, 1)},
-                    f"{room.name}: RH above {s.mould_rh:g} % for {(t1 - room.m_start) / DAY_S:.1f} days "
-                    f"(peak {room.m_peak:.1f} %): mould risk"))
+                    T("museum.mould_risk.opened", room=room.name, threshold=s.mould_rh,
+                      days=(t1 - room.m_start) / DAY_S, peak=room.m_peak)))
             return
         if not room.m_open:
             room.m_start = None
@@ -397,5 +400,6 @@ class MuseumDetector(Detector):
                 MOULD, room.zone, CLEAR, utc(t1), "info",
                 {"since": utc(room.m_start or t0).isoformat(), "dry_since": utc(room.m_dry_since).isoformat(),
                  "peak_rh": round(room.m_peak, 1)},
-                f"{room.name}: RH at or below {s.mould_rh:g} % since {self._local(room.m_dry_since)}"))
+                T("museum.mould_risk.cleared", room=room.name, threshold=s.mould_rh,
+                  since=self._local(room.m_dry_since))))
             room.m_open, room.m_start, room.m_dry_since = False, None, None

@@ -20,9 +20,10 @@ from clapas.config import Settings, load_settings
 from clapas.connectors.chirpstack_gateway import SOURCE as GATEWAY_SOURCE
 from clapas.detectors.base import CLEAR, DetectorRunner, MemorySink, Registry, utc
 from clapas.detectors.state import StateKeeper
+from clapas.i18n import T
 from clapas.store.base import DECODED_EVENTS, STORED, Batch, Store, open_store
 
-REBUILT = "cleared by `clapas state rebuild`: the detector's condition no longer holds"
+REBUILT = T("alert.rebuilt")  # the clear of an alert the rebuilt state no longer holds open
 
 
 class _Unwritten:
@@ -81,7 +82,7 @@ def rebuild(store: Store, settings: Settings, progress: bool = False) -> dict[st
         pipeline.close()
     rows = StateKeeper(runner.detectors).snapshot(runner.watermark, runner.uplinks)
     router = Router.from_settings(settings.alerts)
-    alerts = PersistentAlerts(store, router, registry)
+    alerts = PersistentAlerts(store, router, registry, settings.web.language)
     active = {(a["rule"], a["subject"]) for a in store.alerts(states=("open", "acknowledged"), limit=10_000_000)}
     at = utc(runner.watermark) if runner.uplinks else None
     changes = [alerts.change(d) for k, d in sink.open.items() if k not in active]

@@ -34,6 +34,7 @@ from clapas.config import WaterSettings
 from clapas.detectors.base import CLEAR, OPEN, Detection, Detector, DeviceMeta, Registry, utc
 from clapas.detectors.localtime import LocalClock
 from clapas.detectors.state import ANY, StateMap
+from clapas.i18n import T
 from clapas.model import QUANTITY_BY_KEY
 
 Q_VOLUME = QUANTITY_BY_KEY["water.volume"].id
@@ -134,7 +135,7 @@ class ContinuousFlow:
                     st.open = False
                     out.append(Detection(self.name, dev.eui, CLEAR, utc(t1), "info",
                                          {"flow_free_since": _iso(st.dry_start)},
-                                         "Continuous flow stopped: one hour without flow"))
+                                         T("water.continuous_flow.cleared")))
         else:
             st.dry_start = None
         flows = st.flows
@@ -155,8 +156,7 @@ class ContinuousFlow:
                     self.name, dev.eui, OPEN, utc(t1), self.severity(low),
                     {"min_hourly_flow_lph": round(low, 1), "last_flow_free_hour_end": _iso(st.last_dry_end),
                      "window_h": s.continuous_flow_window_h, "zone": dev.zone},
-                    f"No hour without flow for {(t1 - st.last_dry_end) / HOUR:.0f} h "
-                    f"(minimum hourly flow {low:.0f} L/h): probable leak after the meter"))
+                    T("water.continuous_flow.opened", hours=(t1 - st.last_dry_end) / HOUR, flow=low)))
 
 
 class _Night(msgspec.Struct, array_like=True):
@@ -218,12 +218,11 @@ class NightFlow:
                 self.name, dev.eui, OPEN, utc(t), self.leak.severity(low),
                 {"night": night, "nights": st.run, "min_flow_lph": round(low, 1), "zone": dev.zone,
                  "window": f"{self.s.night_start_hour:02d}:00–{self.s.night_end_hour:02d}:00"},
-                f"Water drawn in every hour of the night for {st.run} nights up to {night} "
-                f"(at least {low:.0f} L/h)"))
+                T("water.night_flow.opened", nights=st.run, night=night, flow=low)))
         elif st.dry and st.open:
             st.open = False
             out.append(Detection(self.name, dev.eui, CLEAR, utc(t), "info", {"night": night},
-                                 f"A night hour without flow on {night}"))
+                                 T("water.night_flow.cleared", night=night)))
 
 
 class Burst:
@@ -255,15 +254,14 @@ class Burst:
                     self.name, dev.eui, OPEN, utc(t1), "critical",
                     {"flow_lph": round(flow, 0), "threshold_lph": self.threshold, "since": _iso(st[0]),
                      "zone": dev.zone},
-                    f"Flow of {flow:.0f} L/h for {(t1 - st[0]) / 60:.0f} min (above {self.threshold:.0f} L/h): "
-                    f"probable burst"))
+                    T("water.burst.opened", flow=flow, minutes=(t1 - st[0]) / 60, threshold=self.threshold)))
         else:
             st[0] = None
             if st[1]:
                 st[1] = False
                 out.append(Detection(self.name, dev.eui, CLEAR, utc(t1), "info",
                                      {"flow_lph": round(flow, 0), "peak_lph": round(st[2], 0)},
-                                     f"Flow back below {self.threshold:.0f} L/h"))
+                                     T("water.burst.cleared", threshold=self.threshold)))
 
 
 class Backflow:
@@ -283,12 +281,11 @@ class Backflow:
             out.append(Detection(
                 self.name, dev.eui, OPEN, utc(t1), "major",
                 {"index_change_m3": round(dv, 3), "reverse_volume_change_m3": round(drev, 3), "zone": dev.zone},
-                f"Water flowing back into the network: index {dv * 1000:+.0f} L, reverse register "
-                f"{drev * 1000:+.0f} L since the previous reading"))
+                T("water.backflow.opened", index_l=dv * 1000, reverse_l=drev * 1000)))
         elif was and not backwards:
             self.state[dev.eui] = False
             out.append(Detection(self.name, dev.eui, CLEAR, utc(t1), "info", {"index_change_m3": round(dv, 3)},
-                                 "Index moving forward again"))
+                                 T("water.backflow.cleared")))
 
 
 class MeterAlarms:
@@ -300,7 +297,7 @@ class MeterAlarms:
         self.active: set[tuple[str, int]] = set()
 
     def observe(self, dev: DeviceMeta, t: float, values: dict[int, float], out: list[Detection]) -> None:
-        for q, (flag, wording, severity) in METER_ALARMS.items():
+        for q, (flag, _wording, severity) in METER_ALARMS.items():
             v = values.get(q)
             if v is None:
                 continue
@@ -308,11 +305,11 @@ class MeterAlarms:
             if v >= 0.5 and k not in self.active:
                 self.active.add(k)
                 out.append(Detection(self.prefix + flag, dev.eui, OPEN, utc(t), severity,
-                                     {"flag": flag, "zone": dev.zone}, f"Meter reports {wording}"))
+                                     {"flag": flag, "zone": dev.zone}, T("water.meter_alarm.opened", flag=flag)))
             elif v < 0.5 and k in self.active:
                 self.active.discard(k)
                 out.append(Detection(self.prefix + flag, dev.eui, CLEAR, utc(t), "info", {"flag": flag},
-                                     f"Meter no longer reports {wording.split(':')[0]}"))
+                                     T("water.meter_alarm.cleared", flag=flag)))
 
 
 # --- day rules -----------------------------------------------------------------------------------------------------
@@ -412,13 +409,12 @@ class Overconsumption:
                         "reference_source": source, **notice}
             out.append(Detection(
                 self.name, dev.eui, OPEN, utc(t), "major", evidence,
-                f"Abnormal consumption (loi Warsmann): {sum(hist[j] for j in days):.2f} m³ over the last "
-                f"{len(days)} days, {median:.1f}× the reference; notify subscriber {dev.subscriber or '?'} "
-                f"(reply by {notice.get('respond_by', '?')})"))
+                T("water.overconsumption.opened", volume=sum(hist[j] for j in days), days=len(days), ratio=median,
+                  subscriber=dev.subscriber or "?", respond_by=notice.get("respond_by", "?"))))
         elif not abnormal and dev.eui in self.open:
             self.open.discard(dev.eui)
             out.append(Detection(self.name, dev.eui, CLEAR, utc(t), "info", {"median_ratio": round(median, 2)},
-                                 "Consumption back under twice the reference"))
+                                 T("water.overconsumption.cleared", factor=self.s.overconsumption_factor)))
 
     def notice(self, dev: DeviceMeta, meter: Meter, day: int, hist: dict[int, float], t: float) -> dict[str, Any]:
         """The information the law requires for the subscriber notice (R2224-20-1)."""
@@ -572,12 +568,13 @@ class DistrictNightFlow:
                 z.open = True
                 out.append(Detection(
                     self.name, zone, OPEN, at, "critical" if mnf > p + 3 * rise else "major", evidence,
-                    f"District {zone}: minimum night flow {mnf:.0f} L/h, {mnf - p:.0f} L/h above its 7-night "
-                    f"20th percentile ({p:.0f} L/h): probable network leak"))
+                    T("water.district_night_flow.opened", zone=zone, flow=mnf, excess=mnf - p, baseline=p,
+                      nights=s.mnf_baseline_nights,
+                      percentile=s.mnf_percentile)))
             elif not abnormal and z.open:
                 z.open = False
                 out.append(Detection(self.name, zone, CLEAR, at, "info", evidence,
-                                     f"District {zone}: night flow back to {mnf:.0f} L/h"))
+                                     T("water.district_night_flow.cleared", zone=zone, flow=mnf)))
         if not abnormal:
             if len(z.history) >= ZONE_NIGHTS_KEPT:
                 del z.history[0]

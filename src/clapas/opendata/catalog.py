@@ -1,11 +1,13 @@
 """The DCAT-AP catalogue of the city's datasets (DCAT-AP 2.1.1, what data.gouv.fr and European portals harvest).
 
-One dcat:Catalog; per dataset a dcat:Dataset with dct:identifier, titles and descriptions in French and English,
-keywords, EU data themes, publisher (foaf:Agent), contact point (vcard:Kind), update frequency (EU frequency
-vocabulary), access rights (EU access-right vocabulary), spatial coverage (bbox, centroid and GeoJSON of the city's
-zones), temporal coverage (first and last observation of the dataset's kinds, from the store), the schema it
-conforms to (its Table Schema, `/api/v1/exports/{id}/schema`), and one dcat:Distribution per export format with
-accessURL, downloadURL, IANA media type, EU file type and licence; plus the export API as a dcat:DataService.
+One dcat:Catalog; per dataset a dcat:Dataset with dct:identifier, titles and descriptions in French and English
+(language-tagged literals, `"…"@fr` and `"…"@en`, as every human-facing text of the catalogue: distributions,
+schemas, the export API; `clapas.i18n` holds the generated ones), keywords in each language, EU data themes,
+publisher (foaf:Agent), contact point (vcard:Kind), update frequency (EU frequency vocabulary), access rights
+(EU access-right vocabulary), spatial coverage (bbox, centroid and GeoJSON of the city's zones), temporal coverage
+(first and last observation of the dataset's kinds, from the store), the schema it conforms to (its Table Schema,
+`/api/v1/exports/{id}/schema`), and one dcat:Distribution per export format with accessURL, downloadURL, IANA media
+type, EU file type and licence; plus the export API as a dcat:DataService.
 Personal datasets never appear (their open aggregate does); restricted ones only with `list_restricted`.
 tests/opendata/test_catalog.py validates the graph against the DCAT-AP SHACL shapes with pySHACL.
 """
@@ -22,6 +24,7 @@ from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, SKOS, XSD
 
 from clapas.charter import OPEN, PERSONAL, RESTRICTED, most_restrictive
 from clapas.charter.classes import Classifier
+from clapas.i18n import EMPTY, LANGUAGES, T, render
 from clapas.opendata import formats
 from clapas.opendata.datasets import AGGREGATE, COUNT_SCHEMA, COUNTS, OBSERVATIONS, Dataset, datasets
 from clapas.opendata.settings import LICENCES, OpenDataSettings
@@ -189,6 +192,8 @@ class CatalogBuilder:
         g.add((node, DCTERMS.description, Literal(ds.description_en, lang="en")))
         for k in ds.keywords:
             g.add((node, DCAT.keyword, Literal(k, lang="fr")))
+        for k in ds.keywords_en:
+            g.add((node, DCAT.keyword, Literal(k, lang="en")))
         for t in ds.themes:
             g.add((node, DCAT.theme, URIRef(f"{EU}data-theme/{t}")))
         g.add((node, DCTERMS.publisher, publisher))
@@ -205,8 +210,10 @@ class CatalogBuilder:
             g.add((node, DCTERMS.temporal, period))
         schema = URIRef(COUNT_SCHEMA if ds.type == COUNTS else f"{self.export_url(ds)}/schema")
         g.add((schema, RDF.type, DCTERMS.Standard))
-        g.add((schema, DCTERMS.title, Literal("Schéma national : comptage des mobilités, mesures" if ds.type == COUNTS
-                                              else f"Table Schema: {ds.id}")))
+        for lang in LANGUAGES:
+            g.add((schema, DCTERMS.title, Literal(
+                render(T("opendata.count_schema") if ds.type == COUNTS else T("opendata.schema", id=ds.id), lang),
+                lang=lang)))
         g.add((node, DCTERMS.conformsTo, schema))
         licence = self._licence(ds.licence)
         g.add((node, DCTERMS.license, licence))
@@ -223,12 +230,14 @@ class CatalogBuilder:
         node = URIRef(f"{dataset}-{fmt.id}")
         g.add((dataset, DCAT.distribution, node))
         g.add((node, RDF.type, DCAT.Distribution))
-        g.add((node, DCTERMS.title, Literal(f"{ds.title_fr} ({fmt.title})", lang="fr")))
-        access = ("" if data_class == OPEN else
-                  " Accès avec une clé d'API (convention) portant les droits restricted:read et export:bulk.")
-        g.add((node, DCTERMS.description, Literal(
-            f"Export {fmt.title} ; paramètres since, until (ISO 8601) et zone ; par défaut les "
-            f"{self.s.default_days} derniers jours.{access}", lang="fr")))
+        titles = {"fr": ds.title_fr, "en": ds.title_en}
+        for lang in LANGUAGES:
+            name = formats.title(fmt, lang)
+            g.add((node, DCTERMS.title, Literal(
+                render(T("opendata.distribution_title", title=titles[lang], format=name), lang), lang=lang)))
+            access = EMPTY if data_class == OPEN else T("opendata.access")
+            g.add((node, DCTERMS.description, Literal(render(T(
+                "opendata.distribution", format=name, days=self.s.default_days, access=access), lang), lang=lang)))
         g.add((node, DCAT.accessURL, url))
         g.add((node, DCAT.downloadURL, url))
         g.add((node, DCAT.mediaType, URIRef(IANA + fmt.media_type)))
@@ -257,7 +266,8 @@ class CatalogBuilder:
         g.add((catalog, DCTERMS.modified, _when(self.now)))
         themes = URIRef(f"{EU}data-theme")
         g.add((themes, RDF.type, SKOS.ConceptScheme))
-        g.add((themes, DCTERMS.title, Literal("Data theme", lang="en")))
+        for lang in LANGUAGES:
+            g.add((themes, DCTERMS.title, Literal(render(T("opendata.themes"), lang), lang=lang)))
         g.add((catalog, DCAT.themeTaxonomy, themes))
         city = self._location(self._city_geometries())
         if city is not None:
@@ -266,8 +276,8 @@ class CatalogBuilder:
         api = URIRef(f"{self.base}/api/v1/exports")
         g.add((catalog, DCAT.service, api))
         g.add((api, RDF.type, DCAT.DataService))
-        g.add((api, DCTERMS.title, Literal("API d'export des données ouvertes", lang="fr")))
-        g.add((api, DCTERMS.title, Literal("Open-data export API", lang="en")))
+        for lang in LANGUAGES:
+            g.add((api, DCTERMS.title, Literal(render(T("opendata.api"), lang), lang=lang)))
         g.add((api, DCAT.endpointURL, URIRef(f"{self.base}/api/v1/")))
         g.add((api, DCAT.endpointDescription, URIRef(f"{self.base}/openapi.json")))
         g.add((api, DCTERMS.license, self._licence("")))

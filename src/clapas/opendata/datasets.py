@@ -31,7 +31,8 @@ class Dataset:
     description_en: str
     kinds: tuple[str, ...] = ()
     quantities: tuple[str, ...] = ()  # empty: every quantity but the devices' health
-    keywords: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()  # in French
+    keywords_en: tuple[str, ...] = ()
     themes: tuple[str, ...] = ()  # EU data-theme codes
     licence: str = ""  # empty: the catalogue's
     frequency: str = ""  # empty: `[open_data] frequency`
@@ -40,32 +41,35 @@ class Dataset:
 
 
 def _obs(id: str, kinds: tuple[str, ...], fr: str, en: str, dfr: str, den: str, keywords: tuple[str, ...],
-         themes: tuple[str, ...]) -> Dataset:
-    return Dataset(id, OBSERVATIONS, fr, en, dfr, den, kinds=kinds, keywords=keywords, themes=themes)
+         keywords_en: tuple[str, ...], themes: tuple[str, ...]) -> Dataset:
+    return Dataset(id, OBSERVATIONS, fr, en, dfr, den, kinds=kinds, keywords=keywords, keywords_en=keywords_en,
+                   themes=themes)
 
 
 BUILTIN: dict[str, Dataset] = {d.id: d for d in (
     _obs("weather", ("weather_station", "rain_gauge"), "Météo urbaine", "Urban weather",
          "Température, humidité, pression, vent et pluie mesurés par les stations et pluviomètres de la ville.",
          "Temperature, humidity, pressure, wind and rain measured by the city's weather stations and rain gauges.",
-         ("météo", "température", "pluie", "îlot de chaleur", "weather"), ("ENVI", "REGI")),
+         ("météo", "température", "pluie", "îlot de chaleur"),
+         ("weather", "temperature", "rain", "heat island"), ("ENVI", "REGI")),
     _obs("air-quality", ("air_quality",), "Qualité de l'air", "Air quality",
          "Concentrations de particules (PM10, PM2,5) et de gaz (NO2, O3, SO2, CO) mesurées par les capteurs de la "
          "ville.",
          "Particle (PM10, PM2.5) and gas (NO2, O3, SO2, CO) concentrations measured by the city's sensors.",
-         ("qualité de l'air", "pollution", "particules", "air quality"), ("ENVI", "HEAL")),
+         ("qualité de l'air", "pollution", "particules"),
+         ("air quality", "pollution", "particulate matter"), ("ENVI", "HEAL")),
     _obs("river-levels", ("water_level",), "Hauteurs des cours d'eau", "River levels",
          "Hauteurs d'eau des rivières et ruisseaux mesurées par les limnimètres de la ville.",
          "Water levels of rivers and streams measured by the city's level gauges.",
-         ("hauteur d'eau", "crue", "inondation", "river level"), ("ENVI",)),
+         ("hauteur d'eau", "crue", "inondation"), ("river level", "flood"), ("ENVI",)),
     _obs("traffic", ("traffic_counter",), "Comptages routiers", "Road traffic counts",
          "Passages de véhicules comptés par les capteurs de la ville.",
          "Vehicle passages counted by the city's traffic counters.",
-         ("trafic", "comptage", "mobilité", "traffic"), ("TRAN",)),
+         ("trafic", "comptage", "mobilité"), ("traffic", "counts", "mobility"), ("TRAN",)),
     _obs("bike-counts", ("bike_counter",), "Comptages vélos", "Bicycle counts",
          "Passages de vélos (et piétons) comptés par les compteurs de la ville.",
          "Bicycle (and pedestrian) passages counted by the city's counters.",
-         ("vélo", "comptage", "mobilité", "cycling"), ("TRAN",)),
+         ("vélo", "comptage", "mobilité"), ("cycling", "counts", "mobility"), ("TRAN",)),
     Dataset("bike-count-measures", COUNTS, "Comptages vélos (schéma national des comptages)",
             "Bicycle counts (national counting schema)",
             "Passages de vélos par heure et par canal (compteur et sens), au format du fichier « mesures » du "
@@ -73,19 +77,21 @@ BUILTIN: dict[str, Dataset] = {d.id: d for d in (
             "donnée.",
             "Bicycle passages per hour and channel (counter and direction), in the format of the « measures » file "
             "of the national « comptage des mobilités » schema: every slot present, 0 without passage, empty "
-            "without data.", kinds=("bike_counter",), keywords=("vélo", "comptage", "schéma national", "cycling"),
+            "without data.", kinds=("bike_counter",), keywords=("vélo", "comptage", "schéma national"),
+            keywords_en=("cycling", "counts", "national schema"),
             themes=("TRAN",), geo=False),
     _obs("bike-stations", ("bike_station",), "Stations de vélos", "Bike stations",
          "Occupation des stations de vélos en libre-service.", "Occupancy of the shared-bike stations.",
-         ("vélo", "vélo en libre-service", "bike sharing"), ("TRAN",)),
+         ("vélo", "vélo en libre-service"), ("cycling", "bike sharing"), ("TRAN",)),
     _obs("indoor-climate", ("indoor_climate",), "Climat intérieur des bâtiments", "Indoor climate of buildings",
          "Température, humidité et CO2 des salles des bâtiments publics (musées, écoles).",
          "Temperature, humidity and CO2 of rooms of public buildings (museums, schools).",
-         ("climat intérieur", "CO2", "musée", "indoor climate"), ("EDUC", "ENVI")),
+         ("climat intérieur", "CO2", "musée"), ("indoor climate", "CO2", "museum"), ("EDUC", "ENVI")),
     _obs("water-network", ("district_meter",), "Réseau d'eau : compteurs de secteur", "Water network: district meters",
          "Volumes et débits mesurés par les compteurs de sectorisation du réseau d'eau potable.",
          "Volumes and flows measured by the drinking-water network's district meters.",
-         ("eau potable", "réseau", "sectorisation", "water network"), ("ENVI",)),
+         ("eau potable", "réseau", "sectorisation"),
+         ("drinking water", "water network", "district metering"), ("ENVI",)),
     Dataset("water-consumption", AGGREGATE, "Consommation d'eau des ménages par quartier",
             "Household water consumption per district",
             "Volume d'eau consommé par jour et par zone (quartier, secteur) et pour la ville, agrégé sur au moins "
@@ -94,16 +100,18 @@ BUILTIN: dict[str, Dataset] = {d.id: d for d in (
             "Water consumed per day and zone (district, network sector) and for the city, aggregated over at least "
             "10 meters with none above 85 % of the total (décret n° 2020-196; INSEE's dominance rule); cells "
             "below these thresholds are flagged as suppressed.",
-            keywords=("eau", "consommation", "agrégat", "water consumption"), themes=("ENVI", "REGI"),
+            keywords=("eau", "consommation", "agrégat"),
+            keywords_en=("water consumption", "aggregate"), themes=("ENVI", "REGI"),
             frequency="DAILY", geo=False),
     Dataset("devices", DEVICES, "Capteurs de la ville", "The city's sensors",
             "Les capteurs dont les données sont ouvertes : type, zone, position, premier et dernier message.",
             "The sensors whose data are open: kind, zone, position, first and last message.",
-            keywords=("capteurs", "IoT", "LoRaWAN", "sensors"), themes=("TECH", "REGI")),
+            keywords=("capteurs", "IoT", "LoRaWAN"), keywords_en=("sensors", "IoT", "LoRaWAN"),
+            themes=("TECH", "REGI")),
     Dataset("zones", ZONES, "Zones de la ville", "The city's zones",
             "Quartiers, secteurs du réseau d'eau, parcs, bassins versants : les zones des agrégats et des capteurs.",
             "Districts, water-network sectors, parks, catchments: the zones of the aggregates and the sensors.",
-            keywords=("quartiers", "zones", "districts"), themes=("REGI",), frequency="IRREG"),
+            keywords=("quartiers", "zones"), keywords_en=("districts", "zones"), themes=("REGI",), frequency="IRREG"),
 )}
 
 
@@ -112,7 +120,8 @@ def _apply(d: Dataset, s: DatasetSettings) -> Dataset:
                                   ("description_fr", s.description_fr), ("description_en", s.description_en),
                                   ("licence", s.licence), ("frequency", s.frequency)) if v}
     changes.update({k: tuple(v) for k, v in (("kinds", s.kinds), ("quantities", s.quantities),
-                                              ("keywords", s.keywords), ("themes", s.themes)) if v})
+                                              ("keywords", s.keywords), ("keywords_en", s.keywords_en),
+                                              ("themes", s.themes)) if v})
     return replace(d, **changes)
 
 

@@ -42,6 +42,14 @@ FORMATS: dict[str, Format] = {f.id: f for f in (
 )}
 
 
+def title(fmt: Format, lang: str) -> str:
+    """The format's name in a language (`Format.title` when the catalog has none)."""
+    from clapas.i18n import T, has_key, render
+
+    key = f"opendata.format.{fmt.id}"
+    return render(T(key), lang) if has_key(key) else fmt.title
+
+
 class UnknownFormat(ValueError):
     pass
 

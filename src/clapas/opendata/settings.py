@@ -47,7 +47,8 @@ class DatasetSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     title_en: str = ""
     description_fr: str = ""
     description_en: str = ""
-    keywords: list[str] = msgspec.field(default_factory=list)
+    keywords: list[str] = msgspec.field(default_factory=list)  # in French
+    keywords_en: list[str] = msgspec.field(default_factory=list)
     themes: list[str] = msgspec.field(default_factory=list)  # EU data-theme codes (THEMES)
     licence: str = ""  # a key of LICENCES; empty: the catalogue's
     frequency: str = ""  # an EU frequency code (FREQUENCIES); empty: the built-in one or `frequency`

@@ -217,7 +217,8 @@ class Worker:
         LOCKED: one delivery per event)."""
         if not self.settings.alerts.enabled:
             return None
-        worker = OutboxWorker(self.store, build_notifiers(self.settings.alerts), self.settings.alerts)
+        worker = OutboxWorker(self.store, build_notifiers(self.settings.alerts, self.settings.web.language),
+                              self.settings.alerts)
 
         async def run() -> None:
             stop = asyncio.Event()

@@ -24,6 +24,7 @@ from typing import Any
 
 import msgspec
 
+from clapas.i18n import T, render
 from clapas.store.where import where
 
 OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
@@ -59,6 +60,14 @@ class AlertChange:
     message: str = ""
     subject_kind: str = "device"  # device or zone
     zone: str = ""
+    # `message` as a catalog key and its parameters (`clapas.i18n.Text.as_json`), kept in the event's `data["text"]`
+    # so that readers get it again in their language; None: `message` is all there is
+    text: dict[str, Any] | None = None
+    lang: str = "en"  # the language `message` is written in (the store writes its own texts in it too)
+
+
+def _text(c: AlertChange) -> dict[str, Any]:
+    return {"text": c.text} if c.text else {}
 
 
 def _json(v: Any) -> str:
@@ -223,7 +232,7 @@ class AlertTables:
                                       _json(c.evidence), now]).fetchone()[0]
                     alert = self._by_id(cur, new_id)
                     self._event(cur, alert, OPENED, c.at, now, route, "clapas", c.message,
-                                {"severity": c.severity, "evidence": c.evidence})
+                                {"severity": c.severity, "evidence": c.evidence, **_text(c)})
                     done.append((new_id, OPENED))
                 elif c.severity != active["severity"] or c.evidence != (
                         _load(active["last_evidence"]) or _load(active["evidence"])):
@@ -232,10 +241,10 @@ class AlertTables:
                                  "updated_at = ? WHERE id = ?",
                             [c.severity, _json(c.evidence), now, active["id"]])
                     self._event(cur, active, UPDATED, c.at, now, None, "clapas", c.message,
-                                {"severity": c.severity, "evidence": c.evidence})
+                                {"severity": c.severity, "evidence": c.evidence, **_text(c)})
                     done.append((active["id"], UPDATED))
             elif active is not None:  # a clear: resolves what is open or acknowledged, ignored otherwise
-                self._resolve(cur, active, c.at, now, route, "clapas", c.message, "auto", c.evidence)
+                self._resolve(cur, active, c.at, now, route, "clapas", c.message, "auto", c.evidence, _text(c))
                 done.append((active["id"], RESOLVED_EV))
             if c.rule == SILENT_RULE and c.subject_kind == "device":
                 done += self._mark_stale(cur, c, now)
@@ -254,19 +263,20 @@ class AlertTables:
             self._x(cur, "UPDATE alerts SET stale_since = ?, updated_at = ? WHERE id = ?",
                     [c.at if opening else None, now, a["id"]])
             kind = STALE if opening else RESUMED
-            self._event(cur, a, kind, c.at, now, None, "clapas",
-                        "the device is silent: this alert is stale" if opening else "the device is heard again")
+            text = T(f"alert.{kind}")
+            self._event(cur, a, kind, c.at, now, None, "clapas", render(text, c.lang), {"text": text.as_json()})
             done.append((a["id"], kind))
         return done
 
     def _resolve(self, cur: Any, alert: dict[str, Any], at: datetime, now: datetime, route: Route | None,
-                 author: str, text: str, how: str, evidence: dict[str, Any] | None) -> None:
+                 author: str, text: str, how: str, evidence: dict[str, Any] | None,
+                 keyed: dict[str, Any] | None = None) -> None:
         j = self._json_type
         self._x(cur, f"UPDATE alerts SET state = '{RESOLVED}', resolved_at = ?, updated_at = ?, "
                      f"last_evidence = coalesce(CAST(? AS {j}), last_evidence) WHERE id = ?",
                 [at, now, _json(evidence) if evidence else None, alert["id"]])
         self._event(cur, self._by_id(cur, alert["id"]), RESOLVED_EV, at, now, route, author, text,
-                    {"how": how, **({"evidence": evidence} if evidence else {})})
+                    {"how": how, **({"evidence": evidence} if evidence else {}), **(keyed or {})})
 
     def acknowledge_alert(self, alert_id: int, author: str = "", text: str = "", route: Route | None = None,
                           now: datetime | None = None) -> dict[str, Any]:
@@ -325,6 +335,20 @@ class AlertTables:
                                     "WHERE alert_id = ? ORDER BY id"), [alert_id])
         a["events"] = [{**{k: _utc(v) for k, v in e.items()}, "data": _load(e["data"]) or {}} for e in events]
         return a
+
+    def alert_texts(self, alert_ids: list[int]) -> dict[int, dict[str, Any]]:
+        """The keyed text (`AlertChange.text`) each alert was opened with, for rendering it in another language;
+        alerts opened without one are left out."""
+        out: dict[int, dict[str, Any]] = {}
+        for i in range(0, len(alert_ids), 1000):
+            ids = alert_ids[i:i + 1000]
+            marks = ", ".join("?" for _ in ids)
+            for r in self._rows(self._q(f"SELECT alert_id, data FROM alert_events WHERE kind = '{OPENED}' AND "
+                                        f"alert_id IN ({marks})"), ids):
+                text = (_load(r["data"]) or {}).get("text")
+                if isinstance(text, dict):
+                    out[r["alert_id"]] = text
+        return out
 
     # outbox ------------------------------------------------------------------------------------------
     def notifications(self, *, status: str | None = None, alert_id: int | None = None, limit: int = 100,

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from clapas.config import AlertSettings
+from clapas.config import AlertSettings, WebSettings
 
 
 class Notifier(Protocol):
@@ -33,7 +33,8 @@ def body(row: dict[str, Any]) -> bytes:
     return msgspec.json.encode({"notification_id": row["id"], **row["payload"]})
 
 
-def build_notifiers(a: AlertSettings) -> dict[str, Notifier]:
+def build_notifiers(a: AlertSettings, language: str = WebSettings().language) -> dict[str, Notifier]:
+    """`language`: the city's (`[web] language`), that of the e-mails' words."""
     out: dict[str, Notifier] = {}
     if a.webhook.url:
         from clapas.alerts.notifiers.webhook import WebhookNotifier
@@ -46,5 +47,5 @@ def build_notifiers(a: AlertSettings) -> dict[str, Notifier]:
     if a.email.host:
         from clapas.alerts.notifiers.email import EmailNotifier
 
-        out["email"] = EmailNotifier(a.email, a.public_url)
+        out["email"] = EmailNotifier(a.email, a.public_url, language)
     return out

@@ -1,4 +1,5 @@
-"""Email over SMTP (stdlib smtplib, in a thread): one short plain-text message per alert event.
+"""Email over SMTP (stdlib smtplib, in a thread): one short plain-text message per alert event, in the city's
+language (`[web] language`).
 
 Port 465 is implicit TLS; otherwise STARTTLS when `starttls` is set (the default: credentials never cross the
 network in clear). A refused recipient or a server error is a failure, retried by the outbox worker.
@@ -16,39 +17,55 @@ from typing import Any
 import msgspec
 
 from clapas.alerts.routing import names
-from clapas.config import EmailSettings
+from clapas.config import EmailSettings, WebSettings
+from clapas.i18n import T, render
 
 
-def compose(payload: dict[str, Any], sender: str, to: list[str], public_url: str = "") -> EmailMessage:
+def compose(payload: dict[str, Any], sender: str, to: list[str], public_url: str = "",
+            lang: str = WebSettings().language) -> EmailMessage:
+    """The e-mail of one alert event, in the city's language (`[web] language`): the alert's own texts were written
+    in it when the event was; the labels around them come from the catalog (`clapas.i18n`)."""
     a = payload["alert"]
+
+    def tr(key: str, **params: Any) -> str:
+        return render(T(f"email.{key}", **params), lang)
+
     msg = EmailMessage()
-    msg["Subject"] = f"[clapas] {payload['event']}: {a['rule']} on {a['subject']} ({a['severity']})"
+    msg["Subject"] = tr("subject", event=payload["event"], rule=a["rule"], subject=a["subject"],
+                        severity=a["severity"])
     msg["From"] = sender
     msg["To"] = ", ".join(to)
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = make_msgid(domain="clapas")
     lines = [
-        f"Alert {a['id']}: {a['rule']} on {a['subject_kind']} {a['subject']}" + (f" (zone {a['zone']})"
-                                                                                   if a.get("zone") else ""),
-        f"Event: {payload['event']} at {payload['at']}" + (f" by {payload['author']}" if payload.get("author")
-                                                           else ""),
-        f"State: {a['state']} · severity {a['severity']} · opened at {a['opened_at']}",
+        tr("alert", id=a["id"], rule=a["rule"], subject_kind=a["subject_kind"], subject=a["subject"])
+        + (tr("zone", zone=a["zone"]) if a.get("zone") else ""),
+        tr("event", event=payload["event"], at=_iso(payload["at"]))
+        + (tr("by", author=payload["author"]) if payload.get("author") else ""),
+        tr("state", state=a["state"], severity=a["severity"], opened_at=_iso(a["opened_at"])),
         "", a.get("message") or "", "",
     ]
     if payload.get("text") and payload["text"] != a.get("message"):
         lines += [payload["text"], ""]
-    lines += ["Evidence:", msgspec.json.format(msgspec.json.encode(a.get("evidence") or {}), indent=2).decode()]
+    lines += [tr("evidence"), msgspec.json.format(msgspec.json.encode(a.get("evidence") or {}), indent=2).decode()]
     if public_url:
-        lines += ["", f"{public_url.rstrip('/')}/#alerts"]
+        lines += ["", tr("link"), f"{public_url.rstrip('/')}/#/alert/{a['id']}"]
     msg.set_content("\n".join(lines))
+    msg["Content-Language"] = lang  # after set_content, which replaces the Content-* headers
     return msg
+
+
+def _iso(v: Any) -> str:
+    """A payload time (a datetime, or its JSON text once stored) as ISO 8601."""
+    return v.isoformat() if hasattr(v, "isoformat") else str(v)
 
 
 class EmailNotifier:
     name = "email"
 
-    def __init__(self, s: EmailSettings, public_url: str = "") -> None:
+    def __init__(self, s: EmailSettings, public_url: str = "", lang: str = WebSettings().language) -> None:
         self.s = s
+        self.lang = lang
         self.to = names(s.to)
         self.public_url = public_url
         self.timeout_s = s.timeout_s
@@ -70,7 +87,8 @@ class EmailNotifier:
             raise RuntimeError(f"recipients refused: {refused}")
 
     async def send(self, row: dict[str, Any]) -> None:
-        await asyncio.to_thread(self._send, compose(row["payload"], self.s.from_, self.to, self.public_url))
+        await asyncio.to_thread(self._send, compose(row["payload"], self.s.from_, self.to, self.public_url,
+                                                      self.lang))
 
     async def close(self) -> None:
         return None

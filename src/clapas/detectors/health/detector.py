@@ -34,6 +34,7 @@ from clapas.detectors.health import metrics
 from clapas.detectors.health import quality as qual
 from clapas.detectors.health import radio as rad
 from clapas.detectors.state import ANY, StateMap
+from clapas.i18n import EMPTY, T, Text
 from clapas.model import DEVICE_KINDS, QUANTITY_BY_KEY
 
 SILENT, GATEWAY, BATTERY, RADIO, STUCK = ("health.silent", "health.gateway_offline", "health.battery_low",
@@ -169,7 +170,7 @@ class HealthDetector(Detector):
         out.append(Detection(SILENT, eui, OPEN, utc(at), "warning", {
             "state": state, "last_seen": _iso(last) if last is not None else None, "interval_s": t_,
             "missed_uplinks": int((at - last) // t_) if last is not None and t_ else None},
-            f"no uplink since {_iso(last)}" if last is not None else "never heard"))
+            T("health.silent.since", last=_iso(last)) if last is not None else T("health.silent.never")))
 
     def heard(self, eui: str, t: float, out: list[Detection], gateways: tuple = (), f_cnt: int | None = None) -> _Dev:
         """A device was heard at `t` (an uplink or a status event)."""
@@ -193,7 +194,7 @@ class HealthDetector(Detector):
         if eui in self.silent:
             since = self.silent.pop(eui)
             out.append(Detection(SILENT, eui, CLEAR, utc(t), "warning", {"silent_since": _iso(since)},
-                                 "heard again"))
+                                 T("health.silent.cleared")))
         self._schedule(eui, d)
         return d
 
@@ -227,9 +228,9 @@ class HealthDetector(Detector):
             self.counts["stuck"] += 1 if d.flat else -1
         if d.flat and not was_flat:
             out.append(Detection(STUCK, dev.eui, OPEN, utc(t), "warning",
-                                 {"quantities": [_key(q) for q in d.flat]}, "readings unchanged (flat line)"))
+                                 {"quantities": [_key(q) for q in d.flat]}, T("health.stuck.opened")))
         elif was_flat and not d.flat:
-            out.append(Detection(STUCK, dev.eui, CLEAR, utc(t), "warning", {}, "readings vary again"))
+            out.append(Detection(STUCK, dev.eui, CLEAR, utc(t), "warning", {}, T("health.stuck.cleared")))
 
     def observe_links(self, links: list[tuple[Any, ...]], gw_events: list[tuple[float, str, str, bool]],
                       out: list[Detection]) -> None:
@@ -301,11 +302,11 @@ class HealthDetector(Detector):
         out.append(Detection(GATEWAY, gid, OPEN, utc(at), "major", {
             "last_seen": _iso(last) if last is not None else None, "orphaned": orphans, "orphaned_count": len(orphans),
             "lost_redundancy": fragile, "lost_redundancy_count": len(fragile)},
-            f"gateway offline: {len(orphans)} devices heard only by it, {len(fragile)} lose their redundancy"))
+            T("health.gateway.opened", orphans=len(orphans), fragile=len(fragile))))
 
     def _gateway_back(self, gid: str, g: gws.GatewayState, t: float, out: list[Detection]) -> None:
         out.append(Detection(GATEWAY, gid, CLEAR, utc(t), "major", {"offline_since": _iso(g.offline_since or t)},
-                             "gateway reports again"))
+                             T("health.gateway.cleared")))
         for e in g.orphans:
             if self.suppressed.get(e) == gid:
                 del self.suppressed[e]
@@ -372,12 +373,12 @@ class HealthDetector(Detector):
                 out.append(Detection(BATTERY, dev.eui, OPEN, utc(t), "critical" if state == "critical" else "warning",
                                      ev, why))
             else:
-                out.append(Detection(BATTERY, dev.eui, CLEAR, utc(t), "warning", ev, "battery back above thresholds"))
+                out.append(Detection(BATTERY, dev.eui, CLEAR, utc(t), "warning", ev, T("health.battery.cleared")))
             if bool(state) != bool(b.state):
                 self.counts["battery"] += 1 if state else -1
             b.state = state
 
-    def _battery_state(self, dev: DeviceMeta, b: bat.BatteryTrack, t: float) -> tuple[str, str, dict[str, Any]]:
+    def _battery_state(self, dev: DeviceMeta, b: bat.BatteryTrack, t: float) -> tuple[str, Text, dict[str, Any]]:
         s = self.s
         chem = dev.tags.get(s.chemistry_tag) or s.default_chemistry
         warn, crit = (s.voltage_thresholds.get(chem) or s.voltage_thresholds[s.default_chemistry])[:2]
@@ -385,24 +386,24 @@ class HealthDetector(Detector):
         ev: dict[str, Any] = {"chemistry": chem, "mean_24h_v": round(mean, 3) if mean is not None else None,
                               "percent": b.percent, "flag": b.flag}
         if b.flag:
-            return "warning", "the device reports a low battery", {**ev, "source": "flag"}
+            return "warning", T("health.battery.flag"), {**ev, "source": "flag"}
         if mean is not None:
             pts = [p for p in b.points() if p[0] >= t - s.trend_window_s]
             when = bat.forecast(pts, warn) if pts and pts[-1][0] - pts[0][0] >= s.trend_min_s else None
             ev.update(source="voltage", forecast_date=bat.iso_day(when), threshold_v=warn)
             plateau = max((v for _, v in pts), default=mean)
             if mean < crit:
-                return "critical", f"battery {mean:.2f} V, under {crit} V", ev
+                return "critical", T("health.battery.under", volts=mean, threshold=crit), ev
             if mean < warn:
-                return "warning", f"battery {mean:.2f} V, under {warn} V", ev
+                return "warning", T("health.battery.under", volts=mean, threshold=warn), ev
             if plateau - mean >= s.knee_drop_v:
-                return "warning", f"battery falling from its {plateau:.2f} V plateau (the end of a lithium cell)", ev
+                return "warning", T("health.battery.knee", plateau=plateau), ev
             if when is not None and when - t <= s.forecast_horizon_s:
-                return "warning", f"battery reaches {warn} V around {bat.iso_day(when)}", ev
-            return "", "", ev
+                return "warning", T("health.battery.forecast", threshold=warn, day=bat.iso_day(when)), ev
+            return "", EMPTY, ev
         if b.percent is not None and b.power in ("", "battery") and b.percent < s.devstatus_low_percent:
-            return "warning", f"DevStatus battery {b.percent:.0f} %", {**ev, "source": "devstatus"}
-        return "", "", ev
+            return "warning", T("health.battery.devstatus", percent=b.percent), {**ev, "source": "devstatus"}
+        return "", EMPTY, ev
 
     # --- radio ------------------------------------------------------------------------------------------------------
     def _judge_radio(self, eui: str, d: _Dev, t: float, out: list[Detection]) -> None:
@@ -424,9 +425,9 @@ class HealthDetector(Detector):
               "fcnt_resets": d.fc.resets, "retransmissions": d.fc.retransmissions}
         if state:
             out.append(Detection(RADIO, eui, OPEN, utc(t), "critical" if state == rad.CRITICAL else "warning", ev,
-                                 f"radio margin {state}: {short:.1f} dB (median of {s.short_days} days)"))
+                                 T("health.radio.opened", state=state, margin=short, days=s.short_days)))
         else:
-            out.append(Detection(RADIO, eui, CLEAR, utc(t), "warning", ev, "radio margin back to normal"))
+            out.append(Detection(RADIO, eui, CLEAR, utc(t), "warning", ev, T("health.radio.cleared")))
         if bool(state) != bool(d.radio_state):
             self.counts["radio"] += 1 if state else -1
         d.radio_state = state
