@@ -174,7 +174,7 @@ class CitySource:
         latest = view.latest_many(devices) if observed else {}
         heads: list[Entity] = []
         for d in devices:
-            scope = [f"/{self.classes.device(d)}"]
+            scope = [f"/{view.device_class(d)}"]
             names = [models.DEVICE, *(entities.observation_types(str(d.get("kind") or ""), latest.get(d["eui"], []))
                                       if observed else ())]
             heads.extend({"id": entities.entity_id(t, d["eui"]), "type": expand(t), "scope": scope}
