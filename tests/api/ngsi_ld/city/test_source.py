@@ -394,3 +394,8 @@ def test_a_page_builds_only_its_entities(paged_store: Store, monkeypatch: pytest
     assert "observation" not in calls  # no meter is built for a caller who may not read them
     ids, _ = ask(water, f"type=WaterConsumptionObserved&id=urn:ngsi-ld:WaterConsumptionObserved:{METERS[1]}")
     assert ids == [f"urn:ngsi-ld:WaterConsumptionObserved:{METERS[1]}"] and calls == {"observation": 1}
+    calls.clear()  # the POST query pages alike (its EntityInfo decided by the heads)
+    r = water.post("/ngsi-ld/v1/entityOperations/query?limit=3&count=true", headers={"Link": CTX},
+                   json={"type": "Query", "entities": [{"type": "WaterConsumptionObserved", "idPattern": "0f00"}]})
+    assert r.status_code == 200, r.text
+    assert len(r.json()) == 3 and r.headers["NGSILD-Results-Count"] == str(len(METERS)) and calls == {"observation": 3}
