@@ -28,6 +28,7 @@ from clapas.api.ngsi_ld.common import (
     READ,
     RETRIEVE_PARAMS,
     audited,
+    page_links,
     paging,
     query_params,
     state,
@@ -79,7 +80,8 @@ def query_entities(request: Request, caller: READ) -> Response:
     if count:
         headers["NGSILD-Results-Count"] = str(total)
     body: Any = {"type": "FeatureCollection", "features": page} if media == neg.GEO_JSON else page
-    return neg.respond(body, media, ctx, request, headers=headers)
+    return neg.respond(body, media, ctx, request, headers=headers,
+                       links=page_links(request, limit, offset, total, len(entities)))
 
 
 def _all(request: Request, caller: Caller) -> list[Entity]:

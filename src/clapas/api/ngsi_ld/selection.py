@@ -278,7 +278,8 @@ CHUNK = 200  # entities built at a time when a filter needs them (q, a geo-query
 
 def paged(src: EntitySource, caller: Caller, sel: Selection, limit: int, offset: int, count: bool, *,
           build: bool = True) -> tuple[list[Entity], int | None]:
-    """A page of the entities a selection matches, by id, and with `count` how many match in all.
+    """A page of the entities a selection matches, by id, and how many match in all (None when that is not known
+    without building them all and `count` is false).
 
     A source with `listing` and `build` (the city's) lists its entities' heads first (id, type, scope: the
     charter's view, so withheld entities are neither listed nor counted) and builds only what the page needs: the

@@ -22,6 +22,7 @@ from clapas.api.ngsi_ld.common import (
     audited,
     int_param,
     options_of,
+    page_links,
     paging,
     put_instance,
     query_params,
@@ -176,7 +177,8 @@ def query_temporal(request: Request, caller: READ) -> Response:
         headers["NGSILD-Results-Count"] = str(total)
     if content_range:
         headers["Content-Range"] = content_range
-    return neg.respond(body, media, ctx, request, status=206 if content_range else 200, headers=headers)
+    return neg.respond(body, media, ctx, request, status=206 if content_range else 200, headers=headers,
+                       links=page_links(request, limit, offset, total, len(page)))
 
 
 @router.get("/temporal/entities/{entityId}", summary="Retrieve the temporal evolution of an entity (§6.19.3.1)")

@@ -344,6 +344,30 @@ def test_pages_concatenate_to_the_full_listing_and_the_count_is_what_the_caller_
             assert (rooms <= set(listed)) == (who == "partner") and bool(rooms & set(listed)) == (who == "partner")
 
 
+@pytest.mark.parametrize("path", ["/ngsi-ld/v1/entities?type=Device",
+                                  "/ngsi-ld/v1/entities?type=Device&q=serialNumber!=%22x%22",  # not by the heads
+                                  "/ngsi-ld/v1/temporal/entities?type=Device&timerel=after&timeAt=2020-01-01T00:00:00Z"])
+def test_pages_link_to_the_next_and_previous_ones(paged_store: Store, path: str) -> None:
+    """§5.5.9: rel="next" while more entities match, rel="prev" after the first page, beside the context's Link;
+    following the next links walks the whole listing once."""
+    client = _page_client(paged_store, PARTNER)
+    expected = sorted(e["id"] for e in CitySource(paged_store).candidates(PARTNER, Hint(types=frozenset({
+        expand("Device")}))))
+    url, seen, pages = f"{path}&limit=5", [], 0
+    while url:
+        r = client.get(url, headers={"Link": CTX})
+        assert r.status_code == 200, r.text
+        seen += [e["id"] for e in r.json()]
+        links = r.headers.get_list("link")
+        assert 'rel="http://www.w3.org/ns/json-ld#context"' in links[0]  # the context's Link first
+        rels = {rel: link.split(">")[0].lstrip("<") for link in links[1:]
+                for rel in ("prev", "next") if f'rel="{rel}"' in link}
+        assert ("prev" in rels) == (pages > 0)
+        url = rels.get("next")
+        pages += 1
+    assert seen == expected and pages == -(-len(expected) // 5)
+
+
 def entities_key(entity_id: str) -> str:
     return entity_id.rsplit(":", 1)[-1]
 
