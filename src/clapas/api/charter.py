@@ -51,6 +51,8 @@ class CallerView:
         self._known: dict[str, dict[str, Any] | None] = {}
         self._all_loaded = False
         self._since: dict[str, datetime | None] = {}
+        self._classes: dict[str, str] = {}  # device class by EUI (a listing asks it several times a device)
+        self._quantities: dict[tuple[str, str], bool] = {}  # (device class, quantity) → readable
         self.withheld = 0  # devices or rows left out
         self.served_devices = 0
         self.served_class = OPEN  # the most restrictive class served
@@ -90,12 +92,19 @@ class CallerView:
     def may(self, data_class: str) -> bool:
         return self.caller.may_read(data_class)
 
+    def device_class(self, d: dict[str, Any]) -> str:
+        """`Classifier.device` of a registry device, once per request."""
+        c = self._classes.get(d["eui"])
+        if c is None:
+            c = self._classes[d["eui"]] = self.classes.device(d)
+        return c
+
     def readable(self, d: dict[str, Any]) -> bool:
-        return self.may(self.classes.device(d))
+        return self.may(self.device_class(d))
 
     def serve(self, d: dict[str, Any], data_class: str | None = None) -> None:
         """Count a device as served (its class, its EUI for the audit log when not open)."""
-        c = data_class or self.classes.device(d)
+        c = data_class or self.device_class(d)
         self.served_devices += 1
         self.served_class = most_restrictive(self.served_class, c)
         if c != OPEN:
@@ -116,7 +125,13 @@ class CallerView:
         return d
 
     def quantity_readable(self, d: dict[str, Any], quantity: str) -> bool:
-        return self.may(self.classes.value(d, quantity))
+        """Whether the caller may read this quantity of this device (`Classifier.value`: the most restrictive of
+        the device's class and the quantity's)."""
+        key = (self.device_class(d), quantity)
+        ok = self._quantities.get(key)
+        if ok is None:
+            ok = self._quantities[key] = self.may(most_restrictive(key[0], self.classes.quantity(quantity)))
+        return ok
 
     # the reads the reports use ---------------------------------------------------------------------------
     def devices(self, *, kind: str | None = None, zone: str | None = None, limit: int = 1000,
@@ -150,7 +165,7 @@ class CallerView:
     def occupant_since(self, d: dict[str, Any]) -> datetime | None:
         """Where a personal device's history starts for the API: its current occupant's period (a change of
         occupant, `clapas devices reassign`), so that nobody reads the previous occupant's history through it."""
-        if self.classes.device(d) != PERSONAL:
+        if self.device_class(d) != PERSONAL:
             return None
         if d["eui"] not in self._since:
             since = getattr(self.store, "occupant_since", None)
@@ -169,7 +184,7 @@ class CallerView:
 
     def latest_many(self, devices: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
         """`latest` of readable devices: two store queries for the page (values, occupants), not two per device."""
-        personal = [d["eui"] for d in devices if d["eui"] not in self._since and self.classes.device(d) == PERSONAL]
+        personal = [d["eui"] for d in devices if d["eui"] not in self._since and self.device_class(d) == PERSONAL]
         bulk = getattr(self.store, "occupants_since", None)
         if personal and bulk is not None:
             since = bulk(personal)

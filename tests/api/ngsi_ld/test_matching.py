@@ -126,6 +126,79 @@ def test_periodic_subscriptions_are_notified_when_due(ngsi_store: Store) -> None
     store.delete_subscription(sub)
 
 
+VEHICLE, SPEED, COLOUR = "https://example.org/Vehicle", "https://example.org/speed", "https://example.org/colour"
+
+
+def _vehicle(eid: str, **attrs: Any) -> dict[str, Any]:
+    return {"id": eid, "type": VEHICLE, **{
+        {"speed": SPEED, "colour": COLOUR}[k]: {"type": "Property", "value": v} for k, v in attrs.items()}}
+
+
+def test_notification_triggers_and_show_changes(ngsi_store: Store) -> None:
+    """A writable tenant's writes as the kinds of change notificationTrigger names (§5.2.12): which subscription
+    each notifies, a deleted entity's id, type and deletedAt, and showChanges' previousValue."""
+    store = ngsi_store
+
+    def sub(**spec: Any) -> str:
+        sub_id = f"urn:ngsi-ld:Subscription:{uuid.uuid4()}"
+        store.create_subscription(sub_id, body={"type": "Subscription"}, tenant="play", owner="local", spec={
+            "endpoint": "http://127.0.0.1:9/never", "entities": [{"type": VEHICLE}], **spec})
+        return sub_id
+
+    subs = {"default": sub(), "created": sub(triggers=["entityCreated"]), "deleted": sub(triggers=["entityDeleted"]),
+            "speed_updated": sub(triggers=["attributeUpdated"], watched=[SPEED], show_changes=True),
+            "attr_deleted": sub(triggers=["attributeDeleted"]),
+            "entity_updated_speed": sub(triggers=["entityUpdated"], watched=[SPEED])}
+    m = matcher_for(store)
+    eid = f"urn:ngsi-ld:Vehicle:{uuid.uuid4().hex[:8]}"
+    seen = dict.fromkeys(subs, 0)
+
+    def write(before: dict[str, Any] | None, after: dict[str, Any] | None) -> set[str]:
+        """The subscriptions one write notifies."""
+        m.listener("play", before, after)
+        if not m._queue.empty():
+            m.round([m._queue.get_nowait()])
+        out = set()
+        for name, sub_id in subs.items():
+            n = len(queued(store, sub_id))
+            if n > seen[name]:
+                out.add(name)
+            seen[name] = n
+        return out
+
+    v1, v2 = _vehicle(eid, speed=50, colour="red"), _vehicle(eid, speed=60, colour="red")
+    v3, v4 = _vehicle(eid, speed=60, colour="blue"), _vehicle(eid, colour="blue")
+    assert write(None, v1) == {"default", "created"}  # a creation: its attributes created
+    assert write(v1, v2) == {"default", "speed_updated", "entity_updated_speed"}
+    [*_, n] = queued(store, subs["speed_updated"])
+    # (the engine's own compaction here: the clapas context, which leaves these IRIs whole)
+    assert n["notification"]["data"][0][SPEED] == {"type": "Property", "value": 60, "previousValue": 50}
+    assert "previousValue" not in json.dumps(queued(store, subs["default"]))  # showChanges is the subscription's
+    assert write(v2, v3) == {"default"}  # colour: not watched by the others
+    assert write(v3, v3) == set()  # nothing changed
+    assert write(v3, v4) == {"attr_deleted", "entity_updated_speed"}  # speed deleted
+    assert write(v4, None) == {"deleted"}
+    [n] = queued(store, subs["deleted"])
+    [gone] = n["notification"]["data"]
+    assert gone["id"] == eid and gone["type"] == VEHICLE and gone["deletedAt"].endswith("Z")
+    assert set(gone) == {"id", "type", "deletedAt"}
+    for sub_id in subs.values():
+        store.delete_subscription(sub_id)
+
+
+def test_the_citys_batches_are_attribute_updates(ngsi_store: Store) -> None:
+    """A batch of the city changes attributes of entities that exist: attributeUpdated (and entityUpdated) notify,
+    entityCreated does not."""
+    store = ngsi_store
+    partner = key(store, "partner")
+    updated = subscribe(store, partner, entities=[{"type": expand("WeatherObserved")}], triggers=["entityUpdated"])
+    created = subscribe(store, partner, entities=[{"type": expand("WeatherObserved")}], triggers=["entityCreated"])
+    assert matcher_for(store).round([(CITY, {WS: {TEMP}})]) == 1
+    assert len(queued(store, updated)) == 1 and queued(store, created) == []
+    for s in (updated, created):
+        store.delete_subscription(s)
+
+
 def _wait(predicate: Any, timeout: float) -> float:
     start = time.monotonic()
     while not predicate():

@@ -102,6 +102,9 @@ def test_create_retrieve_list_update_delete(api: Api) -> None:
     ({"notification": {"endpoint": {"uri": "not a uri"}}}, 400, "BadRequestData"),
     ({"notification": {"endpoint": {"uri": "http://x/", "accept": "text/html"}}}, 400, "BadRequestData"),
     ({"id": "urn:ngsi-ld:Subscription:dup"}, 409, "AlreadyExists"),
+    ({"notificationTrigger": ["entityMoved"]}, 400, "BadRequestData"),
+    ({"notificationTrigger": []}, 400, "BadRequestData"),
+    ({"notification": {"endpoint": {"uri": "http://x/"}, "showChanges": "yes"}}, 400, "BadRequestData"),
 ])
 def test_the_specs_checks(api: Api, change: dict[str, Any], status: int, kind: str) -> None:
     if kind == "AlreadyExists":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import Request
 
@@ -122,6 +123,24 @@ def paging(p: dict[str, str], settings: Any) -> tuple[int, int, bool]:
     if limit == 0 and count != "true":
         raise bad_request("limit=0 only goes with count=true")
     return limit, offset, count == "true"
+
+
+def page_links(request: Request, limit: int, offset: int, total: int | None, got: int) -> list[str]:
+    """The pagination Link header values (§5.5.9: rel="prev" and rel="next", the same query at the neighbouring
+    offsets): next when more entities match (`total`; unknown, when the page is full), prev after the first page."""
+    links: list[str] = []
+    if limit <= 0:
+        return links
+
+    def at(o: int, rel: str) -> str:
+        query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "offset"] + [("offset", o)])
+        return f'<{request.url.path}?{query}>; rel="{rel}"; type="application/ld+json"'
+
+    if offset > 0:
+        links.append(at(max(0, offset - limit), "prev"))
+    if (total > offset + limit) if total is not None else got >= limit:
+        links.append(at(offset + limit, "next"))
+    return links
 
 
 def as_list(attr: Any) -> list[Any]:

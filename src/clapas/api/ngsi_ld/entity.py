@@ -37,6 +37,9 @@ MEMBERS = frozenset({"type", "value", "object", "languageMap", "vocab", "json", 
                      "observedAt", "unitCode", "datasetId", "createdAt", "modifiedAt", "instanceId", "lang",
                      "objectType", "deletedAt"})
 SYSTEM = ("createdAt", "modifiedAt")
+# the members a notification's attribute may carry besides (showChanges, §5.2.14; `matching.PREVIOUS`)
+NOTIFIED_MEMBERS = frozenset({"previousValue", "previousObject", "previousLanguageMap", "previousVocab",
+                              "previousJson", "previousValueList", "previousObjectList"})
 LOCATION = NGSI_LD + "location"
 GEO_CORE = frozenset({NGSI_LD + "location", NGSI_LD + "observationSpace", NGSI_LD + "operationSpace"})
 _ENTITY_MEMBERS = frozenset({"id", "type", "scope", "@context", "createdAt", "modifiedAt", "deletedAt"})
@@ -256,7 +259,7 @@ def _compact_attr(attr: dict[str, Any], ctx: Context, fmt: str, sys_attrs: bool,
     out: dict[str, Any] = {}
     subs: dict[str, Any] = {}
     for k, v in attr.items():
-        if k in MEMBERS:
+        if k in MEMBERS or k in NOTIFIED_MEMBERS:
             if k in SYSTEM and not sys_attrs:
                 continue
             out[k] = v

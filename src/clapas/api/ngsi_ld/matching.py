@@ -39,6 +39,15 @@ from clapas.store.base import Batch, Store
 log = logging.getLogger("clapas.ngsi_ld.matching")
 
 CITY = "city"  # the city's tenant name in the subscription table
+# notificationTrigger (ETSI GS CIM 009 v1.8 §5.2.12): what kind of change notifies; absent, attributes created or
+# updated (the spec's default, as Stellio reads it too)
+TRIGGERS = ("entityCreated", "entityUpdated", "entityDeleted", "attributeCreated", "attributeUpdated",
+            "attributeDeleted")
+DEFAULT_TRIGGERS = ("attributeCreated", "attributeUpdated")
+# showChanges (§5.2.14): an updated attribute's previous value, under the member its type's value has
+PREVIOUS = {"value": "previousValue", "object": "previousObject", "languageMap": "previousLanguageMap",
+            "vocab": "previousVocab", "json": "previousJson", "valueList": "previousValueList",
+            "objectList": "previousObjectList"}
 PERIODIC_TICK_S = 1.0  # how often due periodic subscriptions are looked for
 NOTIFICATION_URN = "urn:ngsi-ld:Notification:"
 
@@ -66,6 +75,54 @@ class Spec(msgspec.Struct, kw_only=True, omit_defaults=True):
     time_interval_s: float = 0.0
     context: Any = None  # the subscription's @context (compaction of the notified entities)
     scope_q: str | None = None
+    triggers: list[str] | None = None  # notificationTrigger (None: DEFAULT_TRIGGERS)
+    show_changes: bool = False  # notification.showChanges
+
+
+class Change(msgspec.Struct, frozen=True):
+    """One entity's change as the engine weighs it: the entity (as it is now; as it was for a deletion), the
+    kind of change of each attribute (`attributeCreated` / `attributeUpdated` / `attributeDeleted`, expanded
+    names), the entity's (`entityCreated` / `entityUpdated` / `entityDeleted`), and the entity before (the
+    writable tenants', for showChanges; None from the city, whose batches say only what changed)."""
+
+    entity: dict[str, Any]
+    attrs: dict[str, str]
+    event: str = "entityUpdated"
+    before: dict[str, Any] | None = None
+
+
+def change_of(before: Entity | None, after: Entity | None) -> Change | None:
+    """A writable tenant's write as a Change (None when nothing changed)."""
+    skip = ("id", "type", "scope", "createdAt", "modifiedAt")
+    if after is None:
+        return None if before is None else Change(before, {k: "attributeDeleted" for k in before if k not in skip},
+                                                  "entityDeleted", before)
+    if before is None:
+        return Change(after, {k: "attributeCreated" for k in after if k not in skip}, "entityCreated")
+    attrs = {k: "attributeCreated" if k not in before else "attributeUpdated" for k, v in after.items()
+             if k not in skip and before.get(k) != v}
+    attrs.update({k: "attributeDeleted" for k in before if k not in skip and k not in after})
+    return Change(after, attrs, "entityUpdated", before) if attrs else None
+
+
+def with_previous(e: Entity, before: Entity, attrs: Iterable[str]) -> Entity:
+    """A copy of `e` whose updated attributes carry their previous value (showChanges): the instance of the same
+    datasetId before, under `previousValue` (`previousObject`, `previousLanguageMap`... by the value's member)."""
+    out = dict(e)
+    for name in attrs:
+        old, new = before.get(name), e.get(name)
+        if old is None or new is None:
+            continue
+        olds = {i.get("datasetId"): i for i in (old if isinstance(old, list) else [old]) if isinstance(i, dict)}
+        insts = []
+        for inst in new if isinstance(new, list) else [new]:
+            prev = olds.get(inst.get("datasetId")) if isinstance(inst, dict) else None
+            member = next((m for m in PREVIOUS if prev is not None and m in prev), None)
+            if member is not None and prev is not None and prev.get(member) != inst.get(member):
+                inst = {**inst, PREVIOUS[member]: prev[member]}
+            insts.append(inst)
+        out[name] = insts if isinstance(new, list) else insts[0]
+    return out
 
 
 Compactor = Callable[[Entity, Any, str, list[str] | None], dict[str, Any]]
@@ -162,17 +219,16 @@ class Matcher:
         self._queue.put((CITY, changed))
 
     def listener(self, tenant: str, before: Entity | None, after: Entity | None) -> None:
-        """A writable tenant's change (`Tenants.listeners`): the attributes whose value differs."""
-        if after is None:
-            return  # a deletion notifies nobody (no notificationTrigger entityDeleted here)
-        changed = {k for k, v in after.items() if k not in ("id", "type", "scope", "createdAt", "modifiedAt")
-                   and (before is None or before.get(k) != v)}
-        self.changed(tenant, [(after, changed)])
+        """A writable tenant's change (`Tenants.listeners`): a creation, an update (the attributes whose value
+        differs, created or deleted), a deletion."""
+        change = change_of(before, after)
+        if change is not None:
+            self._queue.put((tenant, [change]))
 
     def changed(self, tenant: str, entities: list[tuple[Entity, set[str]]]) -> None:
-        """Another tenant's changed entities, each with the expanded attributes that changed."""
+        """Another tenant's changed entities, each with the expanded attributes that changed (updated)."""
         if entities:
-            self._queue.put((tenant, entities))
+            self._queue.put((tenant, [Change(e, dict.fromkeys(a, "attributeUpdated")) for e, a in entities]))
 
     # the worker --------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -222,7 +278,7 @@ class Matcher:
         """One round over what was queued (and the due periodic subscriptions): returns notifications queued."""
         now = now or datetime.now(UTC)
         city: dict[str, set[int]] = defaultdict(set)
-        others: dict[str, list[tuple[Entity, set[str]]]] = defaultdict(list)
+        others: dict[str, list[Change]] = defaultdict(list)
         for tenant, what in items:
             if tenant == CITY:
                 for eui, qs in what.items():
@@ -273,10 +329,12 @@ class Matcher:
                     built[key] = self.sources[CITY].of_devices(caller, sorted(city), wanted.get(owner))
                 if attrs_of is None:
                     attrs_of = {eui: changed_attrs(QUANTITY_BY_ID[q].key for q in qs) for eui, qs in city.items()}
-                candidates = [(e, attrs_of.get(e["id"].rsplit(":", 1)[-1], set())) for e in built[key]]
+                candidates = [Change(e, dict.fromkeys(attrs_of.get(e["id"].rsplit(":", 1)[-1], ()),
+                                                      "attributeUpdated")) for e in built[key]]
             else:
-                candidates = [(e, a) for e, a in others.get(tenant, []) if self._visible(tenant, caller, e)]
-            data = [e for e, changed in candidates if self._matches(spec, e, changed)]
+                candidates = [c for c in others.get(tenant, []) if c.event == "entityDeleted"
+                              or self._visible(tenant, caller, c.entity)]
+            data = [self._notified(spec, c, now) for c in candidates if self._matches(spec, c)]
             if data:
                 rows.append((sub["id"], self._payload(sub, spec, data, now)))
         self._compacted = {}
@@ -296,13 +354,33 @@ class Matcher:
         source = self._source(tenant)
         return source is None or source.get(caller, e["id"]) is not None
 
-    def _matches(self, spec: Spec, e: Entity, changed: set[str]) -> bool:
+    def _matches(self, spec: Spec, c: Change) -> bool:
+        """Whether a change notifies a subscription: its entity selected, a trigger of the subscription fired by
+        it (an attribute trigger by a watched attribute, when some are watched), `q` and `scopeQ` (on the entity
+        as it is; a deleted entity, which has none, is notified on its id and type)."""
+        e = c.entity
         if not selected(spec, e):
             return False
-        changed = changed & e.keys()  # what changed of this entity's own attributes
-        if not changed or (spec.watched is not None and not set(spec.watched) & changed):
-            return False
-        return self._filtered(spec, e)
+        triggers = set(spec.triggers or DEFAULT_TRIGGERS)
+        if c.event == "entityDeleted":
+            return "entityDeleted" in triggers and (spec.watched is None or bool(set(spec.watched) & c.attrs.keys()))
+        # what changed of this entity's own attributes (a deleted one is no longer among them)
+        attrs = {a: k for a, k in c.attrs.items() if a in e or k == "attributeDeleted"}
+        if spec.watched is not None:
+            attrs = {a: k for a, k in attrs.items() if a in spec.watched}
+        fired = (c.event == "entityCreated" and "entityCreated" in triggers) or \
+            (c.event == "entityUpdated" and "entityUpdated" in triggers and bool(attrs)) or \
+            bool(set(attrs.values()) & triggers)
+        return fired and self._filtered(spec, e)
+
+    def _notified(self, spec: Spec, c: Change, now: datetime) -> Entity:
+        """The entity a notification carries: a deleted one's id, type and deletedAt; with showChanges, the
+        previous values of the updated attributes (when the tenant knows them: the writable ones)."""
+        if c.event == "entityDeleted":
+            return {"id": c.entity["id"], "type": c.entity["type"], "deletedAt": iso(now)}
+        if spec.show_changes and c.before is not None:
+            return with_previous(c.entity, c.before, [a for a, k in c.attrs.items() if k == "attributeUpdated"])
+        return c.entity
 
     def _filtered(self, spec: Spec, e: Entity) -> bool:
         """`q` and `scopeQ` (the protocol layer's parsers, when wired)."""
@@ -332,7 +410,8 @@ class Matcher:
 
     def _payload(self, sub: dict[str, Any], spec: Spec, data: list[Entity], now: datetime) -> dict[str, Any]:
         """The outbox row's payload: the notification, where it goes, and what the notifier must check."""
-        body = notification(sub["id"], [self._compact(e, spec) for e in data], now)
+        body = notification(sub["id"], [{**self._compact(e, spec), **({"deletedAt": e["deletedAt"]} if "deletedAt"
+                                                                       in e else {})} for e in data], now)
         return {"ngsi_ld": True, "class": most_restrictive(OPEN, *(entity_class(e) for e in data)),
                 "subscription": sub["id"], "owner_key": sub["owner_key"], "endpoint": spec.endpoint,
                 "accept": spec.accept, "receiver_info": spec.receiver_info, "context": spec.context,

@@ -17,6 +17,7 @@ Public API (stable): `JSON`, `LD_JSON`, `GEO_JSON`, `MERGE_PATCH`, `accepted(req
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -170,8 +171,9 @@ def _with_context(payload: Any, ctx: Context) -> Any:
 
 
 def respond(payload: Any, media: str, ctx: Context, request: Request | None = None, status: int = 200,
-            headers: dict[str, str] | None = None) -> Response:
-    """A response in `media` carrying `ctx` where the spec puts it (Link header or body `@context`)."""
+            headers: dict[str, str] | None = None, links: Sequence[str] = ()) -> Response:
+    """A response in `media` carrying `ctx` where the spec puts it (Link header or body `@context`); `links`:
+    more Link header fields (pagination), each its own, after the context's."""
     out = dict(headers or {})
     if media == LD_JSON:
         payload = _with_context(payload, ctx)
@@ -183,7 +185,10 @@ def respond(payload: Any, media: str, ctx: Context, request: Request | None = No
             payload = {**payload, "@context": ctx.body_context()}
     else:
         out["Link"] = ctx.link
-    return Response(_encoder.encode(payload), status_code=status, headers=out, media_type=media)
+    response = Response(_encoder.encode(payload), status_code=status, headers=out, media_type=media)
+    for link in links:
+        response.headers.append("Link", link)
+    return response
 
 
 def no_content(headers: dict[str, str] | None = None) -> Response:

@@ -28,6 +28,7 @@ from clapas.api.ngsi_ld.common import (
     READ,
     RETRIEVE_PARAMS,
     audited,
+    page_links,
     paging,
     query_params,
     state,
@@ -39,7 +40,7 @@ from clapas.api.ngsi_ld.context import Context
 from clapas.api.ngsi_ld.errors import bad_request, not_found
 from clapas.api.ngsi_ld.query import Predicate, parse_types
 from clapas.api.ngsi_ld.sandbox import now_text
-from clapas.api.ngsi_ld.selection import joined, matching, represent, select
+from clapas.api.ngsi_ld.selection import joined, matching, paged, represent, select
 from clapas.api.ngsi_ld.source import Entity, Hint
 from clapas.charter import OPEN, Caller
 
@@ -71,16 +72,16 @@ def query_entities(request: Request, caller: READ) -> Response:
     p = query_params(request, QUERY_PARAMS)
     ctx = neg.request_context(request, st.resolver)
     limit, offset, count = paging(p, st.settings)
-    found, sel = matching(request, caller, p, ctx)
-    entities = found[offset:offset + limit]
+    entities, total, sel = matching(request, caller, p, ctx, limit, offset, count)
     page = joined(entities, [represent(e, sel, ctx, p, media) for e in entities], sel, request, caller, ctx, p,
                    media)
     audited(request, st.tenants.source(request), caller, entities)
     headers = tenant_headers(request)
     if count:
-        headers["NGSILD-Results-Count"] = str(len(found))
+        headers["NGSILD-Results-Count"] = str(total)
     body: Any = {"type": "FeatureCollection", "features": page} if media == neg.GEO_JSON else page
-    return neg.respond(body, media, ctx, request, headers=headers)
+    return neg.respond(body, media, ctx, request, headers=headers,
+                       links=page_links(request, limit, offset, total, len(entities)))
 
 
 def _all(request: Request, caller: Caller) -> list[Entity]:
@@ -244,16 +245,15 @@ async def query_by_post(request: Request, caller: READ) -> Response:
         src = st.tenants.source(request)
         sel = select(q, ctx)
         if infos is not None:
-            sel.preds.append(infos)
+            sel.also(infos, head=True)
         elif not any(k in q for k in ("attrs", "q", "georel", "scopeQ")):
             raise bad_request("a query needs entities, attrs, q or geoQ (§5.7.2)")
-        found = [e for e in src.candidates(caller, sel.hint) if sel.match(e)]
-        entities = found[offset:offset + limit]
+        entities, total = paged(src, caller, sel, limit, offset, count)
         page = [represent(e, sel, ctx, q, media) for e in entities]
         audited(request, src, caller, entities)
         headers = tenant_headers(request)
         if count:
-            headers["NGSILD-Results-Count"] = str(len(found))
+            headers["NGSILD-Results-Count"] = str(total)
         body: Any = {"type": "FeatureCollection", "features": page} if media == neg.GEO_JSON else page
         return neg.respond(body, media, ctx, request, headers=headers)
 

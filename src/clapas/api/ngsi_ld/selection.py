@@ -2,14 +2,14 @@
 projections (attrs, pick/omit nested on linked entities, §4.21), representations (normalized, concise,
 keyValues, GeoJSON Feature) and linked entity retrieval (join=inline|flat, joinLevel, §4.5.23).
 
-Public API: `Selection`, `Omit`, `select`, `kept`, `represent`, `joined`.
+Public API: `Selection`, `Omit`, `select`, `kept`, `represent`, `joined`, `paged`, `matching`.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
@@ -35,9 +35,25 @@ class Selection:
     show_type: bool = True
     tree: Tree | None = None  # the pick / omit projection, nested for linked entities (expanded names)
     omit: bool = False
+    # the filters an entity's head (id, type, scope) decides: type, id, idPattern, scopeQ (a subset of preds)
+    head_preds: list[Predicate] = field(default_factory=list)
 
     def match(self, e: Entity) -> bool:
         return all(p(e) for p in self.preds)
+
+    def match_head(self, head: Entity) -> bool:
+        return all(p(head) for p in self.head_preds)
+
+    @property
+    def by_head(self) -> bool:
+        """Whether the heads decide the whole selection (no q, geo-query nor attrs: those need the entity)."""
+        return len(self.head_preds) == len(self.preds)
+
+    def also(self, pred: Predicate, *, head: bool = False) -> None:
+        """One more filter (`head`: decided by an entity's id, type and scope)."""
+        self.preds.append(pred)
+        if head:
+            self.head_preds.append(pred)
 
     def linked(self, attr: str) -> Selection | None:
         """The selection of the entities linked by `attr` (None: the relationship is not shown)."""
@@ -101,10 +117,11 @@ def select(p: dict[str, str], ctx: Context, *, entity_id: str | None = None) -> 
         except re.error as err:
             raise bad_request(f"idPattern is not a regular expression: {err}") from None
         preds.append(lambda e, rx=rx: bool(rx.search(e["id"])))
-    if "q" in p:
-        preds.append(parse_q(p["q"], ctx))
     if "scopeQ" in p:
         preds.append(parse_scope_q(p["scopeQ"]))
+    heads = len(preds)  # the filters so far are decided by an entity's head (type, id, idPattern, scopeQ)
+    if "q" in p:
+        preds.append(parse_q(p["q"], ctx))
     geo: GeoQuery | None = parse_geo(p.get("georel"), p.get("geometry"), p.get("coordinates"),
                                      p.get("geoproperty"), ctx)
     if geo is not None:
@@ -114,6 +131,7 @@ def select(p: dict[str, str], ctx: Context, *, entity_id: str | None = None) -> 
         preds.append(lambda e, need=need: any(a in e for a in need))
     proj.hint = Hint(types=types, ids=ids, id_pattern=id_pattern, attrs=need, bbox=geo.bbox() if geo else None)
     proj.preds = preds
+    proj.head_preds = preds[:heads]
     return proj
 
 
@@ -255,11 +273,44 @@ def joined(entities: list[Entity], bodies: list[dict[str, Any]], sel: Selection,
     return bodies + [represent(x, s, ctx, p, media) for x, s in _flat(entities, sel, src, caller, ctx, level)]
 
 
-def matching(request: Request, caller: Caller, p: dict[str, str], ctx: Context) -> tuple[list[Entity], Selection]:
+CHUNK = 200  # entities built at a time when a filter needs them (q, a geo-query, attrs): a page's worth
+
+
+def paged(src: EntitySource, caller: Caller, sel: Selection, limit: int, offset: int, count: bool, *,
+          build: bool = True) -> tuple[list[Entity], int | None]:
+    """A page of the entities a selection matches, by id, and how many match in all (None when that is not known
+    without building them all and `count` is false).
+
+    A source with `listing` and `build` (the city's) lists its entities' heads first (id, type, scope: the
+    charter's view, so withheld entities are neither listed nor counted) and builds only what the page needs: the
+    page's entities when the heads decide the selection (the count is the heads'), else entities a chunk at a time
+    until the page is full (all of them with `count`). `build=False`: the page's heads suffice (a temporal query
+    needs only ids) when the heads decide. Any other source's candidates are all filtered, then paged."""
+    listing, builder = getattr(src, "listing", None), getattr(src, "build", None)
+    if listing is None or builder is None:
+        found = [e for e in src.candidates(caller, sel.hint) if sel.match(e)]
+        return found[offset:offset + limit], len(found)
+    heads = [h for h in listing(caller, sel.hint) if sel.match_head(h)]
+    if sel.by_head:
+        page = heads[offset:offset + limit]
+        return (builder(caller, [h["id"] for h in page]) if build and page else page), len(heads)
+    matched: list[Entity] = []
+    for i in range(0, len(heads), CHUNK):
+        chunk = builder(caller, [h["id"] for h in heads[i:i + CHUNK]])
+        matched.extend(e for e in chunk if sel.match(e))
+        if not count and len(matched) >= offset + limit:
+            return matched[offset:offset + limit], None
+    return matched[offset:offset + limit], len(matched)
+
+
+def matching(request: Request, caller: Caller, p: dict[str, str], ctx: Context, limit: int, offset: int,
+             count: bool, *, build: bool = True) -> tuple[list[Entity], int | None, Selection]:
+    """A GET query's page (`paged`), its count, and its selection; 400 when it names nothing to select by."""
     st = state(request)
     src = st.tenants.source(request)
     if not any(k in p for k in ("type", "id", "idPattern", "attrs", "q", "georel", "scopeQ", "pick")) and \
             p.get("local") != "true":
         raise bad_request("a query needs at least one of type, id, idPattern, attrs, q, georel (§5.7.2)")
     sel = select(p, ctx)
-    return [e for e in src.candidates(caller, sel.hint) if sel.match(e)], sel
+    page, total = paged(src, caller, sel, limit, offset, count, build=build)
+    return page, total, sel

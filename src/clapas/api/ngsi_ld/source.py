@@ -13,6 +13,11 @@ NGSI-LD members under their core terms: `type` ("Property", "Relationship", "Geo
 `observedAt`, `unitCode`, `datasetId`, `createdAt`, `modifiedAt`, and sub-attributes keyed by expanded IRI.
 Times are ISO 8601 UTC strings ending in `Z`.
 
+A source whose entities are costly to build may also offer `listing(caller, hint)` and `build(caller, ids)`
+(the city's does): `listing` gives the *heads* (`id`, `type`, `scope` only) of exactly the entities `candidates`
+would give for the hint's types and ids (attrs and bbox not applied), by id; `build` gives the entities of some of
+those ids, in that order. The protocol layer then pages the heads and builds only a page (`selection.paged`).
+
 A source that serves classed data may also offer `served(caller, entities)`, returning the charter's
 `CallerView` that counted what an answer served (the routes hand it to the audit log: `common.audited`); the
 city's does, the sandbox (open data of its own) does not.

@@ -25,7 +25,7 @@ from clapas.api.ngsi_ld import negotiation as neg
 from clapas.api.ngsi_ld.context import Context
 from clapas.api.ngsi_ld.entity import is_uri, parse_time, utc_text
 from clapas.api.ngsi_ld.errors import NgsiError, bad_request, invalid_request, not_found
-from clapas.api.ngsi_ld.matching import CITY, Selector, Spec
+from clapas.api.ngsi_ld.matching import CITY, TRIGGERS, Selector, Spec
 from clapas.api.ngsi_ld.query import parse_q, parse_scope_q
 from clapas.charter import LOCAL, OPEN, Caller
 
@@ -147,6 +147,13 @@ def spec_of(body: dict[str, Any], ctx: Context, min_interval_s: float) -> Spec:
         if not isinstance(kv, dict) or not isinstance(kv.get("key"), str) or "value" not in kv:
             raise bad_request("receiverInfo must be an array of {key, value}")
         info[kv["key"]] = str(kv["value"])
+    triggers = body.get("notificationTrigger")
+    if triggers is not None and (not isinstance(triggers, list) or not triggers or
+                                 not all(isinstance(t, str) and t in TRIGGERS for t in triggers)):
+        raise bad_request(f"notificationTrigger must be a non-empty array of {', '.join(TRIGGERS)}")
+    show_changes = n.get("showChanges", False)
+    if not isinstance(show_changes, bool):
+        raise bad_request("notification.showChanges must be true or false")
     if "expiresAt" in body:
         parse_time(body["expiresAt"], "expiresAt")
     if "isActive" in body and not isinstance(body["isActive"], bool):
@@ -154,7 +161,8 @@ def spec_of(body: dict[str, Any], ctx: Context, min_interval_s: float) -> Spec:
     return Spec(endpoint=uri, entities=selectors, watched=[ctx.expand(w) for w in watched] if watched else None,
                 q=q, attrs=[ctx.expand(a) for a in attrs] if attrs else None, format=fmt, accept=accept,
                 receiver_info=info, throttling_s=throttling, time_interval_s=interval, context=ctx.source,
-                scope_q=scope_q)
+                scope_q=scope_q, triggers=list(dict.fromkeys(triggers)) if triggers else None,
+                show_changes=show_changes)
 
 
 def _expires(body: dict[str, Any]) -> datetime | None:

@@ -22,6 +22,7 @@ from clapas.api.ngsi_ld.common import (
     audited,
     int_param,
     options_of,
+    page_links,
     paging,
     put_instance,
     query_params,
@@ -164,9 +165,8 @@ def query_temporal(request: Request, caller: READ) -> Response:
     p = query_params(request, TEMPORAL_PARAMS)
     ctx = neg.request_context(request, st.resolver)
     limit, offset, count = paging(p, st.settings)
-    found, sel = matching(request, caller, p, ctx)
+    page, total, sel = matching(request, caller, p, ctx, limit, offset, count, build=False)
     hint, opts = _temporal_hint(p, ctx, sel.keep if not isinstance(sel.keep, Omit) else None)
-    page = found[offset:offset + limit]
     src = st.tenants.source(request)
     history, content_range = _truncated(list(_history(src, caller, [e["id"] for e in page], hint, opts)), hint,
                                         opts, st.settings.ngsi_ld.max_instances)
@@ -174,10 +174,11 @@ def query_temporal(request: Request, caller: READ) -> Response:
     audited(request, src, caller, history, sum(map(_instances, history)))
     headers = tenant_headers(request)
     if count:
-        headers["NGSILD-Results-Count"] = str(len(found))
+        headers["NGSILD-Results-Count"] = str(total)
     if content_range:
         headers["Content-Range"] = content_range
-    return neg.respond(body, media, ctx, request, status=206 if content_range else 200, headers=headers)
+    return neg.respond(body, media, ctx, request, status=206 if content_range else 200, headers=headers,
+                       links=page_links(request, limit, offset, total, len(page)))
 
 
 @router.get("/temporal/entities/{entityId}", summary="Retrieve the temporal evolution of an entity (§6.19.3.1)")

@@ -257,3 +257,169 @@ def test_bike_stations_through_the_routes(ngsi_store: Store, samples: Path) -> N
                        f"&timerel=after&timeAt={time_of(0).isoformat().replace('+00:00', 'Z')}", headers=headers)
         assert t.status_code == 200, t.text
         assert [p["value"] for p in t.json()["availableBikeNumber"]] == [i % 15 for i in range(HOURS - 3, HOURS)]
+
+
+# pages: the heads first, then only the page's entities (a city with more meters and restricted rooms) ---------
+METERS = [f"0f{i:014x}" for i in range(24)]  # personal
+SILENT = "0f0fffffffffffff"  # a personal meter never heard: a Device, no WaterConsumptionObserved
+ROOMS = [f"0d{i:014x}" for i in range(9)]  # restricted (indoor climate)
+WCO = expand("WaterConsumptionObserved")
+PAGE_QUERIES = ("type=Device", "type=WaterConsumptionObserved", "type=Device,DeviceModel,WaterConsumptionObserved",
+                "local=true", "idPattern=0f00", "type=Device&scopeQ=/personal",
+                "type=WaterConsumptionObserved&q=waterConsumption>0")  # the last: a filter the heads cannot decide
+
+
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def paged_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from clapas.model import Device
+    from clapas.store.base import open_store
+
+    from ..conftest import store_url
+    from .city_data import DEVICES, batch, fill
+
+    url, drop = store_url(request, tmp_path_factory, "paged.duckdb")
+    store = open_store(url, "Europe/Paris")
+    fill(store)
+    store.upsert_devices([Device(eui=e, name=f"Logement {i}", kind="water_meter", zone="ecusson", decoder="kamstrup",
+                                 profile="Kamstrup flowIQ 2200", data_class="personal", subscriber=f"AB-{i}")
+                          for i, e in enumerate([*METERS, SILENT])]
+                         + [Device(eui=e, name=f"Salle {i}", kind="indoor_climate", zone="ecusson", decoder="elsys",
+                                   profile="Elsys ERS", data_class="restricted") for i, e in enumerate(ROOMS)])
+    store.write(batch([(e, time_of(i), {"water.volume": 100.0 + n + i * 0.01, "water.flow": 20.0 + i})
+                       for i in range(3) for n, e in enumerate(METERS)]
+                      + [(e, time_of(2), {"air.temperature": 19.0}) for e in ROOMS]))
+    assert len(DEVICES) + len(METERS) + 1 + len(ROOMS) == len(store.devices(limit=1000))
+    yield store
+    store.close()
+    if drop:
+        drop()
+
+
+def _page_client(store: Store, caller: Caller) -> TestClient:
+    app = create_app(store, Settings(auth=AuthSettings(rate_limits=False)))
+    app.state.identify = lambda request: caller
+    return TestClient(app)
+
+
+def _pages(client: TestClient, query: str, limit: int) -> tuple[list[list[str]], set[str]]:
+    """Every page of a query (`limit` a page, until an empty one), and the counts their headers said."""
+    pages, counts, offset = [], set(), 0
+    while True:
+        r = client.get(f"/ngsi-ld/v1/entities?{query}&limit={limit}&offset={offset}&count=true",
+                       headers={"Link": CTX})
+        assert r.status_code == 200, r.text
+        counts.add(r.headers["NGSILD-Results-Count"])
+        ids = [e["id"] for e in r.json()]
+        if not ids:
+            return pages, counts
+        pages.append(ids)
+        offset += limit
+
+
+@pytest.mark.parametrize("who", ["public", "partner", "water"])
+@pytest.mark.parametrize("query", PAGE_QUERIES)
+def test_pages_concatenate_to_the_full_listing_and_the_count_is_what_the_caller_may_see(
+        paged_store: Store, who: str, query: str) -> None:
+    caller = {"public": PUBLIC, "partner": PARTNER, "water": WATER}[who]
+    client = _page_client(paged_store, caller)
+    # the reference: every entity the caller may read, built (the source's candidates), filtered as the query says
+    everything = list(CitySource(paged_store).candidates(caller, Hint()))
+    wanted = query.split("&")[0].removeprefix("type=").split(",") if query.startswith("type=") else None
+    expected = sorted(e["id"] for e in everything if (wanted is None or e["type"] in {expand(t) for t in wanted})
+                      and ("idPattern=0f00" not in query or "0f00" in e["id"])
+                      and ("/personal" not in query or e["scope"] == ["/personal"])
+                      and ("q=" not in query or e[expand("waterConsumption")]["value"] > 0))
+    pages, counts = _pages(client, query, 4)
+    listed = [i for page in pages for i in page]
+    assert listed == expected  # in id order, nothing twice, nothing left out
+    assert counts == {str(len(expected))}
+    assert all(len(p) == 4 for p in pages[:-1])
+    meters = {f"urn:ngsi-ld:WaterConsumptionObserved:{e}" for e in METERS}
+    if who == "water" and query == "type=WaterConsumptionObserved":
+        assert meters <= set(listed) and f"urn:ngsi-ld:WaterConsumptionObserved:{SILENT}" not in listed
+    if who != "water":  # no meter listed nor counted, the restricted rooms only for the partner
+        assert not {i for i in listed if entities_key(i) in {*METERS, SILENT, HOME}}
+        rooms = {f"urn:ngsi-ld:Device:{e}" for e in ROOMS}
+        if query == "type=Device":
+            assert (rooms <= set(listed)) == (who == "partner") and bool(rooms & set(listed)) == (who == "partner")
+
+
+@pytest.mark.parametrize("path", ["/ngsi-ld/v1/entities?type=Device",
+                                  "/ngsi-ld/v1/entities?type=Device&q=serialNumber!=%22x%22",  # not by the heads
+                                  "/ngsi-ld/v1/temporal/entities?type=Device&timerel=after&timeAt=2020-01-01T00:00:00Z"])
+def test_pages_link_to_the_next_and_previous_ones(paged_store: Store, path: str) -> None:
+    """§5.5.9: rel="next" while more entities match, rel="prev" after the first page, beside the context's Link;
+    following the next links walks the whole listing once."""
+    client = _page_client(paged_store, PARTNER)
+    expected = sorted(e["id"] for e in CitySource(paged_store).candidates(PARTNER, Hint(types=frozenset({
+        expand("Device")}))))
+    url, seen, pages = f"{path}&limit=5", [], 0
+    while url:
+        r = client.get(url, headers={"Link": CTX})
+        assert r.status_code == 200, r.text
+        seen += [e["id"] for e in r.json()]
+        links = r.headers.get_list("link")
+        assert 'rel="http://www.w3.org/ns/json-ld#context"' in links[0]  # the context's Link first
+        rels = {rel: link.split(">")[0].lstrip("<") for link in links[1:]
+                for rel in ("prev", "next") if f'rel="{rel}"' in link}
+        assert ("prev" in rels) == (pages > 0)
+        url = rels.get("next")
+        pages += 1
+    assert seen == expected and pages == -(-len(expected) // 5)
+
+
+def entities_key(entity_id: str) -> str:
+    return entity_id.rsplit(":", 1)[-1]
+
+
+@pytest.mark.parametrize("caller", [PUBLIC, PARTNER, WATER, LOCAL], ids=["public", "partner", "water", "local"])
+def test_listing_heads_are_the_entities_and_build_builds_them_alike(paged_store: Store, caller: Caller) -> None:
+    source = CitySource(paged_store)
+    for types in (None, frozenset({WCO}), frozenset({expand("Device"), expand("DeviceModel")})):
+        built = {e["id"]: e for e in source.candidates(caller, Hint(types=types))}
+        heads = source.listing(caller, Hint(types=types))
+        assert [h["id"] for h in heads] == sorted(built)
+        assert all(h == {k: built[h["id"]][k] for k in ("id", "type", "scope")} for h in heads)
+        assert source.build(caller, [h["id"] for h in heads]) == [built[h["id"]] for h in heads]
+    assert source.build(caller, [f"urn:ngsi-ld:WeatherObserved:{METERS[0]}", "urn:ngsi-ld:Nothing:x"]) == []
+
+
+def test_a_page_builds_only_its_entities(paged_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from clapas.api.ngsi_ld.city import entities
+
+    calls: dict[str, int] = {}
+    for name in ("observation", "device_entity", "device_model_entity"):
+        builder = getattr(entities, name)
+
+        def counted(*a: Any, _f: Any = builder, _n: str = name, **k: Any) -> Any:
+            calls[_n] = calls.get(_n, 0) + 1
+            return _f(*a, **k)
+        monkeypatch.setattr(entities, name, counted)
+
+    def ask(client: TestClient, query: str) -> tuple[list[str], str | None]:
+        calls.clear()
+        r = client.get(f"/ngsi-ld/v1/entities?{query}", headers={"Link": CTX})
+        assert r.status_code == 200, r.text
+        return [e["id"] for e in r.json()], r.headers.get("NGSILD-Results-Count")
+
+    water = _page_client(paged_store, WATER)
+    ids, count = ask(water, "type=WaterConsumptionObserved&limit=3&offset=5&count=true")
+    assert len(ids) == 3 and count == str(len(METERS) + 1)  # the sentinel home's meter too, not the silent one
+    assert calls == {"observation": 3}  # three meters built, no Device entity, no other meter
+    ids, count = ask(water, "type=Device&limit=4&count=true")
+    assert len(ids) == 4 and calls == {"device_entity": 4}
+    ids, _ = ask(water, "type=WaterConsumptionObserved&limit=0&count=true")
+    assert ids == [] and calls == {}  # a count alone builds nothing
+    ids, count = ask(water, "type=DeviceModel&limit=1&count=true")
+    assert len(ids) == 1 and calls == {"device_model_entity": 1} and int(count or 0) > 1
+    ask(water, "type=WaterConsumptionObserved&q=waterConsumption>0&limit=2")  # q needs the entities: a chunk's
+    assert 2 <= calls["observation"] <= len(METERS) + 1
+    ids, _ = ask(_page_client(paged_store, PUBLIC), "type=WaterConsumptionObserved&count=true")
+    assert "observation" not in calls  # no meter is built for a caller who may not read them
+    ids, _ = ask(water, f"type=WaterConsumptionObserved&id=urn:ngsi-ld:WaterConsumptionObserved:{METERS[1]}")
+    assert ids == [f"urn:ngsi-ld:WaterConsumptionObserved:{METERS[1]}"] and calls == {"observation": 1}
+    calls.clear()  # the POST query pages alike (its EntityInfo decided by the heads)
+    r = water.post("/ngsi-ld/v1/entityOperations/query?limit=3&count=true", headers={"Link": CTX},
+                   json={"type": "Query", "entities": [{"type": "WaterConsumptionObserved", "idPattern": "0f00"}]})
+    assert r.status_code == 200, r.text
+    assert len(r.json()) == 3 and r.headers["NGSILD-Results-Count"] == str(len(METERS)) and calls == {"observation": 3}

@@ -10,7 +10,7 @@ the device's point, else its zone's geometry (a GeoProperty); ids are `urn:ngsi-
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -108,9 +108,24 @@ def converted(attr: models.Attr, stored: float) -> float | int:
     return round(v) if attr.integer else (round(v, ROUND_DIGITS) if v != stored else v)
 
 
+def gives(model: models.Model, values: Container[str]) -> bool:
+    """Whether a device with values of these quantities gives the model's entity (`observation` is not None)."""
+    return any(a.quantity in values for a in model.attrs) or (
+        model.type == "TrafficFlowObserved" and any(q in values for q in ("counter.in", "counter.out")))
+
+
+def observation_types(kind: str, latest: list[dict[str, Any]]) -> list[str]:
+    """The observation entities' types a device of this kind gives with these latest values, without building
+    them (the listing of a page: `entities_of` gives exactly these)."""
+    values = {r["quantity"] for r in latest if r.get("time") is not None}
+    return [m.type for m in models.models_of(kind, {r["quantity"] for r in latest}) if gives(m, values)]
+
+
 def observation(model: models.Model, facts: DeviceFacts) -> dict[str, Any] | None:
     """One observation entity of a device, or None when it has none of the model's values."""
     values = facts.values()
+    if not gives(model, values):
+        return None
     eui = facts.device["eui"]
     e = _base(model.type, eui, facts)
     newest: datetime | None = None
@@ -248,10 +263,12 @@ def device_model_entity(key: str, devices: Iterable[DeviceFacts], data_class: st
     return e
 
 
-def entities_of(facts: DeviceFacts) -> list[dict[str, Any]]:
-    """Every entity one device gives (observations and Device), by id."""
+def entities_of(facts: DeviceFacts, types: Container[str] | None = None) -> list[dict[str, Any]]:
+    """Every entity one device gives (observations and Device), by id; `types`: only those of these types."""
     kind = str(facts.device.get("kind") or "")
     quantities = {r["quantity"] for r in facts.latest}
-    out = [e for m in models.models_of(kind, quantities) if (e := observation(m, facts)) is not None]
-    out.append(device_entity(facts))
+    out = [e for m in models.models_of(kind, quantities) if (types is None or m.type in types)
+           and (e := observation(m, facts)) is not None]
+    if types is None or models.DEVICE in types:
+        out.append(device_entity(facts))
     return sorted(out, key=lambda e: e["id"])

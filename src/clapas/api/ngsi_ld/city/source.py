@@ -3,9 +3,10 @@
 `CitySource` implements `clapas.api.ngsi_ld.source.EntitySource`. It reads the store only through
 `clapas.api.charter.CallerView`: a device the caller may not read gives no entity at all (its id answers as unknown,
 so that nobody learns an EUI is somebody's meter), a quantity the caller may not read gives no attribute, a personal
-meter's history starts at its current occupant. Histories are answered from the store's hourly and daily rollups
-when the requested aggregation fits them (`avg`, `min`, `max`, `sum`, `totalCount` over PT1H or P1D periods that
-start on bucket boundaries), from the raw rows otherwise.
+meter's history starts at its current occupant. A query's page costs its page: `listing` gives the entities' heads
+from the registry and the latest values' quantities (no entity built), `build` only the page's entities. Histories
+are answered from the store's hourly and daily rollups when the requested aggregation fits them (`avg`, `min`,
+`max`, `sum`, `totalCount` over PT1H or P1D periods that start on bucket boundaries), from the raw rows otherwise.
 """
 
 from __future__ import annotations
@@ -66,8 +67,7 @@ class CitySource:
     # entities ----------------------------------------------------------------------------------------
     def _facts(self, view: CallerView, d: dict[str, Any], zones: dict[str, dict[str, Any]],
                latest: list[dict[str, Any]]) -> entities.DeviceFacts:
-        """`latest`: the device's latest values as the store has them; the caller's are kept."""
-        latest = view.current(d, [r for r in latest if view.quantity_readable(d, r["quantity"])])
+        """`latest`: the device's latest values as the caller may read them (`CallerView.latest_many`)."""
         facts = entities.DeviceFacts(d, self.classes.device(d), latest, zones.get(d.get("zone") or ""),
                                      extra={"noise_period_s": self.noise_period_s})
         if (d.get("kind") or "") == "water_level":
@@ -75,12 +75,13 @@ class CitySource:
         return facts
 
     def _all_facts(self, view: CallerView, devices: list[dict[str, Any]],
-                   zones: dict[str, dict[str, Any]]) -> list[entities.DeviceFacts]:
-        """Each device's facts, and the meters' flows of the last week in one bulk read (their min/max)."""
-        latest = self.store.latest_many([d["eui"] for d in devices])
+                   zones: dict[str, dict[str, Any]], flows: bool = True) -> list[entities.DeviceFacts]:
+        """Each device's facts (latest values and occupants in one bulk read each), and with `flows` the meters'
+        flows of the last week in one bulk read (their min/max, for WaterConsumptionObserved)."""
+        latest = view.latest_many(devices)
         out = [self._facts(view, d, zones, latest.get(d["eui"], [])) for d in devices]
         meters = {f.device["eui"]: f for f in out if (f.device.get("kind") or "") in ("water_meter", "district_meter")
-                  and any(r["quantity"] == "water.flow" for r in f.latest)}
+                  and any(r["quantity"] == "water.flow" for r in f.latest)} if flows else {}
         if meters:
             end = datetime.now(UTC)
             rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -107,16 +108,31 @@ class CitySource:
             rows = [d for d in rows if (d.get("kind") or "") in kinds]
         return sorted(rows, key=lambda d: d["eui"])
 
-    def _entities(self, view: CallerView, hint: Hint) -> list[Entity]:
+    def _narrowed(self, hint: Hint) -> tuple[set[str] | None, set[str] | None, set[str] | None] | None:
+        """(type names, ids, device EUIs) a hint narrows to (None: any); None when no city type can match."""
         types = _types_of(hint.types)
         if types is not None and not types:
-            return []
+            return None
         ids = set(hint.ids) if hint.ids is not None else None
         euis = None
         if ids is not None:
             parsed = [entities.parse_id(i) for i in ids]
             if not any(p and p[0] == models.DEVICE_MODEL for p in parsed):
                 euis = {p[1] for p in parsed if p is not None}
+        return types, ids, euis
+
+    def _zones_wanted(self, types: set[str] | None, ids: set[str] | None) -> bool:
+        return (types is None or zone_consumption.TYPE in types) and (ids is None or any(
+            (p := entities.parse_id(i)) is not None and p[1].startswith(zone_consumption.PREFIX) for i in ids))
+
+    def _zone_entities(self, zones: dict[str, dict[str, Any]]) -> list[Entity]:
+        return zone_consumption.zone_entities(self.store, self.aggregates, self.timezone, zones)
+
+    def _entities(self, view: CallerView, hint: Hint) -> list[Entity]:
+        narrowed = self._narrowed(hint)
+        if narrowed is None:
+            return []
+        types, ids, euis = narrowed
         zones = {z["id"]: z for z in view.zones()}
         out: list[Entity] = []
         by_model: dict[str, list[entities.DeviceFacts]] = defaultdict(list)
@@ -126,9 +142,8 @@ class CitySource:
             by_model[entities.model_key(d)].append(facts)
         if types is None or models.DEVICE_MODEL in types:
             out.extend(entities.device_model_entity(key, group, OPEN) for key, group in by_model.items())
-        if (types is None or zone_consumption.TYPE in types) and (ids is None or any(
-                (p := entities.parse_id(i)) and p[1].startswith(zone_consumption.PREFIX) for i in ids)):
-            out.extend(zone_consumption.zone_entities(self.store, self.aggregates, self.timezone, zones))
+        if self._zones_wanted(types, ids):
+            out.extend(self._zone_entities(zones))
         if types is not None:
             wanted = {expand(t) for t in types}
             out = [e for e in out if e["type"] in wanted]
@@ -141,11 +156,81 @@ class CitySource:
     def candidates(self, caller: Caller | CallerView, hint: Hint) -> Iterator[Entity]:
         yield from self._entities(self.view(caller), hint)
 
+    # pages: the heads first, then only the page's entities ------------------------------------------------
+    def listing(self, caller: Caller | CallerView, hint: Hint) -> list[Entity]:
+        """The heads (`id`, `type`, `scope`) of the entities `candidates` gives for the hint's types and ids, by
+        id, without building them: the registry of the devices the caller may read (withheld ones are neither
+        listed nor counted), their latest values' quantities when observation types are wanted (a device gives
+        an observation entity only with values of its model, `entities.observation_types`), their profiles for
+        DeviceModel, the published zone aggregates. `hint.attrs` and `hint.bbox` are not applied: the protocol
+        layer's filters need the entities for those."""
+        view = self.view(caller)
+        narrowed = self._narrowed(hint)
+        if narrowed is None:
+            return []
+        types, ids, euis = narrowed
+        devices = self._devices(view, types, euis)
+        observed = types is None or bool(types - {models.DEVICE, models.DEVICE_MODEL})
+        latest = view.latest_many(devices) if observed else {}
+        heads: list[Entity] = []
+        for d in devices:
+            scope = [f"/{view.device_class(d)}"]
+            names = [models.DEVICE, *(entities.observation_types(str(d.get("kind") or ""), latest.get(d["eui"], []))
+                                      if observed else ())]
+            heads.extend({"id": entities.entity_id(t, d["eui"]), "type": expand(t), "scope": scope}
+                         for t in names if types is None or t in types)
+        if types is None or models.DEVICE_MODEL in types:
+            heads.extend({"id": entities.entity_id(models.DEVICE_MODEL, key), "type": expand(models.DEVICE_MODEL),
+                          "scope": [f"/{OPEN}"]} for key in {entities.model_key(d) for d in devices})
+        if self._zones_wanted(types, ids):
+            heads.extend({k: e[k] for k in ("id", "type", "scope")}
+                         for e in self._zone_entities({z["id"]: z for z in view.zones()}))
+        if ids is not None:
+            heads = [h for h in heads if h["id"] in ids]
+        return sorted(heads, key=lambda h: h["id"])
+
+    def build(self, caller: Caller | CallerView, ids: Sequence[str]) -> list[Entity]:
+        """The entities of these ids (a page of `listing`), in that order, built alone: the page's devices' latest
+        values (and the meters' week of flows only when a WaterConsumptionObserved is asked), a DeviceModel's
+        devices, the zone aggregates only when a zone's entity is asked. An id the caller may not read, or that
+        gives no entity, is left out."""
+        view = self.view(caller)
+        wanted: dict[str, set[str]] = defaultdict(set)  # EUI → type names
+        model_keys: set[str] = set()
+        zone_ids: set[str] = set()
+        for i in ids:
+            parsed = entities.parse_id(i)
+            if parsed is None:
+                continue
+            type_, key = parsed
+            if type_ == models.DEVICE_MODEL:
+                model_keys.add(key)
+            elif key.startswith(zone_consumption.PREFIX):
+                zone_ids.add(i)
+            else:
+                wanted[key].add(type_)
+        named = view.named_devices(sorted(wanted)) if wanted else {}
+        devices = [d for d in named.values() if d is not None and view.readable(d)]
+        zones = {z["id"]: z for z in view.zones()}
+        flows = any("WaterConsumptionObserved" in wanted[d["eui"]] for d in devices)
+        built: dict[str, Entity] = {}
+        for f in self._all_facts(view, devices, zones, flows=flows):
+            view.serve(f.device)
+            built.update((e["id"], e) for e in entities.entities_of(f, wanted[f.device["eui"]]))
+        if model_keys:
+            group = [d for d in view.devices(limit=ALL_DEVICES) if entities.model_key(d) in model_keys]
+            by_model: dict[str, list[entities.DeviceFacts]] = defaultdict(list)
+            for f in self._all_facts(view, group, zones, flows=False):
+                by_model[entities.model_key(f.device)].append(f)
+            built.update((e["id"], e) for e in (entities.device_model_entity(k, g, OPEN) for k, g in by_model.items()))
+        if zone_ids:
+            built.update((e["id"], e) for e in self._zone_entities(zones) if e["id"] in zone_ids)
+        return [built[i] for i in ids if i in built]
+
     def get(self, caller: Caller | CallerView, entity_id: str) -> Entity | None:
-        parsed = entities.parse_id(entity_id)
-        if parsed is None:
+        if entities.parse_id(entity_id) is None:
             return None
-        found = self._entities(self.view(caller), Hint(ids=frozenset({entity_id})))
+        found = self.build(caller, [entity_id])
         return found[0] if found else None
 
     def of_devices(self, caller: Caller | CallerView, euis: Sequence[str],
