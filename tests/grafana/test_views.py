@@ -167,3 +167,25 @@ def test_a_bad_role_name_or_a_duckdb_store_is_refused(tmp_path) -> None:
         check_role("grafana; DROP TABLE devices")
     with pytest.raises(RoleError, match="PostgreSQL"):
         create_role(f"duckdb:///{tmp_path / 'c.duckdb'}", Classifier(), "Europe/Paris")
+
+
+def test_the_sql_classes_are_the_classifiers(city, pg_url: str) -> None:
+    """Every combination of registry class, kind and premises use: the devices view shows a device with the
+    class `Classifier.device` gives it, and exactly the devices it does not class personal."""
+    store, _ = city
+    combos = [Device(eui=f"9{i:015x}", kind=kind, data_class=data_class, premises_use=premises)
+              for i, (kind, data_class, premises) in enumerate(
+                  (k, c, p) for k in ("water_meter", "district_meter", "weather_station", "indoor_climate",
+                                      "mystery_box", "")
+                  for c in ("", "open", "restricted", "personal", "secret")
+                  for p in ("", "habitation", "bureaux"))]
+    store.upsert_devices(combos)
+    charter = CharterSettings(kinds={"weather_station": "restricted", "indoor_climate.non_residential": "open"})
+    classifier = Classifier(charter)
+    create_role(pg_url, classifier, "Europe/Paris", urlparse(city[1]).username)
+    with psycopg.connect(pg_url) as con:
+        seen = dict(con.execute("SELECT eui, class FROM clapas_grafana.devices WHERE eui LIKE '9%'").fetchall())
+    expected = {d.eui: classifier.device({"kind": d.kind, "data_class": d.data_class,
+                                          "premises_use": d.premises_use}) for d in combos}
+    assert seen == {eui: c for eui, c in expected.items() if c != "personal"}
+    assert set(seen.values()) == {"open", "restricted"} and len(seen) < len(combos)

@@ -487,7 +487,9 @@ def run(args: argparse.Namespace) -> int:
     def tracked(label: str, fn: Callable[..., ScenarioRun], *a: Any, **kw: Any) -> ScenarioRun:
         """One scenario with its progress: the share of its simulated time fed, its messages and their rate."""
         with track(f"score {label}", 1.0, unit="messages", quiet=args.json) as bar:
-            return fn(*a, progress=lambda share, n: bar.update(share, n), **kw)
+            result = fn(*a, progress=lambda share, n: bar.update(share, n), **kw)
+            bar.update(1.0, result.messages)  # the last batch, short of a progress step
+            return result
 
     runs: list[tuple[str, ScenarioRun]] = []
     scores: dict[str, Any] = {}
