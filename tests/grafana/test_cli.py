@@ -61,3 +61,28 @@ def test_a_role_name_that_needs_quoting_is_refused(tmp_path: Path, monkeypatch, 
     code = provision(monkeypatch, "postgresql://postgres@127.0.0.1:5432/test", str(tmp_path / "p"), "--role",
                      "Grafana Reader")
     assert code == 2 and "lowercase letters" in capsys.readouterr().err
+
+
+def test_a_store_user_without_createrole_is_told_so(pg_url: str) -> None:
+    """A store user that owns nothing and may not create roles: a clear refusal (no traceback), nothing made."""
+    from clapas.charter.classes import Classifier
+    from clapas.grafana.views import RoleError, create_role
+    from clapas.store.base import open_store
+
+    open_store(pg_url).close()  # the store, made by its owner
+    weak = f"weak_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute(f"CREATE ROLE {weak} LOGIN")
+    u = urlparse(pg_url)
+    try:
+        with pytest.raises(RoleError, match="may not"):
+            create_role(u._replace(netloc=f"{weak}@{u.netloc.split('@')[-1]}").geturl(), Classifier(),
+                        "Europe/Paris", f"g_{weak}")
+        with psycopg.connect(pg_url) as con:
+            assert con.execute("SELECT count(*) FROM pg_roles WHERE rolname = %s", [f"g_{weak}"]).fetchone() == (0,)
+            assert con.execute("SELECT count(*) FROM pg_namespace WHERE nspname = 'clapas_grafana'").fetchone() \
+                == (0,)
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as con:
+            con.execute(f"DROP OWNED BY {weak}")
+            con.execute(f"DROP ROLE {weak}")

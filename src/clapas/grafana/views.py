@@ -152,11 +152,15 @@ def create_role(url: str, classifier: Classifier, timezone: str, role: str = DEF
     if not url.startswith("postgres"):
         raise RoleError(f"Grafana reads PostgreSQL: the store is {url.split(':', 1)[0]} (set [store] to a "
                         "postgresql:// URL)")
-    with psycopg.connect(url) as con:
-        database = con.info.dbname
-        with con.transaction(), con.cursor() as cur:
-            # one provisioning at a time: two runs at once would race on CREATE ROLE
-            cur.execute("SELECT pg_advisory_xact_lock(hashtext('clapas grafana provision'))")
-            for sql in [*view_statements(classifier, timezone), *role_statements(role, database, password)]:
-                cur.execute(sql)
+    try:
+        with psycopg.connect(url) as con:
+            database = con.info.dbname
+            with con.transaction(), con.cursor() as cur:
+                # one provisioning at a time: two runs at once would race on CREATE ROLE
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext('clapas grafana provision'))")
+                for sql in [*view_statements(classifier, timezone), *role_statements(role, database, password)]:
+                    cur.execute(sql)
+    except psycopg.errors.InsufficientPrivilege as e:
+        raise RoleError(f"the store's user may not do this ({str(e).strip()}): run --create-role as the owner of "
+                        "the store's tables, with CREATEROLE") from None
     return {"role": role, "database": database, "schema": SCHEMA}
