@@ -156,3 +156,12 @@ def test_open_data_is_kept_by_default(db: Store) -> None:
     run_retention(db, settings(), now=utc(2040, 1, 1))
     assert len(rows(db, STATION, "air.temperature")) == 24 * DAYS
     assert len(rows(db, DMA, "water.volume")) == 24 * DAYS
+
+
+def test_retention_tells_its_progress_per_group_of_devices(db: Store) -> None:
+    """`apply_retention` tells the devices of each rule group once done: what `clapas retention` counts."""
+    city(db)
+    plan = retention_plan(db, settings(), utc(2026, 2, 15))
+    told: list[int] = []
+    db.apply_retention(plan, dry_run=True, progress=told.append)
+    assert told == [len(g.ids) for g in plan.groups] and sum(told) == 2  # the two dwellings' meters

@@ -116,3 +116,23 @@ def test_cli_from_a_url(tmp_path, monkeypatch, capsys):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_import_reports_its_progress(tmp_path, caplog, monkeypatch):
+    """The messages go to the pipeline a chunk at a time, each chunk a log line with the count so far."""
+    import logging
+
+    from clapas.connectors import import_cli
+
+    monkeypatch.setattr(import_cli, "IMPORT_CHUNK", 2)
+    store = open_store(f"duckdb:///{tmp_path / 'c.duckdb'}")
+    try:
+        with caplog.at_level(logging.INFO, logger="clapas.progress"):
+            report = import_text(store, ARCHIVE.read_text(), "ngsi", "Europe/Paris", 3600, terminal=False,
+                                 every_s=0.0)
+    finally:
+        store.close()
+    lines = [r.getMessage() for r in caplog.records]
+    counts = [int(line.split(",")[0].split(": ")[1].split()[0]) for line in lines[:-1]]
+    assert counts == list(range(2, counts[-1] + 1, 2)) or counts[-1] % 2  # 2, 4, … (the last chunk may be short)
+    assert counts[-1] >= report["stored"] and lines[-1].startswith(f"import ngsi: {counts[-1]} messages in ")

@@ -66,3 +66,22 @@ def test_score_json_shape(capsys):
     assert set(out["detectors"]) == set(WATER_RULES)
     for s in out["detectors"].values():
         assert set(s) == {"precision", "recall", "median_detect_s", "max_detect_s", "injected", "alerts"}
+
+
+def test_the_progress_of_several_periods_is_one_share_and_one_count():
+    """The water run feeds its history years, then the scored period: one share of all their simulated time."""
+    from datetime import UTC, datetime, timedelta
+
+    from clapas.detectors.score import _Legs
+
+    told: list[tuple[float, int]] = []
+    a = datetime(2025, 1, 1, tzinfo=UTC)
+    b, c = a + timedelta(days=1), a + timedelta(days=10)
+    legs = _Legs(lambda share, n: told.append((share, n)), [(a, b), (c, c + timedelta(days=3))])
+    first = legs.leg(a, b, 0)
+    first((a + timedelta(hours=12)).timestamp(), 100)
+    second = legs.leg(c, c + timedelta(days=3), 200)
+    second((c + timedelta(days=1)).timestamp(), 50)
+    second((c + timedelta(days=3)).timestamp(), 90)
+    assert told == [(0.125, 100), (0.5, 250), (1.0, 290)]
+    assert _Legs(None, [(a, b)]).leg(a, b, 0) is None

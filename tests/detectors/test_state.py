@@ -132,14 +132,23 @@ def test_an_incompatible_state_is_refused_and_rebuilt_from_the_journal(tmp_path,
     assert run_chain(url, [cut], on_stop=stale) == uninterrupted
 
 
-def test_rebuild_from_the_journal_agrees_with_the_alert_table(tmp_path, uninterrupted) -> None:
-    """Rebuilding a state that was fine changes nothing: same state, no alert opened or resolved."""
+def test_rebuild_from_the_journal_agrees_with_the_alert_table(tmp_path, uninterrupted, caplog) -> None:
+    """Rebuilding a state that was fine changes nothing: same state, no alert opened or resolved. Without a
+    terminal, its progress goes to the log (a line per journal batch with an interval of 0), counting every
+    stored message of the journal."""
+    import logging
+
     url = f"duckdb:///{tmp_path}/city.duckdb"
     run_chain(url)
     store = open_store(url)
     try:
         before = {(d, s): b for d, s, _, b in store.detector_state()}
-        result = rebuild(store, Settings())
+        stored = store.counts()["stored"]
+        with caplog.at_level(logging.INFO, logger="clapas.progress"):
+            result = rebuild(store, Settings(), progress=True, terminal=False, every_s=0.0)
+        lines = [r.getMessage() for r in caplog.records]
+        assert len(lines) > 2 and lines[-2].startswith(f"state rebuild: {stored:,} messages, 100 % done")
+        assert lines[-1].startswith(f"state rebuild: {stored:,} messages in ")
         after = {(d, s): b for d, s, _, b in store.detector_state()}
         assert result["alerts_opened"] == result["alerts_resolved"] == 0
         assert after.keys() == before.keys()

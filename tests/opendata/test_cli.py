@@ -36,12 +36,13 @@ def reopen(store: Store) -> Store:
 def test_export_to_csv_and_parquet_as_public(city_store, tmp_path: Path, monkeypatch, caplog) -> None:
     store, n = city_store
     out = tmp_path / "w.csv"
-    with caplog.at_level(logging.INFO, logger="clapas.export"):
+    with caplog.at_level(logging.INFO, logger="clapas.progress"):
         code = run(store, monkeypatch, "weather", "--since", "2026-05-04", "--until", "2026-05-05", "-o", str(out))
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
     assert len(rows) == n and {r["device"] for r in rows} == set(STATIONS)
-    assert any("100 %" in r.getMessage() for r in caplog.records)  # no terminal: log lines
+    # no terminal: log lines, the last with the rows written
+    assert caplog.records[-1].getMessage().startswith(f"export weather: {n} rows in ")
     pq_out = tmp_path / "w.parquet"
     assert run(store, monkeypatch, "weather", "-f", "parquet", "--zone", "s1", "--since", "2026-05-04",
                "--until", "2026-05-05", "-o", str(pq_out)) == 0
@@ -66,19 +67,3 @@ def test_a_role_with_export_bulk_exports_more_and_is_audited(city_store, tmp_pat
         assert (entry["data_class"], entry["row_count"], entry["role"]) == ("personal", 96, "operator-water")
     finally:
         s.close()
-
-
-def test_progress_bar_on_a_terminal_and_log_lines_otherwise(capsys, caplog) -> None:
-    from clapas.opendata.cli import _progress
-
-    with _progress("export weather", True) as progress:
-        progress(0.5, 1000)
-        progress(1.0, 2000)
-    err = capsys.readouterr().err
-    assert "export weather" in err and "2,000 rows" in err and "100%" in err
-    with caplog.at_level(logging.INFO, logger="clapas.export"), _progress("export weather", False) as progress:
-        progress(0.001, 1)  # the first report is logged, then one every LOG_EVERY_S
-        progress(0.002, 2)
-        progress(1.0, 3)
-    assert [r.getMessage() for r in caplog.records] == ["export weather: 1 rows, 0 % of the period",
-                                                        "export weather: 3 rows, 100 % of the period"]

@@ -58,3 +58,25 @@ def test_replay_of_a_broken_decoder_quarantines_again(store, samples, monkeypatc
     counts = store.counts()
     assert (counts["stored"], counts["quarantined"], counts["observations"]) == (0, 1, 0)
     assert "flaky failed: IndexError" in store.uplinks(status="quarantined")[0]["error"]
+
+
+def test_replay_reports_its_progress(store, samples, monkeypatch, caplog, capsys):
+    """Without a terminal, a log line per step (interval 0 here) with the count; forced onto a terminal, a bar."""
+    import logging
+
+    monkeypatch.setitem(DECODERS, "meter_v2", lambda payload, port: [("water.volume", payload[0] * 1.0)])
+    ingest(store, [as_message(up_event(samples, f_cnt=i, payload=bytes([i]), tags={"decoder": "meter_v2"},
+                                       time=T0 + timedelta(hours=i))) for i in range(6)])
+    settings = Settings(pipeline=PipelineSettings(batch_size=2))
+    with caplog.at_level(logging.INFO, logger="clapas.progress"):
+        result = replay(store, settings, progress=True, terminal=False, every_s=0.0)
+    lines = [r.getMessage() for r in caplog.records]
+    assert result["replayed"] == 6
+    assert [line.split(",")[0] for line in lines[:-1]] == ["replay: 2 messages", "replay: 4 messages",
+                                                           "replay: 6 messages"]
+    assert "33 % done" in lines[0] and "messages/s" in lines[0] and "left" in lines[0]
+    assert lines[-1].startswith("replay: 6 messages in ")
+    replay(store, settings, progress=True, terminal=True)
+    err = capsys.readouterr().err
+    assert "replay" in err and "6 messages" in err and "100%" in err
+    assert store.counts()["observations"] == 6

@@ -80,3 +80,23 @@ def test_zone_errors():
         read_zones('{"type": "Feature"}')
     with pytest.raises(RegistryError, match="feature 0: no id"):
         read_zones('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}}]}')
+
+
+def test_devices_import_goes_by_chunks_with_its_progress(tmp_path, monkeypatch, caplog):
+    import logging
+
+    from clapas.registry import cli
+
+    monkeypatch.setattr(cli, "REGISTRY_CHUNK", 3)
+    devices = [Device(eui=f"{i:016x}", kind="weather_station") for i in range(7)]
+    store = open_store(f"duckdb:///{tmp_path / 'r.duckdb'}")
+    try:
+        with caplog.at_level(logging.INFO, logger="clapas.progress"):
+            assert cli.import_devices(store, devices, terminal=False, every_s=0.0) == 7
+        assert len(store.devices(limit=100)) == 7
+    finally:
+        store.close()
+    lines = [r.getMessage() for r in caplog.records]
+    assert [line.split(",")[0] for line in lines[:-1]] == ["devices import: 3 devices", "devices import: 6 devices",
+                                                           "devices import: 7 devices"]
+    assert lines[-1].startswith("devices import: 7 devices in ")

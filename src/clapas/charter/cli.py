@@ -36,11 +36,15 @@ def _table(counts: dict[str, int]) -> str:
 
 def cmd_retention(args: argparse.Namespace) -> int:
     from clapas.charter.jobs import retention_plan
+    from clapas.progress import progress as track
 
     settings, store = _open(args)
     try:
         plan = retention_plan(store, settings, args.now)
-        counts = store.apply_retention(plan, dry_run=args.dry_run)
+        total = sum(len(g.ids) for g in plan.groups)
+        with track("retention" + (" (dry run)" if args.dry_run else ""), total or None, unit="devices",
+                   quiet=args.json) as bar:
+            counts = store.apply_retention(plan, dry_run=args.dry_run, progress=bar.advance)
     finally:
         store.close()
     if args.json:

@@ -14,9 +14,12 @@ from clapas.cli import add_config_argument
 from clapas.config import load_settings
 from clapas.connectors import counts
 from clapas.pipeline.ingest import Pipeline
+from clapas.progress import LOG_EVERY_S
+from clapas.progress import progress as track
 from clapas.store.base import open_store
 
 MAX_DOWNLOAD_BYTES = 512 * 1024 * 1024  # a city archive of every counter and day is a few tens of MB
+IMPORT_CHUNK = 10_000  # messages handed to the pipeline at once: a few of its batches, a progress step
 
 
 def _read(where: str) -> str:
@@ -38,8 +41,10 @@ def _read(where: str) -> str:
     return Path(where).read_text(encoding="utf-8-sig")
 
 
-def import_text(store, text: str, fmt: str, timezone: str, default_step_s: int) -> dict:
-    """Parse, report and store one file's counts; returns the report."""
+def import_text(store, text: str, fmt: str, timezone: str, default_step_s: int, *, quiet: bool = False,
+                terminal: bool | None = None, every_s: float = LOG_EVERY_S) -> dict:
+    """Parse, report and store one file's counts; returns the report. The messages go to the pipeline
+    `IMPORT_CHUNK` at a time, with a progress bar on a terminal and log lines otherwise."""
     tz = ZoneInfo(timezone)
     report = counts.Report()
     if fmt == "ngsi":
@@ -54,8 +59,15 @@ def import_text(store, text: str, fmt: str, timezone: str, default_step_s: int) 
     messages = counts.to_messages(records, report, datetime.now(UTC))
     pipeline = Pipeline(store)
     before = store.counts()
-    pipeline.submit_many(messages)
-    pipeline.close()
+    try:
+        with track(f"import {fmt}", len(messages) or None, unit="messages", quiet=quiet, terminal=terminal,
+                   every_s=every_s) as bar:
+            for i in range(0, len(messages), IMPORT_CHUNK):
+                chunk = messages[i:i + IMPORT_CHUNK]
+                pipeline.submit_many(chunk)
+                bar.advance(len(chunk))
+    finally:
+        pipeline.close()
     after = store.counts()
     out = report.as_dict()
     out["stored"] = after.get("stored", 0) - before.get("stored", 0)
@@ -73,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
     store = open_store(settings.store, timezone=settings.timezone)
     try:
         store.migrate()
-        report = import_text(store, text, args.format, settings.timezone, settings.counters.time_step_s)
+        report = import_text(store, text, args.format, settings.timezone, settings.counters.time_step_s,
+                             quiet=args.quiet)
     except ValueError as e:
         print(f"clapas import {args.format}: {e}", file=sys.stderr)
         return 2
@@ -93,5 +106,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("format", choices=["ngsi", "counts"])
     p.add_argument("source", help="a file, or an http(s) URL of the city's open-data portal")
     p.add_argument("--json", action="store_true", help="one-line JSON report")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar (progress lines still go to the log)")
     add_config_argument(p)
     p.set_defaults(func=run)

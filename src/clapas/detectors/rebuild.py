@@ -11,8 +11,6 @@ first (DuckDB refuses a second writer anyway).
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from clapas.cli import add_config_argument
@@ -21,6 +19,8 @@ from clapas.connectors.chirpstack_gateway import SOURCE as GATEWAY_SOURCE
 from clapas.detectors.base import CLEAR, DetectorRunner, MemorySink, Registry, utc
 from clapas.detectors.state import StateKeeper
 from clapas.i18n import T
+from clapas.progress import LOG_EVERY_S
+from clapas.progress import progress as track
 from clapas.store.base import DECODED_EVENTS, STORED, Batch, Store, open_store
 
 REBUILT = T("alert.rebuilt")  # the clear of an alert the rebuilt state no longer holds open
@@ -42,22 +42,9 @@ class _Unwritten:
         pass
 
 
-@contextmanager
-def _progress(total: int, show: bool) -> Iterator[Any]:
-    """A progress bar on stderr (rich), or nothing."""
-    if not show:
-        yield lambda n: None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(TextColumn("rebuilding detector state"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), transient=False) as bar:
-        task = bar.add_task("journal", total=total)
-        yield lambda n: bar.advance(task, n)
-
-
-def rebuild(store: Store, settings: Settings, progress: bool = False) -> dict[str, int]:
-    """Rebuild and save; returns what was done."""
+def rebuild(store: Store, settings: Settings, progress: bool = False, terminal: bool | None = None,
+            every_s: float = LOG_EVERY_S) -> dict[str, int]:
+    """Rebuild and save; returns what was done. `progress`: a bar on a terminal; log lines otherwise."""
     from clapas.alerts.routing import Router
     from clapas.alerts.sink import PersistentAlerts
     from clapas.alerts.wiring import build_detectors
@@ -70,14 +57,15 @@ def rebuild(store: Store, settings: Settings, progress: bool = False) -> dict[st
                         on_commit=runner.on_commit)
     messages = 0
     try:
-        with _progress(store.counts()[STORED], progress) as advance:
+        with track("state rebuild", store.counts()[STORED] or None, unit="messages", quiet=not progress,
+                   terminal=terminal, every_s=every_s) as bar:
             for rows in store.iter_journal(statuses=(STORED,), batch_size=settings.pipeline.batch_size):
                 for r in rows:
                     if r.event in DECODED_EVENTS or r.source == GATEWAY_SOURCE:  # (the health rules read them)
                         pipeline.resubmit(r.message(), r.id)
                         messages += 1
                 pipeline.drain()  # the bar follows what the detectors have seen
-                advance(len(rows))
+                bar.advance(len(rows))
     finally:
         pipeline.close()
     rows = StateKeeper(runner.detectors).snapshot(runner.watermark, runner.uplinks)

@@ -43,7 +43,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -214,6 +214,28 @@ def detection_chain(city: City, detectors: list[Detector], timezone: str = "Euro
             store.close()
 
 
+Progress = Callable[[float, int], None]  # (share of the run's simulated time fed, messages fed so far)
+
+
+class _Legs:
+    """The simulated periods a run feeds one after the other, told to `progress` as one share and one count."""
+
+    def __init__(self, progress: Progress | None, spans: list[tuple[datetime, datetime]]) -> None:
+        self.progress = progress
+        self.total = sum((b - a).total_seconds() for a, b in spans) or 1.0
+        self.before = 0.0
+        self.span = 0.0
+
+    def leg(self, start: datetime, end: datetime, n_before: int) -> Callable[[float, int], None] | None:
+        """The `feed` callback of the next period, fed after `n_before` messages."""
+        self.before += self.span
+        self.span = (end - start).total_seconds()
+        if self.progress is None:
+            return None
+        t0, before, report = start.timestamp(), self.before, self.progress
+        return lambda ts, k: report(min((before + ts - t0) / self.total, 1.0), n_before + k)
+
+
 def water_city(city: City) -> City:
     """The same city's water meters and district meters only (same households), for the history runs."""
     return city.only("water_meter", "district_meter")
@@ -222,7 +244,7 @@ def water_city(city: City) -> City:
 def run_scenario(devices: int = DEFAULT_DEVICES, days: float = DEFAULT_DAYS, seed: int = 0,
                  start: datetime = DEFAULT_START, history_years: int = HISTORY_YEARS,
                  settings: WaterSettings | None = None, timezone: str = "Europe/Paris",
-                 workdir: str | Path | None = None) -> ScenarioRun:
+                 workdir: str | Path | None = None, progress: Progress | None = None) -> ScenarioRun:
     settings = settings or WaterSettings()
     city = build_city(seed, devices)
     end = start + timedelta(days=days)
@@ -233,14 +255,16 @@ def run_scenario(devices: int = DEFAULT_DEVICES, days: float = DEFAULT_DAYS, see
         n = 0
         history = water_city(city)
         recurring = [i for i in incidents if i.kind == "garden_watering"]
-        for k in range(history_years, 0, -1):
-            shift = timedelta(days=k * settings.year_shift_days)
-            h_start = start - shift - timedelta(days=HISTORY_MARGIN_DAYS)
-            h_end = end - shift + timedelta(days=HISTORY_MARGIN_DAYS)
+        margin = timedelta(days=HISTORY_MARGIN_DAYS)
+        shifts = [timedelta(days=k * settings.year_shift_days) for k in range(history_years, 0, -1)]
+        legs = _Legs(progress, [*((start - s - margin, end - s + margin) for s in shifts), (start, end)])
+        for k, shift in zip(range(history_years, 0, -1), shifts, strict=True):
+            h_start, h_end = start - shift - margin, end - shift + margin
             h_incidents = [msgspec_replace(i, start=i.start - shift, end=i.end - shift) for i in recurring]
             sim = Simulation(history, h_start, h_end, seed + HISTORY_SEED_OFFSET * k, h_incidents, joins=False)
-            n += feed(pipeline, sim.messages())
-        n += feed(pipeline, Simulation(city, start, end, seed, incidents).messages())
+            n += feed(pipeline, sim.messages(), progress=legs.leg(h_start, h_end, n))
+        n += feed(pipeline, Simulation(city, start, end, seed, incidents).messages(),
+                  progress=legs.leg(start, end, n))
     runner.finish(end.timestamp() + settings.lateness_s + DAY)
     return ScenarioRun(city, incidents, start, end, sink, [detector], runner.uplinks, n, time.monotonic() - wall0)
 
@@ -264,7 +288,8 @@ def environment_detectors(uses: tuple[str, ...] | list[str] = ENV_USES,
 
 def run_environment(devices: int = DEFAULT_DEVICES, days: float = ENV_DEFAULT_DAYS, seed: int = 0,
                     start: datetime = ENV_DEFAULT_START, uses: tuple[str, ...] | list[str] = ENV_USES,
-                    timezone: str = "Europe/Paris", workdir: str | Path | None = None) -> ScenarioRun:
+                    timezone: str = "Europe/Paris", workdir: str | Path | None = None,
+                    progress: Progress | None = None) -> ScenarioRun:
     """The environmental scenario through the real pipeline: simulator → ChirpStack JSON → Pipeline → DuckDB →
     on_commit → the environmental detectors → MemorySink."""
     city = environment_city(build_city(seed, devices))
@@ -273,14 +298,15 @@ def run_environment(devices: int = DEFAULT_DEVICES, days: float = ENV_DEFAULT_DA
     wall0 = time.monotonic()
     detectors = environment_detectors(uses, timezone)
     with detection_chain(city, detectors, timezone, workdir) as (pipeline, runner, sink):
-        n = feed(pipeline, Simulation(city, start, end, seed, incidents).messages())
+        n = feed(pipeline, Simulation(city, start, end, seed, incidents).messages(),
+                 progress=_Legs(progress, [(start, end)]).leg(start, end, 0))
     runner.finish(end.timestamp() + ENV_FINISH_S)
     return ScenarioRun(city, incidents, start, end, sink, detectors, runner.uplinks, n, time.monotonic() - wall0)
 
 
 def run_mobility(days: float = MOB_DEFAULT_DAYS, seed: int = 0, start: datetime = MOB_DEFAULT_START,
                  stations: int = 30, counters: int = 10, timezone: str = "Europe/Paris",
-                 workdir: str | Path | None = None) -> ScenarioRun:
+                 workdir: str | Path | None = None, progress: Progress | None = None) -> ScenarioRun:
     """The mobility scenario through the real pipeline: simulated GBFS polls (the poller's normalisation) and
     ChirpStack counter uplinks → Pipeline → DuckDB → on_commit → MobilityDetector → MemorySink."""
     from clapas.detectors.mobility import MobilityDetector
@@ -293,12 +319,15 @@ def run_mobility(days: float = MOB_DEFAULT_DAYS, seed: int = 0, start: datetime 
     detectors: list[Detector] = [MobilityDetector(timezone=timezone)]
     with detection_chain(city, detectors, timezone, workdir) as (pipeline, runner, sink):  # type: ignore[arg-type]
         n, batch = 0, []
+        report = _Legs(progress, [(start, end)]).leg(start, end, 0)
         for m in scenario_messages(city, incidents, start, end):
             batch.append(m)
             if len(batch) >= 10_000:
                 pipeline.submit_many(batch)
                 n += len(batch)
                 batch = []
+                if report is not None:
+                    report(m.received_at.timestamp(), n)
         pipeline.submit_many(batch)
         n += len(batch)
     runner.finish(end.timestamp() + DAY)
@@ -306,7 +335,8 @@ def run_mobility(days: float = MOB_DEFAULT_DAYS, seed: int = 0, start: datetime 
                        time.monotonic() - wall0)
 def run_health(devices: int = DEFAULT_DEVICES, days: float = HEALTH_DEFAULT_DAYS, seed: int = 0,
                start: datetime = HEALTH_DEFAULT_START, timezone: str = "Europe/Paris",
-               workdir: str | Path | None = None, stats_interval_s: float = 30.0) -> ScenarioRun:
+               workdir: str | Path | None = None, stats_interval_s: float = 30.0,
+               progress: Progress | None = None) -> ScenarioRun:
     """The health scenario through the real pipeline: the whole city and its gateways' events (simulator →
     ChirpStack and Gateway Bridge JSON → Pipeline → DuckDB → on_commit → the health rules → MemorySink).
     `stats_interval_s`: the gateways' stats interval (the Bridge's 30 s by default; the rules are told)."""
@@ -321,7 +351,7 @@ def run_health(devices: int = DEFAULT_DEVICES, days: float = HEALTH_DEFAULT_DAYS
     detectors: list[Detector] = [HealthDetector(settings, timezone)]
     with detection_chain(city, detectors, timezone, workdir) as (pipeline, runner, sink):
         sim = Simulation(city, start, end, seed, incidents, gateway_events=True, gateway_stats_s=stats_interval_s)
-        n = feed(pipeline, sim.messages())
+        n = feed(pipeline, sim.messages(), progress=_Legs(progress, [(start, end)]).leg(start, end, 0))
     # no `finish`: the health rules have no period to close, and past the end every device would look silent
     return ScenarioRun(city, incidents, start, end, sink, detectors, runner.uplinks, n, time.monotonic() - wall0)
 
@@ -452,22 +482,31 @@ def run(args: argparse.Namespace) -> int:
             "mobility" in uses and args.mobility_days < 10) or ("health" in uses and args.health_days < 7):
         print("clapas score: needs at least 30 devices and 7 days (rules need days of baseline)", file=sys.stderr)
         return 2
+    from clapas.progress import progress as track
+
+    def tracked(label: str, fn: Callable[..., ScenarioRun], *a: Any, **kw: Any) -> ScenarioRun:
+        """One scenario with its progress: the share of its simulated time fed, its messages and their rate."""
+        with track(f"score {label}", 1.0, unit="messages", quiet=args.json) as bar:
+            result = fn(*a, progress=lambda share, n: bar.update(share, n), **kw)
+            bar.update(1.0, result.messages)  # the last batch, short of a progress step
+            return result
+
     runs: list[tuple[str, ScenarioRun]] = []
     scores: dict[str, Any] = {}
     if "water" in uses:
-        result = run_scenario(args.devices, args.days, args.seed, history_years=args.history_years)
+        result = tracked("water", run_scenario, args.devices, args.days, args.seed, history_years=args.history_years)
         runs.append(("water", result))
         scores.update(score(result, WATER_RULES)["detectors"])
     if env:
-        result = run_environment(args.devices, args.env_days, args.seed, uses=env)
+        result = tracked("environmental", run_environment, args.devices, args.env_days, args.seed, uses=env)
         runs.append(("environmental", result))
         scores.update(score(result, rules_of(env))["detectors"])
     if "mobility" in uses:
-        result = run_mobility(args.mobility_days, args.seed)
+        result = tracked("mobility", run_mobility, args.mobility_days, args.seed)
         runs.append(("mobility", result))
         scores.update(score(result, MOBILITY_RULES)["detectors"])
     if "health" in uses:
-        result = run_health(args.devices, args.health_days, args.seed)
+        result = tracked("health", run_health, args.devices, args.health_days, args.seed)
         runs.append(("health", result))
         scores.update(score(result, HEALTH_RULES)["detectors"])
     if args.json:

@@ -3,49 +3,19 @@
 The export is made as a caller of one of the charter's roles, `public` by default: what a city puts on an open-data
 portal must hold only open rows, whatever the operator running the command may read. `--role operator-water` (a
 role with `export:bulk`) exports more; every export of restricted or personal data is written to the audit log.
-A progress bar on a terminal (rich), plain log lines every few seconds otherwise (cron, CI logs).
+A progress bar on a terminal, plain log lines every few seconds otherwise (cron, CI logs): `clapas.progress`.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from clapas.cli import add_config_argument
-
-log = logging.getLogger("clapas.export")
-LOG_EVERY_S = 5.0  # a log line this often without a terminal
-
-
-@contextmanager
-def _progress(label: str, tty: bool) -> Iterator[Callable[[float, int], None]]:
-    """A callback (share of the period done, rows so far): a rich bar on a terminal, else periodic log lines."""
-    if tty:
-        from rich.console import Console
-        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
-
-        # on standard error: standard output may be the export itself (-o -)
-        with Progress(TextColumn(label), BarColumn(), TaskProgressColumn(), TextColumn("{task.fields[rows]} rows"),
-                      TimeRemainingColumn(), console=Console(stderr=True), transient=False) as bar:
-            task = bar.add_task("export", total=1.0, rows=0)
-            yield lambda share, rows: bar.update(task, completed=share, rows=f"{rows:,}")
-        return
-    last = [0.0]
-
-    def report(share: float, rows: int) -> None:
-        now = time.monotonic()
-        if now - last[0] >= LOG_EVERY_S or share >= 1.0:
-            last[0] = now
-            log.info("%s: %s rows, %.0f %% of the period", label, f"{rows:,}", 100 * share)
-
-    yield report
+from clapas.progress import progress as track
 
 
 def _caller(settings: Any, role: str) -> Any:
@@ -83,13 +53,13 @@ def run(args: argparse.Namespace) -> int:
         ex = export(store, caller, Classifier(settings.charter), ds, start=start, end=end, zone=args.zone,
                     settings=settings, chunk_rows=settings.open_data.chunk_rows)
         out = Path(args.output).open("wb") if args.output != "-" else sys.stdout.buffer  # noqa: SIM115
-        tty = sys.stderr.isatty() and not args.quiet
         try:
-            with _progress(f"export {ds.id}", tty) as progress:
+            # the share done is of the period walked; the rate is of the rows written
+            with track(f"export {ds.id}", 1.0, unit="rows", quiet=args.quiet) as bar:
                 for piece in formats.encode(fmt.id, ex.columns, ex.chunks()):
                     out.write(piece)
-                    progress(ex.progress, ex.rows)
-                progress(1.0, ex.rows)
+                    bar.update(ex.progress, ex.rows)
+                bar.update(1.0, ex.rows)
         finally:
             if out is not sys.stdout.buffer:
                 out.close()

@@ -8,36 +8,39 @@ events have nothing to decode and are skipped.
 from __future__ import annotations
 
 import argparse
-import sys
 from datetime import datetime
 
 from clapas.cli import add_config_argument
 from clapas.config import Settings, load_settings
 from clapas.pipeline.ingest import Pipeline
+from clapas.progress import LOG_EVERY_S
+from clapas.progress import progress as track
 from clapas.store.base import DECODED_EVENTS, QUARANTINED, STORED, Store, open_store
 
 
 def replay(store: Store, settings: Settings, *, statuses: tuple[str, ...] = (STORED, QUARANTINED),
            dev_eui: str | None = None, since: datetime | None = None, until: datetime | None = None,
-           progress: bool = False) -> dict[str, int]:
-    """Re-decode the journal; returns the journal status counts before and after."""
+           progress: bool = False, terminal: bool | None = None, every_s: float = LOG_EVERY_S) -> dict[str, int]:
+    """Re-decode the journal; returns the journal status counts before and after. `progress`: a bar on a
+    terminal (`terminal` forces it either way); progress lines go to the log every `every_s` seconds otherwise.
+    The total is the journal's count of the statuses replayed (a bound when a device or period is chosen)."""
     before = store.counts()
     pipeline = Pipeline(store, settings.pipeline, settings.profiles)
     done = 0
+    total = sum(before.get(s, 0) for s in statuses)
     try:
-        for rows in store.iter_journal(statuses=statuses, dev_eui=dev_eui, since=since, until=until,
-                                       batch_size=settings.pipeline.batch_size):
-            for r in rows:
-                if r.status == STORED and r.event not in DECODED_EVENTS:
-                    continue
-                pipeline.resubmit(r.message(), r.id)
-            done += len(rows)
-            if progress:
-                print(f"\rreplayed {done:,} messages", end="", file=sys.stderr, flush=True)
+        with track("replay", total or None, unit="messages", quiet=not progress, terminal=terminal,
+                   every_s=every_s) as bar:
+            for rows in store.iter_journal(statuses=statuses, dev_eui=dev_eui, since=since, until=until,
+                                           batch_size=settings.pipeline.batch_size):
+                for r in rows:
+                    if r.status == STORED and r.event not in DECODED_EVENTS:
+                        continue
+                    pipeline.resubmit(r.message(), r.id)
+                done += len(rows)
+                bar.advance(len(rows))
     finally:
         pipeline.close()
-    if progress:
-        print(file=sys.stderr)
     after = store.counts()
     return {"replayed": done, **{f"{k}_before": before[k] for k in before}, **{f"{k}_after": after[k] for k in after}}
 
@@ -66,5 +69,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", metavar="EUI", help="only this device")
     p.add_argument("--since", type=datetime.fromisoformat, metavar="ISO", help="received at or after")
     p.add_argument("--until", type=datetime.fromisoformat, metavar="ISO", help="received before")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress line")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar (progress lines still go to the log)")
     p.set_defaults(func=cmd_replay)

@@ -10,9 +10,26 @@ import msgspec
 
 from clapas.cli import add_config_argument
 from clapas.config import load_settings
+from clapas.progress import LOG_EVERY_S
+from clapas.progress import progress as track
 from clapas.registry.devices_csv import RegistryError, read_devices, write_devices
 from clapas.registry.zones import read_zones, zones_to_geojson
 from clapas.store.base import open_store
+
+REGISTRY_CHUNK = 5_000  # devices upserted at once: one statement each, a progress step for a city of 80,000
+
+
+def import_devices(store, devices: list, *, quiet: bool = False, terminal: bool | None = None,
+                   every_s: float = LOG_EVERY_S) -> int:
+    """Upsert the devices `REGISTRY_CHUNK` at a time, with a progress bar (log lines without a terminal)."""
+    n = 0
+    with track("devices import", len(devices) or None, unit="devices", quiet=quiet, terminal=terminal,
+               every_s=every_s) as bar:
+        for i in range(0, len(devices), REGISTRY_CHUNK):
+            chunk = devices[i:i + REGISTRY_CHUNK]
+            n += store.upsert_devices(chunk)
+            bar.advance(len(chunk))
+    return n
 
 
 def _store(args: argparse.Namespace):
@@ -37,7 +54,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
         if args.action == "import":
             with open(args.file, newline="", encoding="utf-8") as f:
                 devices = read_devices(f)
-            print(f"imported {store.upsert_devices(devices)} devices from {args.file}")
+            print(f"imported {import_devices(store, devices, quiet=args.quiet)} devices from {args.file}")
         elif args.action == "export":
             rows = store.devices(limit=10_000_000)
             if args.file and args.file != "-":
@@ -125,6 +142,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--kind", help="list: only this kind")
     d.add_argument("--zone", help="list: only this zone")
     d.add_argument("--limit", type=int, default=1000, help="list: at most this many")
+    d.add_argument("--quiet", "-q", action="store_true", help="import: no progress bar (progress lines still go "
+                   "to the log)")
     d.set_defaults(func=cmd_devices)
 
     z = sub.add_parser("zones", help="import or export the city's zones (GeoJSON)",

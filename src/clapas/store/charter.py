@@ -16,7 +16,7 @@ reports is exactly what a real run deletes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -162,9 +162,10 @@ class CharterTables(StoreTables):
         """Every device with its id and the fields its class depends on."""
         return self._rows("SELECT id, eui, kind, data_class, premises_use FROM devices ORDER BY id")
 
-    def apply_retention(self, plan: Plan, *, dry_run: bool = False) -> dict[str, int]:
+    def apply_retention(self, plan: Plan, *, dry_run: bool = False,
+                        progress: Callable[[int], None] | None = None) -> dict[str, int]:
         """Delete what `plan` says is past its retention, in one transaction; rows per table (a dry run rolls
-        back and reports the same counts)."""
+        back and reports the same counts). `progress` is told the devices of each group once it is done."""
         counts: dict[str, int] = {}
 
         def add(table: str, n: int) -> None:
@@ -209,6 +210,8 @@ class CharterTables(StoreTables):
                         self._delete_alerts(cur, add, f"subject_kind = 'device' AND subject IN {_TEXTS} AND "
                                                       "state = 'resolved' AND resolved_at < ?",
                                             [euis, g.alerts_before])
+                    if progress is not None:
+                        progress(len(ids))
                 if plan.quarantine_before is not None:
                     add("journal (quarantine)", self._delete_journal(
                         cur, "status = 'quarantined' AND received_at < ? AND (dev_eui IS "
