@@ -41,6 +41,19 @@ class HttpSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     port: int = 8000
 
 
+class WebSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The dashboard (`clapas/web`): what of it the city configures. Every field here is public: the page reads them
+    from `/api/v1/web/config`, anonymous callers included; never put a secret here."""
+
+    # A tile server's URL template (`{z}/{x}/{y}`, Leaflet's syntax) drawn under the maps; empty (the default): no
+    # tiles, only the city's zones and devices on a plain background, so that nothing leaves the machine (design:
+    # offline dashboard). Set it to the city's own tile server, never to a third party's without its terms.
+    tile_url: str = ""
+    tile_attribution: str = ""  # the tiles' attribution, shown on the map (tile servers' terms require one)
+    # Deepest zoom the tile server renders (design [U]: 19, the usual maximum of slippy-map tile servers)
+    tile_max_zoom: int = 19
+
+
 class ChirpstackSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # mqtt://user:password@host:port (mqtts:// for TLS); empty: no MQTT connection.
     mqtt_url: str = ""
@@ -505,6 +518,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     log_level: str = "INFO"
     postgres: PostgresSettings = msgspec.field(default_factory=PostgresSettings)
     http: HttpSettings = msgspec.field(default_factory=HttpSettings)
+    web: WebSettings = msgspec.field(default_factory=WebSettings)
     chirpstack: ChirpstackSettings = msgspec.field(default_factory=ChirpstackSettings)
     ttn: TtnSettings = msgspec.field(default_factory=TtnSettings)
     pipeline: PipelineSettings = msgspec.field(default_factory=PipelineSettings)
@@ -640,6 +654,7 @@ def _check(s: Settings) -> None:
             raise ConfigError(f"{var} must look like mqtt://host:port, got {url!r}")
     if not 0 < s.http.port < 65536:
         raise ConfigError(f"http port out of range: {s.http.port} (CLAPAS_HTTP_PORT)")
+    _check_web(s.web)
     _check_health(s.health)
     a = s.alerts
     if a.max_attempts < 1 or a.retry_base_s <= 0 or a.retry_max_s < a.retry_base_s or a.poll_interval_s <= 0:
@@ -680,6 +695,16 @@ def names(value: str | list[str]) -> list[str]:
     """A comma-separated setting (or a list) as a list of stripped names."""
     parts = value.split(",") if isinstance(value, str) else value
     return [p.strip() for p in parts if p.strip()]
+
+
+def _check_web(w: WebSettings) -> None:
+    """[web]: a tile URL is an http(s) template naming {z}, {x} and {y}; a zoom a slippy map knows."""
+    if w.tile_url and (not w.tile_url.startswith(("http://", "https://", "/"))
+                       or not all(p in w.tile_url for p in ("{z}", "{x}", "{y}"))):
+        raise ConfigError(f"[web] tile_url must be http(s)://…/{{z}}/{{x}}/{{y}}… (or a path on this server), got "
+                          f"{w.tile_url[:200]!r} (CLAPAS_WEB_TILE_URL)")
+    if not 0 <= w.tile_max_zoom <= 24:
+        raise ConfigError(f"[web] tile_max_zoom must be 0…24, got {w.tile_max_zoom}")
 
 
 def _check_partitioned(s: Settings) -> None:
