@@ -12,21 +12,18 @@
 // counts it; an alert the caller may not read comes reduced to its rule, zone and times. All maps of a page share one
 // read of the API (the anonymous rate limit), every REFRESH_MS, and at once when the key changes.
 
-import { get, key, refused } from "./api.js";
+// first: the map's data is asked for before the catalogs of i18n.js (awaited on import) have arrived
+import { deviceStates, load } from "./mapdata.js";
 import { el } from "./dom.js";
 import { t } from "./i18n.js";
 
-const REFRESH_MS = 30000;
 const TICK_MS = 2000; // how soon a typed key is noticed
-const ALERT_PAGE = 1000; // the alerts route's largest page
-const MAX_ALERT_PAGES = 10;
 const STATES = ["alert", "silent", "ok"];
 const STATE_COLOURS = { alert: "#c62828", silent: "#6b7280", ok: "#2e7d32" };
 const STATE_RADIUS = { alert: 8, silent: 6, ok: 5 };
 const ZONE_COLOURS = { district: "#57606a", dma: "#0b5cad", park: "#2e7d32", rural: "#827717",
                        catchment: "#00838f", museum: "#6a1b9a", museum_room: "#6a1b9a" };
 const LISTED_ZONE_KINDS = new Set(["museum_room"]); // rooms: tiny or no shapes, listed rather than drawn
-const SILENT_RULE = "health.silent";
 const FALLBACK_VIEW = { center: [43.6108, 3.8767], zoom: 12 }; // before any zone or device: Montpellier
 
 // The device kinds and zone kinds of each use (domain-rules: one use per department; `health` is every device's).
@@ -53,62 +50,6 @@ function label(k, raw) {
 const kindLabel = (kind) => label(`map.kind.${kind}`, kind || "?");
 const zoneKindLabel = (kind) => label(`map.zone_kind.${kind}`, kind || "");
 const useLabel = (use) => label(`map.use.${use}`, use);
-
-// data: one read of the API for every map of the page --------------------------------------------------------
-let configRead = null;
-let shared = null; // { key, at, promise }
-let zonesRead = null; // { key, promise }: zones change with the registry, not every refresh
-
-function config() {
-  configRead ??= get("api/v1/web/config").catch(() => ({ tile_url: "" }));
-  return configRead;
-}
-
-function zones(k) {
-  if (!zonesRead || zonesRead.key !== k) {
-    zonesRead = { key: k, promise: get("api/v1/zones").then((fc) => fc.features ?? []) };
-    zonesRead.promise.catch(() => { zonesRead = null; });
-  }
-  return zonesRead.promise;
-}
-
-async function activeAlerts() {
-  const out = [];
-  for (let page = 0; page < MAX_ALERT_PAGES; page += 1) {
-    const { alerts } = await get("api/v1/alerts", { state: "active", limit: ALERT_PAGE, offset: page * ALERT_PAGE });
-    out.push(...alerts);
-    if (alerts.length < ALERT_PAGE) break;
-  }
-  return out;
-}
-
-async function readAll() {
-  const k = key();
-  const [cfg, features, listing, alerts] = await Promise.all([
-    config(), zones(k), get("api/v1/devices", { limit: 10000 }),
-    activeAlerts().catch((e) => { if (refused(e)) return null; throw e; }),
-  ]);
-  return { config: cfg, features, devices: listing.devices, withheld: listing.withheld ?? [], alerts };
-}
-
-function load(force = false) {
-  const k = key();
-  if (force || !shared || shared.key !== k || Date.now() - shared.at >= REFRESH_MS) {
-    shared = { key: k, at: Date.now(), promise: readAll() };
-  }
-  return shared.promise;
-}
-
-// A device's state from the active alerts about it: any alert but silence first, then silence, else ok.
-export function deviceStates(alerts) {
-  const states = new Map();
-  for (const a of alerts ?? []) {
-    if (a.subject_kind !== "device" || !a.subject) continue; // withheld alerts name no device
-    const s = a.rule === SILENT_RULE ? "silent" : "alert";
-    if (s === "alert" || !states.has(a.subject)) states.set(a.subject, s);
-  }
-  return states;
-}
 
 function zoneOfAlert(a) {
   return a.subject_kind === "zone" ? a.subject : a.zone;
@@ -432,16 +373,19 @@ function fill(select, values, labelOf) {
 // mounting -----------------------------------------------------------------------------------------------
 const maps = [];
 
-async function refresh(force = false) {
-  if (!maps.length || (document.hidden && !force)) return;
-  const before = shared;
-  const promise = load(force);
-  if (!force && before && before.promise === promise) return; // nothing new since the last draw
+let drawn = null; // the read last drawn (or being drawn)
+let latest = null; // the read the maps mounted later start from
+
+async function refresh() {
+  if (!maps.length || document.hidden) return;
+  const promise = load();
+  if (promise === drawn) return; // nothing new since the last draw
+  drawn = promise;
   try {
     const data = await promise;
+    latest = data;
     for (const m of maps) m.setData(data);
   } catch (e) {
-    if (shared?.promise === promise) shared = null; // try again next tick
     for (const m of maps) m.failed(e);
   }
 }
@@ -453,7 +397,7 @@ export function mountMaps(root = document) {
     e.dataset.mapMounted = "1";
     const m = new CityMap(e);
     maps.push(m);
-    if (shared) shared.promise.then((data) => m.setData(data), (err) => m.failed(err));
+    if (latest) m.setData(latest);
     added = true;
   }
   return added;
@@ -463,7 +407,7 @@ if (typeof L === "undefined") {
   for (const e of document.querySelectorAll("[data-map-use]")) e.textContent = t("map.error.no_leaflet");
 } else {
   mountMaps();
-  refresh(true);
+  refresh();
   setInterval(() => refresh(), TICK_MS);
   // pages shown by the route: a map mounted while hidden measures itself once visible
   window.addEventListener("hashchange", () => setTimeout(() => { for (const m of maps) m.shown(); }, 0));
