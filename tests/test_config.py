@@ -112,3 +112,23 @@ def test_the_city_language_is_french_unless_set(tmp_path):
     assert load_settings(env={}).web.language == "fr"
     assert load_settings(ROOT / "city.example.toml", env={}).web.language == "fr"
     assert load_settings(env={"CLAPAS_WEB_LANGUAGE": "en"}).web.language == "en"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"CLAPAS_WEB_TILE_URL": "tiles.example.org/{z}/{x}/{y}.png"}, r"\[web\] tile_url must be http\(s\)://"),
+        ({"CLAPAS_WEB_TILE_URL": "https://tiles.example.org/{z}/{x}.png"}, r"\[web\] tile_url must be"),
+        ({"CLAPAS_WEB_TILE_MAX_ZOOM": "30"}, r"\[web\] tile_max_zoom must be 0…24"),
+    ],
+)
+def test_bad_web_settings_are_named(env, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(None, env=env)
+
+
+def test_web_tiles_default_to_none_and_are_read_from_the_environment():
+    assert load_settings(None, env={}).web.tile_url == ""  # offline: no tile server unless the city sets one
+    s = load_settings(None, env={"CLAPAS_WEB_TILE_URL": "https://tiles.example.org/{z}/{x}/{y}.png",
+                                 "CLAPAS_WEB_TILE_ATTRIBUTION": "© la Ville"})
+    assert (s.web.tile_url, s.web.tile_attribution) == ("https://tiles.example.org/{z}/{x}/{y}.png", "© la Ville")

@@ -26,6 +26,7 @@ from clapas.api import (
     museum,
     ngsi_ld,
     rest,
+    web,
 )
 from clapas.api import exports as open_data
 from clapas.api import health as fleet_health
@@ -64,6 +65,7 @@ def create_app(store: Store, settings: Settings, pipeline: Pipeline | None = Non
     app.include_router(open_data.router)  # open-data exports and the DCAT-AP catalogue (issue 11)
     app.include_router(http_ingest.router)
     app.include_router(audit.router)
+    app.include_router(web.router)  # the dashboard's public settings (its maps' tile layer)
     ngsi_ld.install(app, store, settings)  # /ngsi-ld/v1/ (ETSI NGSI-LD), its ProblemDetails errors
     # last: the dashboard answers every path the API does not; its page carries the city's language
     app.state.static_dir = static_dir()

@@ -24,13 +24,21 @@ export function setKey(value) {
   else sessionStorage.removeItem(KEY);
 }
 
+function parse(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
 function headers(extra = {}) {
   const k = key();
   return { Accept: "application/json", ...(k ? { Authorization: `Bearer ${k}` } : {}), ...extra };
 }
 
-async function answer(res) {
-  const body = await res.json().catch(() => null);
+async function answer(res, text = null) {
+  const body = text === null ? await res.json().catch(() => null) : parse(text);
   if (!res.ok) {
     throw new ApiError(body?.error?.message ?? `${res.status} ${res.statusText}`, res.status,
       Number(res.headers.get("Retry-After")) || 0);
@@ -38,12 +46,24 @@ async function answer(res) {
   return body;
 }
 
+// Identical GETs in flight at once (two sections of a page asking the same listing) share one request; each caller
+// gets its own copy of the body.
+const inflight = new Map();
+
 export async function get(path, params = {}) {
   const url = new URL(path, document.baseURI);
   for (const [k, v] of Object.entries(params)) {
     if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
   }
-  return answer(await fetch(url, { headers: headers() }));
+  const id = `${key()} ${url}`;
+  let shared = inflight.get(id);
+  if (!shared) {
+    shared = fetch(url, { headers: headers() }).then(async (res) => ({ res, text: await res.text() }));
+    inflight.set(id, shared);
+    shared.finally(() => inflight.delete(id)).catch(() => {});
+  }
+  const { res, text } = await shared;
+  return answer(res, text);
 }
 
 export async function post(path, body = {}) {
