@@ -41,6 +41,331 @@ class HttpSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     port: int = 8000
 
 
+class WebSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The city's own screens and words (issue 16): the dashboard's maps and the city's language. Every field here
+    is public: the page reads them from `/api/v1/web/config`, anonymous callers included; never put a secret here."""
+
+    # A tile server's URL template (`{z}/{x}/{y}`, Leaflet's syntax) drawn under the maps; empty (the default): no
+    # tiles, only the city's zones and devices on a plain background, so that nothing leaves the machine (design:
+    # offline dashboard). Set it to the city's own tile server, never to a third party's without its terms.
+    tile_url: str = ""
+    tile_attribution: str = ""  # the tiles' attribution, shown on the map (tile servers' terms require one)
+    # Deepest zoom the tile server renders (design [U]: 19, the usual maximum of slippy-map tile servers)
+    tile_max_zoom: int = 19
+    # The city's language, "fr" or "en": the dashboard's default (a browser's own choice or `?lang=` wins), the
+    # language alerts are written in (their `message`, e-mails and webhooks) and the API's answer when a caller asks
+    # for none (`?lang=`, `Accept-Language`). French for a French city: the texts its departments and citizens read,
+    # with the regulatory terms in French (loi Warsmann, vigilance, indice ATMO) — loi n° 94-665 du 4 août 1994
+    # (« loi Toubon ») art. 1: French is the language of public services.
+    language: str = "fr"
+
+
+class ChirpstackSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # mqtt://user:password@host:port (mqtts:// for TLS); empty: no MQTT connection.
+    mqtt_url: str = ""
+    # ChirpStack v4 MQTT integration topics: application/{application_id}/device/{dev_eui}/event/{event}
+    topic: str = "application/+/device/+/event/+"
+    # Gateway Bridge topics on the same broker (health rules, domain-rules §7.2): the retained connection state and
+    # the stats; `[region/]gateway/<id>/…` (eu868 by default). Empty list: not subscribed.
+    gateway_topics: list[str] = msgspec.field(
+        default_factory=lambda: ["eu868/gateway/+/state/conn", "eu868/gateway/+/event/stats"])
+    client_id: str = "clapas"
+    qos: int = 0
+    # Accept `POST /api/v1/ingest/chirpstack?event=…` (the ChirpStack HTTP integration).
+    http_ingest: bool = True
+
+
+class TtnSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # The Things Stack v3 MQTT server, e.g. mqtts://app@tenant:API_KEY@eu1.cloud.example:8883; empty: off.
+    mqtt_url: str = ""
+    topic: str = "v3/+/devices/+/up"
+    client_id: str = "clapas-tts"
+    qos: int = 0
+
+
+class PipelineSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # Uplinks per write: the store is written in batches, never one commit per message.
+    batch_size: int = 10_000
+    # Longest time an uplink waits in memory before its batch is written.
+    flush_interval_s: float = 1.0
+    # How many ChirpStack deduplicationIds are remembered to drop repeated deliveries.
+    dedupe_window: int = 500_000
+    # How many recent frame counters are remembered per device (for sources without a deduplication id).
+    fcnt_window: int = 16
+    # Batches waiting for the writer before ingestion waits (backpressure).
+    max_pending_batches: int = 4
+    # Longest wait between two tries of a batch the store refused or could not take (the store is down): ingestion
+    # resumes at most this long after the store is back (issue 9).
+    retry_max_s: float = 2.0
+    # The spool (issue 9): every message an MQTT subscriber receives is appended there (and, at QoS 1, fsync'd
+    # before it is acknowledged to the broker); the store is fed from it. Empty: beside the DuckDB file
+    # (<file>.spool) or var/spool/<database> for PostgreSQL.
+    spool_dir: str = ""
+    # Most the spool holds on disk (received, not yet committed) while the store is slow or down; past this the
+    # broker is slowed (clapas stops reading) instead. 2 GiB ≈ 40 min of 1,000 uplinks/s of 0.9 KB.
+    spool_max_bytes: int = 2 * 1024**3
+    # On SIGTERM/SIGINT, how long to wait for the store to take what is pending; what it did not take stays in the
+    # spool and is written on the next start.
+    stop_timeout_s: float = 30.0
+
+
+class PartitionedSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Partitioned mode (issue 15): `clapas route`/`bridge` → RabbitMQ streams → `clapas worker` × n → PostgreSQL."""
+
+    # AMQP 0-9-1 URL of the city's RabbitMQ (3.10 or later: streams), with its virtual host.
+    broker_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    # Names: exchange <prefix>.partitions, streams <prefix>.p000…, ingress queue <prefix>.ingress.
+    prefix: str = "clapas"
+    # Fixed for the life of a city: changing it moves most devices to another partition (design choice: 32 lets up
+    # to 32 workers share a city; a worker costs ≈ 0.16 CPU-s per 1,000 uplinks, README "Partitioned mode").
+    partitions: int = 32
+    # A worker that stops renewing loses its partitions after this long; another takes them over (takeover is
+    # bounded by lease_s + renew time). Design choice: longer than a PostgreSQL failover pause, short for alerts.
+    lease_s: float = 10.0
+    # Most events per batch a worker reads from its partitions before writing them (one transaction).
+    batch_size: int = 5000
+    # Longest wait for events before a partial batch is written.
+    poll_s: float = 0.5
+    # Stream retention (RabbitMQ x-max-age): a worker may be down this long without losing data.
+    stream_max_age: str = "7D"
+
+
+class ProfileSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """What a device profile means: its decoder, the kind of device, how its fields map to quantities."""
+
+    decoder: str = ""
+    kind: str = ""
+    expected_interval_s: int | None = None
+    # For decoder = "chirpstack_object": field path in the decoded object → quantity.
+    fields: dict[str, FieldMap] = msgspec.field(default_factory=dict)
+    # After decoding: rename/scale a decoder's output (e.g. "counter.count" → rain.amount × 0.2 mm per tip).
+    remap: dict[str, FieldMap] = msgspec.field(default_factory=dict)
+    # A vendor JavaScript codec: `maker/codec-id` in [codecs] repository, or a .js / codec .yaml / ChirpStack
+    # profile .json path. Its output is mapped by `fields` (and its normalized output, when it has one).
+    codec: str = ""
+
+
+class CodecSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Vendor JavaScript codecs (`clapas.codecs`): where they are and what each call may use."""
+
+    # A folder laid out like The Things Stack device repository (vendor/<maker>/<codec>.yaml + .js).
+    repository: str = ""
+    # A folder of ChirpStack device-profile exports (JSON): devices of a profile of the same name use its codec.
+    chirpstack_profiles: str = ""
+    # CPU time one codec call may take before it is stopped and its uplink quarantined.
+    time_limit_ms: float = 100.0
+    # Memory of one codec's runtime (its code and everything it allocates).
+    memory_limit_mb: int = 32
+    # JavaScript stack of one codec's runtime (runaway recursion stops here).
+    stack_limit_kb: int = 256
+
+
+class RegistrySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # Imported at start when set: a devices CSV (see `clapas devices export`) and a zones GeoJSON.
+    devices_csv: str = ""
+    zones_geojson: str = ""
+
+
+class WaterSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Thresholds of the water detectors (`clapas.detectors.water`). Sources: ../shared/domain-rules.md §1;
+    [S] stated by the source named, [U] unverified, "design" a platform choice where no source gives a number."""
+
+    # --- meters ---
+    # Register resolution: meters count whole litres (wmbusmeters driver_izar.cc reports litres, §1.2) [S-code].
+    index_resolution_m3: float = 0.001
+    # Permanent flow Q3 of the usual DN15 residential meter (Kamstrup flowIQ 2101: 2.5 m³/h) [U]; the Kamstrup
+    # leak sensitivity below is a share of it (§1.2: "presumably Q3").
+    meter_q3_m3h: float = 2.5
+    # A reading interval longer than this cannot tell a flow-free hour from continuous use: state restarts (design;
+    # hourly meters tolerate one lost uplink; twice-a-day meters (Téléo, §1.2) cannot support the hourly rules).
+    max_reading_gap_s: float = 3 * 3600 + 300
+    # Radio modules transmit with a few seconds of jitter; spans are compared with this slack (design).
+    reading_tolerance_s: float = 120.0
+    # --- continuous flow (Kamstrup MULTICAL 21 / flowIQ info code LEAK, §1.2) [S] ---
+    continuous_flow_window_h: float = 24.0  # no flow-free hour during the last 24 h
+    flow_free_hour_s: float = 3600.0  # "at least one continuous hour without flow"; also clears the alert
+    # Minimum constant flow that raises the alarm, as a share of Q3: Kamstrup sensitivity N=1 (> 0.5 %, 12.5 L/h)
+    # [S]. Hourly index readings cannot see a flow-free hour that straddles two readings, so the finer settings
+    # (N=4 0.25 %, N=5 0.1 %) alarm on households that draw a little water in most hours; they suit meters that
+    # evaluate the rule themselves (their alarm.leak flag is surfaced as water.meter_alarm.leak).
+    leak_sensitivity_q3_share: float = 0.005
+    # Severity from the minimum hourly flow: Kamstrup N=2 (> 1 % Q3) → major, N=3 (> 2 % Q3) → critical [S].
+    leak_major_q3_share: float = 0.01
+    leak_critical_q3_share: float = 0.02
+    # --- night-use variant (Home Assistant Taggle integration: night window 01:00–05:00, flow in each hour) [S] ---
+    night_start_hour: int = 1
+    night_end_hour: int = 5
+    # Share of the night that readings must cover to decide (design: one lost hourly uplink is tolerated).
+    night_min_coverage: float = 0.75
+    # Nights in a row with water in every hour: one night can be chance (a baby, an insomniac), two in a row is a
+    # pattern (Techem: "2 à 3 jours de consommation anormale d'affilée", §1.2) [S].
+    night_consecutive: int = 2
+    # --- burst (MULTICAL 21 BURST trigger: "not found", §1.2, so a documented design default) ---
+    # Above what a garden tap delivers (a pool filled with a hose), below the meter's overload flow Q4 = 1.25 Q3.
+    burst_q3_share: float = 0.8
+    # Sustained for at least this long: Kamstrup's shortest BURST duration bucket is "1–8 hours" [S-code]; two
+    # hourly readings, because one hour of heavy use happens (measured: a shop's peak hour at 2,200 L/h).
+    burst_min_duration_s: float = 7200.0
+    # --- abnormal consumption, loi Warsmann (CGCT L2224-12-4 III bis, R2224-20-1; §1.1) [S] ---
+    overconsumption_factor: float = 2.0  # "excède le double du volume d'eau moyen consommé"
+    reference_years: int = 3  # "pendant une période équivalente au cours des trois années précédentes"
+    # Equivalent period = the same days 52 weeks earlier, so that weekdays line up (design).
+    year_shift_days: int = 364
+    # Tele-read early warning: abnormal on most of the last N days in a row (Techem: "2 à 3 jours de consommation
+    # anormale d'affilée", §1.2) [S]; the median day decides, so one exceptional day (a pool) does not.
+    consecutive_days: int = 3
+    # Fallback reference ("à défaut"): mean daily volume of the zone's comparable dwellings over this many days
+    # (design). The law asks for dwellings "de taille et de caractéristiques comparables" [S]: comparable means the
+    # same value of this registry tag (e.g. rooms or occupants); dwellings without it get no fallback reference,
+    # since a zone's mean flags every large household (measured: ~8 % of dwellings a week in the simulated city).
+    zone_reference_days: int = 7
+    comparable_tag: str = "dwelling_size"
+    notice_window_months: int = 1  # the subscriber's one-month window after the notice [S]
+    sanitation_cap_factor: float = 1.0  # assainissement capped at the average consumption (R2224-19-2) [S]
+    # --- district (DMA) balance and minimum night flow (§1.3) ---
+    mnf_start_hour: int = 2  # MNF window 02:00–04:00 local (Water 2024, 16(24):3642) [S]
+    mnf_end_hour: int = 4
+    mnf_baseline_nights: int = 7  # UKWIR 99/WM/08/21: rolling 7-day 20th percentile of the nightly minimum [S]
+    mnf_percentile: float = 20.0
+    mnf_min_nights: int = 3  # nights of baseline needed before alerting (design)
+    # A rise is alarming beyond the legitimate night use the district's customers could explain (SANFLOW, §1.3) [S]:
+    # 6 % of the population active at night, 10 L per cistern (counted per dwelling: at least one occupant),
+    # 50 L/h per small non-domestic user.
+    night_active_share: float = 0.06
+    cistern_l: float = 10.0
+    non_domestic_night_lph: float = 50.0
+    # Zone rules (night flow, balance) wait this long after a period for late uplinks (design).
+    lateness_s: float = 7200.0
+
+
+class QualityCheck(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Data-quality checks of one quantity (`[health.quality.<quantity key>]`); None switches a check off."""
+
+    min: float | None = None  # physical range: a reading outside it is flagged `range`
+    max: float | None = None
+    flat_s: float | None = None  # a reading unchanged (± flat_tolerance) this long: `flat` (a stuck sensor)
+    flat_tolerance: float = 0.0
+    spike: float | None = None  # |reading − previous| above this, back within it at the next reading: `spike`
+    spike_window_s: float = 3600.0  # only between readings this close
+
+
+def _default_quality() -> dict[str, QualityCheck]:
+    """[U] design defaults (domain-rules.md §7.2 asks for range, flat line and spikes; no standard gives numbers):
+    ranges are the sensors' datasheet ranges (SHT3x-class T/RH: −40…125 °C, 0…100 %RH; optical PM counters
+    0…1000 µg/m³), flat lines are hours without any change of a quantity that always varies."""
+    return {
+        "air.temperature": QualityCheck(min=-40.0, max=60.0, flat_s=6 * 3600.0, spike=10.0),
+        "air.humidity": QualityCheck(min=0.0, max=100.0, flat_s=12 * 3600.0, spike=30.0),
+        "air.pm10": QualityCheck(min=0.0, max=1000.0, flat_s=12 * 3600.0),
+        "air.pm2_5": QualityCheck(min=0.0, max=1000.0, flat_s=12 * 3600.0),
+        "air.no2": QualityCheck(min=0.0, max=2000.0, flat_s=12 * 3600.0),
+        "water.level": QualityCheck(min=-5.0, max=30.0),
+    }
+
+
+class HealthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """[health] Device and network health rules (domain-rules.md §7; `clapas.detectors.health`)."""
+
+    enabled: bool = True
+    # --- silent devices (§7.2) ---
+    check_interval_s: float = 300.0  # design: silence and gateways are checked on this grid of stream time
+    silent_factor: float = 3.0  # §7.2 proposal [U]: silent after 3 missed uplinks (> 3·T)
+    silent_grace_share: float = 0.05  # design: clocks and transmit delays, capped at one check
+    learn_uplinks: int = 20  # §7.2 proposal [U]: T = median inter-arrival of the last 20 uplinks
+    learn_min_uplinks: int = 5  # design: fewer intervals than this teach nothing
+    never_seen_after_s: float = 86400.0  # design: a registered device unheard this long after the stream began
+    # --- gateways (§7.2) ---
+    stats_interval_s: float = 30.0  # Gateway Bridge `stats_interval="30s"` [S-code]
+    offline_factor: float = 2.0  # ChirpStack: offline when now − last_seen > 2 × stats_interval (gateway.rs) [S-code]
+    debounce_checks: int = 2  # §7.2 proposal [U]: offline only if it holds ≥ 2 checks (§7.5 flapping gateways)
+    gateway_check_s: float = 30.0  # design: gateways are checked every stats interval of stream time
+    heard_window_s: float = 7 * 86400.0  # §7.2 proposal [U]: blast radius from 7 days of rx_info[]
+    # --- batteries (§7.3) ---
+    devstatus_low_percent: float = 20.0  # §7.3 proposal [U]: DevStatus < 20 %
+    chemistry_tag: str = "battery_chemistry"  # device tag naming the cell; default below
+    default_chemistry: str = "li-socl2"
+    # chemistry → (warn V, critical V): Li-SOCl2 3.6 V cell, §7.3 proposal [U] (Tadiran LTC: 3.6 V operating);
+    # Li-MnO2 3 V: RadioBridge "battery low" below 2.75 V, transmission stops below 2.54 V [S]
+    voltage_thresholds: dict[str, list[float]] = msgspec.field(
+        default_factory=lambda: {"li-socl2": [3.3, 3.1], "li-mno2": [2.75, 2.54]})
+    voltage_window_s: float = 86400.0  # §7.3: V_mean24h
+    knee_drop_v: float = 0.1  # [U] §7.3 "flat then falls fast": the 24-h mean this far below the plateau warns
+    trend_window_s: float = 30 * 86400.0  # §7.3 proposal [U]: the 30-day slope …
+    forecast_horizon_s: float = 60 * 86400.0  # … reaching the threshold within 60 days
+    trend_min_s: float = 3 * 86400.0  # design: a slope needs this much history
+    # --- radio (§7.1) ---
+    degrading_margin_db: float = 10.0  # 7-day median < 10 dB: ChirpStack's ADR installation margin [S-code]
+    degrading_drop_db: float = 6.0  # §7.1 proposal [U]: ≥ 6 dB below the 30-day median
+    critical_margin_db: float = 3.0  # §7.1 proposal [U]
+    sf12_critical_margin_db: float = 5.0  # §7.1 proposal [U]: SF12 (no faster rate to fall back on) with < 5 dB
+    short_days: int = 7  # §7.1: the 7-day …
+    long_days: int = 30  # … and the 30-day medians
+    radio_min_days: int = 2  # design: days of margins before the radio state is judged
+    # --- data quality (§7.2) ---
+    clock_skew_s: float = 120.0  # §7.2 proposal [U]: |t_payload − t_rx| > 120 s ⇒ SUSPECT
+    quality: dict[str, QualityCheck] = msgspec.field(default_factory=_default_quality)
+
+
+class WebhookSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """POST each alert event as JSON to one URL (`clapas.alerts.notifiers.webhook`)."""
+
+    url: str = ""  # empty: no webhook
+    # The body is signed: X-Clapas-Signature: sha256=<hex HMAC-SHA256 of the body with this secret>.
+    secret: str = ""
+    timeout_s: float = 10.0
+    # Which rules it notifies: comma-separated patterns ("water.*,air.alert"); "*" all.
+    rules: str | list[str] = "*"
+
+
+class AlertMqttSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Publish each alert event to an MQTT broker (Node-RED flows subscribe to it)."""
+
+    url: str = ""  # mqtt://user:password@host:port (mqtts:// for TLS); empty: no MQTT notifier
+    # Placeholders: {rule}, {subject}, {event}, {severity}, {zone}
+    topic: str = "clapas/alerts/{rule}/{subject}"
+    qos: int = 1  # 1: the broker acknowledges each publication before it counts as delivered
+    client_id: str = "clapas-alerts"
+    timeout_s: float = 10.0
+    rules: str | list[str] = "*"
+
+
+class EmailSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Mail each alert event over SMTP."""
+
+    host: str = ""  # empty: no email
+    port: int = 587
+    from_: str = msgspec.field(default="clapas@localhost", name="from")
+    to: str | list[str] = ""  # comma-separated addresses
+    starttls: bool = True
+    user: str = ""
+    password: str = ""  # better from CLAPAS_ALERTS_EMAIL_PASSWORD than in the file
+    timeout_s: float = 30.0
+    rules: str | list[str] = "*"
+
+
+class AlertSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Detectors, the alert lifecycle and the delivery of notifications (`clapas.alerts`)."""
+
+    # Run the detectors on the stored stream and keep their alerts (clapas run / demo).
+    enabled: bool = True
+    # Which alert events are notified (comments never are): opened, acknowledged, resolved.
+    events: str | list[str] = "opened,acknowledged,resolved"
+    # Delivery attempts of one notification before it is kept as dead (listed at /api/v1/notifications?status=dead).
+    # 10: the attempts span about 85 min, so that a receiver down for an hour gets every event afterwards, in order
+    # (bench/faults.py; with 8 they span about 21 min and an hour's outage dead-letters them).
+    max_attempts: int = 10
+    # Retries wait retry_base_s × 2^(attempt−1), at most retry_max_s: 10 s, 20 s, 40 s … about 85 min in all.
+    retry_base_s: float = 10.0
+    retry_max_s: float = 3600.0
+    # How often the outbox is looked at for due notifications.
+    poll_interval_s: float = 1.0
+    # Where the dashboard is reachable by the people notified (links in emails); empty: no link.
+    public_url: str = ""
+    webhook: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
+    mqtt: AlertMqttSettings = msgspec.field(default_factory=AlertMqttSettings)
+    email: EmailSettings = msgspec.field(default_factory=EmailSettings)
+
+
 class CharterSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """The data charter (../shared/domain-rules.md §8): who may see what. Roles: `clapas.charter.roles`."""
 
@@ -215,7 +540,6 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     flood: FloodSettings = msgspec.field(default_factory=FloodSettings)
     codecs: CodecSettings = msgspec.field(default_factory=CodecSettings)
     alerts: AlertSettings = msgspec.field(default_factory=AlertSettings)
-    web: WebSettings = msgspec.field(default_factory=WebSettings)
     # The data charter (issue 10): roles and the anonymous grant; how callers authenticate; the audit log.
     charter: CharterSettings = msgspec.field(default_factory=CharterSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
@@ -338,8 +662,6 @@ def _check(s: Settings) -> None:
         raise ConfigError(f"http port out of range: {s.http.port} (CLAPAS_HTTP_PORT)")
     _check_web(s.web)
     _check_health(s.health)
-    if s.web.language not in ("fr", "en"):
-        raise ConfigError(f"web.language must be fr or en, got {s.web.language[:20]!r} (CLAPAS_WEB_LANGUAGE)")
     a = s.alerts
     if a.max_attempts < 1 or a.retry_base_s <= 0 or a.retry_max_s < a.retry_base_s or a.poll_interval_s <= 0:
         raise ConfigError("alerts: max_attempts ≥ 1, retry_base_s > 0, retry_max_s ≥ retry_base_s, "
@@ -382,7 +704,9 @@ def names(value: str | list[str]) -> list[str]:
 
 
 def _check_web(w: WebSettings) -> None:
-    """[web]: a tile URL is an http(s) template naming {z}, {x} and {y}; a zoom a slippy map knows."""
+    """[web]: a tile URL is an http(s) template naming {z}, {x} and {y}; a zoom a slippy map knows; fr or en."""
+    if w.language not in ("fr", "en"):
+        raise ConfigError(f"web.language must be fr or en, got {w.language[:20]!r} (CLAPAS_WEB_LANGUAGE)")
     if w.tile_url and (not w.tile_url.startswith(("http://", "https://", "/"))
                        or not all(p in w.tile_url for p in ("{z}", "{x}", "{y}"))):
         raise ConfigError(f"[web] tile_url must be http(s)://…/{{z}}/{{x}}/{{y}}… (or a path on this server), got "

@@ -39,7 +39,8 @@ def test_anonymous_gets_the_public_settings_only(served: tuple[TestClient, dict[
     client, _ = served
     r = client.get("/api/v1/web/config")
     assert r.status_code == 200
-    assert r.json() == {"tile_url": TILES, "tile_attribution": "© Ville <b>", "tile_max_zoom": 19}
+    assert r.json() == {"tile_url": TILES, "tile_attribution": "© Ville <b>", "tile_max_zoom": 19,
+                        "language": "fr"}
     assert set(r.json()) == set(msgspec.structs.asdict(WebSettings()))
     assert "s3cr3t" not in r.text
 
