@@ -24,7 +24,8 @@ router = APIRouter(prefix="/api/v1", default_response_class=JSONResponse, tags=[
 @router.get("/web/config", summary="The dashboard's settings ([web]): tile layer of the maps")
 async def web_config(request: Request, caller: Annotated[Caller, serves(OPEN)]) -> Response:
     """`tile_url` (empty: no tiles, the maps draw only the city's zones and devices), `tile_attribution`,
-    `tile_max_zoom`, and the city's `language`. The same answer for every caller: these settings are public. `async`: it reads memory only,
-    so it needs no worker thread and answers at once while the page's reports wait for the store."""
+    `tile_max_zoom`, and the city's `language`. The same answer for every caller: these settings are public.
+    `async`: it reads memory only, so it needs no worker thread and answers at once while the page's reports wait
+    for the store."""
     web = getattr(request.app.state.settings, "web", None) or WebSettings()
     return JSONResponse(msgspec.structs.asdict(web))
