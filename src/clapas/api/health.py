@@ -1,9 +1,10 @@
-"""Fleet health routes (issue 13): the summary of what the health rules found, and the maintenance list.
+"""Fleet health routes (issue 13): the summary of what the health rules found, the maintenance list, each device's
+state (ok, late, silent, never seen) and a device's own health.
 
-Both read the store only: the open `health.*` alerts (the rules' findings, with their evidence) and the registry
-(kind, zone, place). Health is the network team's operational data, restricted: it names devices and where they
-are. A personal device (a dwelling's meter) is counted for every caller of the route but listed, with its EUI,
-only to a caller who may read personal data.
+All read the store only: the open `health.*` alerts (the rules' findings, with their evidence), the registry
+(kind, zone, place, last heard) and the journal (learned intervals). Health is the network team's operational data,
+restricted: it names devices and where they are. A device the caller may not read (a dwelling's meter, personal) is
+counted for every caller of the route but listed, with its EUI, only to a caller who may read its class.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter, defaultdict
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -18,8 +20,14 @@ from starlette.responses import Response
 
 from clapas.api import JSONResponse
 from clapas.api.access import serves
-from clapas.api.rest import _utc
-from clapas.charter import PERSONAL, READ_SCOPE, RESTRICTED, Caller
+from clapas.api.charter import refused
+from clapas.api.errors import ApiError, errors
+from clapas.api.rest import _eui, _time, _utc
+from clapas.charter import RESTRICTED, Caller, most_restrictive
+from clapas.charter.classes import Classifier
+from clapas.config import Settings
+from clapas.indices.health import LATE
+from clapas.reports import health as rep
 from clapas.store.base import Store
 
 router = APIRouter(prefix="/api/v1", default_response_class=JSONResponse, tags=["health"])
@@ -36,23 +44,37 @@ CSV_COLUMNS = ("eui", "name", "kind", "zone", "lat", "lon", "problem", "severity
                "forecast_date")
 
 
-def _findings(store: Store, caller: Caller) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], int]:
+def _classes(settings: Settings | None) -> Classifier:
+    return Classifier(getattr(settings, "charter", None))
+
+
+def _listable(caller: Caller, classes: Classifier, d: dict[str, Any] | None) -> bool:
+    """Whether a device may be named to the caller: health is restricted, and a device's own class may be more."""
+    return d is None or caller.may_read(most_restrictive(RESTRICTED, classes.device(d)))
+
+
+def _findings(store: Store, caller: Caller, classes: Classifier | None = None,
+              ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], int]:
     """(open health alerts the caller may see, the registry by EUI, how many were withheld)."""
+    classes = classes or _classes(None)
     alerts = store.alerts(states=("open", "acknowledged"), rule_prefix="health.", limit=MAX_ALERTS)
     devices = {d["eui"]: d for d in store.devices(limit=10_000_000)}
-    personal = caller.can(READ_SCOPE[PERSONAL])
     seen, withheld = [], 0
     for a in alerts:
         d = devices.get(a["subject"])
-        if d is not None and (d.get("data_class") or "open") == PERSONAL and not personal:
+        if not _listable(caller, classes, d):
             withheld += 1
             a = {**a, "withheld": True}
         seen.append(a)
     return seen, devices, withheld
 
 
-def summary(store: Store, caller: Caller, limit: int = 1000) -> dict[str, Any]:
-    alerts, devices, withheld = _findings(store, caller)
+def summary(store: Store, caller: Caller, limit: int = 1000, settings: Settings | None = None,
+            at: datetime | None = None) -> dict[str, Any]:
+    """The fleet summary; `at` (default now) is when device states (late, silent…) are judged."""
+    settings = settings or Settings()
+    classes = _classes(settings)
+    alerts, devices, withheld = _findings(store, caller, classes)
     by_rule: Counter[str] = Counter()
     by_kind: dict[str, Counter[str]] = defaultdict(Counter)
     by_zone: dict[str, Counter[str]] = defaultdict(Counter)
@@ -75,16 +97,35 @@ def summary(store: Store, caller: Caller, limit: int = 1000) -> dict[str, Any]:
                            "severity": a["severity"], "since": _utc(a["opened_at"]), "why": a["message"]})
     stale = sum(1 for a in store.alerts(states=("open", "acknowledged"), limit=MAX_ALERTS)
                 if a.get("stale_since") is not None)
-    return {"devices": len(devices), "problems": dict(by_rule),
+    at = at or datetime.now(UTC)
+    states = rep.device_states(store, settings.health, settings.profiles, at, list(devices.values()))
+    late: list[dict[str, Any]] = []
+    late_withheld = 0
+    for r in states:
+        if r["state"] != LATE:
+            continue
+        by_rule["late"] += 1
+        by_kind[r["kind"]]["late"] += 1
+        by_zone[r["zone"]]["late"] += 1
+        if not _listable(caller, classes, devices.get(r["eui"])):
+            late_withheld += 1
+        elif len(late) < limit:
+            late.append(_state_out(r))
+    return {"devices": len(devices), "at": at, "problems": dict(by_rule),
+            "device_states": rep.state_counts(states),
             "by_kind": {k: dict(v) for k, v in sorted(by_kind.items())},
             "by_zone": {z: dict(v) for z, v in sorted(by_zone.items())},
-            "gateways": gateways, "listed": listed, "withheld": withheld,
+            "gateways": gateways, "listed": listed, "late": late, "withheld": withheld + late_withheld,
             "stale_alerts": stale}
 
 
-def maintenance_csv(store: Store, caller: Caller) -> str:
+def _state_out(r: dict[str, Any]) -> dict[str, Any]:
+    return {k: (_utc(v) if isinstance(v, datetime) else v) for k, v in r.items()}
+
+
+def maintenance_csv(store: Store, caller: Caller, settings: Settings | None = None) -> str:
     """What to visit, where, why and since when: one row per open health finding, oldest first."""
-    alerts, devices, _ = _findings(store, caller)
+    alerts, devices, _ = _findings(store, caller, _classes(settings))
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
@@ -103,15 +144,18 @@ def maintenance_csv(store: Store, caller: Caller) -> str:
 def fleet_health(request: Request, caller: Restricted,
                  limit: Annotated[int, Query(ge=0, le=100_000, description="devices listed at most")] = 1000,
                  format: Annotated[Literal["json", "csv"], Query(description="csv: the maintenance list")] = "json",
+                 at: Annotated[str | None, Query(description="ISO 8601: when device states are judged (default "
+                                                             "now)")] = None,
                  ) -> Response:
-    """Counts of each problem by device kind and zone, the offline gateways with their orphaned devices, the
-    devices needing a visit (`listed`), and how many other alerts are open. `format=csv` is the maintenance list
-    (what to visit, where, why, since when), as at `/api/v1/health/maintenance.csv`."""
+    """Counts of each problem by device kind and zone (`late` included: devices past 1.5 × their interval, no
+    alert), devices per state (`device_states`), the offline gateways with their orphaned devices, the devices
+    needing a visit (`listed`), the late ones (`late`), and how many other alerts are stale. `format=csv` is the
+    maintenance list (what to visit, where, why, since when), as at `/api/v1/health/maintenance.csv`."""
     store: Store = request.app.state.store
     if format == "csv":
         return _csv(request, store, caller)
-    body = summary(store, caller, limit)
-    request.state.audit_rows = len(body["listed"])
+    body = summary(store, caller, limit, request.app.state.settings, _time(at, "at"))
+    request.state.audit_rows = len(body["listed"]) + len(body["late"])
     request.state.audit_class = RESTRICTED
     return JSONResponse(body)
 
@@ -124,8 +168,78 @@ def maintenance(request: Request, caller: Restricted) -> Response:
 
 
 def _csv(request: Request, store: Store, caller: Caller) -> Response:
-    text = maintenance_csv(store, caller)
+    text = maintenance_csv(store, caller, request.app.state.settings)
     request.state.audit_rows = text.count("\n") - 1
     request.state.audit_class = RESTRICTED
     return Response(text, media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="maintenance.csv"'})
+
+
+def device_states(store: Store, caller: Caller, settings: Settings, at: datetime, *, state: str | None = None,
+                  kind: str | None = None, zone: str | None = None, limit: int = 1000) -> dict[str, Any]:
+    """Devices per state (all counted) and those of `state` the caller may see (listed)."""
+    classes = _classes(settings)
+    devices = store.devices(kind=kind, zone=zone, limit=10_000_000)
+    by_eui = {d["eui"]: d for d in devices}
+    rows = rep.device_states(store, settings.health, settings.profiles, at, devices)
+    listed, withheld = [], 0
+    for r in rows:
+        if state is not None and r["state"] != state:
+            continue
+        if not _listable(caller, classes, by_eui[r["eui"]]):
+            withheld += 1
+        elif len(listed) < limit:
+            listed.append(_state_out(r))
+    return {"at": at, "counts": rep.state_counts(rows), "devices": listed, "withheld": withheld}
+
+
+@router.get("/health/devices", summary="Each device's state: ok, late, silent, never seen, unknown",
+            responses=errors(422))
+def list_device_states(
+        request: Request, caller: Restricted,
+        state: Annotated[Literal["ok", "late", "silent", "never_seen", "unknown"] | None,
+                         Query(description="only devices in this state")] = None,
+        kind: Annotated[str | None, Query(description="device kind")] = None,
+        zone: Annotated[str | None, Query(description="zone id")] = None,
+        at: Annotated[str | None, Query(description="ISO 8601: when states are judged (default now)")] = None,
+        limit: Annotated[int, Query(ge=0, le=100_000, description="devices listed at most")] = 1000) -> Response:
+    """Counts per state of every device (kind/zone filters apply), and the devices listed with what their state
+    was judged on: last heard, the interval T and where it comes from (profile, registry, learned), when they turn
+    (or turned) late (1.5·T) and silent (3·T), and the offline gateway they are orphaned by."""
+    store: Store = request.app.state.store
+    body = device_states(store, caller, request.app.state.settings, _time(at, "at") or datetime.now(UTC),
+                         state=state, kind=kind, zone=zone, limit=limit)
+    request.state.audit_rows = len(body["devices"])
+    request.state.audit_class = RESTRICTED
+    return JSONResponse(body)
+
+
+def device_health(store: Store, caller: Caller, settings: Settings, eui: str, at: datetime) -> dict[str, Any]:
+    """One device's health: its state, its open health alerts."""
+    d = store.device(eui)
+    if d is None:
+        raise ApiError(404, f"unknown device {eui!r}")
+    if not _listable(caller, _classes(settings), d):
+        raise refused(_classes(settings).device(d), caller)
+    [row] = rep.device_states(store, settings.health, settings.profiles, at, [d])
+    alerts = [a for a in store.alerts(states=("open", "acknowledged"), rule_prefix="health.", device=eui,
+                                      limit=1000)]
+    return {**_state_out(row), "at": at,
+            "alerts": [{"id": a["id"], "rule": a["rule"], "severity": a["severity"], "since": _utc(a["opened_at"]),
+                        "why": a["message"], "evidence": a["evidence"]} for a in alerts]}
+
+
+@router.get("/health/devices/{eui}", summary="One device's health", responses=errors(401, 403, 404, 422))
+def get_device_health(
+        request: Request, caller: Restricted, eui: str,
+        at: Annotated[str | None, Query(description="ISO 8601: when the state is judged (default now)")] = None,
+        ) -> Response:
+    """The device's state (ok, late, silent, never seen, unknown) with what it was judged on, and its open
+    health alerts. 403 when the caller may not read the device's class (a dwelling's meter)."""
+    store: Store = request.app.state.store
+    body = device_health(store, caller, request.app.state.settings, _eui(eui),
+                         _time(at, "at") or datetime.now(UTC))
+    request.state.audit_rows = 1
+    request.state.audit_class = RESTRICTED
+    request.state.audit_subjects = [body["eui"]]
+    return JSONResponse(body)
