@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter, defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -222,9 +222,11 @@ def device_health(store: Store, caller: Caller, settings: Settings, eui: str, at
     if not _listable(caller, _classes(settings), d):
         raise refused(_classes(settings).device(d), caller)
     [row] = rep.device_states(store, settings.health, settings.profiles, at, [d])
+    since = at - timedelta(seconds=settings.health.heard_window_s)
     alerts = [a for a in store.alerts(states=("open", "acknowledged"), rule_prefix="health.", device=eui,
                                       limit=1000)]
     return {**_state_out(row), "at": at,
+            "gateways": [_state_out(g) for g in store.device_gateways(eui, since)],
             "alerts": [{"id": a["id"], "rule": a["rule"], "severity": a["severity"], "since": _utc(a["opened_at"]),
                         "why": a["message"], "evidence": a["evidence"]} for a in alerts]}
 
@@ -234,12 +236,98 @@ def get_device_health(
         request: Request, caller: Restricted, eui: str,
         at: Annotated[str | None, Query(description="ISO 8601: when the state is judged (default now)")] = None,
         ) -> Response:
-    """The device's state (ok, late, silent, never seen, unknown) with what it was judged on, and its open
-    health alerts. 403 when the caller may not read the device's class (a dwelling's meter)."""
+    """The device's state (ok, late, silent, never seen, unknown) with what it was judged on, the gateways that
+    heard it in the last 7 days (`heard_window_s`), and its open health alerts. 403 when the caller may not read
+    the device's class (a dwelling's meter)."""
     store: Store = request.app.state.store
     body = device_health(store, caller, request.app.state.settings, _eui(eui),
                          _time(at, "at") or datetime.now(UTC))
     request.state.audit_rows = 1
     request.state.audit_class = RESTRICTED
     request.state.audit_subjects = [body["eui"]]
+    return JSONResponse(body)
+
+
+def _offline(store: Store) -> dict[str, dict[str, Any]]:
+    """Open gateway incidents by gateway id."""
+    return {a["subject"]: a for a in store.alerts(states=("open", "acknowledged"), rule="health.gateway_offline",
+                                                  limit=MAX_ALERTS)}
+
+
+def _gateway_id(raw: str) -> str:
+    gid = raw.strip().lower()
+    if not gid or len(gid) > 64:
+        raise ApiError(422, "a gateway id is 1 to 64 characters")
+    return gid
+
+
+def gateways(store: Store, settings: Settings, at: datetime) -> dict[str, Any]:
+    """Every gateway that heard a device in the blast-radius window, with its counts and its incident if any."""
+    since = at - timedelta(seconds=settings.health.heard_window_s)
+    offline = _offline(store)
+    rows = {g["gateway"]: {**g, "offline_since": None} for g in store.gateways_heard(since)}
+    for gid, a in offline.items():
+        row = rows.setdefault(gid, {"gateway": gid, "devices": 0, "only_by_it": 0, "last_heard": None})
+        row["offline_since"] = a["opened_at"]
+    return {"at": at, "since": since, "gateways": [_state_out(rows[g]) for g in sorted(rows)]}
+
+
+@router.get("/gateways", summary="Gateways: devices heard, devices heard only by each, incidents",
+            responses=errors(422))
+def list_gateways(request: Request, caller: Restricted,
+                  at: Annotated[str | None, Query(description="ISO 8601 (default now)")] = None) -> Response:
+    """Each gateway that heard a device in the last 7 days (`heard_window_s`, from the uplinks' rxInfo) or has an
+    open `health.gateway_offline` incident: how many devices it heard, how many only it heard (a blast radius),
+    when it last heard one, since when it is offline. Counts only: no device is named."""
+    body = gateways(request.app.state.store, request.app.state.settings, _time(at, "at") or datetime.now(UTC))
+    request.state.audit_rows = len(body["gateways"])
+    request.state.audit_class = RESTRICTED
+    return JSONResponse(body)
+
+
+def gateway_devices(store: Store, caller: Caller, settings: Settings, gateway: str, at: datetime,
+                    limit: int = 10_000) -> dict[str, Any]:
+    """The devices a gateway heard in the window; those the caller may not read counted, not listed."""
+    classes = _classes(settings)
+    since = at - timedelta(seconds=settings.health.heard_window_s)
+    heard = store.gateway_devices(gateway, since)
+    incident = _offline(store).get(gateway)
+    if not heard and incident is None:
+        raise ApiError(404, f"no device heard by gateway {gateway!r} since {since.isoformat()}")
+    registry = {d["eui"]: d for d in store.devices(euis=[h["eui"] for h in heard], limit=len(heard) or 1)}
+    listed, withheld = [], 0
+    for h in heard:
+        d = registry.get(h["eui"])
+        if not _listable(caller, classes, d):
+            withheld += 1
+            continue
+        if len(listed) < limit:
+            d = d or {}
+            listed.append({"eui": h["eui"], "name": d.get("name") or "", "kind": d.get("kind") or "",
+                           "zone": d.get("zone") or "", "lat": d.get("lat"), "lon": d.get("lon"),
+                           "first_heard": h["first_heard"], "last_heard": h["last_heard"], "last_snr": h["last_snr"],
+                           "gateways": int(h["gateways"]), "only_this_gateway": int(h["gateways"]) == 1})
+    n = Counter(min(int(h["gateways"]), 3) for h in heard)
+    return {"gateway": gateway, "at": at, "since": since,
+            "offline_since": incident["opened_at"] if incident else None,
+            "counts": {"heard": len(heard), "only_this_gateway": n[1], "one_other_gateway": n[2]},
+            "devices": [_state_out(r) for r in listed], "withheld": withheld}
+
+
+@router.get("/gateways/{gateway}/devices", summary="The devices a gateway hears", responses=errors(404, 422))
+def list_gateway_devices(
+        request: Request, caller: Restricted, gateway: str,
+        at: Annotated[str | None, Query(description="ISO 8601 (default now)")] = None,
+        limit: Annotated[int, Query(ge=0, le=100_000, description="devices listed at most")] = 10_000) -> Response:
+    """The devices the gateway heard in the last 7 days (`heard_window_s`, from the uplinks' rxInfo), with when
+    it first and last heard each, the SNR of the last uplink it heard, how many gateways heard the device in the
+    window and whether this one is its only one (it is orphaned if the gateway fails). A device the caller may not
+    read (a dwelling's meter) is counted (`counts`, `withheld`), not listed. 404 when the gateway heard nothing in
+    the window and has no open incident."""
+    store: Store = request.app.state.store
+    body = gateway_devices(store, caller, request.app.state.settings, _gateway_id(gateway),
+                           _time(at, "at") or datetime.now(UTC), limit)
+    request.state.audit_rows = len(body["devices"])
+    request.state.audit_class = RESTRICTED
+    request.state.audit_subjects = [d["eui"] for d in body["devices"]]
     return JSONResponse(body)
