@@ -288,6 +288,11 @@ class HealthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     short_days: int = 7  # §7.1: the 7-day …
     long_days: int = 30  # … and the 30-day medians
     radio_min_days: int = 2  # design: days of margins before the radio state is judged
+    # --- frame counters (§7.4) ---
+    # LoRaWAN ≤ 1.0.3 MAX_FCNT_GAP (Lora-net/LoRaMac-node#138) [S]: a jump beyond it starts a new segment, and a
+    # 16-bit counter falling from its last 16,384 values to a small one within it is a roll-over, not a reset
+    fcnt_max_gap: int = 16_384
+    frame_window_s: float = 7 * 86400.0  # design: the frame loss served per device, over its last 7 days
     # --- data quality (§7.2) ---
     clock_skew_s: float = 120.0  # §7.2 proposal [U]: |t_payload − t_rx| > 120 s ⇒ SUSPECT
     quality: dict[str, QualityCheck] = msgspec.field(default_factory=_default_quality)

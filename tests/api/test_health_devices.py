@@ -113,3 +113,24 @@ def test_a_personal_device_is_counted_not_listed_without_the_scope(city: Store) 
     assert {d["eui"] for d in states["devices"]} == {LATE_, LEARNED} and states["withheld"] == 1
     assert states["counts"]["late"] == 3
     assert METER not in {d["eui"] for d in fleet["late"]} and fleet["device_states"]["late"] == 3
+
+
+def test_frame_loss_per_segment_on_the_device_route(store: Store) -> None:
+    eui = "70b3d50000000150"
+    store.upsert_devices([Device(eui=eui, kind="weather_station", expected_interval_s=60)])
+    missing = {5, 17, 23, 42, 43, 44, 60, 71, 88, 99}
+    b, t = Batch(), AT - timedelta(hours=3)
+    for f in (f for f in range(1, 101) if f not in missing):
+        uplink(b, eui, t + timedelta(minutes=f), f_cnt=f)
+    uplink(b, eui, t + timedelta(minutes=100, seconds=10), f_cnt=100, dedup="again", status=DUPLICATE)
+    for k, f in enumerate((0, 1, 3)):  # a reboot: the counter starts again
+        uplink(b, eui, t + timedelta(minutes=120 + k), f_cnt=f)
+    uplink(b, eui, AT - timedelta(days=8), f_cnt=5000)  # before the 7-day window
+    store.write(b)
+    with TestClient(as_local(create_app(store, Settings()))) as c:
+        frames = c.get(f"/api/v1/health/devices/{eui}", params={"at": AT.isoformat()}).json()["frames"]
+    assert [(s["first_fcnt"], s["last_fcnt"], s["received"], s["lost"], s["ended_by"]) for s in frames["segments"]] \
+        == [(1, 100, 90, 10, "reset"), (0, 3, 3, 1, None)]
+    assert frames["segments"][0]["loss"] == 0.1 and frames["resets"] == 1 and frames["retransmissions"] == 0
+    assert (frames["uplinks"], frames["received"], frames["expected"], frames["lost"]) == (93, 93, 104, 11)
+    assert frames["loss"] == round(11 / 104, 4)

@@ -6,7 +6,7 @@ import msgspec
 import pytest
 
 from clapas.config import HealthSettings
-from clapas.indices.health import LATE, NEVER_SEEN, OK, SILENT, UNKNOWN, device_state
+from clapas.indices.health import LATE, NEVER_SEEN, OK, SILENT, UNKNOWN, device_state, frame_segments
 
 T = 600.0
 
@@ -35,3 +35,44 @@ def test_late_must_come_before_silent() -> None:
         device_state(10.0, T, late_factor=4.0, silent_factor=3.0)
     with pytest.raises(msgspec.ValidationError, match="late comes before silent"):
         msgspec.convert({"late_factor": 3.5}, HealthSettings)
+
+
+# --- frame counters (§7.4) ---
+def frames(fcnts: list[int], max_gap: int = 16_384):
+    return frame_segments([(float(i), f) for i, f in enumerate(fcnts)], max_gap)
+
+
+def test_ten_missing_of_a_hundred_is_ten_percent() -> None:
+    missing = {5, 17, 23, 42, 43, 44, 60, 71, 88, 99}
+    [seg], counts = frames([f for f in range(1, 101) if f not in missing])
+    assert (seg.first, seg.last, seg.received, seg.expected) == (1, 100, 90, 100)
+    assert seg.loss == pytest.approx(0.10) and counts["resets"] == 0
+
+
+def test_a_reset_starts_a_new_segment_never_a_negative_loss() -> None:
+    segs, counts = frames([*range(50, 60), *range(0, 5)])
+    assert [(s.first, s.last, s.received) for s in segs] == [(50, 59, 10), (0, 4, 5)]
+    assert [s.ended_by for s in segs] == ["reset", None] and counts["resets"] == 1
+    assert all(s.loss == 0.0 for s in segs)
+
+
+def test_retransmissions_are_counted_apart() -> None:
+    [seg], counts = frames([1, 2, 2, 2, 3, 5])
+    assert (seg.received, seg.expected, counts["retransmissions"]) == (4, 5, 2)
+
+
+def test_a_16_bit_roll_over_continues_the_segment() -> None:
+    [seg], counts = frames([65_533, 65_534, 65_535, 0, 2, 3])  # 1 lost across the roll-over
+    assert (seg.first, seg.last, seg.received, seg.expected) == (65_533, 65_539, 6, 7)
+    assert counts == {"retransmissions": 0, "resets": 0, "jumps": 0, "rollovers": 1}
+    [seg], _ = frames([70_000, 70_001])  # a 32-bit counter past 65,535 simply grows
+    segs, counts = frames([70_001, 3])  # …and one that falls back is a reset, whatever its value
+    assert len(segs) == 2 and counts["resets"] == 1 and counts["rollovers"] == 0
+
+
+def test_a_jump_beyond_the_maximum_gap_is_a_new_segment() -> None:
+    segs, counts = frames([10, 11, 11 + 16_385, 11 + 16_386])
+    assert [s.ended_by for s in segs] == ["jump", None] and counts["jumps"] == 1
+    assert [s.loss for s in segs] == [0.0, 0.0]
+    [seg], _ = frames([10, 10 + 16_384])  # exactly the maximum gap: the same session, 16,383 lost
+    assert seg.expected == 16_385 and seg.received == 2

@@ -123,6 +123,10 @@ def _state_out(r: dict[str, Any]) -> dict[str, Any]:
     return {k: (_utc(v) if isinstance(v, datetime) else v) for k, v in r.items()}
 
 
+def _frames_out(f: dict[str, Any]) -> dict[str, Any]:
+    return {**_state_out(f), "segments": [_state_out(s) for s in f["segments"]]}
+
+
 def maintenance_csv(store: Store, caller: Caller, settings: Settings | None = None) -> str:
     """What to visit, where, why and since when: one row per open health finding, oldest first."""
     alerts, devices, _ = _findings(store, caller, _classes(settings))
@@ -227,6 +231,7 @@ def device_health(store: Store, caller: Caller, settings: Settings, eui: str, at
                                       limit=1000)]
     return {**_state_out(row), "at": at,
             "gateways": [_state_out(g) for g in store.device_gateways(eui, since)],
+            "frames": _frames_out(rep.frame_loss(store, settings.health, eui, at)),
             "alerts": [{"id": a["id"], "rule": a["rule"], "severity": a["severity"], "since": _utc(a["opened_at"]),
                         "why": a["message"], "evidence": a["evidence"]} for a in alerts]}
 
@@ -237,8 +242,9 @@ def get_device_health(
         at: Annotated[str | None, Query(description="ISO 8601: when the state is judged (default now)")] = None,
         ) -> Response:
     """The device's state (ok, late, silent, never seen, unknown) with what it was judged on, the gateways that
-    heard it in the last 7 days (`heard_window_s`), and its open health alerts. 403 when the caller may not read
-    the device's class (a dwelling's meter)."""
+    heard it in the last 7 days (`heard_window_s`), its frame loss over the last 7 days per fCnt segment
+    (`frames`: resets, roll-overs and retransmissions counted apart, §7.4), and its open health alerts. 403 when
+    the caller may not read the device's class (a dwelling's meter)."""
     store: Store = request.app.state.store
     body = device_health(store, caller, request.app.state.settings, _eui(eui),
                          _time(at, "at") or datetime.now(UTC))

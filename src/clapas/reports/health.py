@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from clapas.config import HealthSettings, ProfileSettings
-from clapas.indices.health import STATES, device_state
+from clapas.indices.health import STATES, device_state, frame_segments
 from clapas.store.base import Store
 
 SILENT_RULE, GATEWAY_RULE = "health.silent", "health.gateway_offline"
@@ -72,3 +72,18 @@ def state_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
     c = Counter(r["state"] for r in rows)
     return {s: c.get(s, 0) for s in STATES}
 
+
+
+def frame_loss(store: Store, settings: HealthSettings, eui: str, at: datetime) -> dict[str, Any]:
+    """A device's frame loss over the window before `at`, per fCnt segment (§7.4) and in total."""
+    since = at - timedelta(seconds=settings.frame_window_s)
+    ups = store.frame_counters(eui, since, at)
+    segs, counts = frame_segments(ups, settings.fcnt_max_gap)
+    received = sum(s.received for s in segs)
+    expected = sum(s.expected for s in segs)
+    return {"since": since, "uplinks": len(ups), "received": received, "expected": expected,
+            "lost": expected - received, "loss": round(1 - received / expected, 4) if expected else None, **counts,
+            "segments": [{"first_fcnt": s.first, "last_fcnt": s.last, "received": s.received,
+                          "expected": s.expected, "lost": s.expected - s.received, "loss": round(s.loss, 4),
+                          "start": datetime.fromtimestamp(s.start, UTC), "end": datetime.fromtimestamp(s.end, UTC),
+                          "ended_by": s.ended_by} for s in segs]}

@@ -107,6 +107,13 @@ class HealthTables(StoreTables):
             "WHERE g.gateway = ? AND g.last_heard >= ? ORDER BY g.dev_eui"), [since, gateway, since])
         return [_utc_times(r) for r in rows]
 
+    def frame_counters(self, eui: str, since: datetime, until: datetime) -> list[tuple[float, int]]:
+        """A device's uplinks in [since, until] as (epoch s, fCnt), in time order (duplicates left out)."""
+        rows = self._rows(self._q(
+            "SELECT j.time, j.f_cnt FROM journal j WHERE j.dev_eui = ? AND j.event = 'up' AND j.status <> 'duplicate' "
+            "AND j.f_cnt IS NOT NULL AND j.time >= ? AND j.time <= ? ORDER BY j.time, j.id"), [eui, since, until])
+        return [(r["time"].timestamp(), int(r["f_cnt"])) for r in rows]
+
     def gateways_heard(self, since: datetime) -> list[dict[str, Any]]:
         """Each gateway that heard a device since `since`: {gateway, devices, only_by_it (devices no other gateway
         heard since), last_heard}, by id."""
