@@ -232,6 +232,7 @@ def device_health(store: Store, caller: Caller, settings: Settings, eui: str, at
     return {**_state_out(row), "at": at,
             "gateways": [_state_out(g) for g in store.device_gateways(eui, since)],
             "frames": _frames_out(rep.frame_loss(store, settings.health, eui, at)),
+            "clock": _state_out(c) if (c := rep.clock(store, settings.health, d, at)) is not None else None,
             "alerts": [{"id": a["id"], "rule": a["rule"], "severity": a["severity"], "since": _utc(a["opened_at"]),
                         "why": a["message"], "evidence": a["evidence"]} for a in alerts]}
 
@@ -243,8 +244,9 @@ def get_device_health(
         ) -> Response:
     """The device's state (ok, late, silent, never seen, unknown) with what it was judged on, the gateways that
     heard it in the last 7 days (`heard_window_s`), its frame loss over the last 7 days per fCnt segment
-    (`frames`: resets, roll-overs and retransmissions counted apart, §7.4), and its open health alerts. 403 when
-    the caller may not read the device's class (a dwelling's meter)."""
+    (`frames`: resets, roll-overs and retransmissions counted apart, §7.4), its clock against the network's when
+    its payloads carry a time (`clock`, else null), and its open health alerts. 403 when the caller may not read
+    the device's class (a dwelling's meter)."""
     store: Store = request.app.state.store
     body = device_health(store, caller, request.app.state.settings, _eui(eui),
                          _time(at, "at") or datetime.now(UTC))

@@ -87,3 +87,23 @@ def frame_loss(store: Store, settings: HealthSettings, eui: str, at: datetime) -
                           "expected": s.expected, "lost": s.expected - s.received, "loss": round(s.loss, 4),
                           "start": datetime.fromtimestamp(s.start, UTC), "end": datetime.fromtimestamp(s.end, UTC),
                           "ended_by": s.ended_by} for s in segs]}
+
+
+CLOCK_SKEW_FLAG = "clock_skew"  # `clapas.detectors.health.quality.CLOCK_SKEW`, as stored in observation_flags
+MAX_FLAGS = 100_000
+
+
+def clock(store: Store, settings: HealthSettings, d: dict[str, Any], at: datetime) -> dict[str, Any] | None:
+    """The device's clock against the network's (§7.2), from the last uplink whose payload carried the device's
+    time (the `device_time` attribute a decoder gives; the pipeline keeps the skew beside it), and how many uplinks
+    the health rules flagged for it in the frame window. None for a device whose payloads carry no time."""
+    attrs = d.get("attributes") or {}
+    skew = attrs.get("clock_skew_s")
+    if not isinstance(skew, int | float) or isinstance(skew, bool):
+        return None
+    since = at - timedelta(seconds=settings.frame_window_s)
+    flagged = sum(1 for f in store.observation_flags(d["eui"], limit=MAX_FLAGS)
+                  if f["flag"] == CLOCK_SKEW_FLAG and since <= f["time"] <= at)
+    return {"device_time": attrs.get("device_time"), "checked_at": attrs.get("clock_checked_at"),
+            "skew_s": float(skew), "limit_s": settings.clock_skew_s, "suspect": abs(skew) > settings.clock_skew_s,
+            "flagged_uplinks": flagged, "since": since}
