@@ -270,6 +270,12 @@ class HealthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # --- silent devices (§7.2) ---
     check_interval_s: float = 300.0  # design: silence and gateways are checked on this grid of stream time
     silent_factor: float = 3.0  # §7.2 proposal [U]: silent after 3 missed uplinks (> 3·T)
+    # ChirpStack v4: a device is inactive when now − last_seen > 1.5 × its profile's uplink interval
+    # (chirpstack/src/storage/device.rs l.872–930) [S-code]; §7.2 proposal [U]: *late* at 1.5·T. A state the
+    # health routes serve and count (as ChirpStack, no alert)
+    late_factor: float = 1.5
+    # design: the health routes learn T from the journal this far back (20 intervals of a daily device)
+    learn_window_s: float = 30 * 86400.0
     silent_grace_share: float = 0.05  # design: clocks and transmit delays, capped at one check
     learn_uplinks: int = 20  # §7.2 proposal [U]: T = median inter-arrival of the last 20 uplinks
     learn_min_uplinks: int = 5  # design: fewer intervals than this teach nothing
@@ -301,9 +307,19 @@ class HealthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     short_days: int = 7  # §7.1: the 7-day …
     long_days: int = 30  # … and the 30-day medians
     radio_min_days: int = 2  # design: days of margins before the radio state is judged
+    # --- frame counters (§7.4) ---
+    # LoRaWAN ≤ 1.0.3 MAX_FCNT_GAP (Lora-net/LoRaMac-node#138) [S]: a jump beyond it starts a new segment, and a
+    # 16-bit counter falling from its last 16,384 values to a small one within it is a roll-over, not a reset
+    fcnt_max_gap: int = 16_384
+    frame_window_s: float = 7 * 86400.0  # design: the frame loss served per device, over its last 7 days
     # --- data quality (§7.2) ---
     clock_skew_s: float = 120.0  # §7.2 proposal [U]: |t_payload − t_rx| > 120 s ⇒ SUSPECT
     quality: dict[str, QualityCheck] = msgspec.field(default_factory=_default_quality)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.late_factor <= self.silent_factor:
+            raise ValueError(f"[health] late_factor ({self.late_factor}) must be > 0 and at most silent_factor "
+                             f"({self.silent_factor}): late comes before silent")
 
 
 class WebhookSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -43,6 +43,9 @@ JOURNAL_FIELDS = ("j_id", "j_received", "j_time", "j_source", "j_event", "j_fmt"
 
 # the decoded attribute holding the device's own clock (epoch s or RFC 3339), for the clock-skew check
 DEVICE_TIME_ATTRIBUTE = "device_time"
+# what the pipeline adds beside it (domain-rules §7.2): device time − network time of that uplink (s), and the
+# network time it was measured at, kept in the device's attributes for the health routes
+CLOCK_SKEW_ATTRIBUTE, CLOCK_CHECKED_ATTRIBUTE = "clock_skew_s", "clock_checked_at"
 
 
 def _epoch(v: Any) -> float | None:
@@ -255,8 +258,11 @@ class Pipeline:
                 b.o_quantity.extend(qids)
                 b.o_value.extend(vals)
                 if attrs:
-                    attributes = {**attributes, **attrs} if attributes else attrs
                     self._device_time = _epoch(attrs.get(DEVICE_TIME_ATTRIBUTE))
+                    if self._device_time is not None:
+                        attrs = {**attrs, CLOCK_SKEW_ATTRIBUTE: round(self._device_time - up.time.timestamp(), 3),
+                                 CLOCK_CHECKED_ATTRIBUTE: up.time.isoformat()}
+                    attributes = {**attributes, **attrs} if attributes else attrs
         else:
             b.ev_time.append(up.time)
             b.ev_eui.append(up.dev_eui)

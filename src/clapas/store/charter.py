@@ -1,14 +1,14 @@
-"""The charter's work on stored rows, for both stores: consumption for open aggregates, retention, erasure,
-change of occupant.
+"""The charter's work on stored rows, for both stores: consumption for open aggregates, retention, erasure, change of
+occupant.
 
 Why once for both: the same rows must go in DuckDB and PostgreSQL, and an erasure must reach every table where a
 device's data lives (§8.6: ThingsBoard's deleted devices left their telemetry behind; a raw-frame journal that
 `clapas replay` re-decodes would bring erased readings back). Tables a device's data lives in: observations,
 device_events, journal (frames, dedupe keys, quarantine rows), alerts with alert_events and notifications,
-occupancy, devices (registry fields), journal_tally (the counts by status); DuckDB adds latest_values;
-PostgreSQL adds rollup_1h, rollup_1d, rollup_pending, device_quantities and observation_tally. The audit log
-(`audit.py`) is append-only and hash-chained: an erasure adds an entry to it, it never edits one (its own retention
-prunes it).
+occupancy, devices (registry fields), journal_tally (the counts by status), device_gateways (the gateways that heard
+it); DuckDB adds latest_values; PostgreSQL adds rollup_1h, rollup_1d, rollup_pending, device_quantities and
+observation_tally. The audit log (`audit.py`) is append-only and hash-chained: an erasure adds an entry to it, it
+never edits one (its own retention prunes it).
 
 Each run is one transaction (the store's `_alert_tx`); a dry run does the same work and rolls it back, so what it
 reports is exactly what a real run deletes.
@@ -206,6 +206,8 @@ class CharterTables(StoreTables):
                                                             [euis, g.frames_before]))
                         add("device_events", self._n(cur, f"DELETE FROM device_events WHERE device_id IN {_IDS} "
                                                           "AND time < ?", [ids, g.frames_before]))
+                        add("device_gateways", self._n(cur, f"DELETE FROM device_gateways WHERE dev_eui IN {_TEXTS} "
+                                                            "AND last_heard < ?", [euis, g.frames_before]))
                     if g.alerts_before is not None:
                         self._delete_alerts(cur, add, f"subject_kind = 'device' AND subject IN {_TEXTS} AND "
                                                       "state = 'resolved' AND resolved_at < ?",
@@ -317,6 +319,11 @@ class CharterTables(StoreTables):
                     # start afresh for this device; a `clapas run` holding it in memory saves it again when the
                     # device next speaks, so erase with the service stopped, as DuckDB requires anyway)
                     add("detector_state", self._n(cur, "DELETE FROM detector_state WHERE subject = ?", [eui]))
+                    # the gateways that heard it: a pair heard within the period goes whole (it is heard again next)
+                    gcond, gargs = span("last_heard", hi=None)
+                    add("device_gateways", self._n(cur, f"DELETE FROM device_gateways WHERE dev_eui = ?{gcond}"
+                                                        + (" AND first_heard < ?" if hi is not None else ""),
+                                                   [eui, *gargs, *([hi] if hi is not None else [])]))
                     if t["whole"]:
                         add("occupancy", self._n(cur, "DELETE FROM occupancy WHERE device_id = ?", [did]))
                         add("devices", self._n(cur, "DELETE FROM devices WHERE id = ?", [did]))

@@ -37,6 +37,7 @@ from clapas.store.base import Batch, JournalRow, Store
 from clapas.store.charter import CharterTables
 from clapas.store.detector_state import StateTables
 from clapas.store.exports import ExportTables
+from clapas.store.health import HealthTables
 from clapas.store.keys import KeyTables
 from clapas.store.ngsi_sandbox import NgsiSandboxTables
 from clapas.store.ngsi_subscriptions import SubscriptionTables
@@ -58,8 +59,8 @@ _LATEST_UPSERT = ("INSERT INTO latest_values SELECT device_id, quantity_id, max(
 log = logging.getLogger("clapas.store")
 
 
-class DuckDBStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTables, ExportTables, NgsiSandboxTables,
-                  SubscriptionTables, Store):
+class DuckDBStore(AlertTables, HealthTables, KeyTables, AuditTables, CharterTables, StateTables, ExportTables,
+                  NgsiSandboxTables, SubscriptionTables, Store):
     def __init__(self, url: str, timezone: str = "Europe/Paris", *, compact_interval_s: float | None = 60.0) -> None:
         """`compact_interval_s`: how often the background maintenance step looks for closed days to rewrite sorted
         (None: never; call `compact()` yourself)."""
@@ -187,6 +188,7 @@ class DuckDBStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTable
         cur.execute("BEGIN")
         try:
             yield cur
+            self._put_links(cur, batch.links)
             self._write_detector_state(cur, batch.detector_state)
             if batch.in_transaction is not None:
                 batch.in_transaction(cur)

@@ -48,6 +48,7 @@ from clapas.store.base import DUPLICATE, QUARANTINED, STORED, Batch, DeviceSeen,
 from clapas.store.charter import CharterTables
 from clapas.store.detector_state import StateTables
 from clapas.store.exports import ExportTables
+from clapas.store.health import HealthTables
 from clapas.store.keys import KeyTables
 from clapas.store.ngsi_sandbox import NgsiSandboxTables
 from clapas.store.ngsi_subscriptions import SubscriptionTables
@@ -94,8 +95,8 @@ _ROLLUP_COLS = "device_id, quantity_id, bucket, count, sum, min, max"
 _SPAN = {"1h": "1 hour", "1d": "26 hours"}
 
 
-class PostgresStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTables, ExportTables, NgsiSandboxTables,
-                    SubscriptionTables, Store):
+class PostgresStore(AlertTables, HealthTables, KeyTables, AuditTables, CharterTables, StateTables, ExportTables,
+                    NgsiSandboxTables, SubscriptionTables, Store):
     _json_type = "JSONB"
     _lock_rows = " FOR UPDATE"
     _audit_lock_sql = "SELECT pg_advisory_xact_lock(%s)"
@@ -358,6 +359,7 @@ class PostgresStore(AlertTables, KeyTables, AuditTables, CharterTables, StateTab
                     self._replace_in(cur, batch)
                 else:
                     self._write_in(cur, batch)
+                self._put_links(cur, batch.links)
                 self._write_detector_state(cur, batch.detector_state)
                 if batch.in_transaction is not None:
                     batch.in_transaction(cur)

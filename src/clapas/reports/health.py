@@ -1,0 +1,109 @@
+"""Each device's state between ok and silent (late, §7.2) as the health routes serve it, read from the store.
+
+Why here and not in the detector: ChirpStack's "inactive" is a count of devices, never an event, and a late device
+needs nobody yet; so *late* raises no alert, it is computed when asked, from `devices.last_seen` and the device's
+uplink interval T, which is the silent rule's: the profile's, else the registry's, else learned from the journal
+(`Store.learned_intervals`, the median of the last intervals). A device with an open `health.silent` alert is
+silent whatever its times say (the rule knows its grace and its gateway's outages).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from clapas.config import HealthSettings, ProfileSettings
+from clapas.indices.health import STATES, device_state, frame_segments
+from clapas.store.base import Store
+
+SILENT_RULE, GATEWAY_RULE = "health.silent", "health.gateway_offline"
+MAX_ALERTS = 1_000_000
+ALL_DEVICES = 10_000_000
+
+
+def _aware(t: datetime | None) -> datetime | None:
+    return None if t is None else (t if t.tzinfo else t.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def interval_of(d: dict[str, Any], profiles: dict[str, ProfileSettings],
+                learned: dict[str, float]) -> tuple[float | None, str | None]:
+    """(T in seconds, where it comes from: profile, registry or learned), as the silent rule takes it."""
+    prof = profiles.get(d.get("profile") or "")
+    if prof is not None and prof.expected_interval_s:
+        return float(prof.expected_interval_s), "profile"
+    if d.get("expected_interval_s"):
+        return float(d["expected_interval_s"]), "registry"
+    if d["eui"] in learned:
+        return learned[d["eui"]], "learned"
+    return None, None
+
+
+def device_states(store: Store, settings: HealthSettings, profiles: dict[str, ProfileSettings], at: datetime,
+                  devices: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """One row per registry device (or per `devices`): its state at `at` and what it was judged on."""
+    at = _aware(at) or datetime.now(UTC)
+    devices = store.devices(limit=ALL_DEVICES) if devices is None else devices
+    learned = store.learned_intervals(at - timedelta(seconds=settings.learn_window_s), at, settings.learn_uplinks,
+                                      settings.learn_min_uplinks)
+    open_alerts = store.alerts(states=("open", "acknowledged"), rule_prefix="health.", limit=MAX_ALERTS)
+    silent = {a["subject"] for a in open_alerts if a["rule"] == SILENT_RULE}
+    orphaned = {e: a["subject"] for a in open_alerts if a["rule"] == GATEWAY_RULE
+                for e in (a["evidence"] or {}).get("orphaned", [])}
+    out = []
+    for d in devices:
+        last = _aware(d.get("last_seen"))
+        t_, source = interval_of(d, profiles, learned)
+        age = None if last is None else max(0.0, (at - last).total_seconds())
+        state = device_state(age, t_, late_factor=settings.late_factor, silent_factor=settings.silent_factor,
+                             silent_alert=d["eui"] in silent)
+        row = {"eui": d["eui"], "name": d.get("name") or "", "kind": d.get("kind") or "", "zone": d.get("zone") or "",
+               "state": state, "last_seen": last, "interval_s": t_, "interval_source": source,
+               "late_after": None, "silent_after": None, "orphaned_by": orphaned.get(d["eui"])}
+        if last is not None and t_ is not None:
+            row["late_after"] = last + timedelta(seconds=settings.late_factor * t_)
+            row["silent_after"] = last + timedelta(seconds=settings.silent_factor * t_)
+        out.append(row)
+    return out
+
+
+def state_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Devices per state, every state named (0 included)."""
+    c = Counter(r["state"] for r in rows)
+    return {s: c.get(s, 0) for s in STATES}
+
+
+
+def frame_loss(store: Store, settings: HealthSettings, eui: str, at: datetime) -> dict[str, Any]:
+    """A device's frame loss over the window before `at`, per fCnt segment (§7.4) and in total."""
+    since = at - timedelta(seconds=settings.frame_window_s)
+    ups = store.frame_counters(eui, since, at)
+    segs, counts = frame_segments(ups, settings.fcnt_max_gap)
+    received = sum(s.received for s in segs)
+    expected = sum(s.expected for s in segs)
+    return {"since": since, "uplinks": len(ups), "received": received, "expected": expected,
+            "lost": expected - received, "loss": round(1 - received / expected, 4) if expected else None, **counts,
+            "segments": [{"first_fcnt": s.first, "last_fcnt": s.last, "received": s.received,
+                          "expected": s.expected, "lost": s.expected - s.received, "loss": round(s.loss, 4),
+                          "start": datetime.fromtimestamp(s.start, UTC), "end": datetime.fromtimestamp(s.end, UTC),
+                          "ended_by": s.ended_by} for s in segs]}
+
+
+CLOCK_SKEW_FLAG = "clock_skew"  # `clapas.detectors.health.quality.CLOCK_SKEW`, as stored in observation_flags
+MAX_FLAGS = 100_000
+
+
+def clock(store: Store, settings: HealthSettings, d: dict[str, Any], at: datetime) -> dict[str, Any] | None:
+    """The device's clock against the network's (§7.2), from the last uplink whose payload carried the device's
+    time (the `device_time` attribute a decoder gives; the pipeline keeps the skew beside it), and how many uplinks
+    the health rules flagged for it in the frame window. None for a device whose payloads carry no time."""
+    attrs = d.get("attributes") or {}
+    skew = attrs.get("clock_skew_s")
+    if not isinstance(skew, int | float) or isinstance(skew, bool):
+        return None
+    since = at - timedelta(seconds=settings.frame_window_s)
+    flagged = sum(1 for f in store.observation_flags(d["eui"], limit=MAX_FLAGS)
+                  if f["flag"] == CLOCK_SKEW_FLAG and since <= f["time"] <= at)
+    return {"device_time": attrs.get("device_time"), "checked_at": attrs.get("clock_checked_at"),
+            "skew_s": float(skew), "limit_s": settings.clock_skew_s, "suspect": abs(skew) > settings.clock_skew_s,
+            "flagged_uplinks": flagged, "since": since}
