@@ -61,7 +61,11 @@ export const api = {
   quantities: () => get("api/v1/quantities"),
   quarantine: () => get("api/v1/uplinks", { status: "quarantined", limit: 20 }),
   alerts: (limit) => get("api/v1/alerts", { limit }),
+  deviceAlerts: (eui) => get("api/v1/alerts", { device: eui, limit: 200 }),
+  alert: (id) => get(`api/v1/alerts/${encodeURIComponent(id)}`),
   alertAction: (id, action) => post(`api/v1/alerts/${encodeURIComponent(id)}/${action}`, { author: "dashboard" }),
+  historyWindow: (eui, quantity, from, to, resolution) =>
+    get(`api/v1/devices/${encodeURIComponent(eui)}/observations`, { quantity, from, to, resolution }),
   history: (eui, quantity, from, resolution) =>
     get(`api/v1/devices/${encodeURIComponent(eui)}/observations`, { quantity, from, resolution }),
 };
