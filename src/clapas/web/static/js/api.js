@@ -66,6 +66,8 @@ export const api = {
   alertAction: (id, action) => post(`api/v1/alerts/${encodeURIComponent(id)}/${action}`, { author: "dashboard" }),
   historyWindow: (eui, quantity, from, to, resolution) =>
     get(`api/v1/devices/${encodeURIComponent(eui)}/observations`, { quantity, from, to, resolution }),
+  // [from, now): the API's window is 24 h from `from` when `to` is not given
   history: (eui, quantity, from, resolution) =>
-    get(`api/v1/devices/${encodeURIComponent(eui)}/observations`, { quantity, from, resolution }),
+    get(`api/v1/devices/${encodeURIComponent(eui)}/observations`,
+      { quantity, from, to: new Date().toISOString(), resolution }),
 };

@@ -114,7 +114,7 @@ export async function refreshDevice() {
     $("dv-charts").replaceChildren();
     for (const b of $("dv-charts").querySelectorAll(".chart")) chart.clear(b);
   }
-  $("dv-title").textContent = eui;
+  $("dv-title").textContent = "";
   let d;
   try {
     d = await get(`api/v1/devices/${encodeURIComponent(eui)}`, { events: EVENTS });

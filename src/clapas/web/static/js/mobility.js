@@ -95,6 +95,7 @@ function draw(box, series) {
                             values: (_, ticks) => ticks.map((v) => number(v)) }],
     scales: { x: { time: true } },
   }, data, box);
+  box.dataset.points = String(data[0].length);
 }
 
 const tr = t; // figures() names its total direction `t`

@@ -86,7 +86,7 @@ function renderWithheld(withheld) {
   const total = withheld.reduce((n, w) => n + w.devices, 0);
   const byClass = {};
   for (const w of withheld) {
-    (byClass[w.class] ??= []).push(t("devices.withheld_part", { kind: w.kind || t("devices.a_device"),
+    (byClass[w.class] ??= []).push(t("devices.withheld_part", { kind: kindName(w.kind) || t("devices.a_device"),
                                                                 zone: w.zone || t("devices.no_zone"), n: w.devices }));
   }
   $("dev-withheld").textContent = total === 0 ? "" : t(total > 1 ? "devices.withheld_many" : "devices.withheld_one",

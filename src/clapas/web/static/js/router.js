@@ -36,8 +36,9 @@ export function shown(element) {
   return Boolean(page) && !page.hidden;
 }
 
-export function title(page, arg) {
-  const name = t(`page.${page}.title`, { arg });
+// a device's or an alert's page is named by what the API says of it (device.js, alertpage.js), not by the URL
+export function title(page) {
+  const name = t(page === "device" || page === "alert" ? `page.${page}.kicker` : `page.${page}.title`);
   return `${name} · clapas`;
 }
 
@@ -48,7 +49,7 @@ function show() {
     if (a.dataset.nav === current.page) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
-  document.title = title(current.page, current.arg);
+  document.title = title(current.page);
   window.scrollTo(0, 0);
   document.dispatchEvent(new CustomEvent("clapas:route", { detail: current }));
 }

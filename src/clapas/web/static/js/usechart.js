@@ -25,7 +25,7 @@ function build(box) {
     device: el("select", { class: "uc-device" }),
     quantity: el("select", { class: "uc-quantity" }),
     range: el("select", { class: "uc-range" }, ...options(RANGES, box.dataset.range || "168")),
-    res: el("select", { class: "uc-res" }, ...options(RESOLUTIONS, box.dataset.resolution || "1h")),
+    res: el("select", { class: "uc-res" }, ...options(RESOLUTIONS, box.dataset.resolution || "raw")),
     link: el("a", { class: "uc-link" }),
     plot: el("div", { class: "chart", role: "img" }),
     note: el("p", { class: "muted uc-note" }),
