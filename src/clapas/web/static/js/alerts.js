@@ -116,7 +116,7 @@ function moreRow(section, hidden, again) {
 export function renderAlerts(section, alerts, limited, again) {
   const active = alerts.filter((a) => a.state !== "resolved");
   const resolved = alerts.filter((a) => a.state === "resolved");
-  section.querySelector(".a-count").textContent = t("alerts.count", { n: active.length })
+  section.querySelector(".a-count").textContent = t(active.length === 1 ? "alerts.count_one" : "alerts.count", { n: active.length })
     + (limited ? t("alerts.first_shown", { n: alerts.length }) : "");
   const shownResolved = showAll.has(section) ? resolved : resolved.slice(0, RESOLVED_SHOWN);
   const rows = [...active, ...shownResolved].map((a) => alertRow(a, again));
