@@ -1,5 +1,6 @@
 """The dashboard: its files are served (and nothing is fetched from outside), and in headless Chromium the
-JavaScript renders the devices, their values, the counts, the quarantine and the chart."""
+JavaScript renders the overview (devices, their values, the counts, the alerts, the quarantine) and a device's page
+(its series charted, its alerts)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,17 @@ ASSETS = {
     "js/alerts.js": "javascript",
     "js/api.js": "javascript",
     "js/chart.js": "javascript",
+    "js/router.js": "javascript",
+    "js/i18n.js": "javascript",
+    "js/overview.js": "javascript",
+    "js/usechart.js": "javascript",
+    "js/device.js": "javascript",
+    "js/alertpage.js": "javascript",
+    "js/evidence.js": "javascript",
+    "js/health.js": "javascript",
+    "js/environment.js": "javascript",
+    "i18n/en.json": "application/json",
+    "i18n/fr.json": "application/json",
     "js/format.js": "javascript",
     "js/panels.js": "javascript",
     "js/mobility.js": "javascript",
@@ -75,21 +87,22 @@ def chromium(*args: str, timeout: float = 60) -> str:
 
 
 @needs_chromium
-def test_dashboard_renders_devices_in_chromium(served_city: str) -> None:
-    dom = chromium("--dump-dom", served_city)
+def test_overview_renders_devices_in_chromium(served_city: str) -> None:
+    dom = chromium("--dump-dom", served_city + "?lang=en#/")
     assert 'id="dev-rows"' in dom, dom[:500]
     rows = re.findall(r'<tr[^>]*data-eui="([0-9a-f]{16})"', dom)
     assert set(rows) == {STATION, ROOM, BROKEN}, dom[:3000]
     assert "Station Comédie" in dom and "Salle 12" in dom
+    assert f'href="#/device/{STATION}"' in dom  # a device's name leads to its page
     assert "°C" in dom and "61 %" in dom  # latest values with display units
     assert re.search(r'data-count="quarantined">\s*2<', dom)
     assert re.search(r'data-count="observations">\s*41<', dom)
     assert "truncated Cayenne LPP" in dom  # the quarantine list
-    assert 'class="uplot' in dom  # the chart was drawn for the first device
     alert = re.search(r'<tr[^>]*data-alert-id="1"[^>]*>.*?</tr>', dom, re.S)  # the alerts section
     assert alert, dom[:3000]
     row = alert.group(0)
     assert 'data-state="open"' in row and "water.continuous_flow" in row and STATION in row
+    assert ">Continuous flow<" in row and 'href="#/alert/1"' in row  # the rule's name, linking to its page
     assert "major" in row and "min hourly flow lph: 18.2" in row
     assert ">Acknowledge</button>" in row and ">Resolve</button>" in row
     # resolved alerts are history: the latest eight, then a button for the rest
@@ -99,8 +112,32 @@ def test_dashboard_renders_devices_in_chromium(served_city: str) -> None:
 
 
 @needs_chromium
+def test_overview_in_french(served_city: str) -> None:
+    """The same page in French: texts from the catalog, numbers in the French way."""
+    dom = chromium("--dump-dom", served_city + "?lang=fr#/")
+    assert '<html lang="fr"' in dom and "<title>Vue d'ensemble · clapas</title>" in dom
+    assert re.search(r'id="status"[^>]*>Mis à jour à ', dom), dom[:2000]
+    assert ">Débit permanent<" in dom and ">Prendre en compte</button>" in dom
+    assert "min hourly flow lph: 18,2" in dom  # a decimal comma
+    assert "Échec" not in dom
+
+
+@needs_chromium
+def test_device_page_charts_its_series(served_city: str) -> None:
+    dom = chromium("--dump-dom", f"{served_city}?lang=en#/device/{STATION}")
+    assert "<title>Station Comédie · clapas</title>" in dom, dom[:2000]
+    figures = re.findall(r'<figure class="series" data-quantity="([\w.]+)">.*?</figure>', dom, re.S)
+    assert {"air.temperature", "air.humidity"} <= set(figures), figures
+    points = [int(n) for n in re.findall(r'class="chart small"[^>]*data-points="(\d+)"', dom)]
+    assert points and all(n > 0 for n in points), points  # every quantity charted with its points
+    assert 'class="uplot' in dom
+    assert re.search(r'<section id="dv-alerts".*data-alert-id="1".*</section>', dom, re.S)  # its alerts
+    assert "Update failed" not in dom
+
+
+@needs_chromium
 def test_dashboard_screenshot(served_city: str, tmp_path: Path) -> None:
     """A picture to look at (set CLAPAS_SCREENSHOT=/path.png to keep it)."""
     path = Path(os.environ.get("CLAPAS_SCREENSHOT") or tmp_path / "dashboard.png")
-    chromium(f"--screenshot={path}", "--window-size=1280,1500", "--hide-scrollbars", served_city)
+    chromium(f"--screenshot={path}", "--window-size=1280,1500", "--hide-scrollbars", served_city + "?lang=en")
     assert path.exists() and path.stat().st_size > 10_000

@@ -1,7 +1,7 @@
 """The dashboard as an anonymous visitor sees it, in headless Chromium, with the charter as it ships: open devices
 listed and the others counted, alerts about a home reduced, the journal and the museum rooms saying they are not
-open data, the households' consumption as district aggregates — no sentinel personal value anywhere, and no panel
-broken."""
+open data, the households' consumption as district aggregates (on the water page) — no sentinel personal value
+anywhere, and no panel broken."""
 
 from __future__ import annotations
 
@@ -60,23 +60,38 @@ def anonymous_city(samples: Path, tmp_path_factory: pytest.TempPathFactory) -> I
 
 @needs_chromium
 def test_anonymous_dashboard_shows_open_data_and_district_aggregates(anonymous_city: str) -> None:
-    dom = chromium("--dump-dom", anonymous_city)
+    dom = chromium("--dump-dom", anonymous_city + "?lang=en#/")
     assert re.search(r'id="status"[^>]*>Updated ', dom), dom[:3000]  # every section answered or said why not
     assert "Anonymous: open data" in dom
     rows = set(re.findall(r'<tr[^>]*data-eui="([0-9a-f]{16})"', dom))
     assert STATION in rows and not rows & {ROOM, BROKEN, HOME}, rows
     withheld = re.search(r'id="dev-withheld"[^>]*>([^<]*)<', dom).group(1)
-    assert "personal" in withheld and "water_meter in ecusson: 12" in withheld and "district aggregates" in withheld
+    assert "personal" in withheld and "Water meter in ecusson: 12" in withheld and "district aggregates" in withheld
     # the home's alerts: rule, zone and time; no device, no evidence, no action offered
     assert "a device (personal data)" in dom and "not shown: personal data" in dom
     assert "Acknowledge" not in dom and "Resolve</button>" not in dom
     assert "The journal is not open data" in dom
-    museum = re.search(r'<article id="env-museum".*?</article>', dom, re.S).group(0)
+    assert 'class="err"' not in dom  # no section broken
+    museum_page = chromium("--dump-dom", anonymous_city + "?lang=en#/museum")
+    museum = re.search(r'<article id="env-museum".*?</article>', museum_page, re.S).group(0)
     assert "Not open data" in museum and 'class="err"' not in museum
-    water = re.search(r'<article id="env-water".*?</article>', dom, re.S).group(0)
+    water_page = chromium("--dump-dom", anonymous_city + "?lang=en#/water")
+    water = re.search(r'<article id="env-water".*?</article>', water_page, re.S).group(0)
     published = re.findall(r'data-zone="(\w+)" data-status="published"><th[^>]*>[^<]*</th><td[^>]*>[\d.,]+ m³', water)
     assert {"city"} < set(published) <= {"city", "ecusson", "antigone"}, water  # the city and a district
     assert re.search(r'data-zone="comedie" data-status="suppressed".*?not published: too few meters', water, re.S)
-    assert 'class="err"' not in dom  # no panel broken
-    found = [s for s in SENTINELS if s.lower() in dom.lower()]
-    assert found == []
+    # the water page's alerts: the home's, reduced, and nothing else broken
+    assert "a device (personal data)" in water_page and 'class="err"' not in water_page
+    for page in (dom, museum_page, water_page):
+        found = [s for s in SENTINELS if s.lower() in page.lower()]
+        assert found == []
+
+
+@needs_chromium
+def test_anonymous_device_page_of_a_home_says_not_open(anonymous_city: str) -> None:
+    """A dwelling's meter asked for by its page: refused, said so, and nothing of it shown."""
+    dom = chromium("--dump-dom", f"{anonymous_city}?lang=fr#/device/{HOME}")
+    note = re.search(r'id="dv-note"[^>]*>([^<]*)<', dom).group(1)
+    assert note.startswith("Ce capteur n'est pas une donnée ouverte"), note
+    assert re.search(r'id="dv-body"[^>]*hidden', dom) and 'class="uplot' not in dom
+    assert [s for s in SENTINELS if s.lower() in dom.lower()] == []

@@ -42,27 +42,28 @@ def test_environment_script_is_served(served_env: str) -> None:
 
 @needs_chromium
 def test_environment_panels_render(served_env: str) -> None:
-    dom = chromium("--dump-dom", served_env)
-    air = panel(dom, "env-air")
+    """Each panel on its use's page (air, heat, floods, museum)."""
+    pages = {p: chromium("--dump-dom", f"{served_env}?lang=en#/{p}") for p in ("air", "heat", "floods", "museum")}
+    air = panel(pages["air"], "env-air")
     assert "indicatif" in air and "Indicatif" in air  # the heading and the statement under the table
     centre = re.search(r'<tr data-zone="dma-01".*?</tr>', air, re.S).group(0)
     assert 'data-index="3"' in centre and ">Dégradé<" in centre and "background: rgb(240, 230, 65)" in centre
     assert ">Indisponible<" in re.search(r'<tr data-zone="dma-02".*?</tr>', air, re.S).group(0)
-    heat = panel(dom, "env-heat")
+    heat = panel(pages["heat"], "env-heat")
     assert re.search(r'id="heat-today"[^>]*>heatwave conditions met<', heat), heat
     assert "Hérault (34) thresholds: IBMn ≥ 22 °C" in heat and "Météo-France" in heat
     assert heat.count('data-state="heatwave"') == 2  # yesterday and today
-    refuges = panel(dom, "env-refuges")
+    refuges = panel(pages["heat"], "env-refuges")
     assert re.findall(r'<li data-zone="([^"]+)"', refuges) == ["park-01", "park-03"]  # park-02 has no figure
     assert "format=csv" in refuges
     assert re.search(r"day \d+(\.\d+)? °C cooler", refuges), refuges  # surroundings − park > 0: cooler, in words
-    rivers = panel(dom, "env-rivers")
+    rivers = panel(pages["floods"], "env-rivers")
     assert f'data-eui="{G}"' in rivers and 'class="bar"' in rivers and rivers.count('class="tick') == 3
     assert "Pluviomètre Lez" in rivers
-    museum = panel(dom, "env-museum")
+    museum = panel(pages["museum"], "env-museum")
     room = re.search(r'<tr data-zone="museum-room-01".*?</tr>', museum, re.S)
-    assert room and "Salle des Courbet" in room.group(0) and re.search(r">\d+(\.\d)? %<", room.group(0)), museum
-    assert "Update failed" not in dom
+    assert room and "Salle des Courbet" in room.group(0) and re.search(r">\d+(\.\d)?\s?%<", room.group(0)), museum
+    assert not [p for p, dom in pages.items() if "Update failed" in dom or "Unavailable" in dom]
 
 
 @needs_chromium
@@ -71,5 +72,5 @@ def test_environment_screenshot(served_env: str, tmp_path: Path) -> None:
     import os
 
     path = Path(os.environ.get("CLAPAS_ENV_SCREENSHOT") or tmp_path / "environment.png")
-    chromium(f"--screenshot={path}", "--window-size=1280,1400", "--hide-scrollbars", served_env)
+    chromium(f"--screenshot={path}", "--window-size=1280,1400", "--hide-scrollbars", f"{served_env}?lang=en#/heat")
     assert path.exists() and path.stat().st_size > 10_000

@@ -93,7 +93,7 @@ def test_the_api_answers_the_panels_requests(served_mobility: tuple[str, list[st
 @needs_chromium
 def test_mobility_panels_render(served_mobility: tuple[str, list[str]]) -> None:
     url, counters = served_mobility
-    dom = chromium("--dump-dom", url)
+    dom = chromium("--dump-dom", url + "?lang=en#/mobility")
     bikes = panel(dom, "mob-bikes")
     assert 'data-system="velomagg-sim"' in bikes and "8 stations now" in bikes, bikes[:2000]
     counts = dict(re.findall(r'<td class="num[^"]*" data-state="(\w+)">(\d+)</td>', bikes))

@@ -1,17 +1,35 @@
-// The alerts section: open and acknowledged alerts first (the API orders them), then the latest resolved ones,
-// with buttons to acknowledge and resolve when the caller may (alerts:write). Device subjects link to the
-// device's history (main.js listens); an alert the caller may not read comes reduced (`withheld`): its rule, zone
+// Alert tables: the overview's (every alert) and each use page's (its rules only, `data-alerts="water."`), the
+// device page's. Open and acknowledged alerts first (the API orders them), then the latest resolved ones, with
+// buttons to acknowledge and resolve when the caller may (alerts:write). The rule links to the alert's page, a
+// device subject to the device's page. An alert the caller may not read comes reduced (`withheld`): its rule, zone
 // and times, never its device, severity or evidence.
 
 import { api } from "./api.js";
 import { el } from "./dom.js";
-import { ago, localTime } from "./format.js";
+import { ago, localTime, number } from "./format.js";
+import { t } from "./i18n.js";
+import { href, shown } from "./router.js";
 
 const LIMIT = 100;
+const USE_LIMIT = 1000; // a use page filters the latest alerts by rule prefix
+const COLUMNS = 7;
 let canAct = false;
 
 export function setActions(allowed) {
   canAct = allowed;
+}
+
+// A rule's name in the page's language ("water.night_flow" → "Night flow"), the rule itself when unknown.
+export function ruleName(rule) {
+  const key = `rule.${rule}`;
+  const s = t(key);
+  if (s !== key) return s;
+  const parts = rule.split(".");
+  if (parts[0] === "air" && parts.length === 3) { // air.<pollutant>.<level>, one rule per threshold
+    return t("rule.air", { pollutant: parts[1].toUpperCase().replace("_", "."), level: t(`air.level.${parts[2]}`) });
+  }
+  if (rule.startsWith("water.meter_alarm.")) return t("rule.water.meter_alarm", { alarm: parts[2] });
+  return rule;
 }
 
 // A few of the values that triggered the alert, as "key value" pairs.
@@ -19,24 +37,21 @@ export function evidenceSummary(evidence) {
   const parts = Object.entries(evidence || {})
     .filter(([, v]) => v !== null && typeof v !== "object")
     .slice(0, 4)
-    .map(([k, v]) => `${k.replaceAll("_", " ")}: ${v}`);
+    .map(([k, v]) => `${k.replaceAll("_", " ")}: ${typeof v === "number" ? number(v) : v}`);
   return parts.join(" · ");
 }
 
 function subjectCell(a) {
-  if (a.subject_kind !== "device") return el("span", { textContent: `zone ${a.subject}` });
-  if (a.withheld) return el("span", { class: "muted", textContent: `a device (${a.class} data)` });
-  const link = el("a", { href: "#history", class: "mono", textContent: a.subject,
-                         title: "Show this device's history" });
-  link.addEventListener("click", (e) => {
-    e.preventDefault();
-    document.dispatchEvent(new CustomEvent("clapas:select-device", { detail: a.subject }));
-  });
-  return link;
+  if (a.subject_kind !== "device") {
+    return el("span", { textContent: t("alerts.zone_subject", { zone: a.subject }) });
+  }
+  if (a.withheld) return el("span", { class: "muted", textContent: t("alerts.withheld_device", { class: a.class }) });
+  return el("a", { href: href.device(a.subject), class: "mono", textContent: a.subject,
+                   title: t("alerts.device_link") });
 }
 
 function actionButton(label, action, a, onDone) {
-  const b = el("button", { type: "button", textContent: label, title: `${label} alert ${a.id}` });
+  const b = el("button", { type: "button", textContent: label, title: `${label} #${a.id}` });
   b.addEventListener("click", async () => {
     b.disabled = true;
     try {
@@ -49,48 +64,75 @@ function actionButton(label, action, a, onDone) {
   return b;
 }
 
-function alertRow(a, onDone) {
+export function alertRow(a, onDone) {
   const actions = [];
-  if (canAct && !a.withheld && a.state === "open") actions.push(actionButton("Acknowledge", "ack", a, onDone));
-  if (canAct && !a.withheld && a.state !== "resolved") actions.push(actionButton("Resolve", "resolve", a, onDone));
+  if (canAct && !a.withheld && a.state === "open") {
+    actions.push(actionButton(t("alerts.acknowledge"), "ack", a, onDone));
+  }
+  if (canAct && !a.withheld && a.state !== "resolved") {
+    actions.push(actionButton(t("alerts.resolve"), "resolve", a, onDone));
+  }
   const since = a.state === "resolved" ? a.resolved_at : a.opened_at;
   return el("tr", { class: `alert-${a.state}`, dataset: { alertId: a.id, state: a.state, rule: a.rule } },
-    el("td", {}, el("span", { class: `badge ${a.state}`, textContent: a.state })),
+    el("td", {}, el("span", { class: `badge ${a.state}`, textContent: t(`alerts.state.${a.state}`) })),
     el("td", {}, a.withheld ? el("span", { class: "muted", textContent: "–" })
-      : el("span", { class: `sev ${a.severity}`, textContent: a.severity })),
-    el("td", { class: "mono", textContent: a.rule, title: a.message || "" }),
+      : el("span", { class: `sev ${a.severity}`, textContent: t(`alerts.severity.${a.severity}`) })),
+    el("td", {}, el("a", { href: href.alert(a.id), textContent: ruleName(a.rule), title: a.message || "" }),
+      el("span", { class: "mono muted rule", textContent: ` ${a.rule}` })),
     el("td", {}, subjectCell(a), a.zone && a.subject_kind === "device"
       ? el("span", { class: "muted", textContent: ` · ${a.zone}` }) : null),
     el("td", {}, el("time", { dateTime: since || "", title: localTime(since),
-                              textContent: `${a.state === "resolved" ? "resolved " : ""}${ago(since)}` })),
+                              textContent: a.state === "resolved" ? t("alerts.resolved_ago", { ago: ago(since) })
+                                : ago(since) })),
     el("td", { class: a.withheld ? "evidence muted" : "evidence", title: a.message || "",
-               textContent: a.withheld ? `not shown: ${a.class} data` : evidenceSummary(a.evidence) }),
+               textContent: a.withheld ? t("alerts.not_shown", { class: a.class }) : evidenceSummary(a.evidence) }),
     el("td", { class: "actions" }, ...actions));
+}
+
+export const noRow = (text, columns = COLUMNS) =>
+  el("tr", {}, el("td", { colSpan: columns, class: "muted", textContent: text }));
+
+// The table's head, in the page's language.
+export function alertHead() {
+  return el("thead", {}, el("tr", {},
+    ...["state", "severity", "rule", "subject", "since", "evidence"].map((k) =>
+      el("th", { scope: "col", textContent: t(`alerts.col.${k}`) })),
+    el("th", { scope: "col" }, el("span", { class: "visually-hidden", textContent: t("alerts.col.actions") }))));
 }
 
 // Resolved alerts are history: the latest few are shown under the active ones, the rest on request.
 const RESOLVED_SHOWN = 8;
-let showAllResolved = false;
+const showAll = new WeakSet(); // sections whose every resolved alert is asked for
 
-function moreRow(hidden) {
-  const b = el("button", { type: "button", textContent: `Show ${hidden} more resolved` });
+function moreRow(section, hidden, again) {
+  const b = el("button", { type: "button", textContent: t("alerts.show_more", { n: hidden }) });
   b.addEventListener("click", () => {
-    showAllResolved = true;
-    refreshAlerts();
+    showAll.add(section);
+    again();
   });
-  return el("tr", { class: "more" }, el("td", { colSpan: 7 }, b));
+  return el("tr", { class: "more" }, el("td", { colSpan: COLUMNS }, b));
 }
 
-export async function refreshAlerts() {
-  const { alerts } = await api.alerts(LIMIT);
-  const body = document.getElementById("a-rows");
-  const activeAlerts = alerts.filter((a) => a.state !== "resolved");
+export function renderAlerts(section, alerts, limited, again) {
+  const active = alerts.filter((a) => a.state !== "resolved");
   const resolved = alerts.filter((a) => a.state === "resolved");
-  document.getElementById("a-count").textContent =
-    `${activeAlerts.length} open or acknowledged${alerts.length >= LIMIT ? ` (first ${LIMIT} shown)` : ""}`;
-  const shown = showAllResolved ? resolved : resolved.slice(0, RESOLVED_SHOWN);
-  const rows = [...activeAlerts, ...shown].map((a) => alertRow(a, refreshAlerts));
-  if (shown.length < resolved.length) rows.push(moreRow(resolved.length - shown.length));
-  body.replaceChildren(...(rows.length ? rows
-    : [el("tr", {}, el("td", { colSpan: 7, class: "muted", textContent: "No alert." }))]));
+  section.querySelector(".a-count").textContent = t(active.length === 1 ? "alerts.count_one" : "alerts.count", { n: active.length })
+    + (limited ? t("alerts.first_shown", { n: alerts.length }) : "");
+  const shownResolved = showAll.has(section) ? resolved : resolved.slice(0, RESOLVED_SHOWN);
+  const rows = [...active, ...shownResolved].map((a) => alertRow(a, again));
+  if (shownResolved.length < resolved.length) rows.push(moreRow(section, resolved.length - shownResolved.length, again));
+  section.querySelector("tbody").replaceChildren(...(rows.length ? rows : [noRow(t("alerts.none"))]));
+}
+
+// Every alert section of the page shown: `data-alerts` is a rule prefix ("" on the overview: every alert).
+export async function refreshAlerts() {
+  const sections = [...document.querySelectorAll("section[data-alerts]")].filter(shown);
+  if (!sections.length) return;
+  const all = sections.some((s) => !s.dataset.alerts);
+  const { alerts } = await api.alerts(all ? LIMIT : USE_LIMIT);
+  for (const s of sections) {
+    const prefix = s.dataset.alerts;
+    const mine = prefix ? alerts.filter((a) => a.rule.startsWith(prefix)) : alerts;
+    renderAlerts(s, mine, !prefix && alerts.length >= LIMIT, refreshAlerts);
+  }
 }

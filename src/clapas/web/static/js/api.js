@@ -2,6 +2,8 @@
 // is kept for the browser tab only (sessionStorage) and sent as `Authorization: Bearer`; without one the page is
 // anonymous and the API answers with what the city opens to everyone.
 
+import { language } from "./i18n.js";
+
 const KEY = "clapas.key";
 
 export class ApiError extends Error {
@@ -34,7 +36,9 @@ function parse(text) {
 
 function headers(extra = {}) {
   const k = key();
-  return { Accept: "application/json", ...(k ? { Authorization: `Bearer ${k}` } : {}), ...extra };
+  // the API writes alert messages and findings in the page's language, not the browser's
+  return { Accept: "application/json", "Accept-Language": language(), ...(k ? { Authorization: `Bearer ${k}` } : {}),
+    ...extra };
 }
 
 async function answer(res, text = null) {
@@ -81,7 +85,13 @@ export const api = {
   quantities: () => get("api/v1/quantities"),
   quarantine: () => get("api/v1/uplinks", { status: "quarantined", limit: 20 }),
   alerts: (limit) => get("api/v1/alerts", { limit }),
+  deviceAlerts: (eui) => get("api/v1/alerts", { device: eui, limit: 200 }),
+  alert: (id) => get(`api/v1/alerts/${encodeURIComponent(id)}`),
   alertAction: (id, action) => post(`api/v1/alerts/${encodeURIComponent(id)}/${action}`, { author: "dashboard" }),
+  historyWindow: (eui, quantity, from, to, resolution) =>
+    get(`api/v1/devices/${encodeURIComponent(eui)}/observations`, { quantity, from, to, resolution }),
+  // [from, now): the API's window is 24 h from `from` when `to` is not given
   history: (eui, quantity, from, resolution) =>
-    get(`api/v1/devices/${encodeURIComponent(eui)}/observations`, { quantity, from, resolution }),
+    get(`api/v1/devices/${encodeURIComponent(eui)}/observations`,
+      { quantity, from, to: new Date().toISOString(), resolution }),
 };

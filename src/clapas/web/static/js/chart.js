@@ -1,61 +1,102 @@
-// The history chart, drawn with the vendored uPlot (global `uPlot`, loaded by a classic script).
+// Charts drawn with the vendored uPlot (global `uPlot`, loaded by a classic script): one plot per container, kept
+// in a WeakMap so that a page may hold several; updated in place when only the data changed (no flicker on
+// auto-refresh). uPlot zooms by dragging across the plot and goes back with a double click.
 
-import { unit } from "./format.js";
+import { language, t } from "./i18n.js";
+import { number, unit } from "./format.js";
 
-let plot = null;
-let shape = "";
-
-function seriesFor(h) {
-  const u = unit(h.unit);
-  const fmt = (_, v) => (v == null ? "–" : `${v.toFixed(2)} ${u}`.trim());
-  if (h.resolution === "raw") {
-    return [{ label: h.quantity, stroke: "#0b5cad", width: 1.5, value: fmt, points: { show: false } }];
-  }
-  return [
-    { label: "mean", stroke: "#0b5cad", width: 2, value: fmt },
-    { label: "min", stroke: "#6b9bd1", width: 1, dash: [4, 4], value: fmt },
-    { label: "max", stroke: "#c2410c", width: 1, dash: [4, 4], value: fmt },
-  ];
+// time axis labels in the page's language: hours within a day, days beyond (the date under midnight)
+function timeTicks(_, splits, _axis, _space, incr) {
+  const lang = language();
+  return splits.map((s) => {
+    const d = new Date(s * 1000);
+    const date = d.toLocaleDateString(lang, { day: "numeric", month: "short" });
+    if (incr >= 86400) return date;
+    const hm = d.toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit" });
+    return d.getHours() === 0 && d.getMinutes() === 0 ? `${hm}\n${date}` : hm;
+  });
 }
 
-function columns(h) {
+const stamp = (_, ts) => (ts == null ? "–"
+  : new Date(ts * 1000).toLocaleString(language(), { dateStyle: "medium", timeStyle: "short" }));
+
+const plots = new WeakMap(); // container → { plot, shape }
+const HEIGHT = 300;
+
+const COLOURS = { mean: "#0b5cad", min: "#6b9bd1", max: "#c2410c" };
+
+function width(box) {
+  return Math.max(300, box.clientWidth - 10);
+}
+
+// A history from the API (`/devices/{eui}/observations`): raw points, or buckets with mean, min and max.
+export function historySeries(h) {
   const xs = h.points.map((p) => Date.parse(p.time) / 1000);
-  if (h.resolution === "raw") return [xs, h.points.map((p) => p.value)];
-  return [xs, h.points.map((p) => p.mean), h.points.map((p) => p.min), h.points.map((p) => p.max)];
+  const label = t(`quantity.${h.quantity}`) === `quantity.${h.quantity}` ? h.label : t(`quantity.${h.quantity}`);
+  if (h.resolution === "raw") {
+    return { x: xs, unit: h.unit, yLabel: unit(h.unit) || label,
+             series: [{ label, values: h.points.map((p) => p.value), stroke: COLOURS.mean, width: 1.5 }] };
+  }
+  return { x: xs, unit: h.unit, yLabel: unit(h.unit) || label, series: [
+    { label: t("chart.mean"), values: h.points.map((p) => p.mean), stroke: COLOURS.mean, width: 2 },
+    { label: t("chart.min"), values: h.points.map((p) => p.min), stroke: COLOURS.min, width: 1, dash: [4, 4] },
+    { label: t("chart.max"), values: h.points.map((p) => p.max), stroke: COLOURS.max, width: 1, dash: [4, 4] },
+  ] };
 }
 
-// Draw (or update in place when only the data changed, so auto-refresh does not flicker).
-export function draw(el, h) {
+export function draw(box, h) {
+  plot(box, historySeries(h), `${h.device}|${h.quantity}|${h.resolution}`);
+}
+
+// A chart of {x: [seconds], series: [{label, values, stroke, width, dash, points}], unit, yLabel, time}: the
+// shape names what the chart shows; the same shape again only replaces the data.
+export function plot(box, spec, shape, height = HEIGHT) {
   if (typeof uPlot === "undefined") {
-    el.textContent = "Chart library not loaded.";
-    return;
+    box.textContent = t("chart.no_library");
+    return null;
   }
-  const data = columns(h);
-  const key = `${h.device}|${h.quantity}|${h.resolution}`;
-  if (plot && shape === key) {
-    plot.setData(data);
-    return;
+  const data = [spec.x, ...spec.series.map((s) => s.values)];
+  const known = plots.get(box);
+  if (known && known.shape === shape && box.contains(known.plot.root)) {
+    known.plot.setData(data);
+    return known.plot;
   }
-  clear(el);
-  shape = key;
-  const width = Math.max(300, el.clientWidth - 10);
+  clear(box);
+  const u = unit(spec.unit || "");
+  const fmt = (_, v) => (v == null ? "–" : `${number(v)} ${u}`.trim());
   const opts = {
-    width,
-    height: 300,
-    series: [{}, ...seriesFor(h)],
-    axes: [{ space: 80 }, { label: unit(h.unit) || h.quantity, size: 60 }],
-    scales: { x: { time: true } },
+    width: width(box),
+    height,
+    series: [spec.time === false ? { label: spec.xLabel || "" } : { label: t("chart.time"), value: stamp },
+      ...spec.series.map((s) => ({ label: s.label, stroke: s.stroke, width: s.width ?? 1.5, dash: s.dash,
+                                   value: fmt, points: s.points ?? { show: false } }))],
+    axes: [spec.time === false ? { label: spec.xLabel || "", space: 50 } : { space: 80, values: timeTicks },
+      { label: spec.yLabel || u, size: 60, values: (_, ticks) => ticks.map((v) => number(v)) }],
+    scales: { x: { time: spec.time !== false } },
   };
-  plot = new uPlot(opts, data, el);
+  const p = new uPlot(opts, data, box);
+  plots.set(box, { plot: p, shape });
+  box.dataset.points = String(spec.x.length);
+  return p;
 }
 
-export function clear(el) {
-  if (plot) plot.destroy();
-  plot = null;
-  shape = "";
-  el.replaceChildren();
+// A constant line (a threshold) over the chart's x values.
+export const level = (x, value, label, stroke) =>
+  ({ label, values: x.map(() => value), stroke, width: 1.5, dash: [6, 4] });
+
+export function clear(box) {
+  const known = plots.get(box);
+  if (known) known.plot.destroy();
+  plots.delete(box);
+  delete box.dataset.points;
+  box.replaceChildren();
 }
 
-export function resize(el) {
-  if (plot) plot.setSize({ width: Math.max(300, el.clientWidth - 10), height: 300 });
+export function resize(box) {
+  const known = plots.get(box);
+  if (known) known.plot.setSize({ width: width(box), height: known.plot.height });
 }
+
+window.addEventListener("resize", () => {
+  for (const box of document.querySelectorAll(".chart")) resize(box);
+});

@@ -1,4 +1,7 @@
-// Display helpers: UCUM units as people read them, numbers, times.
+// Display helpers: UCUM units as people read them, numbers, times — in the dashboard's language (i18n.js), so that
+// a French page writes "1 234,5" and "6 déc. 2026, 14:05", an English one "1,234.5" and "Dec 6, 2026, 2:05 PM".
+
+import { language } from "./i18n.js";
 
 const UNITS = {
   Cel: "°C", m3: "m³", "ug/m3": "µg/m³", "mg/m3": "mg/m³", "{count}": "", "1": "", deg: "°",
@@ -8,11 +11,21 @@ export function unit(ucum) {
   return ucum in UNITS ? UNITS[ucum] : ucum;
 }
 
-export function number(v) {
-  if (v === null || v === undefined) return "–";
+export function number(v, digits = null) {
+  if (v === null || v === undefined || Number.isNaN(v)) return "–";
   const abs = Math.abs(v);
-  const digits = abs >= 100 ? 1 : abs >= 1 ? 2 : 3;
-  return v.toLocaleString(undefined, { maximumFractionDigits: digits });
+  const max = digits ?? (abs >= 100 ? 1 : abs >= 1 ? 2 : 3);
+  return v.toLocaleString(language(), { maximumFractionDigits: max });
+}
+
+export function integer(v) {
+  return v === null || v === undefined ? "–" : Math.round(v).toLocaleString(language());
+}
+
+// a share (0.953) as a percentage in the locale ("95,3 %" in French)
+export function percent(share, digits = 1) {
+  if (share === null || share === undefined) return "–";
+  return share.toLocaleString(language(), { style: "percent", maximumFractionDigits: digits });
 }
 
 export function withUnit(v, ucum) {
@@ -26,19 +39,35 @@ export function shortKey(key) {
   return i < 0 ? key : key.slice(i + 1).replace("_", ".");
 }
 
+// "3 min ago" / "il y a 3 min"
 export function ago(iso, now = Date.now()) {
-  if (!iso) return "never";
+  if (!iso) return relative(null);
   const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
-  if (s < 60) return `${s} s ago`;
-  if (s < 3600) return `${Math.round(s / 60)} min ago`;
-  if (s < 86400 * 2) return `${Math.round(s / 3600)} h ago`;
-  return `${Math.round(s / 86400)} days ago`;
+  return relative(s);
+}
+
+function relative(s) {
+  if (s === null) return language() === "fr" ? "jamais" : "never";
+  const rtf = new Intl.RelativeTimeFormat(language(), { numeric: "always", style: "short" });
+  if (s < 60) return rtf.format(-s, "second");
+  if (s < 3600) return rtf.format(-Math.round(s / 60), "minute");
+  if (s < 86400 * 2) return rtf.format(-Math.round(s / 3600), "hour");
+  return rtf.format(-Math.round(s / 86400), "day");
 }
 
 export function localTime(iso) {
-  return iso ? new Date(iso).toLocaleString() : "";
+  return iso ? new Date(iso).toLocaleString(language(), { dateStyle: "medium", timeStyle: "short" }) : "";
+}
+
+export function clockTime(d = new Date()) {
+  return d.toLocaleTimeString(language());
+}
+
+// a local day "2026-07-02" as "jeu. 2" / "Thu 2" (options: Intl.DateTimeFormat's)
+export function day(iso, options = { weekday: "short", day: "numeric" }) {
+  return iso ? new Date(`${iso}T12:00:00`).toLocaleDateString(language(), options) : "";
 }
 
 export function bytes(n) {
-  return n < 1024 ? `${n} B` : `${(n / 1024).toFixed(1)} KiB`;
+  return n < 1024 ? `${integer(n)} B` : `${number(n / 1024, 1)} KiB`;
 }

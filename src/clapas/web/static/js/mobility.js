@@ -5,7 +5,8 @@
 
 import { get } from "./api.js";
 import { el } from "./dom.js";
-import { ago, number } from "./format.js";
+import { ago, number, percent } from "./format.js";
+import { t } from "./i18n.js";
 import { empty, fill, run } from "./panels.js";
 
 const REFRESH_MS = 60000; // the demo polls its feed each minute, counters report by the hour
@@ -17,18 +18,21 @@ const DIRECTIONS = [["total", "#0b5cad", 2], ["in", "#2e7d32", 1], ["out", "#c24
 const $ = (id) => document.getElementById(id);
 const state = { counter: "", resolution: "1h", plot: null, shape: "" };
 
-const pct = (share) => (share === null || share === undefined ? "–" : `${Math.round(share * 1000) / 10} %`);
-const head = (...names) => el("thead", {}, el("tr", {}, ...names.map((h) =>
-  el("th", { scope: "col", class: h.startsWith("#") ? "num" : "", textContent: h.replace("#", "") }))));
+const pct = (share) => percent(share);
+// column keys: "#key" is a number column
+const head = (...keys) => el("thead", {}, el("tr", {}, ...keys.map((h) =>
+  el("th", { scope: "col", class: h.startsWith("#") ? "num" : "", textContent: t(h.replace("#", "")) }))));
 
 // bike share -----------------------------------------------------------------------------------------------------
 function feed(s) {
-  if (!s) return el("p", { class: "muted", textContent: "Feed: no poll recorded." });
-  return el("p", { class: `feed ${s.status}`, dataset: { status: s.status } }, "Feed: ",
-    el("span", { class: s.status === "ok" ? "" : "over", textContent: s.status }),
-    el("span", { class: "muted", textContent: ` · last poll ${ago(s.last_poll)} · ${s.failed_polls} of ${s.polls} `
-      + `polls failed today${s.failing_in_a_row ? ` (${s.failing_in_a_row} in a row)` : ""}`
-      + (s.feed_age_s === null || s.feed_age_s === undefined ? "" : ` · data ${Math.round(s.feed_age_s)} s old`) }));
+  if (!s) return el("p", { class: "muted", textContent: t("bikes.no_poll") });
+  return el("p", { class: `feed ${s.status}`, dataset: { status: s.status } }, t("bikes.feed"),
+    el("span", { class: s.status === "ok" ? "" : "over", textContent: t(`bikes.status.${s.status}`) }),
+    el("span", { class: "muted", textContent: ` · ${t("bikes.polls", { ago: ago(s.last_poll), failed: s.failed_polls,
+                                                                        polls: s.polls })}`
+      + (s.failing_in_a_row ? ` ${t("bikes.in_a_row", { n: s.failing_in_a_row })}` : "")
+      + (s.feed_age_s === null || s.feed_age_s === undefined ? ""
+        : ` · ${t("bikes.age", { s: Math.round(s.feed_age_s) })}`) }));
 }
 
 function system(name, stations, status, kpis) {
@@ -36,27 +40,27 @@ function system(name, stations, status, kpis) {
   const worst = kpis.filter((k) => k.empty_share).slice(0, WORST);
   return el("div", { class: "system", dataset: { system: name } },
     el("table", {},
-      el("caption", { textContent: `${name}: ${stations.length} stations now` }),
-      head(...STATES.map((k) => `#${k}`)),
+      el("caption", { textContent: t("bikes.now", { name, n: stations.length }) }),
+      head(...STATES.map((k) => `#bikes.state.${k}`)),
       el("tbody", {}, el("tr", {}, ...STATES.map((k) => el("td", {
         class: `num ${(k === "empty" || k === "full") && counts[k] ? "over" : ""}`, dataset: { state: k },
         textContent: String(counts[k]) }))))),
     feed(status),
     worst.length ? el("table", { class: "worst" },
-      el("caption", { textContent: "Most often empty over the last day" }),
-      head("Station", "#Empty", "#At peak", "#Violations"),
+      el("caption", { textContent: t("bikes.worst") }),
+      head("bikes.col.station", "#bikes.col.empty", "#bikes.col.peak", "#bikes.col.violations"),
       el("tbody", {}, ...worst.map((k) => el("tr", { dataset: { eui: k.eui } },
         el("th", { scope: "row", textContent: k.name || k.eui }),
         el("td", { class: "num", textContent: pct(k.empty_share) }),
         el("td", { class: "num", textContent: pct(k.empty_share_peak) }),
         el("td", { class: `num ${k.violations ? "over" : ""}`, textContent: String(k.violations) })))))
-      : empty("No station was empty over the last day."));
+      : empty(t("bikes.none_empty")));
 }
 
 async function refreshBikes() {
   const [st, sy, kp] = await Promise.all([get(`${MOB}stations`), get(`${MOB}systems`), get(`${MOB}stations/kpis`)]);
   const names = [...new Set([...sy.systems.map((s) => s.system), ...st.stations.map((s) => s.system)])];
-  if (!names.length) { fill("mob-bikes", empty("No bike-share system polled yet.")); return; }
+  if (!names.length) { fill("mob-bikes", empty(t("bikes.none"))); return; }
   fill("mob-bikes", ...names.map((n) => system(n, st.stations.filter((s) => s.system === n),
     sy.systems.find((s) => s.system === n), kp.stations.filter((k) => k.system === n))));
 }
@@ -69,12 +73,12 @@ function columns(series, dirs) {
 }
 
 function draw(box, series) {
-  if (typeof uPlot === "undefined") { box.textContent = "Chart library not loaded."; return; }
+  if (typeof uPlot === "undefined") { box.textContent = t("chart.no_library"); return; }
   const dirs = DIRECTIONS.filter(([d]) => series.directions[d]?.length);
   if (!dirs.length) {
     if (state.plot) state.plot.destroy();
     state.plot = null;
-    box.replaceChildren(empty("No count in this period."));
+    box.replaceChildren(empty(t("counters.no_count")));
     return;
   }
   const data = columns(series, dirs);
@@ -85,24 +89,28 @@ function draw(box, series) {
   state.shape = shape;
   state.plot = new uPlot({
     width: Math.max(300, box.clientWidth - 10), height: 260,
-    series: [{}, ...dirs.map(([d, stroke, width]) => ({ label: d, stroke, width,
+    series: [{}, ...dirs.map(([d, stroke, width]) => ({ label: t(`counters.dir.${d}`), stroke, width,
       value: (_, v) => (v == null ? "–" : number(v)) }))],
-    axes: [{ space: 80 }, { label: series.resolution === "1d" ? "counts per day" : "counts per hour", size: 60 }],
+    axes: [{ space: 80 }, { label: t(series.resolution === "1d" ? "counters.per_day" : "counters.per_hour"), size: 60,
+                            values: (_, ticks) => ticks.map((v) => number(v)) }],
     scales: { x: { time: true } },
   }, data, box);
+  box.dataset.points = String(data[0].length);
 }
+
+const tr = t; // figures() names its total direction `t`
 
 function figures(obs) {
   const t = obs.directions.total ?? Object.values(obs.directions)[0];
-  if (!t) return empty(`No count in ${obs.year}.`);
+  if (!t) return empty(tr("counters.no_year", { year: obs.year }));
   return el("dl", { class: "counts figures", dataset: { year: obs.year } },
-    el("div", {}, el("dt", { textContent: `TMJA ${obs.year}`, title: "mean daily traffic over complete months" }),
+    el("div", {}, el("dt", { textContent: `TMJA ${obs.year}`, title: tr("counters.tmja_title") }),
       el("dd", { dataset: { figure: "tmja" }, textContent: number(t.tmja) }),
-      el("dd", { class: "muted", textContent: t.tmja === null ? "no complete month yet"
-        : `${t.tmja_days_used} days, ${t.tmja_months.length} months` })),
-    el("div", {}, el("dt", { textContent: "TMJO", title: "mean over working days, French public holidays out" }),
+      el("dd", { class: "muted", textContent: t.tmja === null ? tr("counters.no_month")
+        : tr("counters.tmja_used", { days: t.tmja_days_used, months: t.tmja_months.length }) })),
+    el("div", {}, el("dt", { textContent: "TMJO", title: tr("counters.tmjo_title") }),
       el("dd", { dataset: { figure: "tmjo" }, textContent: number(t.tmjo) }),
-      el("dd", { class: "muted", textContent: `${t.tmjo_days_used} working days` })));
+      el("dd", { class: "muted", textContent: tr("counters.tmjo_used", { days: t.tmjo_days_used }) })));
 }
 
 async function refreshSelected() {
@@ -125,28 +133,29 @@ function select(eui) {
     b.setAttribute("aria-pressed", String(b.dataset.eui === eui));
   }
   refreshSelected().catch((e) => $("mob-figures").replaceChildren(
-    el("p", { class: "err", textContent: `Unavailable: ${e.message}` })));
+    el("p", { class: "err", textContent: t("common.unavailable", { message: e.message }) })));
 }
 
 async function refreshCounters() {
   const { counters } = await get(`${MOB}counters`);
-  if (!counters.length) { fill("mob-counters", empty("No counter.")); state.counter = ""; return; }
+  if (!counters.length) { fill("mob-counters", empty(t("counters.none"))); state.counter = ""; return; }
   if (!counters.some((c) => c.eui === state.counter)) state.counter = counters[0].eui;
-  const res = el("select", { id: "mob-res" }, ...[["1h", "hourly, 7 days"], ["1d", "daily, 90 days"]].map(([v, t]) =>
-    el("option", { value: v, textContent: t, selected: v === state.resolution })));
+  const res = el("select", { id: "mob-res" }, ...[["1h", "counters.res.1h"], ["1d", "counters.res.1d"]].map(([v, k]) =>
+    el("option", { value: v, textContent: t(k), selected: v === state.resolution })));
   res.addEventListener("change", () => { state.resolution = res.value; select(state.counter); });
   const rows = counters.map((c) => el("tr", { dataset: { eui: c.eui } },
     el("th", { scope: "row" }, el("button", { type: "button", class: "link", dataset: { eui: c.eui },
                                               textContent: c.name || c.eui, onclick: () => select(c.eui) })),
-    el("td", { textContent: c.kind === "traffic_counter" ? "traffic" : "bikes" }),
+    el("td", { textContent: t(c.kind === "traffic_counter" ? "counters.traffic" : "counters.bikes") }),
     el("td", { class: "muted", textContent: c.zone })));
   const chart = $("mob-chart") ?? el("div", { id: "mob-chart", class: "chart small", role: "img",
-                                               "aria-label": "Counts of the selected counter" });
+                                               "aria-label": t("counters.chart") });
   fill("mob-counters",
-    el("div", { class: "scroll short" }, el("table", {}, head("Counter", "Kind", "Zone"), el("tbody", {}, ...rows))),
-    el("form", { class: "filters", onsubmit: () => false }, el("label", {}, "Resolution ", res)),
+    el("div", { class: "scroll short" }, el("table", {}, head("counters.col.counter", "counters.col.kind",
+      "counters.col.zone"), el("tbody", {}, ...rows))),
+    el("form", { class: "filters", onsubmit: () => false }, el("label", {}, t("chart.resolution"), res)),
     chart,
-    el("div", { id: "mob-figures" }, $("mob-figures")?.firstChild ?? empty("Loading…")));
+    el("div", { id: "mob-figures" }, $("mob-figures")?.firstChild ?? empty(t("common.loading"))));
   select(state.counter);
 }
 
