@@ -343,7 +343,9 @@ class AlertSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Where the dashboard is reachable by the people notified (links in emails); empty: no link.
     public_url: str = ""
     # [alerts.rule_enabled] rule → false switches a rule off (issue 16; a department does it at run time through
-    # the self-service settings): its openings are dropped, its clears still close what it had opened.
+    # the self-service settings): its openings are dropped, its clears still close what it had opened. The rule's
+    # detector goes on following its subjects meanwhile, so switching it on again opens at its next opening (a new
+    # crossing, an escalation), never a condition that began while it was off.
     rule_enabled: dict[str, bool] = msgspec.field(default_factory=dict)
     webhook: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
     mqtt: AlertMqttSettings = msgspec.field(default_factory=AlertMqttSettings)
