@@ -32,6 +32,7 @@ SUBCOMMANDS: list[str] = [
     "clapas.pipeline.worker:add_parser",  # worker (partitioned mode)
     "clapas.connectors.broker.route:add_parser",  # route, bridge (partitioned mode)
     "clapas.connectors.import_cli:add_parser",  # import ngsi, import counts
+    "clapas.selfservice.cli:add_parser",  # settings show, settings export
 ]
 
 

@@ -42,7 +42,7 @@ def test_changes_are_checked_as_the_config_file_is_and_whole(store: DuckDBStore)
     h = SettingsHolder(Settings(), store)
     with pytest.raises(InvalidValue, match=r"Expected `int`, got `str` - at `\$.water.night_start_hour`"):
         h.change("water.night_start_hour", "one", **WHO)
-    with pytest.raises(NotOverridable, match="auth.enforce cannot be changed at run time"):
+    with pytest.raises(NotOverridable, match=r"auth\.enforce cannot be changed at run time"):
         h.change("auth.enforce", False, **WHO)
     h.change("flood.rain_windows_h", [1, 3, 6, 12, 48], **WHO)  # same number of windows: the depths still fit
     with pytest.raises(InvalidValue, match="one depth per window"):
