@@ -100,7 +100,7 @@ def test_a_department_changes_its_gauge_threshold_audited_and_listed(city: City)
     assert (change["path"], change["value"], change["previous"], change["actor"]) == (YELLOW, 2.4, None, "crues")
     after = listed(city, city.env)[YELLOW]
     assert (after["value"], after["in_use"], after["overridden"], after["changed_by"]) == (2.4, 2.4, True, "crues")
-    assert after["base"] is None  # the config file sets nothing: the tag was the base
+    assert after["base"] is None and after["base_in_use"] == 3.0  # the file sets nothing: the tag was the base
     # the running settings (what the detectors and the API read) have it
     assert city.app.state.settings.flood.level_thresholds(GAUGE, TAGS) == (2.4, 4.0, 5.0)
     [entry] = city.audit("settings.changed")

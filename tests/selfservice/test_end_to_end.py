@@ -43,6 +43,7 @@ class Run:
         k = new_key()
         self.store.create_key(key_id=k.key_id, name="service des crues", secret_hash=k.hash,
                               role="operator-environment")
+        self.token = k.token
         self.headers = {"Authorization": f"Bearer {k.token}"}
         self.n = 0
 

@@ -121,8 +121,9 @@ def list_settings(request: Request, caller: Reader,
         row = {"path": e.path, "department": e.department, "scope": e.scope, "kind": e.kind, "device": e.device,
                "value": paths.get(current, segs), "base": paths.get(base, segs), "overridden": o is not None,
                "may_change": may, "changed_by": o["actor"] if o else None, "changed_at": o["time"] if o else None}
-        if e.device:
+        if e.device:  # what applies: now, and with the config file alone (its value, else the registry tag)
             row["in_use"] = _in_use(h.current, e, tags.get(e.device, {}))
+            row["base_in_use"] = _in_use(h.base, e, tags.get(e.device, {}))
         out.append(row)
     held = {d: caller.can(s) for d, s in DEPARTMENT_SCOPES.items()}
     held[PLATFORM] = caller.can(scope_of(PLATFORM))
