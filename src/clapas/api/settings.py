@@ -72,6 +72,18 @@ def _in_use(settings: Any, e: paths.Entry, tags: dict[str, str]) -> Any:
             "rise_3h_m_per_h": r3}.get(field)
 
 
+SETTINGS_SCOPES = (*DEPARTMENT_SCOPES.values(), scope_of(PLATFORM))
+
+
+def _some_scope(caller: Caller) -> None:
+    """A caller who may change no setting at all is refused before the body is read (a write refused unread)."""
+    if not any(caller.can(s) for s in SETTINGS_SCOPES):
+        need = f"one of the scopes {', '.join(SETTINGS_SCOPES)}"
+        if caller.anonymous:
+            raise ApiError(401, f"changing a setting needs a credential with {need}", {"WWW-Authenticate": REALM})
+        raise ApiError(403, f"the role {caller.role!r} of this credential lacks {need}")
+
+
 def _allowed(caller: Caller, path: str) -> tuple[str, str, str]:
     """(normalized path, department, scope) of a change the caller may make; 422 for a path nobody may change,
     401/403 for a caller without the department's scope."""
@@ -138,6 +150,7 @@ def change_setting(request: Request, caller: Writer,
                        {"path": "flood.gauges.0004a30b001c2f3a.yellow_m", "value": 2.4}])]) -> Response:
     """`{"path": …, "value": …}`: the path as in the config file (TOML dotted key), the value as JSON. Refused
     (403) without the scope of the path's department; refused (422) if the config file's rules refuse the value."""
+    _some_scope(caller)
     try:
         body = msgspec.convert(payload, Change)
     except msgspec.ValidationError as e:
@@ -159,6 +172,7 @@ def change_setting(request: Request, caller: Writer,
 @router.delete("/settings", summary="Back to the config file's value", responses=errors(401, 403, 404, 422))
 def revert_setting(request: Request, caller: Writer,
                    path: Annotated[str, Query(description="the setting's path")]) -> Response:
+    _some_scope(caller)
     path, dept, _ = _allowed(caller, path)
     h = _holder(request)
     row = h.revert(path, actor=caller.actor, via=caller.via, role=caller.role, key_id=caller.key_id)
