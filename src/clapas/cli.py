@@ -33,6 +33,7 @@ SUBCOMMANDS: list[str] = [
     "clapas.connectors.broker.route:add_parser",  # route, bridge (partitioned mode)
     "clapas.connectors.import_cli:add_parser",  # import ngsi, import counts
     "clapas.grafana.cli:add_parser",  # grafana provision
+    "clapas.selfservice.cli:add_parser",  # settings show, settings export
 ]
 
 

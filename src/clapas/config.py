@@ -377,6 +377,11 @@ class AlertSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     poll_interval_s: float = 1.0
     # Where the dashboard is reachable by the people notified (links in emails); empty: no link.
     public_url: str = ""
+    # [alerts.rule_enabled] rule → false switches a rule off (issue 16; a department does it at run time through
+    # the self-service settings): its openings are dropped, its clears still close what it had opened. The rule's
+    # detector goes on following its subjects meanwhile, so switching it on again opens at its next opening (a new
+    # crossing, an escalation), never a condition that began while it was off.
+    rule_enabled: dict[str, bool] = msgspec.field(default_factory=dict)
     webhook: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
     mqtt: AlertMqttSettings = msgspec.field(default_factory=AlertMqttSettings)
     email: EmailSettings = msgspec.field(default_factory=EmailSettings)
@@ -504,6 +509,15 @@ class NgsiLdSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # --- end of the city's tenant and subscriptions ---
 
 
+class SelfServiceSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """[selfservice] Settings changed at run time by the departments (issue 16, `clapas.selfservice`)."""
+
+    # How often a process looks in the store for changes another process made (`clapas serve` answering the API,
+    # another worker); the process that makes a change applies it at its next batch. Design value: alerts follow a
+    # new threshold within seconds, and the look is one indexed query.
+    reload_s: float = 5.0
+
+
 class PostgresSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """How clapas talks to PostgreSQL (issue 9): a database that stops answering (a half-open connection: a network
     that drops packets gives no error, only a wait) must fail a write, never block the writer forever. Design
@@ -572,6 +586,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     profiles: dict[str, ProfileSettings] = msgspec.field(default_factory=dict)
     # Partitioned mode (issue 15): several workers over RabbitMQ; unused by `clapas run`.
     partitioned: PartitionedSettings = msgspec.field(default_factory=PartitionedSettings)
+    selfservice: SelfServiceSettings = msgspec.field(default_factory=SelfServiceSettings)
 
 
 def _env_overrides(struct: type[msgspec.Struct], env: Mapping[str, str], prefix: str) -> dict[str, Any]:
@@ -686,6 +701,8 @@ def _check(s: Settings) -> None:
         raise ConfigError(f"CLAPAS_ALERTS_WEBHOOK_URL must be http(s)://…, got {a.webhook.url!r}")
     if a.mqtt.url and not a.mqtt.url.startswith(("mqtt://", "mqtts://")):
         raise ConfigError(f"CLAPAS_ALERTS_MQTT_URL must look like mqtt://host:port, got {a.mqtt.url!r}")
+    if not 0 < s.selfservice.reload_s < math.inf:
+        raise ConfigError("selfservice.reload_s must be > 0")
     if a.email.host and not a.email.to:
         raise ConfigError("alerts.email: set `to` (CLAPAS_ALERTS_EMAIL_TO) when `host` is set")
     departments = s.heat.department_table()

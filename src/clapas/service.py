@@ -109,10 +109,16 @@ class Service:
         self.settings = settings
         self.store = store or open_store(settings.store, timezone=settings.timezone, postgres=settings.postgres)
         import_registry_files(self.store, settings.registry)
+        # the departments' run-time settings (issue 16) over the config file's: the detectors, the notifier routes
+        # and the API all follow this holder
+        from clapas.selfservice.holder import SettingsHolder
+
+        self.holder = SettingsHolder(settings, self.store)
         # alerts (issue 3): detectors run on each batch and their state is committed with it (issue 9: they start
         # from the saved state, or refuse to start if it is incompatible); the outbox worker runs in `serve`
         try:
-            self.alerting = build_alerting(settings, self.store) if settings.alerts.enabled else None
+            self.alerting = (build_alerting(settings, self.store, holder=self.holder) if settings.alerts.enabled
+                             else None)
         except Exception:  # e.g. saved detector state that must be rebuilt first: leave the store closed
             self.store.close()
             raise
@@ -295,7 +301,7 @@ class Service:
     async def _serve_http(self, stop: asyncio.Event) -> None:
         from clapas.api.app import create_app
 
-        app = create_app(self.store, self.settings, self.pipeline)
+        app = create_app(self.store, self.settings, self.pipeline, holder=self.holder)
         app.state.spool = self.spool  # its size and age in /healthz and /metrics
         if self.spool is not None:
             app.state.ingest = self._http_ingest

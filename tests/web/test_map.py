@@ -94,7 +94,8 @@ def open_map(b: Browser, url: str, token: str = "") -> None:
         b.js(f"sessionStorage.setItem('clapas.key', {json.dumps(token)})")
     b.goto(url)
     b.wait_for(READY)
-    b.wait_for("document.getElementById('status').textContent.startsWith('Updated')")  # the page laid out
+    # the page laid out (the status says "Updated …" in English, "Mis à jour …" in French, the city's default)
+    b.wait_for("/^(Updated|Mis à jour) /.test(document.getElementById('status').textContent)")
 
 
 def drawn(b: Browser) -> dict[str, str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from clapas.alerts.notifiers import build_notifiers
 from clapas.alerts.outbox import OutboxWorker
@@ -44,14 +45,23 @@ class Alerting:
     router: Router
 
 
-def build_alerting(settings: Settings, store: Store, load: bool = True) -> Alerting:
+def build_alerting(settings: Settings, store: Store, load: bool = True, holder: Any = None) -> Alerting:
     """The runner starts from the detector state saved in the store (`StateIncompatible` if it cannot): hand it to
     `Pipeline(detectors=alerting.runner)` so that each batch commits the state it changed. `load=False`: blind
-    (the caller loads a part of the state: partitioned workers)."""
+    (the caller loads a part of the state: partitioned workers). `holder`: a `SettingsHolder` (issue 16) whose
+    changes the detectors follow from their next batch and the notifier routes at once (default: one over
+    `settings` and the store's overrides)."""
+    if holder is None:
+        from clapas.selfservice.holder import SettingsHolder
+
+        holder = SettingsHolder(settings, store)
+    settings = holder.current
     router = Router.from_settings(settings.alerts)
     registry = Registry(store)
     sink = PersistentAlerts(store, router, registry, settings.web.language)
     runner = DetectorRunner(build_detectors(settings), sink, registry)
+    runner.holder = holder
+    holder.listeners.append(lambda s: setattr(sink, "route", Router.from_settings(s.alerts)))
     if load and runner.load_state(store):
         log.info("detector state loaded: watermark %s, %d uplinks seen", utc(runner.watermark).isoformat(),
                  runner.uplinks)

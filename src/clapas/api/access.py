@@ -11,8 +11,9 @@ what the caller's scopes do not allow: 401 without a credential or with a bad on
 with a credential that lacks the scope — in the API's JSON error shape, before the route has read or changed
 anything. After the response, `AccessMiddleware` adds the rate-limit headers and `X-Request-ID`, and queues the
 audit entry: every read of restricted or personal data, every write, every refusal (routes say what they served
-in `request.state.audit_rows`, `audit_subjects` (device EUIs) and `audit_class`). Routes never read credentials
-themselves; a route that declares nothing is refused by tests/api/test_charter_routes.py.
+in `request.state.audit_rows`, `audit_subjects` (device EUIs) and `audit_class`; a write may name its event in
+`audit_event` and its small facts in `audit_detail`, e.g. the setting changed with its old and new values). Routes
+never read credentials themselves; a route that declares nothing is refused by tests/api/test_charter_routes.py.
 
 `[auth] enforce = false` turns the layer off (every caller gets every scope, nothing is audited): the API must
 then stay on a network the city trusts.
@@ -162,7 +163,7 @@ def entry_for(state: dict[str, Any], scope: Scope, status: int) -> AuditEntry | 
     elif decl is None:
         return None
     elif decl.write:
-        event = WRITE
+        event = state.get("audit_event") or WRITE  # a route may name what it wrote (settings.changed)
     elif 200 <= status < 300:
         event = READ
     else:
@@ -180,7 +181,8 @@ def entry_for(state: dict[str, Any], scope: Scope, status: int) -> AuditEntry | 
         route=getattr(route, "path", "") or scope.get("path", ""), data_class=data_class,
         row_count=state.get("audit_rows"), subjects=state.get("audit_subjects"), status=status,
         request_id=state.get("request_id", ""),
-        detail={"withheld": state["audit_withheld"]} if state.get("audit_withheld") else None,
+        detail={**({"withheld": state["audit_withheld"]} if state.get("audit_withheld") else {}),
+                **(state.get("audit_detail") or {})} or None,
         time=datetime.now(UTC))
 
 

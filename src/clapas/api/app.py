@@ -30,9 +30,11 @@ from clapas.api import (
 )
 from clapas.api import exports as open_data
 from clapas.api import health as fleet_health
+from clapas.api import settings as settings_routes
 from clapas.config import Settings
 from clapas.connectors import http_ingest
 from clapas.pipeline.ingest import Pipeline
+from clapas.selfservice.holder import SettingsHolder
 from clapas.store.base import Store
 
 
@@ -41,7 +43,10 @@ def static_dir() -> Path:
     return Path(str(resources.files("clapas") / "web" / "static"))
 
 
-def create_app(store: Store, settings: Settings, pipeline: Pipeline | None = None) -> FastAPI:
+def create_app(store: Store, settings: Settings, pipeline: Pipeline | None = None,
+               holder: SettingsHolder | None = None) -> FastAPI:
+    """`holder`: the process's run-time settings (issue 16), shared with its detectors; default: one of its own
+    over `settings` and the store's overrides. Routes read `app.state.settings`, which follows it."""
     app = FastAPI(
         title="clapas",
         version=__version__,
@@ -50,7 +55,9 @@ def create_app(store: Store, settings: Settings, pipeline: Pipeline | None = Non
         default_response_class=JSONResponse,
     )
     app.state.store = store
-    app.state.settings = settings
+    app.state.settings_holder = holder = holder or SettingsHolder(settings, store)
+    app.state.settings = holder.current
+    holder.listeners.append(lambda s: setattr(app.state, "settings", s))
     app.state.pipeline = pipeline
     errors.install(app)
     access.install(app, store, settings)  # the data charter: identity, scopes, rate limits, audit log
@@ -66,6 +73,7 @@ def create_app(store: Store, settings: Settings, pipeline: Pipeline | None = Non
     app.include_router(http_ingest.router)
     app.include_router(audit.router)
     app.include_router(web.router)  # the dashboard's public settings (its maps' tile layer)
+    app.include_router(settings_routes.router)  # self-service settings of the departments (issue 16)
     ngsi_ld.install(app, store, settings)  # /ngsi-ld/v1/ (ETSI NGSI-LD), its ProblemDetails errors
     # last: the dashboard answers every path the API does not; its page carries the city's language
     app.state.static_dir = static_dir()

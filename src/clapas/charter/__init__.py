@@ -45,8 +45,17 @@ ERASURE = "erasure"
 METRICS_READ = "metrics:read"
 CONFIG_WRITE = "config:write"
 SANDBOX_WRITE = "sandbox:write"  # NGSI-LD sandbox tenant: create, change, delete its entities (issue 11)
+# Self-service settings (issue 16): each department changes the settings of its own uses at run time
+# (`clapas.selfservice.paths` says which paths are whose); CONFIG_WRITE covers what every department shares.
+SETTINGS_WATER = "settings:water"
+SETTINGS_ENVIRONMENT = "settings:environment"
+SETTINGS_MOBILITY = "settings:mobility"
+SETTINGS_CULTURE = "settings:culture"
+DEPARTMENT_SCOPES = {"water": SETTINGS_WATER, "environment": SETTINGS_ENVIRONMENT, "mobility": SETTINGS_MOBILITY,
+                     "culture": SETTINGS_CULTURE}
 SCOPES = (OPEN_READ, RESTRICTED_READ, PERSONAL_READ, JOURNAL_READ, ALERTS_WRITE, INGEST_WRITE, EXPORT_BULK,
-          KEYS_ADMIN, AUDIT_READ, ERASURE, METRICS_READ, CONFIG_WRITE, SANDBOX_WRITE)
+          KEYS_ADMIN, AUDIT_READ, ERASURE, METRICS_READ, CONFIG_WRITE, SANDBOX_WRITE, SETTINGS_WATER,
+          SETTINGS_ENVIRONMENT, SETTINGS_MOBILITY, SETTINGS_CULTURE)
 
 READ_SCOPE = {OPEN: OPEN_READ, RESTRICTED: RESTRICTED_READ, PERSONAL: PERSONAL_READ}
 

@@ -8,8 +8,9 @@ without authentication, an "engagée" licence for authenticated re-users) and th
 |---|---|---|
 | public | anonymous callers (`[charter] anonymous`) | open:read |
 | partner | companies, researchers, administrations under a convention | open and restricted read, export |
-| operator, operator-water | operators; the water service (Warsmann) | all reads, journal, alerts, metrics, export |
-| operator-environment, -mobility, -culture | services without personal data | as operator, without personal read |
+| operator | the platform's operators | all reads, journal, alerts, metrics, export, every settings scope |
+| operator-water | the water service (Warsmann) | as operator, settings of its own department only |
+| operator-environment, -mobility, -culture | services without personal data | as operator-water, no personal read |
 | dpo | the data protection officer | every read, audit, erasure, export |
 | ingest | the ChirpStack HTTP integration | ingest:write |
 | experimenter | NGSI-LD sandbox writers, conformance suites | open:read, sandbox:write |
@@ -28,6 +29,8 @@ import msgspec
 from clapas.charter import (
     ALERTS_WRITE,
     AUDIT_READ,
+    CONFIG_WRITE,
+    DEPARTMENT_SCOPES,
     ERASURE,
     EXPORT_BULK,
     INGEST_WRITE,
@@ -38,6 +41,10 @@ from clapas.charter import (
     RESTRICTED_READ,
     SANDBOX_WRITE,
     SCOPES,
+    SETTINGS_CULTURE,
+    SETTINGS_ENVIRONMENT,
+    SETTINGS_MOBILITY,
+    SETTINGS_WATER,
 )
 
 
@@ -60,11 +67,13 @@ DEFAULT_ROLES: dict[str, RoleSettings] = {
                            rate_per_day=ANONYMOUS_RATE_PER_DAY, description="open data, anyone"),
     "partner": RoleSettings(scopes=[OPEN_READ, RESTRICTED_READ, EXPORT_BULK], rate_per_minute=600,
                             rate_per_day=200_000, description="re-users under a convention"),
-    "operator": RoleSettings(scopes=[*_SERVICE, PERSONAL_READ], description="the city's platform operators"),
-    "operator-water": RoleSettings(scopes=[*_SERVICE, PERSONAL_READ], description="the water service"),
-    "operator-environment": RoleSettings(scopes=list(_SERVICE), description="climate risks, air quality"),
-    "operator-mobility": RoleSettings(scopes=list(_SERVICE), description="counters, bike stations"),
-    "operator-culture": RoleSettings(scopes=list(_SERVICE), description="museum climate"),
+    "operator": RoleSettings(scopes=[*_SERVICE, PERSONAL_READ, CONFIG_WRITE, *DEPARTMENT_SCOPES.values()],
+                             description="the city's platform operators"),
+    "operator-water": RoleSettings(scopes=[*_SERVICE, PERSONAL_READ, SETTINGS_WATER], description="the water service"),
+    "operator-environment": RoleSettings(scopes=[*_SERVICE, SETTINGS_ENVIRONMENT],
+                                         description="climate risks, air quality"),
+    "operator-mobility": RoleSettings(scopes=[*_SERVICE, SETTINGS_MOBILITY], description="counters, bike stations"),
+    "operator-culture": RoleSettings(scopes=[*_SERVICE, SETTINGS_CULTURE], description="museum climate"),
     "dpo": RoleSettings(scopes=[OPEN_READ, RESTRICTED_READ, PERSONAL_READ, JOURNAL_READ, AUDIT_READ, ERASURE,
                                 EXPORT_BULK], description="the data protection officer"),
     "ingest": RoleSettings(scopes=[INGEST_WRITE], description="the ChirpStack HTTP integration"),

@@ -143,6 +143,10 @@ class AirDetector(Detector):
     state_maps = (StateMap("zones", ANY), StateMap("need"))
     state_attrs = ("decided_until", "late_readings", "rejected_readings")
     state_modules = ("clapas.indices.air",)
+    settings_attrs = (("settings", "air"),)
+
+    def settings_changed(self) -> None:
+        self._max = {p: float(self.settings.max_plausible.get(p, math.inf)) for p in Pollutant}
 
     def __init__(self, settings: AirQualitySettings | None = None, timezone: str = "Europe/Paris") -> None:
         self.settings = settings or AirQualitySettings()

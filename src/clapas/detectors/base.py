@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
+
+import msgspec
 
 from clapas.detectors.state import StateKeeper, StateMap, StateWrite
 from clapas.i18n import EMPTY, Text, render
@@ -172,6 +175,26 @@ class Detector:
     def state_loaded(self) -> None:
         """Called after saved state was loaded: re-link what the saved subjects share."""
 
+    # The `Settings` sections a detector was built from, as (attribute holding it, section), e.g. (("s", "flood"),):
+    # `reconfigure` hands it their new values when a department changed them at run time (issue 16).
+    settings_attrs: tuple[tuple[str, str], ...] = ()
+
+    def settings_of(self, settings: Any) -> dict[str, Any]:
+        """attribute → its new value in `settings` (a `clapas.config.Settings`)."""
+        return {attr: getattr(settings, section) for attr, section in self.settings_attrs}
+
+    def reconfigure(self, settings: Any) -> None:
+        """New settings, between two batches: every reference to an old section (the detector's, its parts', its
+        subjects') now points at the new one, then `settings_changed` re-derives what was computed from them."""
+        for attr, new in self.settings_of(settings).items():
+            old = getattr(self, attr)
+            if old is not new and old != new:
+                swap_refs(self, old, new)
+        self.settings_changed()
+
+    def settings_changed(self) -> None:
+        """After `reconfigure`: recompute what was derived from the settings (per-subject thresholds…)."""
+
     def bind(self, registry: Registry) -> None:
         """Called once by the runner before any observation."""
         self.registry = registry
@@ -201,6 +224,51 @@ def utc(t: float) -> datetime:
     return datetime.fromtimestamp(t, UTC)
 
 
+def swap_refs(root: Any, old: Any, new: Any) -> None:
+    """Replace every reference to `old` by `new` in the object graph of `root` (clapas objects, their dicts, lists
+    and deques), each object visited once."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, dict):
+            for k, v in obj.items():
+                if v is old:
+                    obj[k] = new
+                elif _walkable(v):
+                    stack.append(v)
+            continue
+        if isinstance(obj, (list, deque)):
+            for i, v in enumerate(obj):
+                if v is old:
+                    obj[i] = new
+                elif _walkable(v):
+                    stack.append(v)
+            continue
+        names = list(getattr(obj, "__dict__", ()))
+        for cls in type(obj).__mro__:
+            names += [n for n in getattr(cls, "__slots__", ()) if n not in ("__dict__", "__weakref__")]
+        for n in names:
+            try:
+                v = getattr(obj, n)
+            except AttributeError:
+                continue
+            if v is old:
+                setattr(obj, n, new)
+            elif _walkable(v):
+                stack.append(v)
+
+
+def _walkable(v: Any) -> bool:
+    if isinstance(v, (dict, list, deque)):
+        return True
+    module = type(v).__module__
+    return module.startswith("clapas.") and not module.startswith("clapas.store") and not isinstance(v, msgspec.Struct)
+
+
 class DetectorRunner:
     """Feeds detectors from committed batches (live, replay) or from any time-ordered observation rows (backfill).
 
@@ -219,6 +287,11 @@ class DetectorRunner:
         self.seq = 0  # batches prepared (and committed): orders the saved rows
         self.flags: list[tuple[float, str, int, str]] = []  # the data-quality flags of the last batch run
         self.keeper: StateKeeper | None = None  # set by `load_state` (or the first `prepare`)
+        # run-time settings (issue 16): a `clapas.selfservice.holder.SettingsHolder` whose version is compared at
+        # each batch; the detectors get its settings when it moved (and at the first batch, after saved state)
+        self.holder: Any = None
+        self._settings_version: int | None = None
+        self.disabled: frozenset[str] = frozenset()  # rules switched off ([alerts.rule_enabled])
         self._by_kind: dict[str, list[Detector]] = {}
         self._screens = [d for d in detectors if type(d).screen is not Detector.screen]
         self._link_readers = [d for d in detectors if d.reads_links]
@@ -240,9 +313,28 @@ class DetectorRunner:
             except Exception:  # a failing sink must never stop detection (nor ingestion, upstream)
                 log.exception("alert sink failed on %d detections", len(out))
 
+    def follow(self) -> None:
+        """Before a batch: if the settings holder has new settings, hand them to the detectors."""
+        h = self.holder
+        if h is None:
+            return
+        h.maybe_reload()
+        version = h.version
+        if version == self._settings_version:
+            return
+        self.reconfigure(h.current)
+        self._settings_version = version
+
+    def reconfigure(self, settings: Any) -> None:
+        """The detectors (and the rule switches) from new `Settings`, between two batches."""
+        for det in self.detectors:
+            det.reconfigure(settings)
+        self.disabled = frozenset(r for r, on in settings.alerts.rule_enabled.items() if not on)
+
     def _run(self, rows: Iterable[tuple[datetime, str, int, float]], batch: Batch | None = None,
              observed: dict[str, set[str]] | None = None) -> list[Detection]:
         """Rows through the detectors; `observed` collects the EUIs seen per device kind."""
+        self.follow()
         out: list[Detection] = []
         by_kind, registry = self._by_kind, self.registry
         cur_t: datetime | None = None
@@ -286,6 +378,8 @@ class DetectorRunner:
             for det in self.detectors:
                 det.advance(newest, out)
         self.flags = [f for det in self._screens for f in det.take_flags()]
+        if self.disabled:  # a rule switched off opens nothing; its clears still close what it had opened
+            out = [d for d in out if d.state != OPEN or d.rule not in self.disabled]
         return out
 
     def _run_links(self, batch: Batch, observed: dict[str, set[str]] | None, out: list[Detection]) -> float:

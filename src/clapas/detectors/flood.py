@@ -125,6 +125,15 @@ class FloodDetector(Detector):
     state_maps = (StateMap("gauges"), StateMap("rain_gauges"), StateMap("zones", ANY))
     state_attrs = ("out_of_order",)
     state_modules = ("clapas.indices.flood",)
+    settings_attrs = (("s", "flood"),)
+
+    def settings_changed(self) -> None:
+        """A gauge's heights (its override, else its registry tags) and a rain gauge's depths, read again."""
+        for eui, g in self.gauges.items():
+            meta = self.registry.by_eui.get(eui) if self.registry is not None else None
+            g.thresholds = self.s.level_thresholds(eui, meta.tags if meta is not None else {})
+        for eui, r in self.rain_gauges.items():
+            r.thresholds = self.s.rain_thresholds(eui)
 
     def state_loaded(self) -> None:
         """A catchment's gauges are the detector's own (saved with the zone as copies): link them again."""

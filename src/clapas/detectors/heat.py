@@ -359,6 +359,11 @@ class HeatDetector(Detector):
     state_maps = (StateMap("heatwave.zones", ANY), StateMap("stress.state"))
     state_attrs = ("heatwave.late_readings", "heatwave.rejected", "stress.out_of_order")
     state_modules = ("clapas.indices.heat",)
+    settings_attrs = (("s", "heat"),)
+
+    def settings_of(self, settings: Any) -> dict[str, Any]:
+        """The heat section on the city's clock, as the detector was built."""
+        return {"s": msgspec.structs.replace(settings.heat, timezone=self.s.timezone)}
 
     def __init__(self, settings: HeatSettings | None = None, timezone: str = "Europe/Paris") -> None:
         # the city's time zone makes the local days (the windows may use another clock: `window_timezone`)

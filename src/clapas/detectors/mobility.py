@@ -76,6 +76,7 @@ class _Counter:
 class MobilityDetector(Detector):
     kinds = frozenset({STATION, SYSTEM, *COUNTERS})
     state_maps = (StateMap("stations"), StateMap("systems"), StateMap("counters"))
+    settings_attrs = (("s", "bikeshare"), ("c", "counters"))
 
     def __init__(self, bikeshare: BikeShareSettings | None = None, counters: CounterSettings | None = None,
                  timezone: str = "Europe/Paris") -> None:

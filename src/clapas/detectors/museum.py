@@ -157,6 +157,7 @@ class MuseumDetector(Detector):
     kinds = frozenset({SENSOR_KIND})
     state_maps = (StateMap("rooms", ANY),)
     state_modules = ("clapas.indices.museum",)
+    settings_attrs = (("s", "museum"),)
 
     def __init__(self, settings: MuseumSettings | None = None, timezone: str = "Europe/Paris") -> None:
         self.s = settings or MuseumSettings()  # its class names are checked when it is built

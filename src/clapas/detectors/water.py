@@ -603,6 +603,10 @@ class WaterDetector(Detector):
                   StateMap("district.balances", ANY, value=list[dict[str, Any]]))
     state_attrs = ("out_of_order",)
     state_codec = "struct"  # tens of thousands of meters, each rewritten every batch it is heard in: typed, in C
+    settings_attrs = (("s", "water"),)
+
+    def settings_changed(self) -> None:
+        self.half_step = self.s.index_resolution_m3 / 2
 
     def __init__(self, settings: WaterSettings | None = None, timezone: str = "Europe/Paris") -> None:
         self.s = s = settings or WaterSettings()

@@ -41,6 +41,7 @@ from clapas.store.health import HealthTables
 from clapas.store.keys import KeyTables
 from clapas.store.ngsi_sandbox import NgsiSandboxTables
 from clapas.store.ngsi_subscriptions import SubscriptionTables
+from clapas.store.overrides import OverrideTables
 
 _TS = pa.timestamp("us", tz="UTC")
 # DuckDB folds its write-ahead log into the file (a checkpoint) when the log reaches this size. Its default, 16 MB,
@@ -60,7 +61,7 @@ log = logging.getLogger("clapas.store")
 
 
 class DuckDBStore(AlertTables, HealthTables, KeyTables, AuditTables, CharterTables, StateTables, ExportTables,
-                  NgsiSandboxTables, SubscriptionTables, Store):
+                  NgsiSandboxTables, SubscriptionTables, OverrideTables, Store):
     def __init__(self, url: str, timezone: str = "Europe/Paris", *, compact_interval_s: float | None = 60.0) -> None:
         """`compact_interval_s`: how often the background maintenance step looks for closed days to rewrite sorted
         (None: never; call `compact()` yourself)."""

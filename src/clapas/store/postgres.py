@@ -52,6 +52,7 @@ from clapas.store.health import HealthTables
 from clapas.store.keys import KeyTables
 from clapas.store.ngsi_sandbox import NgsiSandboxTables
 from clapas.store.ngsi_subscriptions import SubscriptionTables
+from clapas.store.overrides import OverrideTables
 
 log = logging.getLogger("clapas.store")
 
@@ -96,7 +97,7 @@ _SPAN = {"1h": "1 hour", "1d": "26 hours"}
 
 
 class PostgresStore(AlertTables, HealthTables, KeyTables, AuditTables, CharterTables, StateTables, ExportTables,
-                    NgsiSandboxTables, SubscriptionTables, Store):
+                    NgsiSandboxTables, SubscriptionTables, OverrideTables, Store):
     _json_type = "JSONB"
     _lock_rows = " FOR UPDATE"
     _audit_lock_sql = "SELECT pg_advisory_xact_lock(%s)"

@@ -6,7 +6,7 @@ outbox of their notifications (`alerts.py`); 3 the data charter's keys and audit
 audit secret; 6 the detectors' saved state (`detector_state.py`); 7 city scale (journal tally; DuckDB's latest
 values and compacted days); 8 device health (stale marks, data-quality flags); 9 the NGSI-LD sandbox tenant;
 10 NGSI-LD subscriptions; 11 the partitioned mode's leases (`leases.py`); 12 the gateways each device is heard by
-(`health.py`). PostgreSQL adds the hourly and daily
+(`health.py`); 13 the departments' settings overrides (`overrides.py`). PostgreSQL adds the hourly and daily
 rollups (`rollup_1h`, `rollup_1d`) its history queries read, with the buckets still to roll up (`rollup_pending`),
 the quantities of each device and a tally of the observation rows.
 """
@@ -21,7 +21,7 @@ import msgspec
 import pyarrow as pa
 
 from clapas.model import QUANTITY_BY_ID, Device, Zone
-from clapas.store import alerts, audit, detector_state, keys, leases, ngsi_sandbox
+from clapas.store import alerts, audit, detector_state, keys, leases, ngsi_sandbox, overrides
 from clapas.store import charter as charter_tables
 from clapas.store import health as health_tables
 from clapas.store import ngsi_subscriptions as ngsi_subscription_tables
@@ -89,7 +89,8 @@ def duckdb_migrations() -> list[tuple[int, list[str]]]:
             (9, ngsi_sandbox.ddl()),  # NGSI-LD sandbox tenant (issue 11)
             (10, ngsi_subscription_tables.duckdb_ddl()),  # NGSI-LD subscriptions (issue 11)
             (11, leases.ddl()),  # partitioned mode (issue 15)
-            (12, health_tables.ddl())]  # which gateways hear which device (issue 13)
+            (12, health_tables.ddl()),  # which gateways hear which device (issue 13)
+            (13, overrides.ddl())]  # settings changed at run time by the departments (issue 16)
 
 
 # Version 7, both stores: `/healthz` and `/metrics` of a process that only serves counted the journal by status, a
@@ -183,7 +184,8 @@ def postgres_migrations() -> list[tuple[int, list[str]]]:
             (9, ngsi_sandbox.ddl()),  # NGSI-LD sandbox tenant (issue 11)
             (10, ngsi_subscription_tables.postgres_ddl()),  # NGSI-LD subscriptions (issue 11)
             (11, leases.ddl()),  # partitioned mode (issue 15)
-            (12, health_tables.ddl())]  # which gateways hear which device (issue 13)
+            (12, health_tables.ddl()),  # which gateways hear which device (issue 13)
+            (13, overrides.ddl())]  # settings changed at run time by the departments (issue 16)
 
 
 # Version 7 (issue 14, city scale), PostgreSQL: the journal tally only. Latest values need no table here: the primary
