@@ -88,11 +88,12 @@ def browser() -> Iterator[Browser]:
 
 
 def open_map(b: Browser, url: str, token: str = "") -> None:
+    """The dashboard in English (the city's default is French; `test_map_speaks_french` reads that)."""
     if token:  # the key as the page keeps it (sessionStorage), typed before the page's scripts read it
         b.goto(url + "healthz")
         b.wait_for("document.readyState === 'complete'")
         b.js(f"sessionStorage.setItem('clapas.key', {json.dumps(token)})")
-    b.goto(url)
+    b.goto(url if "?" in url else url + "?lang=en")
     b.wait_for(READY)
     # the page laid out (the status says "Updated …" in English, "Mis à jour …" in French, the city's default)
     b.wait_for("/^(Updated|Mis à jour) /.test(document.getElementById('status').textContent)")
@@ -238,6 +239,8 @@ def test_click_on_device_goes_to_its_page_and_on_zone_lists_it(map_city: MapCity
     open_map(browser, map_city.url, map_city.token)
     browser.click_at(*visible_point(browser, f'{MAP} path.map-device[data-eui="{map_city.alerted}"]'))
     assert browser.wait_for("location.hash") == f"#/device/{map_city.alerted}"
+    browser.js("history.back()")  # the device's own page replaced the overview: back to its map
+    browser.wait_for(f"document.querySelector('{MAP}').offsetParent !== null")
     # the zone of the silent device: click inside its shape, away from every device circle
     zone = api(map_city.url, f"api/v1/devices/{map_city.silent}", map_city.token)["zone"]
     browser.click_at(*visible_point(browser, f'{MAP} path.map-zone[data-zone="{zone}"]'))
