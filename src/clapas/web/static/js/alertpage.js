@@ -27,7 +27,7 @@ function evidenceRows(ev) {
 }
 
 function facts(a) {
-  const subject = a.withheld ? el("span", { class: "muted", textContent: t("alerts.withheld_device", { class: a.class }) })
+  const subject = a.withheld ? el("span", { class: "muted", textContent: t("alerts.withheld_device", { class: t(`class.${a.class}`) }) })
     : a.subject_kind === "device" ? el("a", { href: href.device(a.subject), class: "mono", textContent: a.subject })
       : el("span", { textContent: t("alerts.zone_subject", { zone: a.subject }) });
   const rows = [
@@ -69,7 +69,7 @@ export async function refreshAlertPage() {
   $("al-title").textContent = `${ruleName(a.rule)} · ${a.withheld ? a.zone || "" : a.subject}`;
   document.title = `${ruleName(a.rule)} · clapas`;
   $("al-message").textContent = a.message || "";
-  $("al-note").textContent = a.withheld ? t("alerts.not_shown", { class: a.class }) : "";
+  $("al-note").textContent = a.withheld ? t("alerts.not_shown", { class: t(`class.${a.class}`) }) : "";
   $("al-facts").replaceChildren(...facts(a));
   $("al-evidence-rows").replaceChildren(...evidenceRows(a.evidence));
   $("al-events").replaceChildren(...(a.events || []).map(eventRow));

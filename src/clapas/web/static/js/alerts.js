@@ -28,7 +28,11 @@ export function ruleName(rule) {
   if (parts[0] === "air" && parts.length === 3) { // air.<pollutant>.<level>, one rule per threshold
     return t("rule.air", { pollutant: parts[1].toUpperCase().replace("_", "."), level: t(`air.level.${parts[2]}`) });
   }
-  if (rule.startsWith("water.meter_alarm.")) return t("rule.water.meter_alarm", { alarm: parts[2] });
+  if (rule.startsWith("water.meter_alarm.")) {
+    const key = `meter_alarm.${parts[2]}`;
+    const alarm = t(key);
+    return t("rule.water.meter_alarm", { alarm: alarm === key ? parts[2] : alarm });
+  }
   return rule;
 }
 
@@ -45,7 +49,9 @@ function subjectCell(a) {
   if (a.subject_kind !== "device") {
     return el("span", { textContent: t("alerts.zone_subject", { zone: a.subject }) });
   }
-  if (a.withheld) return el("span", { class: "muted", textContent: t("alerts.withheld_device", { class: a.class }) });
+  if (a.withheld) {
+    return el("span", { class: "muted", textContent: t("alerts.withheld_device", { class: t(`class.${a.class}`) }) });
+  }
   return el("a", { href: href.device(a.subject), class: "mono", textContent: a.subject,
                    title: t("alerts.device_link") });
 }
@@ -85,7 +91,7 @@ export function alertRow(a, onDone) {
                               textContent: a.state === "resolved" ? t("alerts.resolved_ago", { ago: ago(since) })
                                 : ago(since) })),
     el("td", { class: a.withheld ? "evidence muted" : "evidence", title: a.message || "",
-               textContent: a.withheld ? t("alerts.not_shown", { class: a.class }) : evidenceSummary(a.evidence) }),
+               textContent: a.withheld ? t("alerts.not_shown", { class: t(`class.${a.class}`) }) : evidenceSummary(a.evidence) }),
     el("td", { class: "actions" }, ...actions));
 }
 
