@@ -79,3 +79,18 @@ def test_every_detector_sees_new_settings_down_to_its_parts() -> None:
     assert heat.s.spike_c == 9.0 and heat.heatwave.s is heat.s and heat.stress.s is heat.s
     assert heat.s.timezone == base.timezone  # on the city's clock, as it was built
     assert by["AirDetector"].settings == new.air
+
+
+def test_a_store_down_at_start_leaves_the_file_settings_until_it_answers(tmp_path: Path) -> None:
+    """`clapas serve` over an unreachable store still starts (its /healthz then says why): the holder keeps the
+    config file's settings, and reads the overrides once the store answers."""
+    path = tmp_path / "city.duckdb"
+    first = DuckDBStore(f"duckdb:///{path}")
+    SettingsHolder(Settings(), first).change("water.burst_q3_share", 0.6, **WHO)
+    first.close()
+    holder = SettingsHolder(Settings(), first, reload_s=0)  # a closed store: every read fails
+    assert holder.current.water.burst_q3_share == 0.8 and holder.version == 0
+    holder.store = again = DuckDBStore(f"duckdb:///{path}")  # the store is back
+    holder.maybe_reload()
+    assert holder.current.water.burst_q3_share == 0.6 and holder.version == 1
+    again.close()

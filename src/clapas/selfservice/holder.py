@@ -67,7 +67,11 @@ class SettingsHolder:
         self._lock = threading.Lock()
         self._looked = time.monotonic()
         if store is not None:
-            self.reload()
+            try:
+                self.reload()
+            except Exception as e:  # a store down at start: the file's settings until it answers (maybe_reload)
+                log.warning("settings overrides not read (%s): the config file's settings apply until the store "
+                            "answers", e)
 
     # reading -------------------------------------------------------------------------------------------------
     def reload(self) -> None:
