@@ -185,31 +185,29 @@ async function apply() {
     say(parsed.error, false);
     return;
   }
-  try {
-    await send("PUT", "api/v1/settings", null, { path: s.path, value: parsed.value });
-    say(t("settings.saved", { path: s.path, value: shown(parsed.value) }), true);
-  } catch (e) {
-    say(t(e.status === 422 ? "settings.invalid" : "settings.refused", { reason: e.message }), false);
-    return;
-  }
-  ids.value.value = "";
-  await load();
-  pick(s.path);
+  await change(s.path, () => send("PUT", "api/v1/settings", null, { path: s.path, value: parsed.value }),
+    t("settings.saved", { path: s.path, value: shown(parsed.value) }));
 }
 
 async function revert() {
   const s = entry(ids.path.value);
   if (!s) return;
+  await change(s.path, () => send("DELETE", "api/v1/settings", { path: s.path }),
+    t("settings.reverted", { path: s.path }));
+}
+
+// A change or a revert: its outcome said, then the table read again with the setting still selected.
+async function change(path, request, done) {
   try {
-    await send("DELETE", "api/v1/settings", { path: s.path });
-    say(t("settings.reverted", { path: s.path }), true);
+    await request();
+    say(done, true);
   } catch (e) {
     say(t(e.status === 422 ? "settings.invalid" : "settings.refused", { reason: e.message }), false);
     return;
   }
   ids.value.value = "";
   await load();
-  pick(s.path);
+  pick(path);
 }
 
 function mount() {
