@@ -241,6 +241,10 @@ class CallerView:
         return {**reduced, "class": c, "withheld": True}
 
     def alerts(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """`alert` of each row, their device subjects read in one store query (not one a row: a listing of a
+        hundred alerts was a hundred registry reads)."""
+        self.named_devices(list(dict.fromkeys(a["subject"] for a in rows
+                                              if a.get("subject_kind") == "device" and a.get("subject"))))
         return [self.alert(a) for a in rows]
 
     def notification(self, n: dict[str, Any]) -> dict[str, Any]:
