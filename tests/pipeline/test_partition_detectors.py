@@ -1,0 +1,90 @@
+"""Detectors per partition (partitioned workers) against PostgreSQL: a partition's saved state is its own, so that a
+takeover loads exactly what its previous owner held."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from clapas.config import load_settings
+from clapas.connectors.broker import Affinity, partition_of
+from clapas.detectors.air import AirDetector
+from clapas.detectors.state import GLOBAL
+from clapas.model import Device
+from clapas.pipeline.ingest import Pipeline
+from clapas.pipeline.partition_detectors import PartitionDetectors
+from clapas.store.base import open_store
+from tests.helpers import T0, as_message, up_event
+
+PARTITIONS = 4
+# two zones on two partitions
+ZONE_A = "zone-0"
+ZONE_B = next(
+    z for z in (f"zone-{i}" for i in range(1, 20)) if partition_of(z, PARTITIONS) != partition_of(ZONE_A, PARTITIONS)
+)
+SENSORS = {"a000000000000001": ZONE_A, "b000000000000001": ZONE_B}
+
+
+class Hook:
+    """A worker's `in_transaction` hook (its fence), naming the batch's partition."""
+
+    def __init__(self, partition: int) -> None:
+        self.partition = partition
+
+    def __call__(self, cur: object) -> None:
+        pass
+
+
+def readings(samples: Path, eui: str, start: datetime, n: int, f_cnt: int = 1) -> list:
+    """`n` PM10 readings every 15 minutes (a decoded object, as ChirpStack's codec gives it)."""
+    return [
+        as_message(
+            up_event(
+                samples,
+                eui=eui,
+                f_cnt=f_cnt + k,
+                time=start + k * timedelta(minutes=15),
+                tags={"kind": "air_quality", "zone": SENSORS[eui]},
+                obj={"air.pm10": 20.0 + k},
+            )
+        )
+        for k in range(n)
+    ]
+
+
+def air(pd: PartitionDetectors, partition: int) -> AirDetector:
+    return next(d for d in pd.alerting[partition].runner.detectors if isinstance(d, AirDetector))
+
+
+def test_a_partition_saves_only_its_own_subjects_and_a_takeover_loads_them(pg_url, samples):
+    settings = load_settings(env={"CLAPAS_STORE": pg_url})
+    store = open_store(pg_url, timezone=settings.timezone)
+    try:
+        store.upsert_devices([Device(eui=e, kind="air_quality", zone=z) for e, z in SENSORS.items()])
+        affinity = Affinity.from_devices(PARTITIONS, store.devices())
+        pa, pb = affinity.of_device("a000000000000001"), affinity.of_device("b000000000000001")
+        assert pa != pb
+
+        def generation(held: list[int], batches: list[tuple[int, list]]) -> PartitionDetectors:
+            pd = PartitionDetectors(settings, store, held, affinity)
+            p = Pipeline(store, settings.pipeline, settings.profiles, detectors=pd)
+            for part, msgs in batches:
+                p.submit_batch(msgs, Hook(part))
+            p.close()
+            return pd
+
+        # one worker holds both: zone A has two hours pending (undecided) readings
+        first = generation(
+            [pa, pb],
+            [(pa, readings(samples, "a000000000000001", T0, 8)), (pb, readings(samples, "b000000000000001", T0, 2))],
+        )
+        held_a = air(first, pa).zones[ZONE_A].pending
+        assert held_a and air(first, pb).zones[ZONE_A].pending == {}  # B's runner knows zone A, empty
+        # the worker starts again (a rebalance): B's runner writes first, after every row A wrote
+        generation([pa, pb], [(pb, readings(samples, "b000000000000001", T0 + timedelta(hours=1), 1, f_cnt=3))])
+        assert all(s != GLOBAL for _, s, _, _ in store.detector_state())  # scalars under the partition's tag
+        # zone A taken over by another worker: it has what A's runner held, not B's empty copy
+        taken = PartitionDetectors(settings, store, [pa], affinity)
+        assert air(taken, pa).zones[ZONE_A].pending == held_a
+    finally:
+        store.close()
