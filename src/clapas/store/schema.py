@@ -6,9 +6,10 @@ outbox of their notifications (`alerts.py`); 3 the data charter's keys and audit
 audit secret; 6 the detectors' saved state (`detector_state.py`); 7 city scale (journal tally; DuckDB's latest
 values and compacted days); 8 device health (stale marks, data-quality flags); 9 the NGSI-LD sandbox tenant;
 10 NGSI-LD subscriptions; 11 the partitioned mode's leases (`leases.py`); 12 the gateways each device is heard by
-(`health.py`); 13 the departments' settings overrides (`overrides.py`). PostgreSQL adds the hourly and daily
-rollups (`rollup_1h`, `rollup_1d`) its history queries read, with the buckets still to roll up (`rollup_pending`),
-the quantities of each device and a tally of the observation rows.
+(`health.py`); 13 the departments' settings overrides (`overrides.py`); 14 the per-zone hourly rollup
+(`zone_rollup.py`). PostgreSQL adds the hourly and daily rollups (`rollup_1h`, `rollup_1d`) its history queries
+read, with the buckets still to roll up (`rollup_pending`), the quantities of each device and a tally of the
+observation rows.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import msgspec
 import pyarrow as pa
 
 from clapas.model import QUANTITY_BY_ID, Device, Zone
-from clapas.store import alerts, audit, detector_state, keys, leases, ngsi_sandbox, overrides
+from clapas.store import alerts, audit, detector_state, keys, leases, ngsi_sandbox, overrides, zone_rollup
 from clapas.store import charter as charter_tables
 from clapas.store import health as health_tables
 from clapas.store import ngsi_subscriptions as ngsi_subscription_tables
@@ -90,7 +91,8 @@ def duckdb_migrations() -> list[tuple[int, list[str]]]:
             (10, ngsi_subscription_tables.duckdb_ddl()),  # NGSI-LD subscriptions (issue 11)
             (11, leases.ddl()),  # partitioned mode (issue 15)
             (12, health_tables.ddl()),  # which gateways hear which device (issue 13)
-            (13, overrides.ddl())]  # settings changed at run time by the departments (issue 16)
+            (13, overrides.ddl()),  # settings changed at run time by the departments (issue 16)
+            (14, zone_rollup.ddl(zone_rollup.DUCKDB_FILL))]  # per-zone hourly rollup (issue 14)
 
 
 # Version 7, both stores: `/healthz` and `/metrics` of a process that only serves counted the journal by status, a
@@ -185,7 +187,8 @@ def postgres_migrations() -> list[tuple[int, list[str]]]:
             (10, ngsi_subscription_tables.postgres_ddl()),  # NGSI-LD subscriptions (issue 11)
             (11, leases.ddl()),  # partitioned mode (issue 15)
             (12, health_tables.ddl()),  # which gateways hear which device (issue 13)
-            (13, overrides.ddl())]  # settings changed at run time by the departments (issue 16)
+            (13, overrides.ddl()),  # settings changed at run time by the departments (issue 16)
+            (14, zone_rollup.ddl(zone_rollup.POSTGRES_FILL))]  # per-zone hourly rollup (issue 14)
 
 
 # Version 7 (issue 14, city scale), PostgreSQL: the journal tally only. Latest values need no table here: the primary
