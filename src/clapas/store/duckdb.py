@@ -440,8 +440,8 @@ class DuckDBStore(AlertTables, HealthTables, KeyTables, AuditTables, CharterTabl
                 self._ids = dict(self._con.execute("SELECT eui, id FROM devices").fetchall())
         return len(unique)
 
-    def devices(self, *, kind=None, zone=None, limit=1000, offset=0, euis=None) -> list[dict[str, Any]]:
-        where, params = schema.device_filter(kind, zone, tuple(euis) if euis is not None else None)
+    def devices(self, *, kind=None, zone=None, limit=1000, offset=0, euis=None, groups=None) -> list[dict[str, Any]]:
+        where, params = schema.device_filter(kind, zone, tuple(euis) if euis is not None else None, groups)
         # times in UTC: the same instants, converted faster than in the city's zone (the API serves UTC anyway)
         rows = self._rows(f"{schema.DEVICE_SELECT} WHERE {where} ORDER BY d.eui LIMIT ? OFFSET ?",
                           [*params, limit, offset], timezone="UTC")

@@ -464,7 +464,8 @@ class PostgresStore(AlertTables, HealthTables, KeyTables, AuditTables, CharterTa
 
     def maintain(self, settle_s: float | None = None, max_buckets: int | None = None) -> int:
         """The rollup step: rebuild from raw rows the pending buckets no batch touched for `settle_s` seconds
-        (default `rollup_settle_s`; 0: all of them), at most `max_buckets` (None: all). Returns how many were rebuilt.
+        (default `rollup_settle_s`; 0: all of them), at most `max_buckets` (None: all). Returns how many were rebuilt;
+        the per-zone rollup's settled hours (`zone_rollup.py`) follow within what is left of `max_buckets`.
 
         Each bucket is rebuilt whole (every device's rows of that hour, or city day) and leaves `rollup_pending` in
         the same transaction, so a reader sees either the raw rows or the rollup of a bucket, never a mix. A bucket
@@ -496,7 +497,8 @@ class PostgresStore(AlertTables, HealthTables, KeyTables, AuditTables, CharterTa
                     cur.execute("DELETE FROM rollup_pending WHERE resolution = %s AND bucket = %s",
                                 [resolution, bucket])
                 done += 1
-            done += self._roll_zones(con, settle, None if max_buckets is None else max_buckets - done)
+            # then the per-zone rollup's hours (not counted: `done` is the per-device buckets), within the same budget
+            self._roll_zones(con, settle, None if max_buckets is None else max_buckets - done)
         return done
 
     def _roll_zones(self, con: psycopg.Connection, settle_s: float, limit: int | None) -> int:
@@ -579,8 +581,9 @@ class PostgresStore(AlertTables, HealthTables, KeyTables, AuditTables, CharterTa
         return len(unique)
 
     def devices(self, *, kind: str | None = None, zone: str | None = None, limit: int = 1000,
-                offset: int = 0, euis: Sequence[str] | None = None) -> list[dict[str, Any]]:
-        where, params = schema.device_filter(kind, zone, tuple(euis) if euis is not None else None)
+                offset: int = 0, euis: Sequence[str] | None = None,
+                groups: Sequence[tuple[str, str, str]] | None = None) -> list[dict[str, Any]]:
+        where, params = schema.device_filter(kind, zone, tuple(euis) if euis is not None else None, groups)
         rows = self._rows(schema.to_psycopg(f"{schema.DEVICE_SELECT} WHERE {where} ORDER BY d.eui LIMIT ? OFFSET ?"),
                           [*params, limit, offset])
         return [schema.device_out(r) for r in rows]

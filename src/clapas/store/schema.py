@@ -14,7 +14,7 @@ observation rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -334,11 +334,24 @@ DEVICE_SELECT = (
 )
 
 
-def device_filter(kind: str | None, zone: str | None, euis: tuple[str, ...] | None = None) -> tuple[str, list[Any]]:
-    """`euis`: only these devices (an empty tuple: none)."""
-    if euis is not None and not euis:
+# what a device's class depends on (`Classifier.device`), as one text: a group of `device_groups`
+DEVICE_GROUP_KEY = ("concat_ws(chr(31), coalesce(d.data_class, ''), coalesce(d.kind, ''), "
+                    "coalesce(d.premises_use, ''))")
+
+
+def device_group_key(data_class: str, kind: str, premises_use: str) -> str:
+    return "\x1f".join((data_class, kind, premises_use))
+
+
+def device_filter(kind: str | None, zone: str | None, euis: tuple[str, ...] | None = None,
+                  groups: Sequence[tuple[str, str, str]] | None = None) -> tuple[str, list[Any]]:
+    """`euis`: only these devices; `groups`: only devices of these (data_class, kind, premises_use) (an empty
+    tuple or list: none)."""
+    if (euis is not None and not euis) or (groups is not None and not groups):
         return "FALSE", []
-    return where(("d.kind = ?", kind), ("d.zone = ?", zone), ("d.eui IN (?)", euis))
+    keys = tuple(device_group_key(*g) for g in groups) if groups is not None else None
+    return where(("d.kind = ?", kind), ("d.zone = ?", zone), ("d.eui IN (?)", euis),
+                 (f"{DEVICE_GROUP_KEY} IN (?)", keys))
 
 
 def series_filter(euis: tuple[str, ...] | None, kind: str | None,
