@@ -247,3 +247,93 @@ def test_duckdb_device_series_reads_few_row_groups_once_days_are_sorted(tmp_path
         assert store.observations(f"{500:016x}", QUANTITY_BY_ID[1].key, utc(2026, 3, 1), utc(2026, 3, 4)) == series
     finally:
         store.close()
+
+
+# the per-zone hourly rollup (migration 14) ------------------------------------------------------------------
+def zone_answers(store: Store, start: datetime, end: datetime) -> list[Any]:
+    """Each zone's hourly roll-up from the rollup, and from the raw rows (`group_series`), for both zones."""
+    out = []
+    for zones in (["dma-1"], ["dma-2"], list(ZONES)):
+        got = sql_groups(store.zone_series("water.volume", start, end, zones=zones, kind="water_meter"))
+        out.append(got)
+    return out
+
+
+def reference_zones(store: Store, start: datetime, end: datetime) -> list[Any]:
+    out = []
+    for zones in (["dma-1"], ["dma-2"], list(ZONES)):
+        euis = [d["eui"] for d in store.devices(limit=10_000) if d["zone"] in zones and d["kind"] == "water_meter"]
+        out.append(sql_groups(store.group_series("water.volume", start, end, euis=euis, resolution="1h")))
+    return out
+
+
+def test_zone_series_equals_the_devices_rows_pending_and_rolled_up(store: Store) -> None:
+    small_city(store)
+    start, end = T0 + timedelta(hours=5), T0 + timedelta(days=2)
+    expect = reference_zones(store, start, end)
+    assert expect[0] and len(expect[0]) == 43
+    assert zone_answers(store, start, end) == expect  # every hour pending: from the raw rows
+    settle(store)
+    assert store.sql("SELECT count(*) AS n FROM zone_rollup_pending")[0]["n"] == 0
+    assert store.sql("SELECT count(*) AS n FROM zone_rollup_1h")[0]["n"] > 0
+    assert zone_answers(store, start, end) == expect  # every hour rolled up
+    # a late uplink into a rolled-up hour: pending again, and counted at once
+    store.write(uplink(Batch(), METERS[0], T0 + timedelta(hours=6, minutes=30), {"water.volume": 1.5}))
+    assert store.sql("SELECT count(*) AS n FROM zone_rollup_pending")[0]["n"] == 1
+    expect = reference_zones(store, start, end)
+    assert zone_answers(store, start, end) == expect
+    settle(store)
+    assert zone_answers(store, start, end) == expect
+    assert store.zone_series("water.volume", start, end, zones=[], kind="water_meter") == []
+    assert store.zone_series("water.volume", start, end, zones=["dma-1"], kind="weather_station") == []
+    groups = store.device_groups(zones=["dma-1"], kind="water_meter")
+    assert [(g["zone"], g["kind"], g["devices"]) for g in groups] == [("dma-1", "water_meter", 6)]
+
+
+def test_zone_series_after_replay_retention_and_erasure(store: Store) -> None:
+    small_city(store, days=1)
+    settle(store)
+    start, end = T0, T0 + timedelta(days=1)
+    newest = store.sql("SELECT id, dev_eui, time FROM journal WHERE dev_eui = ? ORDER BY time DESC LIMIT 2"
+                       .replace("?", "%s" if store.url.startswith("postgres") else "?"), [METERS[2]])
+    replay = Batch()
+    for r in newest:  # refused now: its rows of those hours go
+        uplink(replay, r["dev_eui"], r["time"], status=QUARANTINED, error="now rejected", journal_id=r["id"])
+    store.replace(replay)
+    assert zone_answers(store, start, end) == reference_zones(store, start, end)
+    settle(store)
+    assert zone_answers(store, start, end) == reference_zones(store, start, end)
+    before = zone_answers(store, start, end)
+    run_erasure(store, request="r-z", eui=METERS[4], before=None)  # a dwelling of dma-1, whole
+    after = reference_zones(store, start, end)
+    assert after != before and max(r[1] for r in after[0]) == 5
+    assert zone_answers(store, start, end) == after
+    settle(store)
+    assert zone_answers(store, start, end) == after
+
+
+def test_zone_series_after_retention(store: Store) -> None:
+    retention_city(store)
+    settle(store)
+    start, end = utc(2024, 1, 1), utc(2026, 3, 1)
+    zones = sorted({d["zone"] for d in store.devices(limit=10_000)})
+
+    def both() -> tuple[Any, Any]:
+        """(the rollup's answer, the raw rows' hours: PostgreSQL's own hourly rollup forgets what retention keeps
+        of a day, its last row)"""
+        got = sql_groups(store.zone_series("water.volume", start, end, zones=zones))
+        hours: dict[datetime, list[tuple[str, float]]] = defaultdict(list)
+        for r in store.series("water.volume", start, end):
+            t = r["time"].astimezone(UTC)
+            hours[t.replace(minute=0, second=0, microsecond=0)].append((r["eui"], r["value"]))
+        ref = [(t, len({e for e, _ in vs}), len(vs), round(sum(v for _, v in vs) / len(vs), 9),
+                min(v for _, v in vs), max(v for _, v in vs)) for t, vs in sorted(hours.items())]
+        return got, ref
+
+    got, ref = both()
+    assert got == ref and ref
+    run_retention(store, retention_settings(), now=utc(2026, 2, 15))
+    got, ref2 = both()
+    assert got == ref2 and ref2 != ref
+    settle(store)
+    assert both()[0] == ref2

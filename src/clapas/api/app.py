@@ -27,6 +27,7 @@ from clapas.api import (
     ngsi_ld,
     rest,
     web,
+    zone_series,
 )
 from clapas.api import exports as open_data
 from clapas.api import health as fleet_health
@@ -69,6 +70,7 @@ def create_app(store: Store, settings: Settings, pipeline: Pipeline | None = Non
     app.include_router(environment.router)
     app.include_router(mobility.router)
     app.include_router(aggregates.router)
+    app.include_router(zone_series.router)  # a zone's hourly roll-up (issue 14)
     app.include_router(open_data.router)  # open-data exports and the DCAT-AP catalogue (issue 11)
     app.include_router(http_ingest.router)
     app.include_router(audit.router)

@@ -206,18 +206,38 @@ class CallerView:
 
     # listings --------------------------------------------------------------------------------------------
     def device_listing(self, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """The devices the caller may read (each with its `class`), and the others counted per zone, kind and
-        class."""
+        """The devices the caller may read (each given its `class`, in place: the rows are the store's fresh
+        dicts), and the others counted per zone, kind and class. A class is decided once per (registry class, kind,
+        premises use), not per row (10,000 rows a page)."""
         self._remember(rows)
         served, withheld = [], Counter()
+        known: dict[tuple[Any, Any, Any], str] = {}
         for d in rows:
-            c = self.classes.device(d)
+            key = (d.get("data_class"), d.get("kind"), d.get("premises_use"))
+            c = known.get(key)
+            if c is None:
+                c = known[key] = self.classes.device(d)
             if self.may(c):
-                served.append({**d, "class": c})  # the route counts what it serves of them (`serve`)
+                d["class"] = c  # the route counts what it serves of them (`serve`)
+                served.append(d)
             else:
                 withheld[(d.get("zone") or "", d.get("kind") or "", c)] += 1
         self.withheld += sum(withheld.values())
         return served, withheld_counts(withheld)
+
+    def readable_groups(self, groups: list[dict[str, Any]]) -> tuple[list[tuple[str, str, str]], list[dict[str, Any]]]:
+        """Of the store's device groups (`device_groups`: zone, kind, data_class, premises_use → devices), the
+        (data_class, kind, premises_use) keys the caller may read, and the others' devices counted per zone, kind
+        and class (what `device_listing` would give, without reading a row of them)."""
+        readable, withheld = set(), Counter()
+        for g in groups:
+            c = self.classes.device(g)
+            if self.may(c):
+                readable.add((g["data_class"], g["kind"], g["premises_use"]))
+            else:
+                withheld[(g["zone"], g["kind"], c)] += g["devices"]
+        self.withheld += sum(withheld.values())
+        return sorted(readable), withheld_counts(withheld)
 
     def _subject(self, a: dict[str, Any]) -> dict[str, Any] | None:
         return self.device(a["subject"]) if a.get("subject_kind") == "device" and a.get("subject") else None

@@ -23,7 +23,7 @@ from starlette.responses import Response
 from clapas import __version__
 from clapas.api import MAX_INT64, JSONResponse
 from clapas.api.access import serves
-from clapas.api.charter import ALL_DEVICES, CallerView, refused
+from clapas.api.charter import CallerView, refused
 from clapas.api.errors import ApiError, errors
 from clapas.charter import CLASSES, JOURNAL_READ, METRICS_READ, OPEN, PERSONAL, Caller
 from clapas.charter.register import register
@@ -234,10 +234,10 @@ def list_devices(
     if all(caller.may_read(c) for c in CLASSES):
         served, withheld = view.device_listing(store.devices(kind=kind or None, zone=zone or None, limit=limit,
                                                              offset=offset))
-    else:  # pages of what this caller sees: filter the whole selection, then page it
-        served, withheld = view.device_listing(store.devices(kind=kind or None, zone=zone or None,
-                                                             limit=ALL_DEVICES))
-        served = served[offset:offset + limit]
+    else:  # pages of what this caller sees: the classes decided per group of devices, the store pages the readable
+        groups, withheld = view.readable_groups(store.device_groups(zones=[zone] if zone else None, kind=kind or None))
+        served, _ = view.device_listing(store.devices(kind=kind or None, zone=zone or None, limit=limit,
+                                                      offset=offset, groups=groups))
     for d in served:
         view.serve(d, d["class"])
         for k in _DEVICE_TIMES:  # the listing's own copies: only its time fields need converting

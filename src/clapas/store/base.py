@@ -203,9 +203,11 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def devices(self, *, kind: str | None = None, zone: str | None = None, limit: int = 1000,
-                offset: int = 0, euis: Sequence[str] | None = None) -> list[dict[str, Any]]:
+                offset: int = 0, euis: Sequence[str] | None = None,
+                groups: Sequence[tuple[str, str, str]] | None = None) -> list[dict[str, Any]]:
         """Devices with their registry fields and last state (last_seen, rssi, snr, battery…), by EUI; `euis`: only
-        those (one query for a page of named devices)."""
+        those (one query for a page of named devices); `groups`: only those whose (data_class, kind, premises_use)
+        is one of these (`ZoneRollupTables.device_groups`' keys: what a caller may read, paged by the store)."""
 
     @abc.abstractmethod
     def device(self, eui: str) -> dict[str, Any] | None:

@@ -6,7 +6,8 @@ device's data lives (§8.6: ThingsBoard's deleted devices left their telemetry b
 `clapas replay` re-decodes would bring erased readings back). Tables a device's data lives in: observations,
 device_events, journal (frames, dedupe keys, quarantine rows), alerts with alert_events and notifications,
 occupancy, devices (registry fields), journal_tally (the counts by status), device_gateways (the gateways that heard
-it); DuckDB adds latest_values; PostgreSQL adds rollup_1h, rollup_1d, rollup_pending, device_quantities and
+it), zone_rollup_1h (its zone's hours, marked pending in `zone_rollup_pending` and rebuilt without it); DuckDB adds
+latest_values; PostgreSQL adds rollup_1h, rollup_1d, rollup_pending, device_quantities and
 observation_tally. The audit log (`audit.py`) is append-only and hash-chained: an erasure adds an entry to it, it
 never edits one (its own retention prunes it).
 
@@ -181,6 +182,7 @@ class CharterTables(StoreTables):
                         base = f"device_id IN {_IDS} AND {qcond}"
                         args = [ids, list(c.quantity_ids)]
                         upto = c.daily_before or c.raw_before
+                        self._zone_touch(cur, f"{base} AND time < ?", [*args, upto])
                         removed += self._n(cur, f"DELETE FROM observations WHERE {base} AND time < ?", [*args, upto])
                         # the latest row of a pair is never one of the days' last rows deleted below (it is the
                         # last of its day): a pair loses its latest value only when all its rows were before `upto`
@@ -188,12 +190,13 @@ class CharterTables(StoreTables):
                         if c.daily_before is not None:  # between the two cut-offs, the last row of each local day
                             day_o, day_n = self._bucket("1d", "o.time"), self._bucket("1d", "n.time")
                             obase = f"o.device_id IN {_IDS} AND o.{qcond}"
-                            removed += self._n(
-                                cur, f"DELETE FROM observations o WHERE {obase}"
-                                " AND o.time >= ? AND o.time < ? AND EXISTS (SELECT 1 FROM observations n WHERE "
-                                "n.device_id = o.device_id AND n.quantity_id = o.quantity_id AND n.time > o.time "
-                                f"AND n.time < o.time + INTERVAL '25 hours' AND {day_n} = {day_o})",
-                                [*args, c.daily_before, c.raw_before])
+                            not_last = (f"{obase} AND o.time >= ? AND o.time < ? AND EXISTS (SELECT 1 FROM "
+                                        "observations n WHERE n.device_id = o.device_id AND n.quantity_id = "
+                                        "o.quantity_id AND n.time > o.time AND n.time < o.time + INTERVAL '25 hours' "
+                                        f"AND {day_n} = {day_o})")
+                            self._zone_touch(cur, not_last, [*args, c.daily_before, c.raw_before], alias="o")
+                            removed += self._n(cur, f"DELETE FROM observations o WHERE {not_last}",
+                                               [*args, c.daily_before, c.raw_before])
                         if self._postgres:
                             add("rollup_1h", self._n(cur, f"DELETE FROM rollup_1h WHERE {base} AND bucket < ?",
                                                      [*args, c.raw_before]))
@@ -299,6 +302,7 @@ class CharterTables(StoreTables):
                         return "".join(f" AND {c}" for c in conds), args
 
                     cond, args = span("time")
+                    self._zone_touch(cur, f"device_id = ?{cond}", [did, *args])
                     removed = self._n(cur, f"DELETE FROM observations WHERE device_id = ?{cond}", [did, *args])
                     self._latest_after_delete(cur, f"device_id = ?{cond}", [did, *args], device_id=did)
                     add("observations", removed)

@@ -1,7 +1,8 @@
 """The embedded store: one DuckDB file. Batches go in as Arrow tables (millions of rows/s, never executemany).
 
 DuckDB aggregates millions of rows in tens of milliseconds, so hourly and daily histories are computed from the
-raw rows; there are no rollup tables here (PostgreSQL needs them, see `postgres.py`).
+raw rows; there are no per-device rollup tables here (PostgreSQL needs them, see `postgres.py`). A zone's hourly
+roll-up reads the per-zone rollup (`zone_rollup.py`), rebuilt an hour at a time by the same background step.
 
 `observations` has no index (an ART index would cost most of the insert speed): a query finds its rows through
 the zone maps (min/max per row group of 122,880 rows). Rows arrive in time order, so a time range prunes well, but
@@ -30,7 +31,7 @@ import msgspec
 import pyarrow as pa
 
 from clapas.model import QUANTITIES, QUANTITY_BY_ID, QUANTITY_BY_KEY, Device, Zone
-from clapas.store import schema
+from clapas.store import schema, zone_rollup
 from clapas.store.alerts import AlertTables
 from clapas.store.audit import AuditTables
 from clapas.store.base import Batch, JournalRow, Store
@@ -42,6 +43,7 @@ from clapas.store.keys import KeyTables
 from clapas.store.ngsi_sandbox import NgsiSandboxTables
 from clapas.store.ngsi_subscriptions import SubscriptionTables
 from clapas.store.overrides import OverrideTables
+from clapas.store.zone_rollup import ZoneRollupTables
 
 _TS = pa.timestamp("us", tz="UTC")
 # DuckDB folds its write-ahead log into the file (a checkpoint) when the log reaches this size. Its default, 16 MB,
@@ -61,7 +63,7 @@ log = logging.getLogger("clapas.store")
 
 
 class DuckDBStore(AlertTables, HealthTables, KeyTables, AuditTables, CharterTables, StateTables, ExportTables,
-                  NgsiSandboxTables, SubscriptionTables, OverrideTables, Store):
+                  NgsiSandboxTables, SubscriptionTables, OverrideTables, ZoneRollupTables, Store):
     def __init__(self, url: str, timezone: str = "Europe/Paris", *, compact_interval_s: float | None = 60.0) -> None:
         """`compact_interval_s`: how often the background maintenance step looks for closed days to rewrite sorted
         (None: never; call `compact()` yourself)."""
@@ -163,6 +165,7 @@ class DuckDBStore(AlertTables, HealthTables, KeyTables, AuditTables, CharterTabl
             cur.register("obs_batch", obs)
             cur.execute("INSERT INTO observations SELECT device_id, quantity_id, time, value FROM obs_batch")
             cur.execute(_LATEST_UPSERT.format(src="obs_batch"))
+            cur.execute(zone_rollup.mark_pending("obs_batch"))
             cur.unregister("obs_batch")
             self._reopen_days(cur, batch.o_time)
         if batch.ev_time:
@@ -225,6 +228,7 @@ class DuckDBStore(AlertTables, HealthTables, KeyTables, AuditTables, CharterTabl
                     "SELECT j.dev_eui, j.time FROM journal j JOIN j_batch b ON b.id = j.id) k "
                     "JOIN devices d ON d.eui = k.dev_eui WHERE k.time IS NOT NULL)")
             cur.execute(f"CREATE OR REPLACE TEMP TABLE replay_keys AS {keys}")
+            cur.execute(zone_rollup.mark_pending("replay_keys"))  # the hours of the rows deleted below
             cur.execute("DELETE FROM observations o USING replay_keys r "
                         "WHERE o.device_id = r.device_id AND o.time = r.time")
             cur.execute("DELETE FROM device_events e USING replay_keys r "
@@ -283,8 +287,10 @@ class DuckDBStore(AlertTables, HealthTables, KeyTables, AuditTables, CharterTabl
         days were. A day is closed `settle_s` seconds after it ended (default `COMPACT_AFTER`; 0: as soon as it
         ended). Each day is one transaction holding the store (≈ 15 M rows, a few seconds, at 80,000 devices): reads
         and the writer wait for it, the pipeline spools meanwhile. Deleted row groups are freed at the next
-        checkpoint and their blocks reused, so the file grows by at most the day being rewritten."""
+        checkpoint and their blocks reused, so the file grows by at most the day being rewritten. The per-zone
+        hourly rollup's pending hours are rebuilt first (`roll_zones`, with the same `settle_s`)."""
         settle = COMPACT_AFTER if settle_s is None else timedelta(seconds=settle_s)
+        self.roll_zones(settle_s)
         done = 0
         with self._lock:
             self._fold_tally()
@@ -298,6 +304,27 @@ class DuckDBStore(AlertTables, HealthTables, KeyTables, AuditTables, CharterTabl
                 done += 1
             day += _DAY
         return done
+
+    def roll_zones(self, settle_s: float | None = None) -> int:
+        """Rebuild the per-zone hourly rollup of each pending hour no batch touched for `settle_s` seconds (default
+        `zone_rollup.SETTLE`), an hour per transaction (tens of ms at 80,000 devices); returns how many."""
+        settle = zone_rollup.SETTLE if settle_s is None else timedelta(seconds=settle_s)
+        with self._lock:
+            hours = [r[0] for r in self._con.execute(zone_rollup.SETTLED,
+                                                     [datetime.now(UTC) - settle]).fetchall()]
+        for bucket in hours:
+            if self._closing.is_set():
+                break
+            with self._lock:
+                cur = self._cursor("UTC")
+                cur.execute("BEGIN")
+                try:
+                    zone_rollup.rebuild(cur, str, bucket)
+                    cur.execute("COMMIT")
+                except BaseException:
+                    cur.execute("ROLLBACK")
+                    raise
+        return len(hours)
 
     def _fold_tally(self) -> None:
         """The journal tally's rows (up to three a batch) summed into one per status (call with `_lock` held)."""
@@ -413,8 +440,8 @@ class DuckDBStore(AlertTables, HealthTables, KeyTables, AuditTables, CharterTabl
                 self._ids = dict(self._con.execute("SELECT eui, id FROM devices").fetchall())
         return len(unique)
 
-    def devices(self, *, kind=None, zone=None, limit=1000, offset=0, euis=None) -> list[dict[str, Any]]:
-        where, params = schema.device_filter(kind, zone, tuple(euis) if euis is not None else None)
+    def devices(self, *, kind=None, zone=None, limit=1000, offset=0, euis=None, groups=None) -> list[dict[str, Any]]:
+        where, params = schema.device_filter(kind, zone, tuple(euis) if euis is not None else None, groups)
         # times in UTC: the same instants, converted faster than in the city's zone (the API serves UTC anyway)
         rows = self._rows(f"{schema.DEVICE_SELECT} WHERE {where} ORDER BY d.eui LIMIT ? OFFSET ?",
                           [*params, limit, offset], timezone="UTC")

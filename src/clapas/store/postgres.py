@@ -41,7 +41,7 @@ from psycopg.rows import dict_row
 
 from clapas.config import PostgresSettings
 from clapas.model import QUANTITIES, QUANTITY_BY_ID, QUANTITY_BY_KEY, Device, Zone
-from clapas.store import schema
+from clapas.store import schema, zone_rollup
 from clapas.store.alerts import AlertTables
 from clapas.store.audit import AuditTables
 from clapas.store.base import DUPLICATE, QUARANTINED, STORED, Batch, DeviceSeen, JournalRow, Store
@@ -53,6 +53,7 @@ from clapas.store.keys import KeyTables
 from clapas.store.ngsi_sandbox import NgsiSandboxTables
 from clapas.store.ngsi_subscriptions import SubscriptionTables
 from clapas.store.overrides import OverrideTables
+from clapas.store.zone_rollup import ZoneRollupTables
 
 log = logging.getLogger("clapas.store")
 
@@ -97,7 +98,7 @@ _SPAN = {"1h": "1 hour", "1d": "26 hours"}
 
 
 class PostgresStore(AlertTables, HealthTables, KeyTables, AuditTables, CharterTables, StateTables, ExportTables,
-                    NgsiSandboxTables, SubscriptionTables, OverrideTables, Store):
+                    NgsiSandboxTables, SubscriptionTables, OverrideTables, ZoneRollupTables, Store):
     _json_type = "JSONB"
     _lock_rows = " FOR UPDATE"
     _audit_lock_sql = "SELECT pg_advisory_xact_lock(%s)"
@@ -335,6 +336,7 @@ class PostgresStore(AlertTables, HealthTables, KeyTables, AuditTables, CharterTa
             f"SELECT DISTINCT '1h'::varchar AS r, {schema.bucket_sql('1h', self.timezone)} AS b FROM t UNION ALL "
             f"SELECT DISTINCT '1d'::varchar, {schema.bucket_sql('1d', self.timezone)} FROM t) x "
             "ON CONFLICT (resolution, bucket) DO UPDATE SET touched_at = excluded.touched_at")
+        cur.execute(zone_rollup.mark_pending(source))  # and the per-zone rollup's hours
 
     def _add_device_quantities(self, cur: psycopg.Cursor, device_ids: list[int], batch: Batch) -> None:
         """Record the batch's new (device, quantity) pairs (forgotten again if the transaction fails)."""
@@ -462,7 +464,8 @@ class PostgresStore(AlertTables, HealthTables, KeyTables, AuditTables, CharterTa
 
     def maintain(self, settle_s: float | None = None, max_buckets: int | None = None) -> int:
         """The rollup step: rebuild from raw rows the pending buckets no batch touched for `settle_s` seconds
-        (default `rollup_settle_s`; 0: all of them), at most `max_buckets` (None: all). Returns how many were rebuilt.
+        (default `rollup_settle_s`; 0: all of them), at most `max_buckets` (None: all). Returns how many were rebuilt;
+        the per-zone rollup's settled hours (`zone_rollup.py`) follow within what is left of `max_buckets`.
 
         Each bucket is rebuilt whole (every device's rows of that hour, or city day) and leaves `rollup_pending` in
         the same transaction, so a reader sees either the raw rows or the rollup of a bucket, never a mix. A bucket
@@ -494,6 +497,24 @@ class PostgresStore(AlertTables, HealthTables, KeyTables, AuditTables, CharterTa
                     cur.execute("DELETE FROM rollup_pending WHERE resolution = %s AND bucket = %s",
                                 [resolution, bucket])
                 done += 1
+            # then the per-zone rollup's hours (not counted: `done` is the per-device buckets), within the same budget
+            self._roll_zones(con, settle, None if max_buckets is None else max_buckets - done)
+        return done
+
+    def _roll_zones(self, con: psycopg.Connection, settle_s: float, limit: int | None) -> int:
+        """The per-zone hourly rollup's settled pending hours, each rebuilt from the raw rows in its own transaction
+        (a batch touching it meanwhile waits on its locked row, then marks it pending again)."""
+        done = 0
+        while limit is None or done < limit:
+            with con.transaction(), con.cursor() as cur:
+                row = cur.execute("SELECT bucket FROM zone_rollup_pending WHERE touched_at <= clock_timestamp() - %s "
+                                  "* interval '1 second' ORDER BY bucket LIMIT 1 FOR UPDATE SKIP LOCKED",
+                                  [settle_s]).fetchone()
+                if row is None:
+                    break
+                cur.execute("SET LOCAL synchronous_commit = off")  # a lost rebuild stays pending
+                zone_rollup.rebuild(cur, schema.to_psycopg, row[0])
+            done += 1
         return done
 
     def _rebuild(self, cur: psycopg.Cursor, resolution: str, bucket: datetime) -> None:
@@ -560,8 +581,9 @@ class PostgresStore(AlertTables, HealthTables, KeyTables, AuditTables, CharterTa
         return len(unique)
 
     def devices(self, *, kind: str | None = None, zone: str | None = None, limit: int = 1000,
-                offset: int = 0, euis: Sequence[str] | None = None) -> list[dict[str, Any]]:
-        where, params = schema.device_filter(kind, zone, tuple(euis) if euis is not None else None)
+                offset: int = 0, euis: Sequence[str] | None = None,
+                groups: Sequence[tuple[str, str, str]] | None = None) -> list[dict[str, Any]]:
+        where, params = schema.device_filter(kind, zone, tuple(euis) if euis is not None else None, groups)
         rows = self._rows(schema.to_psycopg(f"{schema.DEVICE_SELECT} WHERE {where} ORDER BY d.eui LIMIT ? OFFSET ?"),
                           [*params, limit, offset])
         return [schema.device_out(r) for r in rows]

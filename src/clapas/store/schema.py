@@ -6,14 +6,15 @@ outbox of their notifications (`alerts.py`); 3 the data charter's keys and audit
 audit secret; 6 the detectors' saved state (`detector_state.py`); 7 city scale (journal tally; DuckDB's latest
 values and compacted days); 8 device health (stale marks, data-quality flags); 9 the NGSI-LD sandbox tenant;
 10 NGSI-LD subscriptions; 11 the partitioned mode's leases (`leases.py`); 12 the gateways each device is heard by
-(`health.py`); 13 the departments' settings overrides (`overrides.py`). PostgreSQL adds the hourly and daily
-rollups (`rollup_1h`, `rollup_1d`) its history queries read, with the buckets still to roll up (`rollup_pending`),
-the quantities of each device and a tally of the observation rows.
+(`health.py`); 13 the departments' settings overrides (`overrides.py`); 14 the per-zone hourly rollup
+(`zone_rollup.py`). PostgreSQL adds the hourly and daily rollups (`rollup_1h`, `rollup_1d`) its history queries
+read, with the buckets still to roll up (`rollup_pending`), the quantities of each device and a tally of the
+observation rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +22,7 @@ import msgspec
 import pyarrow as pa
 
 from clapas.model import QUANTITY_BY_ID, Device, Zone
-from clapas.store import alerts, audit, detector_state, keys, leases, ngsi_sandbox, overrides
+from clapas.store import alerts, audit, detector_state, keys, leases, ngsi_sandbox, overrides, zone_rollup
 from clapas.store import charter as charter_tables
 from clapas.store import health as health_tables
 from clapas.store import ngsi_subscriptions as ngsi_subscription_tables
@@ -90,7 +91,8 @@ def duckdb_migrations() -> list[tuple[int, list[str]]]:
             (10, ngsi_subscription_tables.duckdb_ddl()),  # NGSI-LD subscriptions (issue 11)
             (11, leases.ddl()),  # partitioned mode (issue 15)
             (12, health_tables.ddl()),  # which gateways hear which device (issue 13)
-            (13, overrides.ddl())]  # settings changed at run time by the departments (issue 16)
+            (13, overrides.ddl()),  # settings changed at run time by the departments (issue 16)
+            (14, zone_rollup.ddl(zone_rollup.DUCKDB_FILL))]  # per-zone hourly rollup (issue 14)
 
 
 # Version 7, both stores: `/healthz` and `/metrics` of a process that only serves counted the journal by status, a
@@ -185,7 +187,8 @@ def postgres_migrations() -> list[tuple[int, list[str]]]:
             (10, ngsi_subscription_tables.postgres_ddl()),  # NGSI-LD subscriptions (issue 11)
             (11, leases.ddl()),  # partitioned mode (issue 15)
             (12, health_tables.ddl()),  # which gateways hear which device (issue 13)
-            (13, overrides.ddl())]  # settings changed at run time by the departments (issue 16)
+            (13, overrides.ddl()),  # settings changed at run time by the departments (issue 16)
+            (14, zone_rollup.ddl(zone_rollup.POSTGRES_FILL))]  # per-zone hourly rollup (issue 14)
 
 
 # Version 7 (issue 14, city scale), PostgreSQL: the journal tally only. Latest values need no table here: the primary
@@ -331,11 +334,24 @@ DEVICE_SELECT = (
 )
 
 
-def device_filter(kind: str | None, zone: str | None, euis: tuple[str, ...] | None = None) -> tuple[str, list[Any]]:
-    """`euis`: only these devices (an empty tuple: none)."""
-    if euis is not None and not euis:
+# what a device's class depends on (`Classifier.device`), as one text: a group of `device_groups`
+DEVICE_GROUP_KEY = ("concat_ws(chr(31), coalesce(d.data_class, ''), coalesce(d.kind, ''), "
+                    "coalesce(d.premises_use, ''))")
+
+
+def device_group_key(data_class: str, kind: str, premises_use: str) -> str:
+    return "\x1f".join((data_class, kind, premises_use))
+
+
+def device_filter(kind: str | None, zone: str | None, euis: tuple[str, ...] | None = None,
+                  groups: Sequence[tuple[str, str, str]] | None = None) -> tuple[str, list[Any]]:
+    """`euis`: only these devices; `groups`: only devices of these (data_class, kind, premises_use) (an empty
+    tuple or list: none)."""
+    if (euis is not None and not euis) or (groups is not None and not groups):
         return "FALSE", []
-    return where(("d.kind = ?", kind), ("d.zone = ?", zone), ("d.eui IN (?)", euis))
+    keys = tuple(device_group_key(*g) for g in groups) if groups is not None else None
+    return where(("d.kind = ?", kind), ("d.zone = ?", zone), ("d.eui IN (?)", euis),
+                 (f"{DEVICE_GROUP_KEY} IN (?)", keys))
 
 
 def series_filter(euis: tuple[str, ...] | None, kind: str | None,
