@@ -132,6 +132,7 @@ def test_every_map_text_is_in_both_catalogs() -> None:
     literal = set(re.findall(r"""\bt\("(map\.[\w.]+)\"""", source))
     built = {f"map.{ns}.{v}" for ns, values in {
         "state": ("alert", "silent", "ok"), "legend": ("alert", "silent", "ok"),
+        "bike": ("empty", "full", "ok", "closed", "unknown"),
         "alert_state": ("open", "acknowledged", "resolved"), "class": ("open", "restricted", "personal"),
         "use": ("water", "heat", "floods", "air", "museum", "mobility", "health", "all"),
         "zone_kind": ("district", "dma", "park", "rural", "museum", "museum_room", "catchment"),

@@ -16,11 +16,14 @@ from clapas.api.app import create_app, static_dir
 from clapas.config import Settings
 from clapas.pipeline.ingest import Pipeline
 from clapas.simulator.mobility import build_mobility, mobility_incidents, scenario_messages
+from clapas.store.alerts import AlertChange
 from clapas.store.base import open_store
 from tests.helpers import as_local
+from tests.web.cdp import Browser
 from tests.web.conftest import serving
-from tests.web.test_dashboard import chromium, fetch, needs_chromium
+from tests.web.test_dashboard import CHROMIUM, chromium, fetch, needs_chromium
 from tests.web.test_environment_panels import panel
+from tests.web.test_map import visible_point
 
 STATES = {"empty", "full", "ok", "closed", "unknown"}
 
@@ -37,6 +40,10 @@ def served_mobility(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
     pipeline = Pipeline(store)
     pipeline.submit_many(list(scenario_messages(city, mobility_incidents(city, start, end, 3), start, end)))
     pipeline.close()
+    # one station under an open alert, as the detector leaves it: outlined in red on the map, its fill its state
+    alerted = city.stations[0]
+    store.apply_alert_changes([AlertChange("mobility.station_empty", alerted.eui, "open", end - timedelta(hours=2),
+                                           "warning", {}, "", "device", alerted.zone)])
     with serving(as_local(create_app(store, Settings()))) as url:
         yield url, [c.eui for c in city.counters]
     store.close()
@@ -110,3 +117,34 @@ def test_mobility_panels_render(served_mobility: tuple[str, list[str]]) -> None:
     shown = r'data-figure="tmjo">[\d  .,]+<' if tmjo is not None else r'data-figure="tmjo">–<'
     assert re.search(shown, board), board[-2000:]
     assert "Unavailable" not in bikes + board
+
+
+MOB_MAP = '[data-map-use="mobility"]'
+
+
+@needs_chromium
+def test_map_fills_stations_with_their_state_and_a_click_opens_the_station(
+        served_mobility: tuple[str, list[str]]) -> None:
+    """The mobility page's map: every station drawn with its state now (the API's), the alerted one outlined as
+    alerted, the legend counting stations by state, and a click on a station going to its page."""
+    url, _ = served_mobility
+    stations = {s["eui"]: s for s in get(url + "api/v1/mobility/stations")["stations"]}
+    assert CHROMIUM is not None
+    with Browser(CHROMIUM) as b:
+        b.goto(url + "?lang=en#/mobility")
+        b.wait_for(f"document.querySelector('{MOB_MAP}')?.dataset.mapState === 'ready'"
+                   f" && document.querySelectorAll('{MOB_MAP} path.map-device[data-bike-state]').length === 8")
+        drawn = b.js(f"""Object.fromEntries([...document.querySelectorAll(
+                     '{MOB_MAP} path.map-device[data-kind="bike_station"]')]
+                     .map((p) => [p.dataset.eui, [p.dataset.bikeState, p.dataset.state]]))""")
+        assert {e: v[0] for e, v in drawn.items()} == {e: s["state"] for e, s in stations.items()}
+        alerted = [e for e, v in drawn.items() if v[1] == "alert"]
+        assert len(alerted) == 1
+        legend = b.js(f"document.querySelector('{MOB_MAP} .map-legend').textContent")
+        for state in {s["state"] for s in stations.values()}:
+            n = sum(s["state"] == state for s in stations.values())
+            word = {"ok": "bikes and docks free", "unknown": "state unknown"}.get(state, state)
+            assert f"station {word} ({n})" in legend, legend
+        ok = next((e for e, v in drawn.items() if v[0] == "ok" and e not in alerted), alerted[0])
+        b.click_at(*visible_point(b, f'{MOB_MAP} path.map-device[data-eui="{ok}"]'))
+        b.wait_for(f"location.hash === '#/device/{ok}'")

@@ -4,7 +4,8 @@
 //
 // Every element `[data-map-use]` gets a map: its value is a use (water, heat, floods, air, museum, mobility, health)
 // or "all", which keeps the devices of that use's kinds and the zones of its kinds (or holding its devices). A click
-// on a device goes to `#/device/<eui>`, on a zone lists its devices and alerts. Museum rooms and zones without a
+// on a device goes to `#/device/<eui>`, on a zone lists its devices and alerts. Bike-share stations are filled with
+// their state now (empty, full, ok, closed, unknown: /api/v1/mobility/stations), outlined in red under an alert. Museum rooms and zones without a
 // shape are listed beside the map instead of drawn.
 //
 // The map draws only what the API gives the caller: a device the charter withholds (a dwelling's meter for an
@@ -21,6 +22,8 @@ const TICK_MS = 2000; // how soon a typed key is noticed
 const STATES = ["alert", "silent", "ok"];
 const STATE_COLOURS = { alert: "#c62828", silent: "#6b7280", ok: "#2e7d32" };
 const STATE_RADIUS = { alert: 8, silent: 6, ok: 5 };
+const BIKE_STATES = ["empty", "full", "ok", "closed", "unknown"];
+const BIKE_COLOURS = { empty: "#c2410c", full: "#7b1fa2", ok: "#2e7d32", closed: "#1b1f24", unknown: "#d1d5db" };
 const ZONE_COLOURS = { district: "#57606a", dma: "#0b5cad", park: "#2e7d32", rural: "#827717",
                        catchment: "#00838f", museum: "#6a1b9a", museum_room: "#6a1b9a" };
 const LISTED_ZONE_KINDS = new Set(["museum_room"]); // rooms: tiny or no shapes, listed rather than drawn
@@ -121,6 +124,7 @@ class CityMap {
   setData(data) {
     this.data = data;
     this.states = deviceStates(data.alerts);
+    this.bikes = new Map((data.stations ?? []).map((s) => [s.eui, s]));
     this.byZone = new Map();
     for (const d of data.devices) {
       if (!this.byZone.has(d.zone)) this.byZone.set(d.zone, []);
@@ -209,7 +213,8 @@ class CityMap {
 
   drawDevices() {
     this.deviceLayer.clearLayers();
-    const counts = { alert: 0, silent: 0, ok: 0, unplaced: 0, shown: 0 };
+    const counts = { alert: 0, silent: 0, ok: 0, unplaced: 0, shown: 0,
+                     bikes: Object.fromEntries(BIKE_STATES.map((s) => [s, 0])) };
     // ok first, alerts last: on top where circles overlap
     const order = (d) => STATES.length - STATES.indexOf(this.states.get(d.eui) ?? "ok");
     const devices = this.data.devices.filter((d) => this.wantedKind(d.kind)).sort((a, b) => order(a) - order(b));
@@ -219,35 +224,58 @@ class CityMap {
         continue;
       }
       const state = this.states.get(d.eui) ?? "ok";
+      const bike = this.bikeState(d);
       counts[state] += 1;
       counts.shown += 1;
+      if (bike) counts.bikes[bike] += 1;
       const m = L.circleMarker([d.lat, d.lon], {
-        radius: STATE_RADIUS[state], color: "#1b1f24", weight: state === "alert" ? 2 : 1, fillColor: STATE_COLOURS[state],
-        fillOpacity: 0.9, className: `map-device state-${state}`,
+        radius: STATE_RADIUS[state], color: bike && state === "alert" ? STATE_COLOURS.alert : "#1b1f24",
+        weight: state === "alert" ? (bike ? 3 : 2) : 1, fillColor: bike ? BIKE_COLOURS[bike] : STATE_COLOURS[state],
+        fillOpacity: 0.9, className: `map-device state-${state}${bike ? ` bike-${bike}` : ""}`,
       });
       m.bindTooltip(() => el("span", { textContent: `${d.name || d.eui} · ${kindLabel(d.kind)} · `
-        + t(`map.state.${state}`) }));
+        + this.stateText(d, state) }));
       const go = () => { location.hash = `#/device/${encodeURIComponent(d.eui)}`; };
       m.on("click", go);
       this.deviceLayer.addLayer(m);
       const e = m.getElement?.();
       if (e) {
-        Object.assign(e.dataset, { eui: d.eui, kind: d.kind || "", state });
+        Object.assign(e.dataset, { eui: d.eui, kind: d.kind || "", state, ...(bike ? { bikeState: bike } : {}) });
         e.setAttribute("tabindex", "0");
         e.setAttribute("role", "link");
         e.setAttribute("aria-label", t("map.device.aria", { name: d.name || d.eui, kind: kindLabel(d.kind),
-                                                             state: t(`map.state.${state}`) }));
+                                                             state: this.stateText(d, state) }));
         e.addEventListener("keydown", (ev) => { if (ev.key === "Enter") go(); });
       }
     }
     return counts;
   }
 
+  // a bike-share station's state now, when the stations were read (null: not a station, or not read)
+  bikeState(d) {
+    if (d.kind !== "bike_station" || !this.data.stations) return null;
+    return this.bikes.get(d.eui)?.state ?? "unknown";
+  }
+
+  // the alert state, and a station's own state with its bikes and docks
+  stateText(d, state) {
+    const bike = this.bikeState(d);
+    if (!bike) return t(`map.state.${state}`);
+    const s = this.bikes.get(d.eui);
+    const counts = typeof s?.bikes_available === "number"
+      ? ` · ${t("map.bike.counts", { bikes: s.bikes_available, docks: s.docks_available ?? "?" })}` : "";
+    return `${t(`map.bike.${bike}`)}${counts}${state === "ok" ? "" : ` · ${t(`map.state.${state}`)}`}`;
+  }
+
   renderLegend(counts) {
+    const bikes = BIKE_STATES.filter((s) => counts.bikes[s]);
     this.legend.replaceChildren(
       ...STATES.map((s) => el("li", { dataset: { state: s } },
         el("span", { class: `swatch state-${s}`, style: `background:${STATE_COLOURS[s]}`, "aria-hidden": "true" }),
         t(`map.legend.${s}`, { n: counts[s].toLocaleString() }))),
+      ...bikes.map((s) => el("li", { dataset: { bikeState: s } },
+        el("span", { class: `swatch bike-${s}`, style: `background:${BIKE_COLOURS[s]}`, "aria-hidden": "true" }),
+        t("map.legend.bike", { state: t(`map.bike.${s}`), n: counts.bikes[s].toLocaleString() }))),
       el("li", { class: "zone-key" }, el("span", { class: "swatch zone", "aria-hidden": "true" }),
         t("map.legend.zone")));
     this.count.textContent = t("map.count", { n: counts.shown.toLocaleString() });
@@ -320,7 +348,7 @@ class CityMap {
     const deviceItems = devices.map((d) => el("li", { dataset: { eui: d.eui } },
       el("a", { href: `#/device/${encodeURIComponent(d.eui)}`, textContent: d.name || d.eui }),
       el("span", { class: "muted", textContent: ` ${kindLabel(d.kind)} · `
-        + t(`map.state.${this.states.get(d.eui) ?? "ok"}`) })));
+        + this.stateText(d, this.states.get(d.eui) ?? "ok") })));
     const alertItems = alerts.map((a) => el("li", { dataset: { alertId: a.id } },
       el("a", { href: `#/alert/${encodeURIComponent(a.id)}`, textContent: a.rule }),
       el("span", { class: "muted", textContent: ` ${t(`map.alert_state.${a.state}`)}`

@@ -1,7 +1,7 @@
 // The maps' data (js/map.js draws it): one read of the API shared by every map of the page — the dashboard's
-// settings, the zones (read again only when the key changes), the devices the caller may see and the active alerts —
-// again every REFRESH_MS, and at once when the key changes. Started on import, when the page has a map, so that it
-// does not wait for the text catalogs.
+// settings, the zones (read again only when the key changes), the devices the caller may see, the active alerts and
+// the bike-share stations' state now (when stations are among the devices) — again every REFRESH_MS, and at once
+// when the key changes. Started on import, when the page has a map, so that it does not wait for the text catalogs.
 
 import { get, key, refused } from "./api.js";
 
@@ -43,7 +43,10 @@ async function readAll() {
     config(), zones(k), get("api/v1/devices", { limit: 10000 }),
     activeAlerts().catch((e) => { if (refused(e)) return null; throw e; }),
   ]);
-  return { config: cfg, features, devices: listing.devices, withheld: listing.withheld ?? [], alerts };
+  // a station's state comes from its polls, not from its alerts: read only when there are stations to colour
+  const stations = listing.devices.some((d) => d.kind === "bike_station")
+    ? await get("api/v1/mobility/stations").then((r) => r.stations).catch(() => null) : null;
+  return { config: cfg, features, devices: listing.devices, withheld: listing.withheld ?? [], alerts, stations };
 }
 
 export function load(force = false) {
