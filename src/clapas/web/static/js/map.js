@@ -5,8 +5,8 @@
 // Every element `[data-map-use]` gets a map: its value is a use (water, heat, floods, air, museum, mobility, health)
 // or "all", which keeps the devices of that use's kinds and the zones of its kinds (or holding its devices). A click
 // on a device goes to `#/device/<eui>`, on a zone lists its devices and alerts. Bike-share stations are filled with
-// their state now (empty, full, ok, closed, unknown: /api/v1/mobility/stations), outlined in red under an alert. Museum rooms and zones without a
-// shape are listed beside the map instead of drawn.
+// their state now (empty, full, ok, closed, unknown: /api/v1/mobility/stations), outlined in red under an alert.
+// Museum rooms and zones without a shape are listed beside the map instead of drawn.
 //
 // The map draws only what the API gives the caller: a device the charter withholds (a dwelling's meter for an
 // anonymous visitor) comes without EUI or position, so it is never drawn, only counted per zone as the devices table
