@@ -436,11 +436,13 @@ def _duckdb_checks(store: str) -> str:
 
 
 def notifier_down(alerts: int = 10, hour_s: float = 6.0, max_attempts: int | None = None,
-                  keep: bool = False) -> Outcome:
+                  until_exhausted: bool = False, keep: bool = False) -> Outcome:
     """A webhook receiver down for "an hour" while alerts open and resolve, on a clock scaled so that an hour
     lasts `hour_s` seconds: every duration of the retry schedule (retry_base_s, retry_max_s, poll_interval_s)
     is the default × hour_s / 3600. Counts notifications delivered, in order per alert, and dead letters —
-    which may only come after `max_attempts` attempts (default: the configured default)."""
+    which may only come after `max_attempts` attempts (default: the configured default). With `until_exhausted`
+    the receiver stays down past the hour until no notification is pending (bounded): the attempts' own pace, not
+    the machine's load, then decides whether the outage outlasted them."""
     import asyncio
     from datetime import UTC, datetime, timedelta
 
@@ -475,9 +477,13 @@ def notifier_down(alerts: int = 10, hour_s: float = 6.0, max_attempts: int | Non
                 stop = asyncio.Event()
                 task = asyncio.create_task(worker.run(stop))
                 await asyncio.sleep(hour_s)  # the receiver's hour down
+                clock = asyncio.get_running_loop().time
+                deadline = clock() + max(30.0, hour_s * 4)
+                while until_exhausted and store.notifications(status="pending") and clock() < deadline:
+                    await asyncio.sleep(0.1)
                 hook.up()
-                deadline = asyncio.get_running_loop().time() + max(30.0, hour_s * 4)
-                while store.notifications(status="pending") and asyncio.get_running_loop().time() < deadline:
+                deadline = clock() + max(30.0, hour_s * 4)
+                while store.notifications(status="pending") and clock() < deadline:
                     await asyncio.sleep(0.1)
                 stop.set()
                 await task
