@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).parents[2]
 ROUTES = {"device_raw_30d", "device_hourly_30d", "latest_page_200", "alerts", "metrics", "healthz", "air_atmo",
           "air_eaqi", "heat_status", "heat_islands", "heat_cool_refuges", "flood_rivers", "museum_rooms",
-          "museum_report"}
+          "museum_report", "zone_series"}
 
 
 def run_bench(*args: str) -> dict:
