@@ -227,6 +227,35 @@ class CitySource:
             built.update((e["id"], e) for e in self._zone_entities(zones) if e["id"] in zone_ids)
         return [built[i] for i in ids if i in built]
 
+    def values(self, caller: Caller | CallerView, ids: Sequence[str], attrs: frozenset[str]) -> dict[str, Entity]:
+        """The attributes `attrs` (expanded) of these listed entities, by id, as the caller may read them: what an
+        `orderBy` sorts a whole listing by before its page is built. The devices' registry rows and latest values
+        in one read each (the meters' week of flows only when minFlow or maxFlow is asked), no entity built for a
+        measured attribute (`entities.attributes_of`); a derived attribute builds its device's entity from those
+        same facts, a DeviceModel or zone aggregate is built (`build`)."""
+        view = self.view(caller)
+        wanted: dict[str, set[str]] = defaultdict(set)  # EUI → type names
+        others: list[str] = []
+        for i in ids:
+            parsed = entities.parse_id(i)
+            if parsed is None or parsed[0] == models.DEVICE_MODEL or parsed[1].startswith(zone_consumption.PREFIX):
+                others.append(i)
+            else:
+                wanted[parsed[1]].add(parsed[0])
+        named = view.named_devices(sorted(wanted)) if wanted else {}
+        devices = [d for d in named.values() if d is not None and view.readable(d)]
+        flows = bool(attrs & {expand("minFlow"), expand("maxFlow")})
+        out: dict[str, Entity] = {}
+        for f in self._all_facts(view, devices, {z["id"]: z for z in view.zones()}, flows=flows):
+            for t in wanted[f.device["eui"]]:
+                got = entities.attributes_of(t, f, attrs)
+                if got is None:
+                    got = next((e for e in entities.entities_of(f, {t})), {})
+                out[entities.entity_id(t, f.device["eui"])] = {k: v for k, v in got.items() if k in attrs}
+        for e in self.build(view, others) if others else ():
+            out[e["id"]] = {k: v for k, v in e.items() if k in attrs}
+        return out
+
     def get(self, caller: Caller | CallerView, entity_id: str) -> Entity | None:
         if entities.parse_id(entity_id) is None:
             return None
