@@ -57,6 +57,9 @@ class CallerView:
         self.served_devices = 0
         self.served_class = OPEN  # the most restrictive class served
         self.subjects: set[str] = set()  # EUIs of restricted or personal devices served (the audit log's)
+        # EUIs of devices an answer left out because the caller may not read them, when its reader says which
+        # (the NGSI-LD city source: `withheld` then counts them for the audit log, `CitySource.served`)
+        self.withheld_devices: set[str] = set()
 
     @classmethod
     def of(cls, request: Request, caller: Caller) -> CallerView:
@@ -88,6 +91,10 @@ class CallerView:
         if not self._all_loaded:
             self._remember(self.store.devices(limit=ALL_DEVICES))
             self._all_loaded = True
+
+    def unreadable_known(self) -> list[dict[str, Any]]:
+        """The registry devices this request has read that the caller may not read (what a listing withheld)."""
+        return [d for d in self._known.values() if d is not None and not self.readable(d)]
 
     def may(self, data_class: str) -> bool:
         return self.caller.may_read(data_class)

@@ -507,3 +507,28 @@ def test_an_order_by_a_value_the_caller_may_not_read_treats_it_as_absent(paged_s
     assert public == order(PUBLIC, "asc") == sorted(public) and len(public) == 2
     assert order(PARTNER, "desc") == [f"urn:ngsi-ld:WeatherObserved:{WS}", f"urn:ngsi-ld:AirQualityObserved:{AQ}"]
     assert order(PARTNER, "asc") == list(reversed(order(PARTNER, "desc")))
+
+
+def test_the_audit_log_counts_the_devices_a_query_withheld(paged_store: Store) -> None:
+    """A partner's NGSI-LD reads of restricted data are audited like REST listings: with how many devices the answer
+    left out because the partner may not read them (the personal meters of the kinds the query asks), whatever page
+    it is; a query whose kinds hold none withheld says none; the entry names no withheld device."""
+    app = create_app(paged_store, Settings(auth=AuthSettings(rate_limits=False)))
+    app.state.identify = lambda request: PARTNER
+    client = TestClient(app)
+    meters = {*METERS, SILENT, HOME}
+
+    def entry(query: str, path: str = "/ngsi-ld/v1/entities") -> dict[str, Any]:
+        r = client.get(f"{path}?{query}", headers={"Link": CTX})
+        assert r.status_code == 200 and r.json(), r.text
+        app.state.access.audit.flush()
+        [new] = [e for e in paged_store.audit_entries(limit=100_000) if e["request_id"] == r.headers["x-request-id"]]
+        assert new["data_class"] == "restricted" and not meters & set(new["subjects"] or ()), new
+        return new
+
+    for query in ("type=Device&limit=5", "type=Device&limit=5&offset=10", "type=Device,WaterConsumptionObserved",
+                  "type=Device&q=serialNumber!=%22x%22&limit=3"):
+        assert (entry(query)["detail"] or {}).get("withheld") == len(meters), query
+    assert "withheld" not in (entry("type=IndoorEnvironmentObserved")["detail"] or {})  # no meter is a room
+    temporal = entry("type=Device&limit=5&timerel=after&timeAt=2000-01-01T00:00:00Z", "/ngsi-ld/v1/temporal/entities")
+    assert temporal["detail"]["withheld"] == len(meters)
