@@ -51,6 +51,7 @@ class CallerView:
         self._known: dict[str, dict[str, Any] | None] = {}
         self._all_loaded = False
         self._since: dict[str, datetime | None] = {}
+        self._latest: dict[str, list[dict[str, Any]]] = {}  # Store.latest_many rows by EUI, read once a request
         self._classes: dict[str, str] = {}  # device class by EUI (a listing asks it several times a device)
         self._quantities: dict[tuple[str, str], bool] = {}  # (device class, quantity) → readable
         self.withheld = 0  # devices or rows left out
@@ -190,14 +191,18 @@ class CallerView:
         return self.latest_many([d])[d["eui"]]
 
     def latest_many(self, devices: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-        """`latest` of readable devices: two store queries for the page (values, occupants), not two per device."""
+        """`latest` of readable devices: two store queries for the page (values, occupants), not two per device;
+        a device's values are read once per view (one request)."""
         personal = [d["eui"] for d in devices if d["eui"] not in self._since and self.device_class(d) == PERSONAL]
         bulk = getattr(self.store, "occupants_since", None)
         if personal and bulk is not None:
             since = bulk(personal)
             self._since.update({e: since.get(e) for e in personal})
-        values = self.store.latest_many([d["eui"] for d in devices])
-        return {d["eui"]: self.current(d, [r for r in values.get(d["eui"], [])
+        missing = [d["eui"] for d in devices if d["eui"] not in self._latest]
+        if missing:  # read once per request (a listing, then its order's values, then its page)
+            values = self.store.latest_many(missing)
+            self._latest.update((e, values.get(e, [])) for e in missing)
+        return {d["eui"]: self.current(d, [r for r in self._latest[d["eui"]]
                                            if self.quantity_readable(d, r["quantity"])]) for d in devices}
 
     def reported(self, request: Request, what: str) -> None:
