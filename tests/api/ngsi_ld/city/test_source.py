@@ -532,3 +532,17 @@ def test_the_audit_log_counts_the_devices_a_query_withheld(paged_store: Store) -
     assert "withheld" not in (entry("type=IndoorEnvironmentObserved")["detail"] or {})  # no meter is a room
     temporal = entry("type=Device&limit=5&timerel=after&timeAt=2000-01-01T00:00:00Z", "/ngsi-ld/v1/temporal/entities")
     assert temporal["detail"]["withheld"] == len(meters)
+
+
+def test_the_temporal_query_pages_in_the_same_order(paged_store: Store) -> None:
+    client = _page_client(paged_store, WATER)
+    order = "type=WaterConsumptionObserved&orderBy=waterConsumption;desc"
+    r = client.get(f"/ngsi-ld/v1/entities?{order}&limit=100", headers={"Link": CTX})
+    expected = [e["id"] for e in r.json()]
+    got = []
+    for offset in range(0, len(expected), 7):
+        t = client.get(f"/ngsi-ld/v1/temporal/entities?{order}&timerel=after&timeAt=2000-01-01T00:00:00Z&limit=7"
+                       f"&offset={offset}", headers={"Link": CTX})
+        assert t.status_code == 200, t.text
+        got += [e["id"] for e in t.json()]
+    assert got == expected and expected != sorted(expected)
