@@ -55,6 +55,8 @@ def questions(meters: int) -> dict[str, tuple[str, str]]:
         "meters_last_page_200_count": ("local", f"{wco}&limit=200&offset={max(0, meters - 100)}&count=true"),
         "meters_count_only": ("local", f"{wco}&limit=0&count=true"),
         "meters_q_filtered_page_200": ("local", f"{wco}&q=waterConsumption>0&limit=200"),
+        "meters_ordered_page_200_offset_1000": ("local", f"{wco}&orderBy=waterConsumption;desc&limit=200"
+                                                         f"&offset={min(1000, meters // 2)}"),
         "devices_page_200_offset_1000": ("local", "type=Device&limit=200&offset=1000"),
         "device_models_count": ("local", "type=DeviceModel&limit=100&count=true"),
         "partner_devices_page_200_count": ("partner", "type=Device&limit=200&count=true"),
@@ -62,7 +64,7 @@ def questions(meters: int) -> dict[str, tuple[str, str]]:
     }
 
 
-def measure(store: Any, url: str, meters: int, repeat: int) -> dict[str, Any]:
+def measure(store: Any, url: str, meters: int, repeat: int, only: set[str] | None = None) -> dict[str, Any]:
     from fastapi.testclient import TestClient
 
     from clapas.api.app import create_app
@@ -84,6 +86,8 @@ def measure(store: Any, url: str, meters: int, repeat: int) -> dict[str, Any]:
         setattr(entities, name, counted)
     out: dict[str, Any] = {}
     for name, (caller, query) in questions(meters).items():
+        if only is not None and name not in only:
+            continue
         print(f"paging: {name}", file=sys.stderr, flush=True)
         current["caller"] = who[caller]
         last: dict[str, Any] = {}
@@ -109,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--part-through-pipeline", type=float, default=0.1, metavar="FRACTION")
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--only", default="", help="comma-separated question names (default: every question)")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="clapas-bench-paging-") as tmp:
         url = args.store or f"duckdb:///{Path(tmp) / 'city.duckdb'}"
@@ -126,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             meters = sum(1 for d in city.devices if d.kind == "water_meter")
             counts = store.counts()
-            result = measure(store, url, meters, args.repeat)
+            result = measure(store, url, meters, args.repeat, set(args.only.split(",")) if args.only else None)
         finally:
             store.close()
     print(json.dumps({"store": url.split(":", 1)[0], "devices": len(city.devices), "water_meters": meters,

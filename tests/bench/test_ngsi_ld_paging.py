@@ -24,6 +24,8 @@ def test_the_ngsi_ld_paging_bench_runs(tmp_path: Path) -> None:
     first = q["meters_first_page_200"]
     assert first["built"] == first["answered"] > 0  # the page's meters, nothing else
     assert q["meters_count_only"]["built"] == 0 and int(q["meters_count_only"]["count"]) >= first["answered"]
+    ordered = q["meters_ordered_page_200_offset_1000"]
+    assert ordered["built"] == ordered["answered"] > 0  # ordered by a value: still only the page built
     assert q["anonymous_water_consumption_count"]["built"] == 0  # no meter built for who may not read them
     again = json.loads(subprocess.run(args, env=env, capture_output=True, check=True, timeout=300).stdout)
     assert again["reused_store"] and again["observations"] == r["observations"]

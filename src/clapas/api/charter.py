@@ -51,12 +51,16 @@ class CallerView:
         self._known: dict[str, dict[str, Any] | None] = {}
         self._all_loaded = False
         self._since: dict[str, datetime | None] = {}
+        self._latest: dict[str, list[dict[str, Any]]] = {}  # Store.latest_many rows by EUI, read once a request
         self._classes: dict[str, str] = {}  # device class by EUI (a listing asks it several times a device)
         self._quantities: dict[tuple[str, str], bool] = {}  # (device class, quantity) → readable
         self.withheld = 0  # devices or rows left out
         self.served_devices = 0
         self.served_class = OPEN  # the most restrictive class served
         self.subjects: set[str] = set()  # EUIs of restricted or personal devices served (the audit log's)
+        # EUIs of devices an answer left out because the caller may not read them, when its reader says which
+        # (the NGSI-LD city source: `withheld` then counts them for the audit log, `CitySource.served`)
+        self.withheld_devices: set[str] = set()
 
     @classmethod
     def of(cls, request: Request, caller: Caller) -> CallerView:
@@ -88,6 +92,10 @@ class CallerView:
         if not self._all_loaded:
             self._remember(self.store.devices(limit=ALL_DEVICES))
             self._all_loaded = True
+
+    def unreadable_known(self) -> list[dict[str, Any]]:
+        """The registry devices this request has read that the caller may not read (what a listing withheld)."""
+        return [d for d in self._known.values() if d is not None and not self.readable(d)]
 
     def may(self, data_class: str) -> bool:
         return self.caller.may_read(data_class)
@@ -183,14 +191,18 @@ class CallerView:
         return self.latest_many([d])[d["eui"]]
 
     def latest_many(self, devices: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-        """`latest` of readable devices: two store queries for the page (values, occupants), not two per device."""
+        """`latest` of readable devices: two store queries for the page (values, occupants), not two per device;
+        a device's values are read once per view (one request)."""
         personal = [d["eui"] for d in devices if d["eui"] not in self._since and self.device_class(d) == PERSONAL]
         bulk = getattr(self.store, "occupants_since", None)
         if personal and bulk is not None:
             since = bulk(personal)
             self._since.update({e: since.get(e) for e in personal})
-        values = self.store.latest_many([d["eui"] for d in devices])
-        return {d["eui"]: self.current(d, [r for r in values.get(d["eui"], [])
+        missing = [d["eui"] for d in devices if d["eui"] not in self._latest]
+        if missing:  # read once per request (a listing, then its order's values, then its page)
+            values = self.store.latest_many(missing)
+            self._latest.update((e, values.get(e, [])) for e in missing)
+        return {d["eui"]: self.current(d, [r for r in self._latest[d["eui"]]
                                            if self.quantity_readable(d, r["quantity"])]) for d in devices}
 
     def reported(self, request: Request, what: str) -> None:

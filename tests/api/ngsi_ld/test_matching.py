@@ -120,6 +120,7 @@ def test_periodic_subscriptions_are_notified_when_due(ngsi_store: Store) -> None
                     time_interval_s=60.0)
     m = matcher_for(store)
     assert m.round([], periodic=True) == 1 and len(queued(store, sub)) == 1
+    assert "triggerReason" not in queued(store, sub)[0]["notification"]  # no change fired it
     assert m.round([], periodic=True) == 0  # not due again for a minute
     assert m.round([], periodic=True, now=datetime.now(UTC) + timedelta(seconds=61)) == 1
     assert m.round([(CITY, {WS: {TEMP}})]) == 0  # periodic ones are not notified on change
@@ -186,6 +187,44 @@ def test_notification_triggers_and_show_changes(ngsi_store: Store) -> None:
         store.delete_subscription(sub_id)
 
 
+def test_notifications_say_their_trigger_reason(ngsi_store: Store) -> None:
+    """v1.8 triggerReason: each notification names the notificationTrigger that fired it, consistent with what the
+    subscription asked; changes of one round that fire different triggers go in one notification per reason."""
+    store = ngsi_store
+
+    def sub(**spec: Any) -> str:
+        sub_id = f"urn:ngsi-ld:Subscription:{uuid.uuid4()}"
+        store.create_subscription(sub_id, body={"type": "Subscription"}, tenant="play", owner="local", spec={
+            "endpoint": "http://127.0.0.1:9/never", "entities": [{"type": VEHICLE}], **spec})
+        return sub_id
+
+    subs = {"default": sub(), "all": sub(triggers=["attributeDeleted", "attributeUpdated", "entityCreated",
+                                                   "entityDeleted"]),
+            "entity": sub(triggers=["entityUpdated", "attributeUpdated"])}
+    m = matcher_for(store)
+    a, b = (f"urn:ngsi-ld:Vehicle:{uuid.uuid4().hex[:8]}" for _ in range(2))
+
+    def reasons(*writes: tuple[Any, Any]) -> dict[str, list[tuple[str, list[str]]]]:
+        """One round of these writes: per subscription, the (triggerReason, entity ids) of each new notification."""
+        before = {n["notification"]["id"] for s in subs.values() for n in queued(store, s)}
+        for w in writes:
+            m.listener("play", *w)
+        m.round([m._queue.get_nowait() for _ in writes])
+        return {name: sorted((n["notification"]["triggerReason"], [e["id"] for e in n["notification"]["data"]])
+                             for n in queued(store, s) if n["notification"]["id"] not in before)
+                for name, s in subs.items()}
+
+    assert reasons((None, _vehicle(a, speed=1)), (None, _vehicle(b, speed=2))) == {
+        "default": [("attributeCreated", [a, b])], "all": [("entityCreated", [a, b])], "entity": []}
+    got = reasons((_vehicle(a, speed=1), _vehicle(a, speed=5)), (_vehicle(b, speed=2), _vehicle(b)))
+    assert got == {"default": [("attributeUpdated", [a])],
+                   "all": [("attributeDeleted", [b]), ("attributeUpdated", [a])],
+                   "entity": [("entityUpdated", [a, b])]}  # the entity's own trigger before its attributes'
+    assert reasons((_vehicle(a, speed=5), None)) == {"default": [], "all": [("entityDeleted", [a])], "entity": []}
+    for sub_id in subs.values():
+        store.delete_subscription(sub_id)
+
+
 def test_the_citys_batches_are_attribute_updates(ngsi_store: Store) -> None:
     """A batch of the city changes attributes of entities that exist: attributeUpdated (and entityUpdated) notify,
     entityCreated does not."""
@@ -193,8 +232,12 @@ def test_the_citys_batches_are_attribute_updates(ngsi_store: Store) -> None:
     partner = key(store, "partner")
     updated = subscribe(store, partner, entities=[{"type": expand("WeatherObserved")}], triggers=["entityUpdated"])
     created = subscribe(store, partner, entities=[{"type": expand("WeatherObserved")}], triggers=["entityCreated"])
-    assert matcher_for(store).round([(CITY, {WS: {TEMP}})]) == 1
+    default = subscribe(store, partner, entities=[{"type": expand("WeatherObserved")}])
+    assert matcher_for(store).round([(CITY, {WS: {TEMP}})]) == 2
     assert len(queued(store, updated)) == 1 and queued(store, created) == []
+    assert queued(store, updated)[0]["notification"]["triggerReason"] == "entityUpdated"
+    assert queued(store, default)[0]["notification"]["triggerReason"] == "attributeUpdated"
+    store.delete_subscription(default)
     for s in (updated, created):
         store.delete_subscription(s)
 
@@ -235,6 +278,7 @@ async def test_end_to_end_through_the_pipeline(kind: str, samples: Path, tmp_pat
         headers, data = hook.requests[0]
         body = json.loads(data)
         assert body["type"] == "Notification" and body["subscriptionId"] == sub
+        assert body["triggerReason"] == "attributeUpdated"  # the default triggers: an attribute updated
         [e] = body["data"]
         assert e["id"] == f"urn:ngsi-ld:WeatherObserved:{STATION}" and e["temperature"]["value"] == 31.5
         assert headers["Content-Type"] == "application/json"

@@ -2,7 +2,7 @@
 header, the page it asks for, and small helpers on attribute instances (`datasetId`).
 
 Public API (used by routes.py, writes.py, temporal_routes.py): `READ`, `WRITE`, the parameter sets, `state`,
-`query_params`, `options_of`, `format_of`, `int_param`, `attr_list`, `uri`, `tenant_headers`, `page`,
+`viewed`, `query_params`, `options_of`, `format_of`, `int_param`, `attr_list`, `uri`, `tenant_headers`, `page`,
 `read_json`, `as_list`, `instance_of`, `put_instance`.
 """
 
@@ -44,6 +44,14 @@ def audited(request: Request, src: Any, caller: Caller, served: Sequence[Entity]
     count = getattr(src, "served", None)
     if count is not None:
         count(caller, served).report(request, len(served) if rows is None else rows)
+
+
+def viewed(request: Request, caller: Caller) -> Any:
+    """The caller as the tenant's source reads for it through one request: the city's, one charter view (it
+    caches the registry rows it read and notes what the answer withheld, which `audited` then records); any
+    other source, the caller itself."""
+    view = getattr(state(request).tenants.source(request), "view", None)
+    return view(caller) if view is not None else caller
 
 
 def state(request: Request) -> Any:

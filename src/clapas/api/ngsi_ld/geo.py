@@ -68,7 +68,7 @@ class GeoQuery:
     def _test(self, g: BaseGeometry) -> bool:
         q = self.geometry
         if self.rel == "near":
-            d = _distance_m(q, g)
+            d = distance_m(q, g)
             return ((self.max_distance is None or d <= self.max_distance)
                     and (self.min_distance is None or d >= self.min_distance))
         return bool(getattr(g, {"within": "within", "contains": "contains", "intersects": "intersects",
@@ -78,7 +78,8 @@ class GeoQuery:
 _K = math.pi / 180 * EARTH_RADIUS_M  # metres per degree of latitude
 
 
-def _distance_m(a: BaseGeometry, b: BaseGeometry) -> float:
+def distance_m(a: BaseGeometry, b: BaseGeometry) -> float:
+    """Metres between two geometries, on the local projection around the first one's centroid."""
     c = a.centroid
     kx = _K * math.cos(math.radians(c.y))
     if isinstance(a, Point) and isinstance(b, Point):  # the common case, without building geometries

@@ -169,10 +169,16 @@ def entity_class(entity: Entity) -> str:
     return most_restrictive(OPEN, *(s for s in scopes if s in CLASSES))
 
 
-def notification(sub_id: str, data: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
-    """The spec's Notification (ETSI GS CIM 009 §5.3.1): id, type, subscriptionId, notifiedAt, data."""
-    return {"id": f"{NOTIFICATION_URN}{uuid.uuid4()}", "type": "Notification", "subscriptionId": sub_id,
+def notification(sub_id: str, data: list[dict[str, Any]], now: datetime,
+                 reason: str | None = None) -> dict[str, Any]:
+    """The spec's Notification (ETSI GS CIM 009 §5.3.1): id, type, subscriptionId, notifiedAt, data, and (v1.8)
+    `triggerReason`, the notificationTrigger that fired; a periodic notification (`timeInterval`) has none, no
+    change fired it."""
+    body = {"id": f"{NOTIFICATION_URN}{uuid.uuid4()}", "type": "Notification", "subscriptionId": sub_id,
             "notifiedAt": iso(now), "data": data}
+    if reason is not None:
+        body["triggerReason"] = reason
+    return body
 
 
 def changed_attrs(quantities: Iterable[str]) -> set[str]:
@@ -334,9 +340,12 @@ class Matcher:
             else:
                 candidates = [c for c in others.get(tenant, []) if c.event == "entityDeleted"
                               or self._visible(tenant, caller, c.entity)]
-            data = [self._notified(spec, c, now) for c in candidates if self._matches(spec, c)]
-            if data:
-                rows.append((sub["id"], self._payload(sub, spec, data, now)))
+            by_reason: dict[str, list[Entity]] = {}  # one notification per triggerReason, in TRIGGERS' order
+            for c in candidates:
+                reason = self._reason(spec, c)
+                if reason is not None:
+                    by_reason.setdefault(reason, []).append(self._notified(spec, c, now))
+            rows += [(sub["id"], self._payload(sub, spec, by_reason[r], now, r)) for r in TRIGGERS if r in by_reason]
         self._compacted = {}
         queued = self.store.queue_notifications(rows, now) if rows else 0
         self.rounds += 1
@@ -354,24 +363,29 @@ class Matcher:
         source = self._source(tenant)
         return source is None or source.get(caller, e["id"]) is not None
 
-    def _matches(self, spec: Spec, c: Change) -> bool:
-        """Whether a change notifies a subscription: its entity selected, a trigger of the subscription fired by
-        it (an attribute trigger by a watched attribute, when some are watched), `q` and `scopeQ` (on the entity
-        as it is; a deleted entity, which has none, is notified on its id and type)."""
+    def _reason(self, spec: Spec, c: Change) -> str | None:
+        """The trigger a change fires for a subscription (its notification's `triggerReason`), None when it does not
+        notify it: its entity selected, a trigger of the subscription fired by it (an attribute trigger by a watched
+        attribute, when some are watched), `q` and `scopeQ` (on the entity as it is; a deleted entity, which has
+        none, is notified on its id and type). A change that fires several of the subscription's triggers (an
+        update of one attribute and creation of another) gives the first of them in `TRIGGERS`' order, the entity's
+        own before its attributes'."""
         e = c.entity
         if not selected(spec, e):
-            return False
+            return None
         triggers = set(spec.triggers or DEFAULT_TRIGGERS)
         if c.event == "entityDeleted":
-            return "entityDeleted" in triggers and (spec.watched is None or bool(set(spec.watched) & c.attrs.keys()))
+            watched = spec.watched is None or bool(set(spec.watched) & c.attrs.keys())
+            return "entityDeleted" if "entityDeleted" in triggers and watched else None
         # what changed of this entity's own attributes (a deleted one is no longer among them)
         attrs = {a: k for a, k in c.attrs.items() if a in e or k == "attributeDeleted"}
         if spec.watched is not None:
             attrs = {a: k for a, k in attrs.items() if a in spec.watched}
-        fired = (c.event == "entityCreated" and "entityCreated" in triggers) or \
-            (c.event == "entityUpdated" and "entityUpdated" in triggers and bool(attrs)) or \
-            bool(set(attrs.values()) & triggers)
-        return fired and self._filtered(spec, e)
+        fired = set(attrs.values())
+        if c.event == "entityCreated" or (c.event == "entityUpdated" and attrs):
+            fired.add(c.event)
+        reason = next((t for t in TRIGGERS if t in fired and t in triggers), None)
+        return reason if reason is not None and self._filtered(spec, e) else None
 
     def _notified(self, spec: Spec, c: Change, now: datetime) -> Entity:
         """The entity a notification carries: a deleted one's id, type and deletedAt; with showChanges, the
@@ -408,10 +422,11 @@ class Matcher:
             got = self._compacted[key] = self.compactor(e, spec.context, spec.format, spec.attrs)
         return got
 
-    def _payload(self, sub: dict[str, Any], spec: Spec, data: list[Entity], now: datetime) -> dict[str, Any]:
+    def _payload(self, sub: dict[str, Any], spec: Spec, data: list[Entity], now: datetime,
+                 reason: str | None = None) -> dict[str, Any]:
         """The outbox row's payload: the notification, where it goes, and what the notifier must check."""
         body = notification(sub["id"], [{**self._compact(e, spec), **({"deletedAt": e["deletedAt"]} if "deletedAt"
-                                                                       in e else {})} for e in data], now)
+                                                                       in e else {})} for e in data], now, reason)
         return {"ngsi_ld": True, "class": most_restrictive(OPEN, *(entity_class(e) for e in data)),
                 "subscription": sub["id"], "owner_key": sub["owner_key"], "endpoint": spec.endpoint,
                 "accept": spec.accept, "receiver_info": spec.receiver_info, "context": spec.context,

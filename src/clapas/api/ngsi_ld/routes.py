@@ -35,6 +35,7 @@ from clapas.api.ngsi_ld.common import (
     tenant_headers,
     types_of,
     uri,
+    viewed,
 )
 from clapas.api.ngsi_ld.context import Context
 from clapas.api.ngsi_ld.errors import bad_request, not_found
@@ -54,6 +55,7 @@ def retrieve_entity(request: Request, entityId: str, caller: READ) -> Response:
     p = query_params(request, RETRIEVE_PARAMS)
     uri(entityId, "entity id")
     src = st.tenants.source(request)
+    caller = viewed(request, caller)
     ctx = neg.request_context(request, st.resolver)
     sel = select({k: v for k, v in p.items() if k in ("attrs", "pick", "omit", "type")}, ctx)
     e = src.get(caller, entityId)
@@ -72,6 +74,7 @@ def query_entities(request: Request, caller: READ) -> Response:
     p = query_params(request, QUERY_PARAMS)
     ctx = neg.request_context(request, st.resolver)
     limit, offset, count = paging(p, st.settings)
+    caller = viewed(request, caller)
     entities, total, sel = matching(request, caller, p, ctx, limit, offset, count)
     page = joined(entities, [represent(e, sel, ctx, p, media) for e in entities], sel, request, caller, ctx, p,
                    media)
@@ -243,14 +246,15 @@ async def query_by_post(request: Request, caller: READ) -> Response:
         limit, offset, count = paging(q, st.settings)
         infos = _entity_infos(payload, ctx)
         src = st.tenants.source(request)
+        view = viewed(request, caller)
         sel = select(q, ctx)
         if infos is not None:
             sel.also(infos, head=True)
         elif not any(k in q for k in ("attrs", "q", "georel", "scopeQ")):
             raise bad_request("a query needs entities, attrs, q or geoQ (§5.7.2)")
-        entities, total = paged(src, caller, sel, limit, offset, count)
+        entities, total = paged(src, view, sel, limit, offset, count)
         page = [represent(e, sel, ctx, q, media) for e in entities]
-        audited(request, src, caller, entities)
+        audited(request, src, view, entities)
         headers = tenant_headers(request)
         if count:
             headers["NGSILD-Results-Count"] = str(total)

@@ -20,6 +20,7 @@ from clapas.api.ngsi_ld.common import as_list, attr_list, format_of, int_param, 
 from clapas.api.ngsi_ld.context import Context
 from clapas.api.ngsi_ld.errors import bad_request
 from clapas.api.ngsi_ld.geo import GeoQuery, parse_geo
+from clapas.api.ngsi_ld.ordering import Order, parse_order
 from clapas.api.ngsi_ld.query import Predicate, Tree, parse_projection, parse_q, parse_scope_q, parse_types
 from clapas.api.ngsi_ld.source import Entity, EntitySource, Hint
 from clapas.charter import Caller
@@ -37,6 +38,7 @@ class Selection:
     omit: bool = False
     # the filters an entity's head (id, type, scope) decides: type, id, idPattern, scopeQ (a subset of preds)
     head_preds: list[Predicate] = field(default_factory=list)
+    order: Order | None = None  # orderBy (None: by id)
 
     def match(self, e: Entity) -> bool:
         return all(p(e) for p in self.preds)
@@ -132,6 +134,8 @@ def select(p: dict[str, str], ctx: Context, *, entity_id: str | None = None) -> 
     proj.hint = Hint(types=types, ids=ids, id_pattern=id_pattern, attrs=need, bbox=geo.bbox() if geo else None)
     proj.preds = preds
     proj.head_preds = preds[:heads]
+    if "orderBy" in p:
+        proj.order = parse_order(p["orderBy"], ctx, geo)
     return proj
 
 
@@ -278,28 +282,37 @@ CHUNK = 200  # entities built at a time when a filter needs them (q, a geo-query
 
 def paged(src: EntitySource, caller: Caller, sel: Selection, limit: int, offset: int, count: bool, *,
           build: bool = True) -> tuple[list[Entity], int | None]:
-    """A page of the entities a selection matches, by id, and how many match in all (None when that is not known
-    without building them all and `count` is false).
+    """A page of the entities a selection matches, in its order (`orderBy`, else by id), and how many match in all
+    (None when that is not known without building them all and `count` is false).
 
     A source with `listing` and `build` (the city's) lists its entities' heads first (id, type, scope: the
     charter's view, so withheld entities are neither listed nor counted) and builds only what the page needs: the
     page's entities when the heads decide the selection (the count is the heads'), else entities a chunk at a time
-    until the page is full (all of them with `count`). `build=False`: the page's heads suffice (a temporal query
-    needs only ids) when the heads decide. Any other source's candidates are all filtered, then paged."""
+    until the page is full (all of them with `count`). An order needs values: when the heads decide, the source's
+    `values` gives the ordered attributes of every listed entity (in one read, none built), the heads are sorted,
+    and only the page is built; else every match is built and sorted. `build=False`: the page's heads suffice (a
+    temporal query needs only ids) when the heads decide. Any other source's candidates are all filtered, sorted,
+    then paged."""
     listing, builder = getattr(src, "listing", None), getattr(src, "build", None)
+    order = sel.order
     if listing is None or builder is None:
         found = [e for e in src.candidates(caller, sel.hint) if sel.match(e)]
+        found = order.sort(found) if order is not None else found
         return found[offset:offset + limit], len(found)
     heads = [h for h in listing(caller, sel.hint) if sel.match_head(h)]
-    if sel.by_head:
-        page = heads[offset:offset + limit]
+    if sel.by_head and (order is None or getattr(src, "values", None) is not None):
+        if order is not None:
+            values = src.values(caller, [h["id"] for h in heads], order.attrs)  # type: ignore[attr-defined]
+            heads = order.sort([{**values.get(h["id"], {}), **h} for h in heads])
+        page = [{k: h[k] for k in ("id", "type", "scope") if k in h} for h in heads[offset:offset + limit]]
         return (builder(caller, [h["id"] for h in page]) if build and page else page), len(heads)
     matched: list[Entity] = []
     for i in range(0, len(heads), CHUNK):
         chunk = builder(caller, [h["id"] for h in heads[i:i + CHUNK]])
         matched.extend(e for e in chunk if sel.match(e))
-        if not count and len(matched) >= offset + limit:
+        if order is None and not count and len(matched) >= offset + limit:
             return matched[offset:offset + limit], None
+    matched = order.sort(matched) if order is not None else matched
     return matched[offset:offset + limit], len(matched)
 
 

@@ -31,6 +31,7 @@ from clapas.api.ngsi_ld.common import (
     tenant_headers,
     types_of,
     uri,
+    viewed,
 )
 from clapas.api.ngsi_ld.context import Context
 from clapas.api.ngsi_ld.errors import bad_request, not_found
@@ -165,6 +166,7 @@ def query_temporal(request: Request, caller: READ) -> Response:
     p = query_params(request, TEMPORAL_PARAMS)
     ctx = neg.request_context(request, st.resolver)
     limit, offset, count = paging(p, st.settings)
+    caller = viewed(request, caller)
     page, total, sel = matching(request, caller, p, ctx, limit, offset, count, build=False)
     hint, opts = _temporal_hint(p, ctx, sel.keep if not isinstance(sel.keep, Omit) else None)
     src = st.tenants.source(request)
@@ -189,6 +191,7 @@ def retrieve_temporal(request: Request, entityId: str, caller: READ) -> Response
     uri(entityId, "entity id")
     ctx = neg.request_context(request, st.resolver)
     src = st.tenants.source(request)
+    caller = viewed(request, caller)
     if src.get(caller, entityId) is None:
         raise not_found(f"no entity {entityId}")
     sel = select({k: v for k, v in p.items() if k in ("attrs", "pick", "omit")}, ctx)

@@ -423,3 +423,126 @@ def test_a_page_builds_only_its_entities(paged_store: Store, monkeypatch: pytest
                    json={"type": "Query", "entities": [{"type": "WaterConsumptionObserved", "idPattern": "0f00"}]})
     assert r.status_code == 200, r.text
     assert len(r.json()) == 3 and r.headers["NGSILD-Results-Count"] == str(len(METERS)) and calls == {"observation": 3}
+
+
+# orderBy over the city's tenant: values for the whole listing, sorted before the page is built -------------------
+ORDERS = ("type=WaterConsumptionObserved&orderBy=waterConsumption;desc",
+          "type=Device&orderBy=name",
+          "type=Device,WaterConsumptionObserved,IndoorEnvironmentObserved&orderBy=temperature;desc,waterConsumption",
+          "type=WaterConsumptionObserved&orderBy=dateObserved;desc",  # a derived attribute: built to be ordered
+          "type=Device&q=serialNumber!=%22x%22&orderBy=serialNumber;desc")  # not decided by the heads
+
+
+@pytest.mark.parametrize("who", ["public", "partner", "water"])
+@pytest.mark.parametrize("query", ORDERS)
+def test_ordered_pages_concatenate_to_the_order_of_what_the_caller_may_see(paged_store: Store, who: str,
+                                                                            query: str) -> None:
+    from types import SimpleNamespace
+
+    from clapas.api.ngsi_ld.ordering import parse_order
+
+    caller = {"public": PUBLIC, "partner": PARTNER, "water": WATER}[who]
+    types = {expand(t) for t in query.split("&")[0].removeprefix("type=").split(",")}
+    everything = [e for e in CitySource(paged_store).candidates(caller, Hint()) if e["type"] in types]
+    ctx = SimpleNamespace(expand=expand)  # the clapas context the Link header names
+    order = parse_order(query.split("orderBy=")[1], ctx, None)  # type: ignore[arg-type]
+    expected = [e["id"] for e in order.sort(everything)]
+    if who == "water" and "waterConsumption;desc" in query:
+        assert expected != sorted(expected)  # the order is not the id order
+    pages, counts = _pages(_page_client(paged_store, caller), query, 4)
+    assert [i for page in pages for i in page] == expected and counts == {str(len(expected))}
+
+
+def test_an_ordered_page_builds_only_its_entities(paged_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from clapas.api.ngsi_ld.city import entities
+
+    calls: dict[str, int] = {}
+    for name in ("observation", "device_entity"):
+        builder = getattr(entities, name)
+
+        def counted(*a: Any, _f: Any = builder, _n: str = name, **k: Any) -> Any:
+            calls[_n] = calls.get(_n, 0) + 1
+            return _f(*a, **k)
+        monkeypatch.setattr(entities, name, counted)
+    water = _page_client(paged_store, WATER)
+    r = water.get("/ngsi-ld/v1/entities?type=WaterConsumptionObserved&orderBy=waterConsumption;desc&limit=3"
+                  "&offset=2&count=true", headers={"Link": CTX})
+    assert r.status_code == 200 and len(r.json()) == 3 and calls == {"observation": 3}
+    values = [e["waterConsumption"]["value"] for e in r.json()]
+    assert values == sorted(values, reverse=True)
+    calls.clear()
+    r = water.get("/ngsi-ld/v1/entities?type=Device&orderBy=name;desc&limit=2", headers={"Link": CTX})
+    assert r.status_code == 200 and calls == {"device_entity": 2}
+
+
+def test_listing_values_are_the_built_entities_attributes(source: CitySource) -> None:
+    """`values` (orderBy's read) gives each attribute exactly as the built entity carries it, for every type and
+    attribute of the city, so that ordering the heads orders the entities."""
+    built = {e["id"]: e for e in source.candidates(WATER, Hint())}
+    names = {k for e in built.values() for k in e if k not in ("id", "type", "scope")}
+    got = source.values(WATER, sorted(built), frozenset(names))
+    assert set(got) == set(built)
+    for i, e in built.items():
+        assert got[i] == {k: v for k, v in e.items() if k in names}, i
+
+
+def test_an_order_by_a_value_the_caller_may_not_read_treats_it_as_absent(paged_store: Store) -> None:
+    """With air temperatures restricted (`[charter.quantities]`), an anonymous caller's entities carry none: ordered
+    by temperature they come by id in both directions (the hidden values decide nothing); a partner's by value."""
+    from clapas.config import CharterSettings
+
+    settings = Settings(auth=AuthSettings(rate_limits=False),
+                        charter=CharterSettings(quantities={"air.temperature": "restricted"}))
+
+    def order(caller: Caller, direction: str) -> list[str]:
+        app = create_app(paged_store, settings)
+        app.state.identify = lambda request: caller
+        r = TestClient(app).get("/ngsi-ld/v1/entities?type=WeatherObserved,AirQualityObserved&orderBy=temperature;"
+                                f"{direction}", headers={"Link": CTX})
+        assert r.status_code == 200, r.text
+        assert (who := caller is PUBLIC) is False or "temperature" not in r.text, who
+        return [e["id"] for e in r.json()]
+
+    public = order(PUBLIC, "desc")
+    assert public == order(PUBLIC, "asc") == sorted(public) and len(public) == 2
+    assert order(PARTNER, "desc") == [f"urn:ngsi-ld:WeatherObserved:{WS}", f"urn:ngsi-ld:AirQualityObserved:{AQ}"]
+    assert order(PARTNER, "asc") == list(reversed(order(PARTNER, "desc")))
+
+
+def test_the_audit_log_counts_the_devices_a_query_withheld(paged_store: Store) -> None:
+    """A partner's NGSI-LD reads of restricted data are audited like REST listings: with how many devices the answer
+    left out because the partner may not read them (the personal meters of the kinds the query asks), whatever page
+    it is; a query whose kinds hold none withheld says none; the entry names no withheld device."""
+    app = create_app(paged_store, Settings(auth=AuthSettings(rate_limits=False)))
+    app.state.identify = lambda request: PARTNER
+    client = TestClient(app)
+    meters = {*METERS, SILENT, HOME}
+
+    def entry(query: str, path: str = "/ngsi-ld/v1/entities") -> dict[str, Any]:
+        r = client.get(f"{path}?{query}", headers={"Link": CTX})
+        assert r.status_code == 200 and r.json(), r.text
+        app.state.access.audit.flush()
+        [new] = [e for e in paged_store.audit_entries(limit=100_000) if e["request_id"] == r.headers["x-request-id"]]
+        assert new["data_class"] == "restricted" and not meters & set(new["subjects"] or ()), new
+        return new
+
+    for query in ("type=Device&limit=5", "type=Device&limit=5&offset=10", "type=Device,WaterConsumptionObserved",
+                  "type=Device&q=serialNumber!=%22x%22&limit=3"):
+        assert (entry(query)["detail"] or {}).get("withheld") == len(meters), query
+    assert "withheld" not in (entry("type=IndoorEnvironmentObserved")["detail"] or {})  # no meter is a room
+    temporal = entry("type=Device&limit=5&timerel=after&timeAt=2000-01-01T00:00:00Z", "/ngsi-ld/v1/temporal/entities")
+    assert temporal["detail"]["withheld"] == len(meters)
+
+
+def test_the_temporal_query_pages_in_the_same_order(paged_store: Store) -> None:
+    client = _page_client(paged_store, WATER)
+    order = "type=WaterConsumptionObserved&orderBy=waterConsumption;desc"
+    r = client.get(f"/ngsi-ld/v1/entities?{order}&limit=100", headers={"Link": CTX})
+    expected = [e["id"] for e in r.json()]
+    got = []
+    for offset in range(0, len(expected), 7):
+        t = client.get(f"/ngsi-ld/v1/temporal/entities?{order}&timerel=after&timeAt=2000-01-01T00:00:00Z&limit=7"
+                       f"&offset={offset}", headers={"Link": CTX})
+        assert t.status_code == 200, t.text
+        got += [e["id"] for e in t.json()]
+    assert got == expected and expected != sorted(expected)

@@ -108,6 +108,39 @@ def converted(attr: models.Attr, stored: float) -> float | int:
     return round(v) if attr.integer else (round(v, ROUND_DIGITS) if v != stored else v)
 
 
+def measured(a: models.Attr, value: tuple[float, datetime]) -> dict[str, Any]:
+    """A model attribute's Property from its quantity's latest (value, time)."""
+    return prop(converted(a, value[0]), unit=a.unit, at=value[1])
+
+
+def attributes_of(type_: str, facts: DeviceFacts, iris: Container[str] | Iterable[str]) -> dict[str, Any] | None:
+    """The attributes `iris` (expanded) of the entity of this type a device gives, as `entities_of` would build
+    them but without building the entity (orderBy's values for a whole listing): a model's measured attributes,
+    the location and zone, the Device's name and serial number. None when one of them is another (derived)
+    attribute: the caller then builds the entity."""
+    model = models.MODEL_BY_TYPE.get(type_)
+    by_iri = {expand(a.term): a for a in model.attrs} if model else {}
+    values = facts.values()
+    out: dict[str, Any] = {}
+    for iri in iris:
+        a = by_iri.get(iri)
+        if a is not None and not (type_ == "TrafficFlowObserved" and a.quantity not in values):
+            if a.quantity in values:
+                out[iri] = measured(a, values[a.quantity])
+        elif iri == expand("location"):
+            loc = location(facts.device, facts.zone)
+            if loc is not None:
+                out[iri] = loc
+        elif type_ == models.DEVICE and iri == expand("serialNumber"):
+            out[iri] = prop(facts.device["eui"])
+        elif type_ == models.DEVICE and iri == expand("name"):
+            if facts.device.get("name"):
+                out[iri] = prop(str(facts.device["name"]))
+        else:
+            return None
+    return out
+
+
 def gives(model: models.Model, values: Container[str]) -> bool:
     """Whether a device with values of these quantities gives the model's entity (`observation` is not None)."""
     return any(a.quantity in values for a in model.attrs) or (
@@ -132,9 +165,8 @@ def observation(model: models.Model, facts: DeviceFacts) -> dict[str, Any] | Non
     for a in model.attrs:
         if a.quantity not in values:
             continue
-        v, t = values[a.quantity]
-        e[expand(a.term)] = prop(converted(a, v), unit=a.unit, at=t)
-        newest = t if newest is None or t > newest else newest
+        e[expand(a.term)] = measured(a, values[a.quantity])
+        newest = values[a.quantity][1] if newest is None or values[a.quantity][1] > newest else newest
     if model.type == "TrafficFlowObserved" and "counter.count" not in values:
         both = [values[q] for q in ("counter.in", "counter.out") if q in values]
         if both:  # a two-way counter: the passages of both directions

@@ -38,6 +38,16 @@ FEW_DEVICES = 50  # named devices read one by one below this, else the registry 
 MAX_RAW_ROWS = 1_000_000  # one attribute's raw history in one answer (a year of 30-s uplinks)
 
 
+def _of_types(rows: list[dict[str, Any]], types: set[str] | None, euis: set[str] | None) -> list[dict[str, Any]]:
+    """The devices among `rows` that may give an entity of these type names and EUIs (None: any)."""
+    if euis is not None:
+        rows = [d for d in rows if d["eui"] in euis]
+    if types is not None and not types & {models.DEVICE, models.DEVICE_MODEL, "NoiseLevelObserved"}:
+        kinds = {k for t in types for k in models.MODEL_BY_TYPE[t].kinds}
+        rows = [d for d in rows if (d.get("kind") or "") in kinds]
+    return rows
+
+
 def _types_of(hint_types: frozenset[str] | None) -> set[str] | None:
     """The city's type names among a hint's expanded type IRIs (None: any)."""
     if hint_types is None:
@@ -94,19 +104,19 @@ class CitySource:
         return out
 
     def _devices(self, view: CallerView, types: set[str] | None, euis: set[str] | None) -> list[dict[str, Any]]:
-        """Readable devices that may give an entity of `types`, by EUI."""
+        """Readable devices that may give an entity of `types`, by EUI; those the caller may not read that would
+        have been are noted in `view.withheld_devices` (the audit log counts them)."""
         if euis is not None and len(euis) <= FEW_DEVICES:  # a retrieval: those devices, not the registry
-            rows = [d for d in (view.readable_device(e) for e in sorted(euis)) if d is not None]
+            named = [d for d in (view.device(e) for e in sorted(euis)) if d is not None]
+            rows = [d for d in named if view.readable(d)]
             for d in rows:
                 view.serve(d)
+            hidden = [d for d in named if not view.readable(d)]
         else:
             rows = view.devices(limit=ALL_DEVICES)
-        if euis is not None:
-            rows = [d for d in rows if d["eui"] in euis]
-        if types is not None and not types & {models.DEVICE, models.DEVICE_MODEL, "NoiseLevelObserved"}:
-            kinds = {k for t in types for k in models.MODEL_BY_TYPE[t].kinds}
-            rows = [d for d in rows if (d.get("kind") or "") in kinds]
-        return sorted(rows, key=lambda d: d["eui"])
+            hidden = view.unreadable_known()
+        view.withheld_devices.update(d["eui"] for d in _of_types(hidden, types, euis))
+        return sorted(_of_types(rows, types, euis), key=lambda d: d["eui"])
 
     def _narrowed(self, hint: Hint) -> tuple[set[str] | None, set[str] | None, set[str] | None] | None:
         """(type names, ids, device EUIs) a hint narrows to (None: any); None when no city type can match."""
@@ -211,6 +221,7 @@ class CitySource:
                 wanted[key].add(type_)
         named = view.named_devices(sorted(wanted)) if wanted else {}
         devices = [d for d in named.values() if d is not None and view.readable(d)]
+        view.withheld_devices.update(d["eui"] for d in named.values() if d is not None and not view.readable(d))
         zones = {z["id"]: z for z in view.zones()}
         flows = any("WaterConsumptionObserved" in wanted[d["eui"]] for d in devices)
         built: dict[str, Entity] = {}
@@ -226,6 +237,35 @@ class CitySource:
         if zone_ids:
             built.update((e["id"], e) for e in self._zone_entities(zones) if e["id"] in zone_ids)
         return [built[i] for i in ids if i in built]
+
+    def values(self, caller: Caller | CallerView, ids: Sequence[str], attrs: frozenset[str]) -> dict[str, Entity]:
+        """The attributes `attrs` (expanded) of these listed entities, by id, as the caller may read them: what an
+        `orderBy` sorts a whole listing by before its page is built. The devices' registry rows and latest values
+        in one read each (the meters' week of flows only when minFlow or maxFlow is asked), no entity built for a
+        measured attribute (`entities.attributes_of`); a derived attribute builds its device's entity from those
+        same facts, a DeviceModel or zone aggregate is built (`build`)."""
+        view = self.view(caller)
+        wanted: dict[str, set[str]] = defaultdict(set)  # EUI → type names
+        others: list[str] = []
+        for i in ids:
+            parsed = entities.parse_id(i)
+            if parsed is None or parsed[0] == models.DEVICE_MODEL or parsed[1].startswith(zone_consumption.PREFIX):
+                others.append(i)
+            else:
+                wanted[parsed[1]].add(parsed[0])
+        named = view.named_devices(sorted(wanted)) if wanted else {}
+        devices = [d for d in named.values() if d is not None and view.readable(d)]
+        flows = bool(attrs & {expand("minFlow"), expand("maxFlow")})
+        out: dict[str, Entity] = {}
+        for f in self._all_facts(view, devices, {z["id"]: z for z in view.zones()}, flows=flows):
+            for t in wanted[f.device["eui"]]:
+                got = entities.attributes_of(t, f, attrs)
+                if got is None:
+                    got = next((e for e in entities.entities_of(f, {t})), {})
+                out[entities.entity_id(t, f.device["eui"])] = {k: v for k, v in got.items() if k in attrs}
+        for e in self.build(view, others) if others else ():
+            out[e["id"]] = {k: v for k, v in e.items() if k in attrs}
+        return out
 
     def get(self, caller: Caller | CallerView, entity_id: str) -> Entity | None:
         if entities.parse_id(entity_id) is None:
@@ -249,8 +289,14 @@ class CitySource:
     def served(self, caller: Caller | CallerView, found: Sequence[Entity]) -> CallerView:
         """What a read served, for the charter's audit log (as the REST routes record it): a fresh view counting
         the devices behind the entities answered — their most restrictive class and the EUIs of the restricted
-        and personal ones. Only the answer counts: candidates a filter or the page left out were not served."""
+        and personal ones. Only the answer counts: candidates a filter or the page left out were not served. With
+        the request's view (`caller`), `withheld` is the number of devices its reads left out because the caller
+        may not read them (`_devices`, `build`, `history`): devices whose entities the query would otherwise have
+        considered (of the kinds its types name, of the ids it names), not entities — a withheld device's entities
+        are never built, so nobody counts them."""
         view = CallerView(self.store, caller.caller if isinstance(caller, CallerView) else caller, self.classes)
+        if isinstance(caller, CallerView):  # what the request's reads withheld (its listing, its retrievals)
+            view.withheld = len(caller.withheld_devices)
         euis = sorted({p[1] for e in found if (p := entities.parse_id(e["id"])) is not None
                        and p[0] != models.DEVICE_MODEL and not p[1].startswith(zone_consumption.PREFIX)})
         for d in view.named_devices(euis).values():
@@ -269,6 +315,8 @@ class CitySource:
             type_, eui = parsed
             attrs = _history_attrs(type_)
             d = view.readable_device(eui) if attrs else None
+            if d is None and attrs and (hidden := view.device(eui)) is not None:
+                view.withheld_devices.add(hidden["eui"])
             if d is None or not _gives(view, d, type_):
                 continue
             view.serve(d)
