@@ -7,7 +7,8 @@ The simulated city (its zones, its devices, a few hours of their uplinks through
 and open alerts on 3 % of the devices, a third of them `health.silent`) is served by a real uvicorn on 127.0.0.1
 with the charter as it ships. Each run is a new Chromium (empty cache) opening `/` and timed in the page from the
 navigation's start (`performance.now()`) until the map is drawn (`[data-map-use]` ready, its device circles in the
-SVG) and the tables too (alerts and devices rows, the status line "Updated"): `first_view_ms`; `map_ms` and
+SVG) and the tables too (alerts and devices rows, the status line "Mis à jour" / "Updated"): `first_view_ms`;
+`map_ms` and
 `tables_ms` are each part alone. `server_cpu_ms` is the CPU this process (the server) spent meanwhile, and
 `page_script_ms` / `page_task_ms` the page's main-thread script and whole-task time (CDP `Performance.getMetrics`):
 figures a busy machine inflates less than wall time.
@@ -54,8 +55,8 @@ PROBE = """
   const mapDrawn = () => { const m = document.querySelector('[data-map-use]');
     return m && m.dataset.mapState === 'ready' && m.querySelector('svg path.map-device'); };
   const tablesDrawn = () => document.querySelector('#dev-rows tr[data-eui]')
-    && document.querySelector('#a-rows tr[data-alert-id]')
-    && (document.getElementById('status')?.textContent || '').startsWith('Updated');
+    && document.querySelector('#alerts tr[data-alert-id]')
+    && /^(Updated|Mis à jour) /.test(document.getElementById('status')?.textContent || '');
   const look = () => {
     const now = performance.now();
     if (window.__mapMs === undefined && mapDrawn()) window.__mapMs = now;
