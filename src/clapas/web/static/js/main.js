@@ -13,6 +13,7 @@ import { LANGUAGES, language, setLanguage, t, translatePage } from "./i18n.js";
 import { forget, refreshOverview, wireOverview } from "./overview.js";
 import { route, start } from "./router.js";
 import { refreshUseCharts } from "./usechart.js";
+import { buildUsePages } from "./usepages.js";
 
 const REFRESH_MS = 5000;
 // anonymous callers share their address's rate limit ([charter.roles.public]): half as often
@@ -130,6 +131,7 @@ function wire() {
   document.addEventListener("visibilitychange", () => refresh());
 }
 
+buildUsePages(); // the use pages' shared frame, filled per use before it is translated
 translatePage();
 for (const table of document.querySelectorAll("table.alert-table")) table.prepend(alertHead());
 languageSwitch();
