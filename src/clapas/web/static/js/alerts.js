@@ -36,12 +36,19 @@ export function ruleName(rule) {
   return rule;
 }
 
-// A few of the values that triggered the alert, as "key value" pairs.
+// An evidence field's name in the page's language ("min_night_flow_lph" → "Minimum night flow (L/h)"); a field
+// the catalogs do not name (a rule the city added) shows as it is, its underscores as spaces.
+export function fieldName(key) {
+  const s = t(`field.${key}`);
+  return s === `field.${key}` ? key.replaceAll("_", " ") : s;
+}
+
+// A few of the values that triggered the alert, as "name: value" pairs.
 export function evidenceSummary(evidence) {
   const parts = Object.entries(evidence || {})
     .filter(([, v]) => v !== null && typeof v !== "object")
     .slice(0, 4)
-    .map(([k, v]) => `${k.replaceAll("_", " ")}: ${typeof v === "number" ? number(v) : v}`);
+    .map(([k, v]) => `${fieldName(k)}: ${typeof v === "number" ? number(v) : v}`);
   return parts.join(" · ");
 }
 
