@@ -138,11 +138,12 @@ export function renderAlerts(section, alerts, limited, again) {
 }
 
 // Every alert section of the page shown: `data-alerts` is a rule prefix ("" on the overview: every alert).
-export async function refreshAlerts() {
+// `ready`: drawn once it settles (main.js: who is calling, hence whether the rows offer acknowledge / resolve).
+export async function refreshAlerts(ready = null) {
   const sections = [...document.querySelectorAll("section[data-alerts]")].filter(shown);
   if (!sections.length) return;
   const all = sections.some((s) => !s.dataset.alerts);
-  const { alerts } = await api.alerts(all ? LIMIT : USE_LIMIT);
+  const [{ alerts }] = await Promise.all([api.alerts(all ? LIMIT : USE_LIMIT), ready?.catch(() => {})]);
   for (const s of sections) {
     const prefix = s.dataset.alerts;
     const mine = prefix ? alerts.filter((a) => a.rule.startsWith(prefix)) : alerts;
