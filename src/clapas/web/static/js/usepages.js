@@ -1,13 +1,30 @@
 // The seven use pages (water, heat, floods, air, museum, mobility, health) share one frame, index.html's
 // <template id="use-page">: the page's title and introduction, its alerts (the rules of `data-rules`, e.g. "flood.")
-// beside its map (js/map.js mounts on `data-map-use`), its report panels (the page's own <article>s, moved into the
-// frame) and its chart (js/usechart.js: `data-chart-kinds`, `data-chart-quantity`; none without). Built once, before
-// the page is translated, so that what fills the pages finds the same elements as if they were written out.
+// beside its map (js/map.js mounts on `data-map-use`), its report panels (the page's own <article>s, each headed by
+// the frame's <template class="panel-frame">, moved into it) and its chart (js/usechart.js: `data-chart-kinds`,
+// `data-chart-quantity`; none without). Built once, before the page is translated, so that what fills the pages
+// finds the same elements as if they were written out.
 
 function attrs(root, selector, values) {
   const e = root.querySelector(selector);
   for (const [k, v] of Object.entries(values)) e.setAttribute(k, v);
   return e;
+}
+
+// A report panel: its heading (`data-title`, `data-sub` keys) and the body its module fills (panels.js).
+function framePanel(article, frame) {
+  const f = frame.content.cloneNode(true);
+  attrs(f, "h3", { id: `${article.id}-h` });
+  const [title, sub] = f.querySelectorAll("h3 span");
+  title.dataset.i18n = article.dataset.title;
+  if (article.dataset.sub) {
+    sub.dataset.i18n = article.dataset.sub;
+  } else {
+    sub.previousSibling.remove(); // the space before it
+    sub.remove();
+  }
+  article.setAttribute("aria-labelledby", `${article.id}-h`);
+  article.replaceChildren(f);
 }
 
 function build(page, frame) {
@@ -20,6 +37,9 @@ function build(page, frame) {
   attrs(f, ".map", { "data-map-use": use });
   attrs(f, ".use-panels", { "aria-labelledby": `${use}-panels-h` });
   attrs(f, ".use-panels h2", { id: `${use}-panels-h`, "data-i18n": `page.${use}.title` });
+  const panel = f.querySelector("template.panel-frame");
+  for (const a of page.querySelectorAll("article[data-title]")) framePanel(a, panel);
+  panel.remove();
   f.querySelector(".env-grid").append(...page.children);
   if (page.dataset.chartKinds) {
     attrs(f, ".use-charts", { "aria-labelledby": `${use}-chart-h` });
