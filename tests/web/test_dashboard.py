@@ -103,7 +103,7 @@ def test_overview_renders_devices_in_chromium(served_city: str) -> None:
     row = alert.group(0)
     assert 'data-state="open"' in row and "water.continuous_flow" in row and STATION in row
     assert ">Continuous flow<" in row and 'href="#/alert/1"' in row  # the rule's name, linking to its page
-    assert "major" in row and "min hourly flow lph: 18.2" in row
+    assert "major" in row and "minimum hourly flow (L/h): 18.2" in row  # the evidence field named
     assert ">Acknowledge</button>" in row and ">Resolve</button>" in row
     # resolved alerts are history: the latest eight, then a button for the rest
     assert len(re.findall(r'<tr[^>]*data-state="resolved"', dom)) == 8, dom[:3000]
@@ -118,7 +118,7 @@ def test_overview_in_french(served_city: str) -> None:
     assert '<html lang="fr"' in dom and "<title>Vue d'ensemble · clapas</title>" in dom
     assert re.search(r'id="status"[^>]*>Mis à jour à ', dom), dom[:2000]
     assert ">Débit permanent<" in dom and ">Prendre en compte</button>" in dom
-    assert "min hourly flow lph: 18,2" in dom  # a decimal comma
+    assert "débit horaire minimal (L/h): 18,2" in dom  # named in French, a decimal comma
     assert "Échec" not in dom
 
 

@@ -262,14 +262,18 @@ def test_map_in_french(map_city: MapCity, browser: Browser) -> None:
 
 @needs_chromium
 def test_hidden_map_measures_itself_when_shown(map_city: MapCity, browser: Browser) -> None:
-    """A map mounted while its page is hidden has no size; shown (hashchange), it is fitted to the city."""
+    """A map on a hidden page is not built (its SVG would cost the first view for nothing); shown (hashchange), it
+    is built and fitted to the city."""
     open_map(browser, map_city.url, map_city.token)
-    browser.js("""(() => { const host = document.createElement('div'); host.id = 'later'; host.hidden = true;
+    browser.js("""(() => { const host = document.createElement('div'); host.id = 'later';
                   host.innerHTML = '<div class="map" data-map-use="floods"></div>';
-                  document.querySelector('main').prepend(host); })()""")
+                  document.querySelector('[data-page="floods"]').prepend(host); })()""")
+    # the page's DOM watcher (a MutationObserver) has seen it, and left it alone while its page is hidden
+    browser.js("new Promise((ok) => setTimeout(ok, 50))")
+    assert browser.js("document.querySelector('#later [data-map-use]').dataset.mapState ?? 'none'") == "none"
+    assert browser.js("document.querySelectorAll('[data-page=\"floods\"] .map-canvas').length") == 0
+    browser.js("location.hash = '#/floods'")
     browser.wait_for("document.querySelector('#later [data-map-use]').dataset.mapState === 'ready'")
-    assert browser.js("document.querySelectorAll('#later path.map-device').length") > 0
-    browser.js("document.getElementById('later').hidden = false; location.hash = '#/floods'")
     # fitted once shown: every drawn device inside the visible map
     browser.wait_for("""(() => { const box = document.querySelector('#later .map-canvas').getBoundingClientRect();
         const dots = [...document.querySelectorAll('#later path.map-device')].map((p) => p.getBoundingClientRect());

@@ -133,6 +133,9 @@ def test_alert_page_draws_its_evidence(demo: str, lang: str, rule: str) -> None:
         assert chart_points(html) and chart_points(html)[0] > 0, kind
         assert 'class="uplot' in html
     assert CATALOGS[lang][legend] in shown  # the threshold drawn beside the values
+    # the figures: each field named in the page's language (the raw key only as the title)
+    rows = re.findall(r'<tr data-key="(\w+)"><th scope="row" title="\w+">([^<]*)</th>', shown)
+    assert rows and all(name == CATALOGS[lang][f"field.{k}"] for k, name in rows), rows
     assert f"{CATALOGS[lang][f'rule.{rule}']} · clapas" in dom
 
 
@@ -162,10 +165,14 @@ def test_pages_of_the_router_exist_in_the_page() -> None:
 
 
 def test_demo_city_has_each_evidence(tmp_path: Path) -> None:
-    """The alerts the evidence tests draw are the detectors' own, from the simulated week."""
+    """The alerts the evidence tests draw are the detectors' own, from the simulated week; their fields are named."""
     store = build_demo_store(tmp_path / "city.duckdb")
     try:
-        rules = {a["rule"] for a in store.alerts(limit=10_000)}
+        alerts = store.alerts(limit=10_000)
+        rules = {a["rule"] for a in alerts}
     finally:
         store.close()
     assert set(EVIDENCE) <= rules, rules
+    # every field of the detectors' evidence has its name in both catalogs (the alert page's figures)
+    fields = {k for a in alerts for k in (a["evidence"] or {})}
+    assert {k for k in fields if f"field.{k}" not in CATALOGS["en"] or f"field.{k}" not in CATALOGS["fr"]} == set()

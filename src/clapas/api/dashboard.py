@@ -16,6 +16,7 @@ from starlette.responses import HTMLResponse, Response
 from clapas.api.errors import ApiError
 from clapas.api.language import city_language
 from clapas.api.rest import Open
+from clapas.api.static import versioned
 
 router = APIRouter(include_in_schema=False)
 
@@ -39,8 +40,10 @@ def _page(request: Request) -> Response:
         html = (static / "index.html").read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ApiError(404, "the dashboard is not installed (no index.html)") from None
-    # read at each request, as the static files are: a changed page shows without a restart
-    return HTMLResponse(with_default_language(html, city_language(request)), headers={"Cache-Control": "no-cache"})
+    # read at each request, as the static files are: a changed page shows without a restart; its scripts and style
+    # sheets named by their content's hash, so that they are cached for good and a new release is a new URL
+    page = versioned(with_default_language(html, city_language(request)), static)
+    return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
 
 
 @router.get("/")

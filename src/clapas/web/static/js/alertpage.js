@@ -3,7 +3,7 @@
 // not read comes reduced: its rule, zone and times, and a note.
 
 import { api, refused } from "./api.js";
-import { ruleName } from "./alerts.js";
+import { fieldName, ruleName } from "./alerts.js";
 import { el } from "./dom.js";
 import { drawEvidence } from "./evidence.js";
 import { ago, localTime, number } from "./format.js";
@@ -22,7 +22,7 @@ function value(v) {
 
 function evidenceRows(ev) {
   return Object.entries(ev || {}).map(([k, v]) => el("tr", { dataset: { key: k } },
-    el("th", { scope: "row", textContent: k.replaceAll("_", " ") }),
+    el("th", { scope: "row", textContent: fieldName(k), title: k }),
     el("td", { class: typeof v === "object" && v !== null ? "evidence mono" : "num", textContent: value(v) })));
 }
 

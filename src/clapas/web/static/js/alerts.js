@@ -36,12 +36,19 @@ export function ruleName(rule) {
   return rule;
 }
 
-// A few of the values that triggered the alert, as "key value" pairs.
+// An evidence field's name in the page's language ("min_night_flow_lph" → "Minimum night flow (L/h)"); a field
+// the catalogs do not name (a rule the city added) shows as it is, its underscores as spaces.
+export function fieldName(key) {
+  const s = t(`field.${key}`);
+  return s === `field.${key}` ? key.replaceAll("_", " ") : s;
+}
+
+// A few of the values that triggered the alert, as "name: value" pairs.
 export function evidenceSummary(evidence) {
   const parts = Object.entries(evidence || {})
     .filter(([, v]) => v !== null && typeof v !== "object")
     .slice(0, 4)
-    .map(([k, v]) => `${k.replaceAll("_", " ")}: ${typeof v === "number" ? number(v) : v}`);
+    .map(([k, v]) => `${fieldName(k)}: ${typeof v === "number" ? number(v) : v}`);
   return parts.join(" · ");
 }
 
@@ -131,11 +138,12 @@ export function renderAlerts(section, alerts, limited, again) {
 }
 
 // Every alert section of the page shown: `data-alerts` is a rule prefix ("" on the overview: every alert).
-export async function refreshAlerts() {
+// `ready`: drawn once it settles (main.js: who is calling, hence whether the rows offer acknowledge / resolve).
+export async function refreshAlerts(ready = null) {
   const sections = [...document.querySelectorAll("section[data-alerts]")].filter(shown);
   if (!sections.length) return;
   const all = sections.some((s) => !s.dataset.alerts);
-  const { alerts } = await api.alerts(all ? LIMIT : USE_LIMIT);
+  const [{ alerts }] = await Promise.all([api.alerts(all ? LIMIT : USE_LIMIT), ready?.catch(() => {})]);
   for (const s of sections) {
     const prefix = s.dataset.alerts;
     const mine = prefix ? alerts.filter((a) => a.rule.startsWith(prefix)) : alerts;

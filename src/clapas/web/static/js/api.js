@@ -2,7 +2,7 @@
 // is kept for the browser tab only (sessionStorage) and sent as `Authorization: Bearer`; without one the page is
 // anonymous and the API answers with what the city opens to everyone.
 
-import { language } from "./i18n.js";
+import { language } from "./lang.js"; // not i18n.js: a read need not wait for the text catalogs
 
 const KEY = "clapas.key";
 

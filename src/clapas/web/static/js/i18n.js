@@ -1,37 +1,19 @@
-// The dashboard's texts in French or English. The language is `?lang=`, else the one chosen before (kept in
-// localStorage), else the page's <html lang> (the city's default), else the browser's; a text missing from the
+// The dashboard's texts in French or English, in the language lang.js chose; a text missing from the
 // language's catalog falls back to English, then to its key, so a missing translation shows, never breaks.
 // Catalogs are i18n/<lang>.json: { "key": "text with {params}" }. Importers wait for them (top-level await).
 
-export const LANGUAGES = ["fr", "en"];
-const STORED = "clapas.lang";
+import { LANGUAGES, STORED, language } from "./lang.js";
 
-function choose() {
-  const asked = new URLSearchParams(location.search).get("lang");
-  if (LANGUAGES.includes(asked)) {
-    localStorage.setItem(STORED, asked);
-    return asked;
-  }
-  const kept = localStorage.getItem(STORED);
-  if (LANGUAGES.includes(kept)) return kept;
-  const page = document.documentElement.dataset.defaultLang;
-  if (LANGUAGES.includes(page)) return page;
-  const browser = (navigator.language || "en").slice(0, 2);
-  return LANGUAGES.includes(browser) ? browser : "en";
-}
+export { LANGUAGES, language };
 
 async function catalog(lang) {
   const r = await fetch(`i18n/${lang}.json`);
   return r.ok ? r.json() : {};
 }
 
-const lang = choose();
+const lang = language();
 const [texts, english] = await Promise.all([catalog(lang), lang === "en" ? Promise.resolve({}) : catalog("en")]);
 document.documentElement.lang = lang;
-
-export function language() {
-  return lang;
-}
 
 // t("alerts.count", { n: 3 }) → "3 alertes"
 export function t(key, params = {}) {

@@ -13,6 +13,7 @@ import { LANGUAGES, language, setLanguage, t, translatePage } from "./i18n.js";
 import { forget, refreshOverview, wireOverview } from "./overview.js";
 import { route, start } from "./router.js";
 import { refreshUseCharts } from "./usechart.js";
+import { buildUsePages } from "./usepages.js";
 
 const REFRESH_MS = 5000;
 // anonymous callers share their address's rate limit ([charter.roles.public]): half as often
@@ -46,12 +47,13 @@ async function refreshMe() {
   $("key-clear").hidden = !key();
 }
 
-// what each page reads at every refresh (its panels refresh themselves)
-function pageReads(page) {
-  if (page === "overview") return [refreshAlerts(), ...refreshOverview()];
-  if (page === "device") return [refreshDevice()];
-  if (page === "alert") return [refreshAlertPage()];
-  return [refreshAlerts(), refreshUseCharts()];
+// what each page reads at every refresh (its panels refresh themselves); `me`: who is calling, known — the alerts
+// are asked meanwhile but drawn once it is known (what the caller may do decides the buttons they offer)
+function pageReads(page, me) {
+  if (page === "overview") return [refreshAlerts(me), ...refreshOverview()];
+  if (page === "device") return [me.then(refreshDevice)];
+  if (page === "alert") return [me.then(refreshAlertPage)];
+  return [refreshAlerts(me), refreshUseCharts()];
 }
 
 // loop -----------------------------------------------------------------------------------------------------------
@@ -71,9 +73,9 @@ async function refresh(force = false) {
   busy = true;
   last = now;
   try {
-    await refreshMe(); // first: what the caller may do decides what the alerts offer
+    const me = refreshMe(); // asked alongside the page's reads, not before them (one round trip less)
     // each section on its own: one that fails leaves the others updated
-    const done = await Promise.allSettled(pageReads(route().page));
+    const done = await Promise.allSettled([me, ...pageReads(route().page, me)]);
     const failed = done.find((d) => d.status === "rejected");
     if (failed) throw failed.reason;
     setStatus(t("status.updated", { time: clockTime() }));
@@ -130,6 +132,7 @@ function wire() {
   document.addEventListener("visibilitychange", () => refresh());
 }
 
+buildUsePages(); // the use pages' shared frame, filled per use before it is translated
 translatePage();
 for (const table of document.querySelectorAll("table.alert-table")) table.prepend(alertHead());
 languageSwitch();

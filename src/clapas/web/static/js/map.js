@@ -2,7 +2,7 @@
 // position, /api/v1/devices) coloured by state — an open alert, silent (an open health.silent alert), ok — drawn with
 // the vendored Leaflet (global `L`) and no tile server unless the city sets `[web] tile_url` (/api/v1/web/config).
 //
-// Every element `[data-map-use]` gets a map: its value is a use (water, heat, floods, air, museum, mobility, health)
+// Every element `[data-map-use]` gets a map once its page is shown (a map costs the page its SVG: one per page seen): its value is a use (water, heat, floods, air, museum, mobility, health)
 // or "all", which keeps the devices of that use's kinds and the zones of its kinds (or holding its devices). A click
 // on a device goes to `#/device/<eui>`, on a zone lists its devices and alerts. Bike-share stations are filled with
 // their state now (empty, full, ok, closed, unknown: /api/v1/mobility/stations), outlined in red under an alert.
@@ -17,6 +17,7 @@
 import { deviceStates, load } from "./mapdata.js";
 import { el } from "./dom.js";
 import { t } from "./i18n.js";
+import { shown, started } from "./router.js";
 
 const TICK_MS = 2000; // how soon a typed key is noticed
 const STATES = ["alert", "silent", "ok"];
@@ -421,7 +422,7 @@ async function refresh() {
 export function mountMaps(root = document) {
   let added = false;
   for (const e of root.querySelectorAll("[data-map-use]")) {
-    if (e.dataset.mapMounted) continue;
+    if (e.dataset.mapMounted || !started() || !shown(e)) continue;
     e.dataset.mapMounted = "1";
     const m = new CityMap(e);
     maps.push(m);
@@ -434,11 +435,14 @@ export function mountMaps(root = document) {
 if (typeof L === "undefined") {
   for (const e of document.querySelectorAll("[data-map-use]")) e.textContent = t("map.error.no_leaflet");
 } else {
-  mountMaps();
-  refresh();
+  // the page shown by the route: its map mounted, or measured again (a map mounted while hidden had no size)
+  const routed = () => {
+    if (mountMaps()) refresh();
+    for (const m of maps) m.shown();
+  };
+  if (started()) routed();
+  document.addEventListener("clapas:route", () => setTimeout(routed, 0));
   setInterval(() => refresh(), TICK_MS);
-  // pages shown by the route: a map mounted while hidden measures itself once visible
-  window.addEventListener("hashchange", () => setTimeout(() => { for (const m of maps) m.shown(); }, 0));
   document.addEventListener("visibilitychange", () => refresh());
   // maps added later (a page built on demand)
   new MutationObserver(() => mountMaps()).observe(document.body, { childList: true, subtree: true });

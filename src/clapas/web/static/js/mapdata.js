@@ -70,4 +70,7 @@ export function deviceStates(alerts) {
   return states;
 }
 
-if (document.querySelector("[data-map-use]")) load();
+// the first page shown (the location's hash) has a map: the overview's, or a use page's (js/usepages.js)
+const firstPage = location.hash.replace(/^#\/?/, "").split("/")[0] || "overview";
+const first = document.querySelector(`main > [data-page="${CSS.escape(firstPage)}"]`);
+if (first && (first.dataset.use || first.querySelector("[data-map-use]"))) load();

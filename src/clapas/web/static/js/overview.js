@@ -95,23 +95,26 @@ function renderWithheld(withheld) {
     + (byClass.personal ? ` ${t("devices.withheld_personal")}` : "");
 }
 
+// the zones' names, asked once (again when the key changes) and alongside the devices, not after them
+function zoneLabels() {
+  state.zoneLabels ??= api.zones().then((r) => Object.fromEntries(r.zones.map((z) => [z.id, z.name || z.id])))
+    .catch(() => ({})); // zones are optional
+  return state.zoneLabels;
+}
+
 export async function refreshDevices() {
-  const { devices, withheld } = await api.devices($("f-kind").value, $("f-zone").value);
+  const everything = !$("f-kind").value && !$("f-zone").value;
+  const [{ devices, withheld }, labels] = await Promise.all([api.devices($("f-kind").value, $("f-zone").value),
+    everything ? zoneLabels() : null]);
   state.devices = devices;
   renderWithheld(withheld ?? []);
-  if (!$("f-kind").value && !$("f-zone").value) {
+  if (everything) {
     // filter choices come from the whole list, zone names from the zones table when there is one
     const kinds = [...new Set(devices.map((d) => d.kind).filter(Boolean))].sort();
     fillSelect($("f-kind"), kinds, Object.fromEntries(kinds.map((k) => [k, kindName(k)])));
     const zoneIds = new Set(devices.map((d) => d.zone).filter(Boolean));
-    if (!state.zoneLabels) {
-      state.zoneLabels = {};
-      try {
-        for (const z of (await api.zones()).zones) state.zoneLabels[z.id] = z.name || z.id;
-      } catch { /* zones are optional */ }
-    }
-    for (const id of Object.keys(state.zoneLabels)) zoneIds.add(id);
-    fillSelect($("f-zone"), [...zoneIds].sort(), state.zoneLabels);
+    for (const id of Object.keys(labels)) zoneIds.add(id);
+    fillSelect($("f-zone"), [...zoneIds].sort(), labels);
   }
   await renderDevices();
 }

@@ -9,6 +9,7 @@ import { t } from "./i18n.js";
 export const USES = ["water", "heat", "floods", "air", "museum", "mobility", "health"];
 const PAGES = new Set(["overview", ...USES, "settings", "device", "alert"]);
 let current = { page: "overview", arg: "" };
+let routing = false;
 
 // "#/device/a0a0…" → { page: "device", arg: "a0a0…" }; "#/", "" or "#" → overview; anything else → notfound
 export function parse(hash) {
@@ -23,6 +24,11 @@ export function parse(hash) {
 
 export function route() {
   return current;
+}
+
+// Has start() shown the location's page? (before, every page but the overview is hidden whatever the hash says)
+export function started() {
+  return routing;
 }
 
 export const href = {
@@ -55,6 +61,7 @@ function show() {
 }
 
 export function start() {
+  routing = true;
   window.addEventListener("hashchange", show);
   show();
 }

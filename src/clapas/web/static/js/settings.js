@@ -214,12 +214,14 @@ function mount() {
   const root = document.getElementById(ROOT_ID);
   if (!root) return;
   build(root);
-  load();
-  setInterval(load, REFRESH_MS);
+  // read while the page is shown only (router.js hides the others): not on another page's first view
+  const loadShown = () => { if (!root.hidden) load(); };
+  loadShown();
+  setInterval(loadShown, REFRESH_MS);
   // the key typed in the header (main.js) changes what may be changed here
-  document.getElementById("key-form")?.addEventListener("submit", () => setTimeout(load, 0));
-  document.getElementById("key-clear")?.addEventListener("click", () => setTimeout(load, 0));
-  window.addEventListener("hashchange", () => { if (location.hash.startsWith("#/settings")) load(); });
+  document.getElementById("key-form")?.addEventListener("submit", () => setTimeout(loadShown, 0));
+  document.getElementById("key-clear")?.addEventListener("click", () => setTimeout(loadShown, 0));
+  document.addEventListener("clapas:route", loadShown);
 }
 
 mount();
