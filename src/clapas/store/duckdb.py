@@ -192,7 +192,7 @@ class DuckDBStore(AlertTables, HealthTables, KeyTables, AuditTables, CharterTabl
         cur.execute("BEGIN")
         try:
             yield cur
-            self._put_links(cur, batch.links)
+            self._put_health(cur, batch)
             self._write_detector_state(cur, batch.detector_state)
             if batch.in_transaction is not None:
                 batch.in_transaction(cur)

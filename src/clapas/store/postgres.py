@@ -362,7 +362,7 @@ class PostgresStore(AlertTables, HealthTables, KeyTables, AuditTables, CharterTa
                     self._replace_in(cur, batch)
                 else:
                     self._write_in(cur, batch)
-                self._put_links(cur, batch.links)
+                self._put_health(cur, batch)
                 self._write_detector_state(cur, batch.detector_state)
                 if batch.in_transaction is not None:
                     batch.in_transaction(cur)
