@@ -46,7 +46,7 @@ def device_states(store: Store, settings: HealthSettings, profiles: dict[str, Pr
     """One row per registry device (or per `devices`): its state at `at` and what it was judged on."""
     at = _aware(at) or datetime.now(UTC)
     few = devices is not None and len(devices) <= FEW_DEVICES
-    devices = store.devices(limit=ALL_DEVICES) if devices is None else devices
+    devices = store.health_devices() if devices is None else devices
     learned = store.learned_intervals(at - timedelta(seconds=settings.learn_window_s), at, settings.learn_uplinks,
                                       settings.learn_min_uplinks,
                                       euis=[d["eui"] for d in devices] if few else None)

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from clapas.config import LEARN_UPLINKS_MAX
+from clapas.store import schema
 from clapas.store.base import DUPLICATE, Batch
 from clapas.store.tables import StoreTables
 
@@ -131,6 +132,8 @@ heard AS (SELECT DISTINCT eui, t FROM (SELECT eui, t FROM new UNION ALL SELECT u
 ON CONFLICT (dev_eui) DO UPDATE SET times = excluded.times, first_t = excluded.first_t, last_t = excluded.last_t,
   interval_s = excluded.interval_s, gaps = excluded.gaps
 """
+_HEALTH_DEVICE = ("SELECT d.eui, d.name, d.kind, d.profile, d.zone, d.lat, d.lon, d.data_class, d.premises_use, "
+                  "d.expected_interval_s, d.last_seen FROM devices d")
 _NO_INTERVAL = "dev_eui IN (SELECT eui FROM devices WHERE expected_interval_s IS NULL)"
 
 
@@ -201,6 +204,13 @@ class HealthTables(StoreTables):
             "max(r.last_heard) AS last_heard FROM recent r JOIN n ON n.dev_eui = r.dev_eui GROUP BY r.gateway "
             "ORDER BY r.gateway"), [since])
         return [{**_utc_times(r), "devices": int(r["devices"]), "only_by_it": int(r["only_by_it"])} for r in rows]
+
+    def health_devices(self, *, kind: str | None = None, zone: str | None = None) -> list[dict[str, Any]]:
+        """Every registry device (of `kind`, in `zone`) with what the health routes judge and list it on: eui,
+        name, kind, profile, zone, lat, lon, data_class, premises_use, expected_interval_s, last_seen — the
+        columns of `devices()` without its JSON ones (tags, attributes), by EUI."""
+        where, params = schema.device_filter(kind, zone)
+        return self._rows(self._q(f"{_HEALTH_DEVICE} WHERE {where} ORDER BY d.eui"), params)
 
     def learned_intervals(self, since: datetime, until: datetime, uplinks: int = LEARN_KEEP,
                           min_uplinks: int = 5, euis: Sequence[str] | None = None) -> dict[str, float]:
