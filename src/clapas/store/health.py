@@ -2,16 +2,19 @@
 
 The routes read the store, never the detectors' memory. A device's learned uplink interval is the silent detector's
 rule (the median of its last intervals), kept per device in `device_uplink_times` (version 15): the times of its
-last `LEARN_KEEP` + 1 messages heard, their median interval and how many intervals, upserted by each batch in its
-own transaction (the batch's times merged with the kept ones in one statement). A health call at 45,000 devices
-reads one row per device, not 30 days of journal (the journal read it replaces, `learned_intervals_from_journal`, is
-kept as the reference the tests compare with). Its frame counters come from the journal. Which gateways hear which
-device (the uplinks' `rxInfo[]`) is kept in `device_gateways` (version 12), one row per (device, gateway): first and
-last heard, the SNR of the last uplink it heard. Each batch upserts its pairs in its own transaction; the upsert
-keeps the earliest first, the latest last, so a replay changes nothing. Erasure and retention delete its rows with
-the device's frames (`store/charter.py`): erasure a device's kept times whole, retention those of a device no longer
-heard since the cut. A replay merges its times with the kept ones (a replayed frame whose time a fixed parser moved
-leaves its old time kept until 21 newer ones push it out).
+last `LEARN_KEEP` + 1 messages heard, their median interval and how many intervals. A batch only appends its times
+to `device_uplink_pending` (in its own transaction, a few ms); the store's maintenance step (DuckDB `compact`,
+PostgreSQL `maintain`: `fold_uplink_times`) merges them into the kept rows in one statement, as `zone_rollup.py`
+rebuilds its pending hours. Reads merge the times still pending, so answers are the same before and after the step.
+A health call at 45,000 devices reads one row per device (and the few pending), not 30 days of journal (the journal
+read it replaces, `learned_intervals_from_journal`, is kept as the reference the tests compare with). Its frame
+counters come from the journal. Which gateways hear which device (the uplinks' `rxInfo[]`) is kept in
+`device_gateways` (version 12), one row per (device, gateway): first and last heard, the SNR of the last uplink it
+heard. Each batch upserts its pairs in its own transaction; the upsert keeps the earliest first, the latest last, so
+a replay changes nothing. Erasure and retention delete its rows with the device's frames (`store/charter.py`):
+erasure a device's kept and pending times whole, retention those before the cut. A replay merges its times with the
+kept ones (a replayed frame whose time a fixed parser moved leaves its old time kept until 21 newer ones push it
+out).
 """
 
 from __future__ import annotations
@@ -100,38 +103,56 @@ FROM gaps WHERE gap IS NOT NULL GROUP BY eui HAVING count(gap) >= ?
 
 # (eui, t) rows → one row per device of `device_uplink_times`: its last LEARN_KEEP + 1 distinct times (ascending),
 # the first and last, the median of their intervals (percentile_cont, as the journal read) and how many intervals
-_FOLD = f"""
+_FOLD_CTES = f"""
 ranked AS (SELECT eui, t, row_number() OVER (PARTITION BY eui ORDER BY t DESC) AS k FROM heard),
-kept AS (SELECT eui, t, t - lag(t) OVER (PARTITION BY eui ORDER BY t) AS gap FROM ranked WHERE k <= {LEARN_KEEP + 1})
-SELECT eui, array_agg(t ORDER BY t), min(t), max(t),
-       CAST(percentile_cont(0.5) WITHIN GROUP (ORDER BY gap) AS DOUBLE PRECISION), count(gap)
+kept AS (SELECT eui, t, t - lag(t) OVER (PARTITION BY eui ORDER BY t) AS gap FROM ranked WHERE k <= {LEARN_KEEP + 1})"""
+_FOLD_SELECT = """
+SELECT eui AS dev_eui, array_agg(t ORDER BY t) AS times, min(t) AS first_t, max(t) AS last_t,
+       CAST(percentile_cont(0.5) WITHIN GROUP (ORDER BY gap) AS DOUBLE PRECISION) AS interval_s, count(gap) AS gaps
 FROM kept GROUP BY eui"""
+_FOLD = f"{_FOLD_CTES}{_FOLD_SELECT}"
 _TIMES_COLS = "(dev_eui, times, first_t, last_t, interval_s, gaps)"
 _EPOCH = "CAST(extract(epoch FROM j.time) AS DOUBLE PRECISION)"
 
 
 def times_ddl() -> list[str]:
     """Version 15 (issue 13): each device's last heard times and learned interval, filled from the journal (one
-    pass over it at migration; a batch then only touches its own devices' rows)."""
-    return ["""CREATE TABLE device_uplink_times (dev_eui VARCHAR PRIMARY KEY, times DOUBLE PRECISION[] NOT NULL,
+    pass over it at migration), and the times heard since the last fold (`device_uplink_pending`)."""
+    return ["CREATE TABLE device_uplink_pending (dev_eui VARCHAR NOT NULL, t DOUBLE PRECISION NOT NULL)",
+            """CREATE TABLE device_uplink_times (dev_eui VARCHAR PRIMARY KEY, times DOUBLE PRECISION[] NOT NULL,
         first_t DOUBLE PRECISION NOT NULL, last_t DOUBLE PRECISION NOT NULL, interval_s DOUBLE PRECISION,
         gaps INTEGER NOT NULL)""",
             f"INSERT INTO device_uplink_times {_TIMES_COLS} WITH heard AS (SELECT DISTINCT j.dev_eui AS eui, "
             f"{_EPOCH} AS t FROM journal j WHERE {_HEARD}), {_FOLD}"]
 
 
-# a batch's (eui, t) merged with the kept times of its devices (the primary key finds them), refolded; its times
-# turned into epoch seconds by the store, as the journal read does (the same doubles, to the last bit)
-_UPSERT_TIMES = f"""
-INSERT INTO device_uplink_times {_TIMES_COLS}
-WITH new AS (SELECT eui, {_EPOCH.replace("j.time", "t")} AS t FROM (SELECT unnest(CAST(? AS VARCHAR[])) AS eui,
-                                                                  unnest(CAST(? AS TIMESTAMPTZ[])) AS t) n),
-heard AS (SELECT DISTINCT eui, t FROM (SELECT eui, t FROM new UNION ALL SELECT u.dev_eui, unnest(u.times)
-          FROM device_uplink_times u WHERE u.dev_eui IN (SELECT eui FROM new)) a),
-{_FOLD}
-ON CONFLICT (dev_eui) DO UPDATE SET times = excluded.times, first_t = excluded.first_t, last_t = excluded.last_t,
-  interval_s = excluded.interval_s, gaps = excluded.gaps
-"""
+# a batch's (eui, t), turned into epoch seconds by the store as the journal read does (the same doubles, to the last
+# bit): an append, a few ms per batch of 10,000
+_PUT_PENDING = f"""
+INSERT INTO device_uplink_pending SELECT eui, {_EPOCH.replace("j.time", "t")} FROM (
+  SELECT unnest(CAST(? AS VARCHAR[])) AS eui, unnest(CAST(? AS TIMESTAMPTZ[])) AS t) n"""
+# the fold: the pending times merged with the kept times of their devices (the primary key finds them)
+_HEARD_PENDING = """heard AS (SELECT DISTINCT eui, t FROM (SELECT eui, t FROM new
+          UNION ALL SELECT u.dev_eui, unnest(u.times) FROM device_uplink_times u
+          WHERE u.dev_eui IN (SELECT eui FROM new)) a),"""
+# DuckDB (the store's lock holds every writer off meanwhile): into a temporary table, then swapped in
+DUCKDB_FOLD = [
+    f"CREATE OR REPLACE TEMP TABLE folded AS WITH new AS (SELECT dev_eui AS eui, t FROM device_uplink_pending), "
+    f"{_HEARD_PENDING}{_FOLD}",
+    "DELETE FROM device_uplink_times WHERE dev_eui IN (SELECT dev_eui FROM folded)",
+    f"INSERT INTO device_uplink_times {_TIMES_COLS} SELECT * FROM folded",
+    "DELETE FROM device_uplink_pending",
+    "DROP TABLE folded",
+]
+# PostgreSQL (writers go on): one statement takes the pending rows it deletes, so a row a batch commits meanwhile
+# stays for the next fold; an advisory lock keeps two maintainers (workers) from folding one device at once
+POSTGRES_FOLD = [
+    "SELECT pg_advisory_xact_lock(1315)",  # design: issue 13, migration 15
+    f"WITH new AS (DELETE FROM device_uplink_pending RETURNING dev_eui AS eui, t), {_HEARD_PENDING}{_FOLD_CTES} "
+    f"INSERT INTO device_uplink_times {_TIMES_COLS} {_FOLD_SELECT} ON CONFLICT (dev_eui) DO UPDATE SET "
+    "times = excluded.times, first_t = excluded.first_t, last_t = excluded.last_t, interval_s = excluded.interval_s, "
+    "gaps = excluded.gaps",
+]
 _HEALTH_DEVICE = ("SELECT d.eui, d.name, d.kind, d.profile, d.zone, d.lat, d.lon, d.data_class, d.premises_use, "
                   "d.expected_interval_s, d.last_seen FROM devices d")
 _NO_INTERVAL = "dev_eui IN (SELECT eui FROM devices WHERE expected_interval_s IS NULL)"
@@ -168,7 +189,7 @@ class HealthTables(StoreTables):
                                                  [r[4] for r in rows]])
         euis, times = heard_times(batch)
         if euis:
-            cur.execute(self._q(_UPSERT_TIMES), [euis, times])
+            cur.execute(self._q(_PUT_PENDING), [euis, times])
 
     def device_gateways(self, eui: str, since: datetime | None = None) -> list[dict[str, Any]]:
         """The gateways that heard a device (since `since`), latest first: {gateway, first_heard, last_heard,
@@ -205,6 +226,11 @@ class HealthTables(StoreTables):
             "ORDER BY r.gateway"), [since])
         return [{**_utc_times(r), "devices": int(r["devices"]), "only_by_it": int(r["only_by_it"])} for r in rows]
 
+    def _fold_uplink_times(self, cur: Any, statements: list[str]) -> None:
+        """Inside the maintenance step's transaction: the pending times merged into the kept rows."""
+        for sql in statements:
+            cur.execute(self._q(sql))
+
     def health_devices(self, *, kind: str | None = None, zone: str | None = None) -> list[dict[str, Any]]:
         """Every registry device (of `kind`, in `zone`) with what the health routes judge and list it on: eui,
         name, kind, profile, zone, lat, lon, data_class, premises_use, expected_interval_s, last_seen — the
@@ -217,31 +243,40 @@ class HealthTables(StoreTables):
         """Each device (of `euis`, default all) without a registry interval: the median of the intervals between
         its last `uplinks` + 1 messages heard in [since, until] (at least `min_uplinks` intervals), in seconds.
 
-        From the kept times (`device_uplink_times`), the same answer as the journal read whenever `until` is at or
-        after the device's last kept time (a health call at now): a device whose kept times all lie in the window
-        is one stored median (the usual case, at the default `uplinks`), others are recomputed from their kept
-        times. An `until` before a device's last kept time sees only the kept times before it (the journal read
-        would reach older ones)."""
+        From the kept times (`device_uplink_times`, and those heard since the last fold), the same answer as the
+        journal read whenever `until` is at or after the device's last time heard (a health call at now): a device
+        whose kept times all lie in the window and that nothing since changed is one stored median (the usual
+        case, at the default `uplinks`), others are recomputed from their kept and pending times. An `until`
+        before a device's last kept time sees only the kept times before it (the journal read would reach older
+        ones).
+        """
         if not 1 <= uplinks <= LEARN_KEEP:
             raise ValueError(f"uplinks must be between 1 and {LEARN_KEEP} (the intervals the store keeps)")
         lo, hi = since.timestamp(), until.timestamp()
         cond, args = (f" AND dev_eui IN {_TEXTS}", [list(euis)]) if euis is not None else ("", [])
+        pending: dict[str, list[float]] = {}
+        for r in self._rows(self._q(f"SELECT dev_eui, t FROM device_uplink_pending WHERE {_NO_INTERVAL}{cond}"),
+                            args):
+            pending.setdefault(r["dev_eui"], []).append(r["t"])
         out: dict[str, float] = {}
         if uplinks == LEARN_KEEP:
             rows = self._rows(self._q(
                 "SELECT dev_eui, interval_s FROM device_uplink_times WHERE first_t >= ? AND last_t <= ? AND gaps >= ? "
-                f"AND gaps >= 1 AND {_NO_INTERVAL}{cond}"), [lo, hi, min_uplinks, *args])
+                f"AND gaps >= 1 AND {_NO_INTERVAL}{cond} AND dev_eui NOT IN (SELECT dev_eui FROM "
+                "device_uplink_pending)"), [lo, hi, min_uplinks, *args])
             out = {r["dev_eui"]: float(r["interval_s"]) for r in rows}
             rest, rest_args = " AND (first_t < ? OR last_t > ?)", [lo, hi]  # those the stored median is not
         else:
             rest, rest_args = "", []
         rows = self._rows(self._q(
-            f"SELECT dev_eui, times FROM device_uplink_times WHERE last_t >= ? AND first_t <= ?{rest} "
-            f"AND {_NO_INTERVAL}{cond}"), [lo, hi, *rest_args, *args])
-        for r in rows:
-            t_ = learn(r["times"], lo, hi, uplinks, min_uplinks)
+            f"SELECT dev_eui, times FROM device_uplink_times WHERE ((last_t >= ? AND first_t <= ?{rest}) OR dev_eui IN "
+            f"(SELECT dev_eui FROM device_uplink_pending)) AND {_NO_INTERVAL}{cond}"), [lo, hi, *rest_args, *args])
+        merged = {r["dev_eui"]: [*r["times"], *pending.pop(r["dev_eui"], ())] for r in rows}
+        merged.update(pending)  # devices heard only since the last fold
+        for eui, times in merged.items():
+            t_ = learn(sorted(set(times)), lo, hi, uplinks, min_uplinks)
             if t_ is not None:
-                out[r["dev_eui"]] = t_
+                out[eui] = t_
         return out
 
     def learned_intervals_from_journal(self, since: datetime, until: datetime, uplinks: int = LEARN_KEEP,
