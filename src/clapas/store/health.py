@@ -189,7 +189,11 @@ class HealthTables(StoreTables):
                                                  [r[4] for r in rows]])
         euis, times = heard_times(batch)
         if euis:
-            cur.execute(self._q(_PUT_PENDING), [euis, times])
+            self._put_pending(cur, euis, times)
+
+    def _put_pending(self, cur: Any, euis: list[str], times: list[datetime]) -> None:
+        """The batch's heard times appended to `device_uplink_pending` (PostgreSQL copies them instead)."""
+        cur.execute(self._q(_PUT_PENDING), [euis, times])
 
     def device_gateways(self, eui: str, since: datetime | None = None) -> list[dict[str, Any]]:
         """The gateways that heard a device (since `since`), latest first: {gateway, first_heard, last_heard,

@@ -502,6 +502,14 @@ class PostgresStore(AlertTables, HealthTables, KeyTables, AuditTables, CharterTa
             self._roll_zones(con, settle, None if max_buckets is None else max_buckets - done)
         return done
 
+    def _put_pending(self, cur: psycopg.Cursor, euis: list[str], times: list[datetime]) -> None:
+        """COPY, not an array parameter (10 ms for 10,000 rows, not 65): `datetime.timestamp()` is the correctly
+        rounded epoch, the double PostgreSQL's `extract(epoch …)` casts to (the journal read's), bit for bit."""
+        with cur.copy("COPY device_uplink_pending (dev_eui, t) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(("text", "float8"))
+            for e, t in zip(euis, times, strict=True):
+                copy.write_row((e, t.timestamp()))
+
     def fold_uplink_times(self) -> None:
         """The times heard since the last step merged into each device's kept times (`health.py`)."""
         with self._mlock:
