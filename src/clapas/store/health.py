@@ -266,17 +266,19 @@ class HealthTables(StoreTables):
         if uplinks == LEARN_KEEP:
             rows = self._rows(self._q(
                 "SELECT dev_eui, interval_s FROM device_uplink_times WHERE first_t >= ? AND last_t <= ? AND gaps >= ? "
-                f"AND gaps >= 1 AND {_NO_INTERVAL}{cond} AND dev_eui NOT IN (SELECT dev_eui FROM "
-                "device_uplink_pending)"), [lo, hi, min_uplinks, *args])
-            out = {r["dev_eui"]: float(r["interval_s"]) for r in rows}
+                f"AND gaps >= 1 AND {_NO_INTERVAL}{cond}"), [lo, hi, min_uplinks, *args])
+            out = {r["dev_eui"]: float(r["interval_s"]) for r in rows if r["dev_eui"] not in pending}
             rest, rest_args = " AND (first_t < ? OR last_t > ?)", [lo, hi]  # those the stored median is not
         else:
             rest, rest_args = "", []
-        rows = self._rows(self._q(
-            f"SELECT dev_eui, times FROM device_uplink_times WHERE ((last_t >= ? AND first_t <= ?{rest}) OR dev_eui IN "
-            f"(SELECT dev_eui FROM device_uplink_pending)) AND {_NO_INTERVAL}{cond}"), [lo, hi, *rest_args, *args])
-        merged = {r["dev_eui"]: [*r["times"], *pending.pop(r["dev_eui"], ())] for r in rows}
-        merged.update(pending)  # devices heard only since the last fold
+        rows = self._rows(self._q(f"SELECT dev_eui, times FROM device_uplink_times WHERE last_t >= ? AND first_t <= ?"
+                                  f"{rest} AND {_NO_INTERVAL}{cond}"), [lo, hi, *rest_args, *args])
+        if pending:  # (the pending devices by primary key, not a subquery: no plan guesses the pending table's size)
+            rows += self._rows(self._q(f"SELECT dev_eui, times FROM device_uplink_times WHERE dev_eui IN {_TEXTS}"),
+                               [list(pending)])
+        merged = {r["dev_eui"]: list(r["times"]) for r in rows}
+        for eui, times in pending.items():  # with the devices heard only since the last fold
+            merged.setdefault(eui, []).extend(times)
         for eui, times in merged.items():
             t_ = learn(sorted(set(times)), lo, hi, uplinks, min_uplinks)
             if t_ is not None:
