@@ -263,6 +263,10 @@ def _default_quality() -> dict[str, QualityCheck]:
     }
 
 
+# the intervals the store keeps per device to learn T from (`clapas.store.health.LEARN_KEEP`): §7.2's 20
+LEARN_UPLINKS_MAX = 20
+
+
 class HealthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """[health] Device and network health rules (domain-rules.md §7; `clapas.detectors.health`)."""
 
@@ -277,7 +281,9 @@ class HealthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # design: the health routes learn T from the journal this far back (20 intervals of a daily device)
     learn_window_s: float = 30 * 86400.0
     silent_grace_share: float = 0.05  # design: clocks and transmit delays, capped at one check
-    learn_uplinks: int = 20  # §7.2 proposal [U]: T = median inter-arrival of the last 20 uplinks
+    # §7.2 proposal [U]: T = median inter-arrival of the last 20 uplinks; at most LEARN_UPLINKS_MAX, the intervals the
+    # store keeps per device (`clapas.store.health`)
+    learn_uplinks: int = 20
     learn_min_uplinks: int = 5  # design: fewer intervals than this teach nothing
     never_seen_after_s: float = 86400.0  # design: a registered device unheard this long after the stream began
     # --- gateways (§7.2) ---
@@ -317,6 +323,9 @@ class HealthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     quality: dict[str, QualityCheck] = msgspec.field(default_factory=_default_quality)
 
     def __post_init__(self) -> None:
+        if not 1 <= self.learn_uplinks <= LEARN_UPLINKS_MAX:
+            raise ValueError(f"[health] learn_uplinks ({self.learn_uplinks}) must be between 1 and "
+                             f"{LEARN_UPLINKS_MAX}: the intervals the store keeps per device")
         if not 0 < self.late_factor <= self.silent_factor:
             raise ValueError(f"[health] late_factor ({self.late_factor}) must be > 0 and at most silent_factor "
                              f"({self.silent_factor}): late comes before silent")

@@ -3,8 +3,9 @@
 Why here and not in the detector: ChirpStack's "inactive" is a count of devices, never an event, and a late device
 needs nobody yet; so *late* raises no alert, it is computed when asked, from `devices.last_seen` and the device's
 uplink interval T, which is the silent rule's: the profile's, else the registry's, else learned from the journal
-(`Store.learned_intervals`, the median of the last intervals). A device with an open `health.silent` alert is
-silent whatever its times say (the rule knows its grace and its gateway's outages).
+(`Store.learned_intervals`, the median of the last intervals, kept per device by the store: one row per device). A
+device with an open `health.silent` alert is silent whatever its times say (the rule knows its grace and its
+gateway's outages).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from clapas.store.base import Store
 SILENT_RULE, GATEWAY_RULE = "health.silent", "health.gateway_offline"
 MAX_ALERTS = 1_000_000
 ALL_DEVICES = 10_000_000
+FEW_DEVICES = 1000  # design: a shorter list of devices reads only its own kept times (a device's own route)
 
 
 def _aware(t: datetime | None) -> datetime | None:
@@ -43,9 +45,11 @@ def device_states(store: Store, settings: HealthSettings, profiles: dict[str, Pr
                   devices: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """One row per registry device (or per `devices`): its state at `at` and what it was judged on."""
     at = _aware(at) or datetime.now(UTC)
-    devices = store.devices(limit=ALL_DEVICES) if devices is None else devices
+    few = devices is not None and len(devices) <= FEW_DEVICES
+    devices = store.health_devices() if devices is None else devices
     learned = store.learned_intervals(at - timedelta(seconds=settings.learn_window_s), at, settings.learn_uplinks,
-                                      settings.learn_min_uplinks)
+                                      settings.learn_min_uplinks,
+                                      euis=[d["eui"] for d in devices] if few else None)
     open_alerts = store.alerts(states=("open", "acknowledged"), rule_prefix="health.", limit=MAX_ALERTS)
     silent = {a["subject"] for a in open_alerts if a["rule"] == SILENT_RULE}
     orphaned = {e: a["subject"] for a in open_alerts if a["rule"] == GATEWAY_RULE

@@ -6,10 +6,10 @@ device's data lives (§8.6: ThingsBoard's deleted devices left their telemetry b
 `clapas replay` re-decodes would bring erased readings back). Tables a device's data lives in: observations,
 device_events, journal (frames, dedupe keys, quarantine rows), alerts with alert_events and notifications,
 occupancy, devices (registry fields), journal_tally (the counts by status), device_gateways (the gateways that heard
-it), zone_rollup_1h (its zone's hours, marked pending in `zone_rollup_pending` and rebuilt without it); DuckDB adds
-latest_values; PostgreSQL adds rollup_1h, rollup_1d, rollup_pending, device_quantities and
-observation_tally. The audit log (`audit.py`) is append-only and hash-chained: an erasure adds an entry to it, it
-never edits one (its own retention prunes it).
+it), device_uplink_times and device_uplink_pending (when it was heard: its learned interval), zone_rollup_1h (its
+zone's hours, marked pending in `zone_rollup_pending` and rebuilt without it); DuckDB adds latest_values; PostgreSQL
+adds rollup_1h, rollup_1d, rollup_pending, device_quantities and observation_tally. The audit log (`audit.py`) is
+append-only and hash-chained: an erasure adds an entry to it, it never edits one (its own retention prunes it).
 
 Each run is one transaction (the store's `_alert_tx`); a dry run does the same work and rolls it back, so what it
 reports is exactly what a real run deletes.
@@ -211,6 +211,13 @@ class CharterTables(StoreTables):
                                                           "AND time < ?", [ids, g.frames_before]))
                         add("device_gateways", self._n(cur, f"DELETE FROM device_gateways WHERE dev_eui IN {_TEXTS} "
                                                             "AND last_heard < ?", [euis, g.frames_before]))
+                        # the times it was heard (its learned interval): whole once none is left in the journal
+                        add("device_uplink_times", self._n(cur, "DELETE FROM device_uplink_times WHERE dev_eui IN "
+                                                                f"{_TEXTS} AND last_t < ?",
+                                                           [euis, g.frames_before.timestamp()]))
+                        add("device_uplink_times", self._n(cur, "DELETE FROM device_uplink_pending WHERE dev_eui IN "
+                                                                f"{_TEXTS} AND t < ?",
+                                                           [euis, g.frames_before.timestamp()]))
                     if g.alerts_before is not None:
                         self._delete_alerts(cur, add, f"subject_kind = 'device' AND subject IN {_TEXTS} AND "
                                                       "state = 'resolved' AND resolved_at < ?",
@@ -328,6 +335,11 @@ class CharterTables(StoreTables):
                     add("device_gateways", self._n(cur, f"DELETE FROM device_gateways WHERE dev_eui = ?{gcond}"
                                                         + (" AND first_heard < ?" if hi is not None else ""),
                                                    [eui, *gargs, *([hi] if hi is not None else [])]))
+                    # the times it was heard (its learned interval), whatever the period: learned again as it speaks
+                    add("device_uplink_times", self._n(cur, "DELETE FROM device_uplink_times WHERE dev_eui = ?",
+                                                       [eui]))
+                    add("device_uplink_times", self._n(cur, "DELETE FROM device_uplink_pending WHERE dev_eui = ?",
+                                                       [eui]))
                     if t["whole"]:
                         add("occupancy", self._n(cur, "DELETE FROM occupancy WHERE device_id = ?", [did]))
                         add("devices", self._n(cur, "DELETE FROM devices WHERE id = ?", [did]))

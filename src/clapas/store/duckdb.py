@@ -31,7 +31,7 @@ import msgspec
 import pyarrow as pa
 
 from clapas.model import QUANTITIES, QUANTITY_BY_ID, QUANTITY_BY_KEY, Device, Zone
-from clapas.store import schema, zone_rollup
+from clapas.store import health, schema, zone_rollup
 from clapas.store.alerts import AlertTables
 from clapas.store.audit import AuditTables
 from clapas.store.base import Batch, JournalRow, Store
@@ -192,7 +192,7 @@ class DuckDBStore(AlertTables, HealthTables, KeyTables, AuditTables, CharterTabl
         cur.execute("BEGIN")
         try:
             yield cur
-            self._put_links(cur, batch.links)
+            self._put_health(cur, batch)
             self._write_detector_state(cur, batch.detector_state)
             if batch.in_transaction is not None:
                 batch.in_transaction(cur)
@@ -291,6 +291,7 @@ class DuckDBStore(AlertTables, HealthTables, KeyTables, AuditTables, CharterTabl
         hourly rollup's pending hours are rebuilt first (`roll_zones`, with the same `settle_s`)."""
         settle = COMPACT_AFTER if settle_s is None else timedelta(seconds=settle_s)
         self.roll_zones(settle_s)
+        self.fold_uplink_times()
         done = 0
         with self._lock:
             self._fold_tally()
@@ -304,6 +305,19 @@ class DuckDBStore(AlertTables, HealthTables, KeyTables, AuditTables, CharterTabl
                 done += 1
             day += _DAY
         return done
+
+    def fold_uplink_times(self) -> None:
+        """The times heard since the last step merged into each device's kept times (`health.py`), one
+        transaction (≈ 0.2 s for 10,000 devices)."""
+        with self._lock:
+            cur = self._cursor("UTC")
+            cur.execute("BEGIN")
+            try:
+                self._fold_uplink_times(cur, health.DUCKDB_FOLD)
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
 
     def roll_zones(self, settle_s: float | None = None) -> int:
         """Rebuild the per-zone hourly rollup of each pending hour no batch touched for `settle_s` seconds (default

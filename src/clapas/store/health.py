@@ -1,24 +1,40 @@
 """What the health routes read of the store (issue 13, domain-rules.md §7), for both stores.
 
-The routes read the store, never the detectors' memory: a device's learned uplink interval comes from its journal
-rows (the same rule as the silent detector's: the median of its last intervals), its frame counters from the
-journal too. Which gateways hear which device (the uplinks' `rxInfo[]`) is kept in `device_gateways` (version 13),
-one row per (device, gateway): first and last heard, the SNR of the last uplink it heard. Each batch upserts its
-pairs in its own transaction; the upsert keeps the earliest first, the latest last, so a replay changes nothing.
-Erasure and retention delete its rows with the device's frames (`store/charter.py`).
+The routes read the store, never the detectors' memory. A device's learned uplink interval is the silent detector's
+rule (the median of its last intervals), kept per device in `device_uplink_times` (version 15): the times of its
+last `LEARN_KEEP` + 1 messages heard, their median interval and how many intervals. A batch only appends its times
+to `device_uplink_pending` (in its own transaction, a few ms); the store's maintenance step (DuckDB `compact`,
+PostgreSQL `maintain`: `fold_uplink_times`) merges them into the kept rows in one statement, as `zone_rollup.py`
+rebuilds its pending hours. Reads merge the times still pending, so answers are the same before and after the step.
+A health call at 45,000 devices reads one row per device (and the few pending), not 30 days of journal (the journal
+read it replaces, `learned_intervals_from_journal`, is kept as the reference the tests compare with). Its frame
+counters come from the journal. Which gateways hear which device (the uplinks' `rxInfo[]`) is kept in
+`device_gateways` (version 12), one row per (device, gateway): first and last heard, the SNR of the last uplink it
+heard. Each batch upserts its pairs in its own transaction; the upsert keeps the earliest first, the latest last, so
+a replay changes nothing. Erasure and retention delete its rows with the device's frames (`store/charter.py`):
+erasure a device's kept and pending times whole, retention those before the cut. A replay merges its times with the
+kept ones (a replayed frame whose time a fixed parser moved leaves its old time kept until 21 newer ones push it
+out).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import itertools
+import statistics
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from clapas.config import LEARN_UPLINKS_MAX
+from clapas.store import schema
+from clapas.store.base import DUPLICATE, Batch
 from clapas.store.tables import StoreTables
+
+_TEXTS = "(SELECT unnest(CAST(? AS VARCHAR[])))"
 
 
 def ddl() -> list[str]:
-    """Version 13 (issue 13): the gateways each device is heard by."""
+    """Version 12 (issue 13): the gateways each device is heard by."""
     return ["""CREATE TABLE device_gateways (dev_eui VARCHAR NOT NULL, gateway VARCHAR NOT NULL,
         first_heard TIMESTAMPTZ NOT NULL, last_heard TIMESTAMPTZ NOT NULL, last_snr DOUBLE PRECISION,
         PRIMARY KEY (dev_eui, gateway))"""]
@@ -57,8 +73,14 @@ def link_rows(links: Iterable[tuple[Any, ...]]) -> list[tuple[str, str, float, f
 def _ts(t: float) -> datetime:
     return datetime.fromtimestamp(t, UTC)
 
+
+# the intervals kept per device: §7.2's proposal, the median inter-arrival of the last 20 uplinks (the default of
+# `[health] learn_uplinks`, which may not exceed it)
+LEARN_KEEP = LEARN_UPLINKS_MAX
+
 # every message of a device but duplicates counts as heard, as for `devices.last_seen` (schema.DEVICE_HEARD_UPDATE);
 # only uplinks and status events, as the health rules read them (`Batch.links`)
+_HEARD_EVENTS = ("up", "status")
 _HEARD = ("j.status <> 'duplicate' AND j.event IN ('up', 'status') AND j.time IS NOT NULL AND j.dev_eui IS NOT NULL")
 
 _LEARNED = f"""
@@ -79,16 +101,99 @@ FROM gaps WHERE gap IS NOT NULL GROUP BY eui HAVING count(gap) >= ?
 """
 
 
-class HealthTables(StoreTables):
-    """The health reads of `Store` (mixed in before `Store`), and the batch's gateway links."""
+# (eui, t) rows → one row per device of `device_uplink_times`: its last LEARN_KEEP + 1 distinct times (ascending),
+# the first and last, the median of their intervals (percentile_cont, as the journal read) and how many intervals
+_FOLD_CTES = f"""
+ranked AS (SELECT eui, t, row_number() OVER (PARTITION BY eui ORDER BY t DESC) AS k FROM heard),
+kept AS (SELECT eui, t, t - lag(t) OVER (PARTITION BY eui ORDER BY t) AS gap FROM ranked WHERE k <= {LEARN_KEEP + 1})"""
+_FOLD_SELECT = """
+SELECT eui AS dev_eui, array_agg(t ORDER BY t) AS times, min(t) AS first_t, max(t) AS last_t,
+       CAST(percentile_cont(0.5) WITHIN GROUP (ORDER BY gap) AS DOUBLE PRECISION) AS interval_s, count(gap) AS gaps
+FROM kept GROUP BY eui"""
+_FOLD = f"{_FOLD_CTES}{_FOLD_SELECT}"
+_TIMES_COLS = "(dev_eui, times, first_t, last_t, interval_s, gaps)"
+_EPOCH = "CAST(extract(epoch FROM j.time) AS DOUBLE PRECISION)"
 
-    def _put_links(self, cur: Any, links: list[tuple[Any, ...]]) -> None:
-        """Inside a batch's transaction: which gateways heard which device (from its uplinks' rxInfo)."""
-        rows = link_rows(links)
+
+def times_ddl() -> list[str]:
+    """Version 15 (issue 13): each device's last heard times and learned interval, filled from the journal (one
+    pass over it at migration), and the times heard since the last fold (`device_uplink_pending`)."""
+    return ["CREATE TABLE device_uplink_pending (dev_eui VARCHAR NOT NULL, t DOUBLE PRECISION NOT NULL)",
+            """CREATE TABLE device_uplink_times (dev_eui VARCHAR PRIMARY KEY, times DOUBLE PRECISION[] NOT NULL,
+        first_t DOUBLE PRECISION NOT NULL, last_t DOUBLE PRECISION NOT NULL, interval_s DOUBLE PRECISION,
+        gaps INTEGER NOT NULL)""",
+            f"INSERT INTO device_uplink_times {_TIMES_COLS} WITH heard AS (SELECT DISTINCT j.dev_eui AS eui, "
+            f"{_EPOCH} AS t FROM journal j WHERE {_HEARD}), {_FOLD}"]
+
+
+# a batch's (eui, t), turned into epoch seconds by the store as the journal read does (the same doubles, to the last
+# bit): an append, a few ms per batch of 10,000
+_PUT_PENDING = f"""
+INSERT INTO device_uplink_pending SELECT eui, {_EPOCH.replace("j.time", "t")} FROM (
+  SELECT unnest(CAST(? AS VARCHAR[])) AS eui, unnest(CAST(? AS TIMESTAMPTZ[])) AS t) n"""
+# the fold: the pending times merged with the kept times of their devices (the primary key finds them)
+_HEARD_PENDING = """heard AS (SELECT DISTINCT eui, t FROM (SELECT eui, t FROM new
+          UNION ALL SELECT u.dev_eui, unnest(u.times) FROM device_uplink_times u
+          WHERE u.dev_eui IN (SELECT eui FROM new)) a),"""
+# DuckDB (the store's lock holds every writer off meanwhile): into a temporary table, then swapped in
+DUCKDB_FOLD = [
+    f"CREATE OR REPLACE TEMP TABLE folded AS WITH new AS (SELECT dev_eui AS eui, t FROM device_uplink_pending), "
+    f"{_HEARD_PENDING}{_FOLD}",
+    "DELETE FROM device_uplink_times WHERE dev_eui IN (SELECT dev_eui FROM folded)",
+    f"INSERT INTO device_uplink_times {_TIMES_COLS} SELECT * FROM folded",
+    "DELETE FROM device_uplink_pending",
+    "DROP TABLE folded",
+]
+# PostgreSQL (writers go on): one statement takes the pending rows it deletes, so a row a batch commits meanwhile
+# stays for the next fold; an advisory lock keeps two maintainers (workers) from folding one device at once
+POSTGRES_FOLD = [
+    "SELECT pg_advisory_xact_lock(1315)",  # design: issue 13, migration 15
+    f"WITH new AS (DELETE FROM device_uplink_pending RETURNING dev_eui AS eui, t), {_HEARD_PENDING}{_FOLD_CTES} "
+    f"INSERT INTO device_uplink_times {_TIMES_COLS} {_FOLD_SELECT} ON CONFLICT (dev_eui) DO UPDATE SET "
+    "times = excluded.times, first_t = excluded.first_t, last_t = excluded.last_t, interval_s = excluded.interval_s, "
+    "gaps = excluded.gaps",
+]
+_HEALTH_DEVICE = ("SELECT d.eui, d.name, d.kind, d.profile, d.zone, d.lat, d.lon, d.data_class, d.premises_use, "
+                  "d.expected_interval_s, d.last_seen FROM devices d")
+_NO_INTERVAL = "dev_eui IN (SELECT eui FROM devices WHERE expected_interval_s IS NULL)"
+
+
+def heard_times(batch: Batch) -> tuple[list[str], list[datetime]]:
+    """The batch's messages heard as the journal read counts them (uplinks and status events, duplicates left
+    out): distinct (eui, time), as two columns."""
+    pairs = {(e, t) for e, t, ev, st in zip(batch.j_eui, batch.j_time, batch.j_event, batch.j_status,
+                                                         strict=True)
+             if e is not None and t is not None and ev in _HEARD_EVENTS and st != DUPLICATE}
+    return [e for e, _ in pairs], [t for _, t in pairs]
+
+
+def learn(times: Sequence[float], since: float, until: float, uplinks: int, min_uplinks: int) -> float | None:
+    """The journal read's rule on kept times: the median of the intervals between the last `uplinks` + 1 times in
+    [since, until], if there are at least `min_uplinks` intervals."""
+    t = [x for x in times if since <= x <= until][-(uplinks + 1):]
+    if len(t) - 1 < max(min_uplinks, 1):
+        return None
+    return float(statistics.median(b - a for a, b in itertools.pairwise(t)))
+
+
+class HealthTables(StoreTables):
+    """The health reads of `Store` (mixed in before `Store`), and what each batch adds for them."""
+
+    def _put_health(self, cur: Any, batch: Batch) -> None:
+        """Inside a batch's transaction: which gateways heard which device (from its uplinks' rxInfo), and the
+        times its devices were heard (their learned intervals)."""
+        rows = link_rows(batch.links)
         if rows:
             cur.execute(self._q(_UPSERT_LINKS), [[r[0] for r in rows], [r[1] for r in rows],
                                                  [_ts(r[2]) for r in rows], [_ts(r[3]) for r in rows],
                                                  [r[4] for r in rows]])
+        euis, times = heard_times(batch)
+        if euis:
+            self._put_pending(cur, euis, times)
+
+    def _put_pending(self, cur: Any, euis: list[str], times: list[datetime]) -> None:
+        """The batch's heard times appended to `device_uplink_pending` (PostgreSQL copies them instead)."""
+        cur.execute(self._q(_PUT_PENDING), [euis, times])
 
     def device_gateways(self, eui: str, since: datetime | None = None) -> list[dict[str, Any]]:
         """The gateways that heard a device (since `since`), latest first: {gateway, first_heard, last_heard,
@@ -125,10 +230,65 @@ class HealthTables(StoreTables):
             "ORDER BY r.gateway"), [since])
         return [{**_utc_times(r), "devices": int(r["devices"]), "only_by_it": int(r["only_by_it"])} for r in rows]
 
-    def learned_intervals(self, since: datetime, until: datetime, uplinks: int = 20,
-                          min_uplinks: int = 5) -> dict[str, float]:
-        """Each device without a registry interval: the median of the intervals between its last `uplinks` + 1
-        messages heard in [since, until] (at least `min_uplinks` intervals), in seconds."""
+    def _fold_uplink_times(self, cur: Any, statements: list[str]) -> None:
+        """Inside the maintenance step's transaction: the pending times merged into the kept rows."""
+        for sql in statements:
+            cur.execute(self._q(sql))
+
+    def health_devices(self, *, kind: str | None = None, zone: str | None = None) -> list[dict[str, Any]]:
+        """Every registry device (of `kind`, in `zone`) with what the health routes judge and list it on: eui,
+        name, kind, profile, zone, lat, lon, data_class, premises_use, expected_interval_s, last_seen — the
+        columns of `devices()` without its JSON ones (tags, attributes), by EUI."""
+        where, params = schema.device_filter(kind, zone)
+        return self._rows(self._q(f"{_HEALTH_DEVICE} WHERE {where} ORDER BY d.eui"), params)
+
+    def learned_intervals(self, since: datetime, until: datetime, uplinks: int = LEARN_KEEP,
+                          min_uplinks: int = 5, euis: Sequence[str] | None = None) -> dict[str, float]:
+        """Each device (of `euis`, default all) without a registry interval: the median of the intervals between
+        its last `uplinks` + 1 messages heard in [since, until] (at least `min_uplinks` intervals), in seconds.
+
+        From the kept times (`device_uplink_times`, and those heard since the last fold), the same answer as the
+        journal read whenever `until` is at or after the device's last time heard (a health call at now): a device
+        whose kept times all lie in the window and that nothing since changed is one stored median (the usual
+        case, at the default `uplinks`), others are recomputed from their kept and pending times. An `until`
+        before a device's last kept time sees only the kept times before it (the journal read would reach older
+        ones).
+        """
+        if not 1 <= uplinks <= LEARN_KEEP:
+            raise ValueError(f"uplinks must be between 1 and {LEARN_KEEP} (the intervals the store keeps)")
+        lo, hi = since.timestamp(), until.timestamp()
+        cond, args = (f" AND dev_eui IN {_TEXTS}", [list(euis)]) if euis is not None else ("", [])
+        pending: dict[str, list[float]] = {}
+        for r in self._rows(self._q(f"SELECT dev_eui, t FROM device_uplink_pending WHERE {_NO_INTERVAL}{cond}"),
+                            args):
+            pending.setdefault(r["dev_eui"], []).append(r["t"])
+        out: dict[str, float] = {}
+        if uplinks == LEARN_KEEP:
+            rows = self._rows(self._q(
+                "SELECT dev_eui, interval_s FROM device_uplink_times WHERE first_t >= ? AND last_t <= ? AND gaps >= ? "
+                f"AND gaps >= 1 AND {_NO_INTERVAL}{cond}"), [lo, hi, min_uplinks, *args])
+            out = {r["dev_eui"]: float(r["interval_s"]) for r in rows if r["dev_eui"] not in pending}
+            rest, rest_args = " AND (first_t < ? OR last_t > ?)", [lo, hi]  # those the stored median is not
+        else:
+            rest, rest_args = "", []
+        rows = self._rows(self._q(f"SELECT dev_eui, times FROM device_uplink_times WHERE last_t >= ? AND first_t <= ?"
+                                  f"{rest} AND {_NO_INTERVAL}{cond}"), [lo, hi, *rest_args, *args])
+        if pending:  # (the pending devices by primary key, not a subquery: no plan guesses the pending table's size)
+            rows += self._rows(self._q(f"SELECT dev_eui, times FROM device_uplink_times WHERE dev_eui IN {_TEXTS}"),
+                               [list(pending)])
+        merged = {r["dev_eui"]: list(r["times"]) for r in rows}
+        for eui, times in pending.items():  # with the devices heard only since the last fold
+            merged.setdefault(eui, []).extend(times)
+        for eui, times in merged.items():
+            t_ = learn(sorted(set(times)), lo, hi, uplinks, min_uplinks)
+            if t_ is not None:
+                out[eui] = t_
+        return out
+
+    def learned_intervals_from_journal(self, since: datetime, until: datetime, uplinks: int = LEARN_KEEP,
+                                       min_uplinks: int = 5) -> dict[str, float]:
+        """`learned_intervals` read from the journal itself (up to 30 days of it per device): the reference the
+        kept times are checked against, not for a health call."""
         rows = self._rows(self._q(_LEARNED), [since, until, uplinks + 1, min_uplinks])
         return {r["eui"]: float(r["interval_s"]) for r in rows}
 

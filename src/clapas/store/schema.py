@@ -92,7 +92,8 @@ def duckdb_migrations() -> list[tuple[int, list[str]]]:
             (11, leases.ddl()),  # partitioned mode (issue 15)
             (12, health_tables.ddl()),  # which gateways hear which device (issue 13)
             (13, overrides.ddl()),  # settings changed at run time by the departments (issue 16)
-            (14, zone_rollup.ddl(zone_rollup.DUCKDB_FILL))]  # per-zone hourly rollup (issue 14)
+            (14, zone_rollup.ddl(zone_rollup.DUCKDB_FILL)),  # per-zone hourly rollup (issue 14)
+            (15, health_tables.times_ddl())]  # each device's last heard times, its learned interval (issue 13)
 
 
 # Version 7, both stores: `/healthz` and `/metrics` of a process that only serves counted the journal by status, a
@@ -188,7 +189,8 @@ def postgres_migrations() -> list[tuple[int, list[str]]]:
             (11, leases.ddl()),  # partitioned mode (issue 15)
             (12, health_tables.ddl()),  # which gateways hear which device (issue 13)
             (13, overrides.ddl()),  # settings changed at run time by the departments (issue 16)
-            (14, zone_rollup.ddl(zone_rollup.POSTGRES_FILL))]  # per-zone hourly rollup (issue 14)
+            (14, zone_rollup.ddl(zone_rollup.POSTGRES_FILL)),  # per-zone hourly rollup (issue 14)
+            (15, health_tables.times_ddl())]  # each device's last heard times, its learned interval (issue 13)
 
 
 # Version 7 (issue 14, city scale), PostgreSQL: the journal tally only. Latest values need no table here: the primary
