@@ -100,3 +100,4 @@ def _load(runner: DetectorRunner, rows: list[tuple[str, str, str, bytes]], parti
     saved = runner.keeper.load(mine)
     if saved is not None:
         runner.watermark, runner.uplinks, runner.seq = saved
+        runner.restored()
