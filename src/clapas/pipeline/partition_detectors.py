@@ -49,14 +49,18 @@ class PartitionDetectors:
     says which (`partition` attribute)."""
 
     def __init__(self, settings: Settings, store: Store, partitions: list[int], affinity: Affinity) -> None:
-        settings = partition_settings(settings)
+        from clapas.selfservice.holder import SettingsHolder
+
+        # the departments' run-time settings (issue 16) over the file's, as `clapas run` applies them: one holder
+        # for the worker's partitions, followed by each runner from its next batch
+        self.holder = SettingsHolder(partition_settings(settings), store)
         rows = store.detector_state()
         top = int(store.sql("SELECT coalesce(max(seq), 0) AS s FROM detector_state")[0]["s"])
         self.alerting: dict[int, Alerting] = {}
         self.affinity = affinity
         self._saved: dict[int, list[Any]] = {}  # id(batch) → the rows as the runner's keeper knows them
         for p in partitions:
-            a = self.alerting[p] = build_alerting(settings, store, load=False)
+            a = self.alerting[p] = build_alerting(self.holder.current, store, load=False, holder=self.holder)
             _load(a.runner, rows, p, affinity)
             # state is a log ordered by batch number: this runner's rows come after any other's (the old owner's)
             a.runner.seq = max(a.runner.seq, top)
