@@ -12,6 +12,13 @@ that partitions never overwrite each other's. On takeover a runner loads only it
 Not yet in partitioned mode: the device and network health rules (issue 13). Gateway events carry no device to
 route by, and silence is judged on each partition's own stream time, which made a 3-worker run open 101 silent
 alerts where one process opens 22; `partition_settings` turns them off until both are designed for partitions.
+What that needs: (1) gateway events are keyed by their whole topic (`broker.device_key`), so a gateway's stats and
+conn events land on two unrelated partitions, and its orphans (devices heard only by it) live on others: route
+them by gateway id to every partition (each judges its own devices) with one partition owning the gateway's
+subject, the same one `Affinity.of_subject` gives its saved state; (2) `never_seen` walks the whole registry, so
+every partition opens it for every other partition's devices: each runner needs its partition's registry;
+(3) a partition whose devices all fall silent (a zone's gateway down: a zone is one partition) gets no events, so
+its watermark stops and silence never opens: the router must send stream-time ticks into every partition.
 """
 
 from __future__ import annotations
