@@ -155,3 +155,28 @@ def test_rebuild_from_the_journal_agrees_with_the_alert_table(tmp_path, uninterr
         assert alert_history(store) == uninterrupted
     finally:
         store.close()
+
+
+def test_rebuild_uses_the_departments_stored_overrides(tmp_path) -> None:
+    """`clapas state rebuild` runs with the settings the service runs with: the environment department's override
+    (heat stress must now last 1,000 h) is stored, so the rebuilt detectors no longer hold the heat stress open at
+    the end of the scenario, and the rebuild resolves it; nothing else changes."""
+    from clapas.selfservice.holder import SettingsHolder
+
+    url = f"duckdb:///{tmp_path}/city.duckdb"
+    run_chain(url)
+    store = open_store(url)
+    try:
+        def active() -> set[tuple[str, str]]:
+            return {(a["rule"], a["subject"]) for a in store.alerts(states=("open", "acknowledged"), limit=10_000)}
+
+        before = active()
+        stress = {k for k in before if k[0] == "heat.heat_stress"}
+        assert stress
+        SettingsHolder(Settings(), store).change("heat.stress_sustain_h", 1000.0, actor="test", via="local",
+                                                 role="admin")
+        result = rebuild(store, Settings(), progress=False)
+        assert result["alerts_resolved"] == len(stress) and result["alerts_opened"] == 0
+        assert active() == before - stress
+    finally:
+        store.close()

@@ -88,3 +88,34 @@ def test_a_partition_saves_only_its_own_subjects_and_a_takeover_loads_them(pg_ur
         assert air(taken, pa).zones[ZONE_A].pending == held_a
     finally:
         store.close()
+
+
+def test_the_workers_detectors_follow_the_stored_overrides(pg_url, samples):
+    """A department's override stored before the worker starts, and one made while it runs, reach every partition's
+    detectors (one settings holder for the worker), as they reach `clapas run`'s."""
+    from clapas.selfservice.holder import SettingsHolder
+
+    settings = load_settings(env={"CLAPAS_STORE": pg_url})
+    store = open_store(pg_url, timezone=settings.timezone)
+    try:
+        store.upsert_devices([Device(eui=e, kind="air_quality", zone=z) for e, z in SENSORS.items()])
+        affinity = Affinity.from_devices(PARTITIONS, store.devices())
+        pa, pb = affinity.of_device("a000000000000001"), affinity.of_device("b000000000000001")
+        departments = SettingsHolder(settings, store)
+        who = {"actor": "test", "via": "local", "role": "admin"}
+        departments.change("air.lateness_s", 1800.0, **who)
+        pd = PartitionDetectors(settings, store, [pa, pb], affinity)
+        pd.holder.reload_s = 0.0  # (the test does not wait for `[selfservice] reload_s`)
+        p = Pipeline(store, settings.pipeline, settings.profiles, detectors=pd)
+        p.submit_batch(readings(samples, "a000000000000001", T0, 1), Hook(pa))
+        p.submit_batch(readings(samples, "b000000000000001", T0, 1), Hook(pb))
+        p.flush()
+        assert air(pd, pa).settings.lateness_s == air(pd, pb).settings.lateness_s == 1800.0
+        departments.change("air.lateness_s", 5400.0, **who)  # while the worker runs
+        p.submit_batch(readings(samples, "a000000000000001", T0 + timedelta(hours=1), 1, f_cnt=2), Hook(pa))
+        p.submit_batch(readings(samples, "b000000000000001", T0 + timedelta(hours=1), 1, f_cnt=2), Hook(pb))
+        p.close()
+        assert air(pd, pa).settings.lateness_s == air(pd, pb).settings.lateness_s == 5400.0
+        assert settings.air.lateness_s not in (1800.0, 5400.0)  # the file says otherwise
+    finally:
+        store.close()

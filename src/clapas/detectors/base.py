@@ -5,8 +5,13 @@ hook, called from the writer thread with every committed `Batch`. The runner gro
 into one call per uplink (device, time, {quantity id: value}) and hands them to each detector that wants the
 device's kind. Detectors keep per-device state and never re-read history per uplink; rules over periods (a night,
 a day, a district) are evaluated when the stream's watermark (the newest observation time seen) has passed the
-period, so the answers depend only on the observations, not on the wall clock or on how they were batched: live
-data, `clapas replay` and a CSV backfill (`run_observations`) give the same detections for the same stream.
+period. The watermark is handed to the detectors (`advance`) in fixed steps of stream time (`WATERMARK_STEP_S`),
+as soon as an uplink crosses a step, inside a batch as between batches: every uplink meets the detectors in the
+state the stream before it left them, so the answers depend only on the observations and their order, not on the
+wall clock or on how they were batched: live data, `clapas replay`, a CSV backfill (`run_observations`) and the
+partitioned workers give the same detections for the same stream, even when readings come late. (The health rules,
+which read the radio side of a batch after its observations, are advanced once per batch, at the step it reached:
+they judge each event at its own time.)
 
 What comes out are *transitions*, `Detection(state="open" | "clear")`, handed to an `AlertSink`. The alert
 lifecycle (acknowledge, resolve by hand, comments, notifiers) belongs to the sink, not to the detectors.
@@ -15,6 +20,7 @@ lifecycle (acknowledge, resolve by hand, comments, notifiers) belongs to the sin
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections import deque
 from collections.abc import Iterable
@@ -32,6 +38,11 @@ log = logging.getLogger("clapas.detectors")
 
 OPEN = "open"
 CLEAR = "clear"
+
+# design: the stream time between two `advance` calls. Periods are whole minutes (steps of museum rooms, hours, local
+# days, `lateness_s`), so deciding them at the first minute past their end is deciding them on time; a shorter step
+# only costs more `advance` calls in a replay (a week of stream: 10,080).
+WATERMARK_STEP_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,7 +293,9 @@ class DetectorRunner:
         self.detectors = detectors
         self.sink = sink
         self.registry = registry
-        self.watermark = float("-inf")
+        self.watermark = float("-inf")  # the newest observation time seen
+        self.advanced = float("-inf")  # the watermark the detectors were last advanced to (a step, or `finish`)
+        self.links_advanced = float("-inf")  # the same, for the detectors that read the radio side (`reads_links`)
         self.uplinks = 0
         self.seq = 0  # batches prepared (and committed): orders the saved rows
         self.flags: list[tuple[float, str, int, str]] = []  # the data-quality flags of the last batch run
@@ -294,7 +307,11 @@ class DetectorRunner:
         self.disabled: frozenset[str] = frozenset()  # rules switched off ([alerts.rule_enabled])
         self._by_kind: dict[str, list[Detector]] = {}
         self._screens = [d for d in detectors if type(d).screen is not Detector.screen]
+        # the detectors that read the radio side (the health rules) see it per batch, after its observations: they
+        # are advanced then, at the step the batch reached (their rules judge each event at its own time); the
+        # others at every step their observations cross, inside the batch
         self._link_readers = [d for d in detectors if d.reads_links]
+        self._stepped = [d for d in detectors if not d.reads_links]
         for d in detectors:
             d.bind(registry)
             for k in d.kinds:
@@ -343,13 +360,13 @@ class DetectorRunner:
         wanted: list[Detector] | None = None
         meta: DeviceMeta | None = None
         seen: set[str] | None = None
-        newest = self.watermark
         screens = self._screens
+        step = WATERMARK_STEP_S
+        next_step = self._next_step()
 
         def observe_uplink() -> None:  # hand one uplink's values to the detectors of its device's kind
-            nonlocal newest
+            nonlocal next_step
             ts = cur_t.timestamp()  # type: ignore[union-attr]
-            newest = max(newest, ts)
             for s in screens:
                 s.screen(meta, ts, values, out)  # type: ignore[arg-type]
             for det in wanted:  # type: ignore[union-attr]
@@ -357,6 +374,11 @@ class DetectorRunner:
             if seen is not None:
                 seen.add(cur_e)
             self.uplinks += 1
+            if ts > self.watermark:
+                self.watermark = ts
+            if ts >= next_step:  # the stream crossed a step: the detectors decide what it completed
+                self._advance(math.floor(ts / step) * step, out)
+                next_step = self._next_step()
 
         for t, e, q, v in rows:
             if e != cur_e or t != cur_t:
@@ -371,16 +393,32 @@ class DetectorRunner:
                 values[q] = v
         if values and wanted:
             observe_uplink()
-        if batch is not None and self._link_readers and (batch.links or batch.gw_events):
-            newest = max(newest, self._run_links(batch, observed, out))
-        if newest > self.watermark:
-            self.watermark = newest
-            for det in self.detectors:
-                det.advance(newest, out)
+        if self._link_readers:
+            if batch is not None and (batch.links or batch.gw_events):
+                self.watermark = max(self.watermark, self._run_links(batch, observed, out))
+            reached = _step_of(self.watermark)
+            if reached > self.links_advanced:
+                self.links_advanced = reached
+                for det in self._link_readers:
+                    det.advance(reached, out)
         self.flags = [f for det in self._screens for f in det.take_flags()]
         if self.disabled:  # a rule switched off opens nothing; its clears still close what it had opened
             out = [d for d in out if d.state != OPEN or d.rule not in self.disabled]
         return out
+
+    def _next_step(self) -> float:
+        """The first step of stream time the detectors were not advanced to (the first uplink's, at the start)."""
+        a = self.advanced
+        return a if math.isinf(a) else (math.floor(a / WATERMARK_STEP_S) + 1) * WATERMARK_STEP_S
+
+    def restored(self) -> None:
+        """After the watermark was restored (saved state, a failed transaction): the step it had reached."""
+        self.advanced = self.links_advanced = _step_of(self.watermark)
+
+    def _advance(self, watermark: float, out: list[Detection]) -> None:
+        self.advanced = watermark
+        for det in self._stepped:
+            det.advance(watermark, out)
 
     def _run_links(self, batch: Batch, observed: dict[str, set[str]] | None, out: list[Detection]) -> float:
         """The batch's radio side through the detectors that read it; returns its newest time."""
@@ -403,6 +441,7 @@ class DetectorRunner:
         saved = self.keeper.load(store.detector_state())
         if saved is not None:
             self.watermark, self.uplinks, self.seq = saved
+            self.restored()
         return saved is not None
 
     def prepare(self, batch: Batch) -> None:
@@ -453,16 +492,25 @@ class DetectorRunner:
     def _put_back(self, w: StateWrite, rows: list) -> None:
         self.keeper.restore(rows)  # type: ignore[union-attr]
         self.watermark, self.uplinks, self.seq = w.watermark, w.uplinks, w.seq - 1
+        self.restored()
 
     def finish(self, until: float) -> None:
         """End of a replay or backfill: let period rules evaluate up to `until` (epoch s)."""
         out: list[Detection] = []
-        if until > self.watermark:
-            self.watermark = until
-            for det in self.detectors:
+        if until > self.advanced:
+            self._advance(until, out)
+        if until > self.links_advanced:
+            self.links_advanced = until
+            for det in self._link_readers:
                 det.advance(until, out)
+        self.watermark = max(self.watermark, until)
         if out:
             self.sink.handle(out)
+
+
+def _step_of(t: float) -> float:
+    """The step of stream time `t` is in (-inf before any)."""
+    return t if math.isinf(t) else math.floor(t / WATERMARK_STEP_S) * WATERMARK_STEP_S
 
 
 def run_observations(runner: DetectorRunner, rows: Iterable[tuple[datetime, str, int, float]],

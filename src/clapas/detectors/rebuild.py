@@ -1,4 +1,5 @@
-"""`clapas state rebuild`: compute the detectors' saved state again from the journal.
+"""`clapas state rebuild`: compute the detectors' saved state again from the journal, with the settings the running
+service has (the config file's and the departments' stored overrides).
 
 When: the saved state was written by another layout of the detectors (`clapas run` refuses to load it and says so),
 or it was lost. How: every stored uplink of the journal is decoded again, in the order it was received, through the
@@ -49,10 +50,16 @@ def rebuild(store: Store, settings: Settings, progress: bool = False, terminal: 
     from clapas.alerts.sink import PersistentAlerts
     from clapas.alerts.wiring import build_detectors
     from clapas.pipeline.ingest import Pipeline
+    from clapas.selfservice.holder import SettingsHolder
 
+    # the departments' stored overrides (issue 16) over the file's settings, as `clapas run` applies them: the state
+    # rebuilt is the one the running service would have reached (rule switches included)
+    holder = SettingsHolder(settings, store)
+    settings = holder.current
     registry = Registry(store)
     sink = MemorySink()
     runner = DetectorRunner(build_detectors(settings), sink, registry)
+    runner.holder = holder
     pipeline = Pipeline(_Unwritten(store), settings.pipeline, settings.profiles,  # type: ignore[arg-type]
                         on_commit=runner.on_commit)
     messages = 0

@@ -12,6 +12,13 @@ that partitions never overwrite each other's. On takeover a runner loads only it
 Not yet in partitioned mode: the device and network health rules (issue 13). Gateway events carry no device to
 route by, and silence is judged on each partition's own stream time, which made a 3-worker run open 101 silent
 alerts where one process opens 22; `partition_settings` turns them off until both are designed for partitions.
+What that needs: (1) gateway events are keyed by their whole topic (`broker.device_key`), so a gateway's stats and
+conn events land on two unrelated partitions, and its orphans (devices heard only by it) live on others: route
+them by gateway id to every partition (each judges its own devices) with one partition owning the gateway's
+subject, the same one `Affinity.of_subject` gives its saved state; (2) `never_seen` walks the whole registry, so
+every partition opens it for every other partition's devices: each runner needs its partition's registry;
+(3) a partition whose devices all fall silent (a zone's gateway down: a zone is one partition) gets no events, so
+its watermark stops and silence never opens: the router must send stream-time ticks into every partition.
 """
 
 from __future__ import annotations
@@ -49,14 +56,18 @@ class PartitionDetectors:
     says which (`partition` attribute)."""
 
     def __init__(self, settings: Settings, store: Store, partitions: list[int], affinity: Affinity) -> None:
-        settings = partition_settings(settings)
+        from clapas.selfservice.holder import SettingsHolder
+
+        # the departments' run-time settings (issue 16) over the file's, as `clapas run` applies them: one holder
+        # for the worker's partitions, followed by each runner from its next batch
+        self.holder = SettingsHolder(partition_settings(settings), store)
         rows = store.detector_state()
         top = int(store.sql("SELECT coalesce(max(seq), 0) AS s FROM detector_state")[0]["s"])
         self.alerting: dict[int, Alerting] = {}
         self.affinity = affinity
         self._saved: dict[int, list[Any]] = {}  # id(batch) → the rows as the runner's keeper knows them
         for p in partitions:
-            a = self.alerting[p] = build_alerting(settings, store, load=False)
+            a = self.alerting[p] = build_alerting(self.holder.current, store, load=False, holder=self.holder)
             _load(a.runner, rows, p, affinity)
             # state is a log ordered by batch number: this runner's rows come after any other's (the old owner's)
             a.runner.seq = max(a.runner.seq, top)
@@ -100,3 +111,4 @@ def _load(runner: DetectorRunner, rows: list[tuple[str, str, str, bytes]], parti
     saved = runner.keeper.load(mine)
     if saved is not None:
         runner.watermark, runner.uplinks, runner.seq = saved
+        runner.restored()
