@@ -19,7 +19,7 @@ const RANK_SPANS = { "1d": 86400e3, "7d": 7 * 86400e3 };
 const SPANS = { "1h": 7 * 86400e3, "1d": 90 * 86400e3 }; // hourly counts over a week, daily over 90 days
 const DIRECTIONS = [["total", "#0b5cad", 2], ["in", "#2e7d32", 1], ["out", "#c2410c", 1]];
 const $ = (id) => document.getElementById(id);
-const state = { counter: "", resolution: "1h", plot: null, shape: "", span: "1d" };
+const state = { counter: "", resolution: "1h", span: "1d" };
 
 const pct = (share) => percent(share);
 // column keys: "#key" is a number column
@@ -110,29 +110,17 @@ function columns(series, dirs) {
 }
 
 function draw(box, series) {
-  if (typeof uPlot === "undefined") { box.textContent = t("chart.no_library"); return; }
   const dirs = DIRECTIONS.filter(([d]) => series.directions[d]?.length);
   if (!dirs.length) {
-    if (state.plot) state.plot.destroy();
-    state.plot = null;
+    clear(box);
     box.replaceChildren(empty(t("counters.no_count")));
     return;
   }
-  const data = columns(series, dirs);
-  const shape = `${series.eui}|${series.resolution}|${dirs.length}`;
-  if (state.plot && state.shape === shape && box.contains(state.plot.root)) { state.plot.setData(data); return; }
-  if (state.plot) state.plot.destroy();
-  box.replaceChildren();
-  state.shape = shape;
-  state.plot = new uPlot({
-    width: Math.max(300, box.clientWidth - 10), height: 260,
-    series: [{}, ...dirs.map(([d, stroke, width]) => ({ label: t(`counters.dir.${d}`), stroke, width,
-      value: (_, v) => (v == null ? "–" : number(v)) }))],
-    axes: [{ space: 80 }, { label: t(series.resolution === "1d" ? "counters.per_day" : "counters.per_hour"), size: 60,
-                            values: (_, ticks) => ticks.map((v) => number(v)) }],
-    scales: { x: { time: true } },
-  }, data, box);
-  box.dataset.points = String(data[0].length);
+  const [x, ...values] = columns(series, dirs);
+  plot(box, { x, yLabel: t(series.resolution === "1d" ? "counters.per_day" : "counters.per_hour"),
+              series: dirs.map(([d, stroke, width], i) => ({ label: t(`counters.dir.${d}`), stroke, width,
+                                                             values: values[i] })) },
+       `${series.eui}|${series.resolution}|${dirs.length}`, 260);
 }
 
 const tr = t; // figures() names its total direction `t`
