@@ -212,12 +212,17 @@ def test_selected_counters_profiles_are_charted_with_its_peak_hours(served_mobil
     assert CHROMIUM is not None
     with Browser(CHROMIUM) as b:
         b.goto(url + "?lang=en#/mobility")
-        b.wait_for("document.getElementById('mob-hourly')?.dataset.points === '24'"
-                   " && document.getElementById('mob-weekly')?.dataset.points === '7'", timeout=60)
+        b.wait_for("!!document.getElementById('mob-peaks')?.textContent", timeout=60)
         eui = b.js("document.querySelector('#mob-counters button[aria-pressed=\"true\"]').dataset.eui")
         year = b.js("new Date().getFullYear()")
         obs = get(f"{url}api/v1/mobility/counters/{eui}/observatory?year={year}")["directions"]
-        assert len(obs["total"]["hourly_profile"]) == 24 and len(obs["total"]["weekly_profile"]) == 7
+        if not obs["total"]["hourly_profile"]:  # the first day of January: no complete day in the year yet
+            assert b.js("document.getElementById('mob-peaks').textContent") == (
+                f"No complete day in {year} for a profile yet.")
+            return
+        assert len(obs["total"]["hourly_profile"]) == 24 and len(obs["total"]["weekly_profile"]) >= 1
+        b.wait_for("document.getElementById('mob-hourly')?.dataset.points === '24'"
+                   " && document.getElementById('mob-weekly')?.dataset.points === '7'", timeout=60)
         peaks = obs["total"]["peak_hours"]
         shown = b.js("(() => { const p = document.getElementById('mob-peaks');"
                      " return [p.dataset.morning, p.dataset.evening, p.textContent]; })()")
@@ -227,4 +232,6 @@ def test_selected_counters_profiles_are_charted_with_its_peak_hours(served_mobil
         for box in ("mob-hourly", "mob-weekly"):
             legend = b.js(f"document.querySelector('#{box} .u-legend')?.textContent ?? ''")
             assert all(d in legend for d in ("total", "in", "out")), legend
-            assert b.js(BLUE_PIXELS.format(box)) > 50, box  # the total's line and points drawn on the canvas
+            # the total's line and points drawn on the canvas (early January: a few weekdays' points only)
+            least = 50 if box == "mob-hourly" or len(obs["total"]["weekly_profile"]) == 7 else 1
+            assert b.js(BLUE_PIXELS.format(box)) >= least, box
