@@ -27,6 +27,7 @@ def test_station_kpis_and_states(store):
     out = {r["eui"]: r for r in rep.station_kpis(store, DAY0, DAY0 + timedelta(days=1), with_episodes=True)}
     s1 = out[station_eui("tam", "s1")]
     assert s1["polls"] == 1440 and s1["episodes"] == 1 and s1["violations"] == 1  # 70 min at noon > 60
+    assert (s1["empty_episodes"], s1["full_episodes"]) == (1, 0)
     ep = s1["episode_list"][0]
     assert ep["duration_s"] == 4200 and ep["peak"] and not ep["exempt"]
     assert s1["empty_share"] == round(4200 / 86400, 6)

@@ -148,3 +148,90 @@ def test_map_fills_stations_with_their_state_and_a_click_opens_the_station(
         ok = next((e for e, v in drawn.items() if v[0] == "ok" and e not in alerted), alerted[0])
         b.click_at(*visible_point(b, f'{MOB_MAP} path.map-device[data-eui="{ok}"]'))
         b.wait_for(f"location.hash === '#/device/{ok}'")
+
+
+RANK_ROWS = """Object.fromEntries(['empty', 'full'].map((k) => [k, [...document.querySelectorAll(
+  `#mob-rank [data-ranking="${k}"] tbody tr`)].map((r) => [r.dataset.eui, Number(r.dataset.share),
+  Number(r.dataset.episodes), r.querySelector('a').getAttribute('href'), r.cells[2].textContent])]))"""
+
+
+def expected_rankings(url: str, start: str, end: str) -> dict[str, list[list]]:
+    """What the rankings should list for the period the page asked: the API's kpis, empty share order and its
+    full_ranking, stations with some time in the state, the first 8."""
+    kp = get(url + "api/v1/mobility/stations/kpis?" + urlencode({"start": start, "end": end}))
+    by = {k["eui"]: k for k in kp["stations"]}
+    rows = {"empty": kp["stations"], "full": [by[e] for e in kp["full_ranking"]]}
+    return {kind: [[k["eui"], k[f"{kind}_share"], k[f"{kind}_episodes"], f"#/device/{k['eui']}",
+                    str(k[f"{kind}_episodes"])] for k in rs if k[f"{kind}_share"]][:8] for kind, rs in rows.items()}
+
+
+@needs_chromium
+def test_rankings_list_the_apis_worst_stations_over_a_day_or_a_week(served_mobility: tuple[str, list[str]]) -> None:
+    """The empty and full rankings: the rows are the API's kpis for the period the page asked (last day, then the
+    7 days picked in the selector), each station linking to its device page."""
+    url, _ = served_mobility
+    assert CHROMIUM is not None
+    with Browser(CHROMIUM) as b:
+        b.goto(url + "?lang=en#/mobility")
+        seen = {}
+        for span, days in (("1d", 1), ("7d", 7)):
+            if span != "1d":
+                b.js(f"(() => {{ const s = document.getElementById('mob-span'); s.value = '{span}';"
+                     " s.dispatchEvent(new Event('change')); })()")
+            box = b.wait_for(f"(() => {{ const r = document.querySelector('#mob-rank .rankings');"
+                             f" return r?.dataset.span === '{span}' && {{ ...r.dataset }}; }})()", timeout=60)
+            start, end = datetime.fromisoformat(box["start"]), datetime.fromisoformat(box["end"])
+            assert abs((end - start) - timedelta(days=days)) < timedelta(seconds=1), box
+            shown = b.js(RANK_ROWS)
+            want = expected_rankings(url, box["start"], box["end"])
+            assert shown == want, (span, shown, want)
+            assert want["empty"], want  # the simulated stuck-empty station: a ranking with rows, not only "none"
+            text = b.js("document.getElementById('mob-rank').textContent")
+            assert "Most often empty" in text and "Episodes" in text
+            if not want["full"]:
+                assert "No station was full over the period." in text
+            seen[span] = shown
+        first = seen["7d"]["empty"][0][0]
+        b.click(f'#mob-rank [data-ranking="empty"] tr[data-eui="{first}"] a')
+        b.wait_for(f"location.hash === '#/device/{first}'")
+
+
+# the pixels of the total direction's colour (#0b5cad) on a profile's canvas: the line and its points drawn
+BLUE_PIXELS = """((id) => {{ const c = document.querySelector(`#${{id}} canvas`); if (!c) return -1;
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+  for (let i = 0; i < d.length; i += 4) if (Math.abs(d[i] - 11) < 30 && Math.abs(d[i + 1] - 92) < 30
+    && Math.abs(d[i + 2] - 173) < 30 && d[i + 3] > 200) n++;
+  return n; }})('{}')"""
+
+
+@needs_chromium
+def test_selected_counters_profiles_are_charted_with_its_peak_hours(served_mobility: tuple[str, list[str]]) -> None:
+    """The selected counter's hourly (24 local hours) and weekly (7 days) profiles of the year, drawn with uPlot per
+    direction, and the morning and evening peak hours the observatory gives, stated."""
+    url, _ = served_mobility
+    assert CHROMIUM is not None
+    with Browser(CHROMIUM) as b:
+        b.goto(url + "?lang=en#/mobility")
+        b.wait_for("!!document.getElementById('mob-peaks')?.textContent", timeout=60)
+        eui = b.js("document.querySelector('#mob-counters button[aria-pressed=\"true\"]').dataset.eui")
+        year = b.js("new Date().getFullYear()")
+        obs = get(f"{url}api/v1/mobility/counters/{eui}/observatory?year={year}")["directions"]
+        if not obs["total"]["hourly_profile"]:  # the first day of January: no complete day in the year yet
+            assert b.js("document.getElementById('mob-peaks').textContent") == (
+                f"No complete day in {year} for a profile yet.")
+            return
+        assert len(obs["total"]["hourly_profile"]) == 24 and len(obs["total"]["weekly_profile"]) >= 1
+        b.wait_for("document.getElementById('mob-hourly')?.dataset.points === '24'"
+                   " && document.getElementById('mob-weekly')?.dataset.points === '7'", timeout=60)
+        peaks = obs["total"]["peak_hours"]
+        shown = b.js("(() => { const p = document.getElementById('mob-peaks');"
+                     " return [p.dataset.morning, p.dataset.evening, p.textContent]; })()")
+        assert shown[:2] == [str(peaks["morning"]), str(peaks["evening"])]
+        m, e = peaks["morning"], peaks["evening"]
+        assert f"Morning peak hour: {m:02d}:00–{m + 1:02d}:00, evening peak hour: {e:02d}:00–{e + 1:02d}:00" == shown[2]
+        for box in ("mob-hourly", "mob-weekly"):
+            legend = b.js(f"document.querySelector('#{box} .u-legend')?.textContent ?? ''")
+            assert all(d in legend for d in ("total", "in", "out")), legend
+            # the total's line and points drawn on the canvas (early January: a few weekdays' points only)
+            least = 50 if box == "mob-hourly" or len(obs["total"]["weekly_profile"]) == 7 else 1
+            assert b.js(BLUE_PIXELS.format(box)) >= least, box

@@ -90,7 +90,9 @@ def station_kpis(src: Source, start: datetime, end: datetime, settings: bs.BikeS
                "capacity": capacity, "polls": len(x), "empty_share": sh.empty_share, "full_share": sh.full_share,
                "empty_share_peak": sh.empty_share_peak, "full_share_peak": sh.full_share_peak,
                "known_s": round(sh.known_s), "unknown_s": round(sh.unknown_s),
-               "episodes": len(eps[eui]), "violations": sum(e.violation and not e.exempt for e in eps[eui]),
+               "episodes": len(eps[eui]), "empty_episodes": sum(e.state == bs.EMPTY for e in eps[eui]),
+               "full_episodes": sum(e.state == bs.FULL for e in eps[eui]),
+               "violations": sum(e.violation and not e.exempt for e in eps[eui]),
                "exempt_violations": sum(e.violation and e.exempt for e in eps[eui]),
                "departures_lb": fl.departures_lb, "arrivals_lb": fl.arrivals_lb,
                "rebalancing": [{"time": _iso(t), "delta": n} for t, n in fl.rebalancing]}

@@ -49,7 +49,8 @@ export function draw(box, h) {
 }
 
 // A chart of {x: [seconds], series: [{label, values, stroke, width, dash, points}], unit, yLabel, time}: the
-// shape names what the chart shows; the same shape again only replaces the data.
+// shape names what the chart shows; the same shape again only replaces the data. Without time (`time: false`), x
+// is a plain number (an hour, a weekday) named by `xLabel` and shown by `xValue(x)` when given.
 export function plot(box, spec, shape, height = HEIGHT) {
   if (typeof uPlot === "undefined") {
     box.textContent = t("chart.no_library");
@@ -64,13 +65,17 @@ export function plot(box, spec, shape, height = HEIGHT) {
   clear(box);
   const u = unit(spec.unit || "");
   const fmt = (_, v) => (v == null ? "–" : `${number(v)} ${u}`.trim());
+  const xValue = spec.xValue && ((v) => (v == null ? "–" : spec.xValue(v)));
   const opts = {
     width: width(box),
     height,
-    series: [spec.time === false ? { label: spec.xLabel || "" } : { label: t("chart.time"), value: stamp },
+    series: [spec.time === false ? { label: spec.xLabel || "", ...(xValue && { value: (_, v) => xValue(v) }) }
+      : { label: t("chart.time"), value: stamp },
       ...spec.series.map((s) => ({ label: s.label, stroke: s.stroke, width: s.width ?? 1.5, dash: s.dash,
                                    value: fmt, points: s.points ?? { show: false } }))],
-    axes: [spec.time === false ? { label: spec.xLabel || "", space: 50 } : { space: 80, values: timeTicks },
+    axes: [spec.time === false ? { label: spec.xLabel || "", space: 50,
+                                   ...(xValue && { values: (_, ticks) => ticks.map(xValue) }) }
+      : { space: 80, values: timeTicks },
       { label: spec.yLabel || u, size: 60, values: (_, ticks) => ticks.map((v) => number(v)) }],
     scales: { x: { time: spec.time !== false } },
   };
