@@ -80,3 +80,9 @@ def as_local(app: Any) -> Any:
 
     app.state.identify = lambda request: LOCAL
     return app
+
+
+def progress_lines(caplog: Any) -> list[str]:
+    """The progress lines `caplog` captured: only clapas.progress's, as another test's leftover thread (an audit
+    writer retrying on a dropped database) may log meanwhile."""
+    return [r.getMessage() for r in caplog.records if r.name == "clapas.progress"]

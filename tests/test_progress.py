@@ -6,6 +6,7 @@ import io
 import logging
 
 from clapas.progress import Tracker, progress
+from tests.helpers import progress_lines
 
 
 class Clock:
@@ -22,10 +23,10 @@ def test_figures_count_rate_share_and_time_left(caplog) -> None:
     with caplog.at_level(logging.INFO, logger="clapas.progress"):
         clock.t += 4.0
         tracker.advance(200)  # 4 s in: not yet time for a line
-        assert caplog.records == []
+        assert progress_lines(caplog) == []
         clock.t += 6.0
         tracker.advance(200)  # 10 s in: 400 done at 40/s, 600 left → 15 s
-    assert [r.getMessage() for r in caplog.records] == [
+    assert progress_lines(caplog) == [
         "replay: 400 messages, 40 % done, 40 messages/s, 0:00:15 left"]
     assert tracker.count == 400 and tracker.left_s == 15.0
 
@@ -52,7 +53,7 @@ def test_lines_without_a_terminal(caplog) -> None:
             progress("retention", 30, unit="devices", every_s=0.0, stream=stream) as bar:
         for _ in range(3):
             bar.advance(10)
-    lines = [r.getMessage() for r in caplog.records]
+    lines = progress_lines(caplog)
     assert [line.split(",")[0] for line in lines[:3]] == ["retention: 10 devices", "retention: 20 devices",
                                                           "retention: 30 devices"]
     assert "100 % done" in lines[2]
@@ -69,7 +70,7 @@ def test_a_bar_on_a_terminal(caplog) -> None:
     out = stream.getvalue()
     assert "export weather" in out and "2,000 rows" in out and "100%" in out and "rows/s" in out
     assert "\x1b[" in out  # drawn as on a terminal
-    assert caplog.records == []  # the bar says it; no log lines meanwhile
+    assert progress_lines(caplog) == []  # the bar says it; no log lines meanwhile
 
 
 def test_quiet_draws_no_bar_but_logs(caplog) -> None:
@@ -78,4 +79,4 @@ def test_quiet_draws_no_bar_but_logs(caplog) -> None:
             progress("replay", 2, unit="messages", quiet=True, terminal=True, every_s=0.0, stream=stream) as bar:
         bar.advance(2)
     assert stream.getvalue() == ""
-    assert caplog.records[0].getMessage().split(",")[0] == "replay: 2 messages"
+    assert progress_lines(caplog)[0].split(",")[0] == "replay: 2 messages"

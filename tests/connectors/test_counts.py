@@ -14,6 +14,7 @@ from clapas.cli import main
 from clapas.connectors.counts import counter_eui
 from clapas.connectors.import_cli import import_text
 from clapas.store.base import open_store
+from tests.helpers import progress_lines
 
 ARCHIVE = Path(__file__).parents[1] / "fixtures" / "mobility" / "ecocompt_archive.json"
 Z = ZoneInfo("Europe/Paris")
@@ -132,7 +133,7 @@ def test_import_reports_its_progress(tmp_path, caplog, monkeypatch):
                                  every_s=0.0)
     finally:
         store.close()
-    lines = [r.getMessage() for r in caplog.records]
+    lines = progress_lines(caplog)
     counts = [int(line.split(",")[0].split(": ")[1].split()[0]) for line in lines[:-1]]
     assert counts == list(range(2, counts[-1] + 1, 2)) or counts[-1] % 2  # 2, 4, … (the last chunk may be short)
     assert counts[-1] >= report["stored"] and lines[-1].startswith(f"import ngsi: {counts[-1]} messages in ")

@@ -19,6 +19,7 @@ from clapas.detectors.rebuild import rebuild
 from clapas.detectors.state import StateIncompatible
 from clapas.store.base import open_store
 from tests.detectors.state_chain import CHUNK, alert_history, cut_at, run_chain, scenario
+from tests.helpers import progress_lines
 
 
 def _t(s: str) -> datetime:
@@ -146,7 +147,7 @@ def test_rebuild_from_the_journal_agrees_with_the_alert_table(tmp_path, uninterr
         stored = store.counts()["stored"]
         with caplog.at_level(logging.INFO, logger="clapas.progress"):
             result = rebuild(store, Settings(), progress=True, terminal=False, every_s=0.0)
-        lines = [r.getMessage() for r in caplog.records]
+        lines = progress_lines(caplog)
         assert len(lines) > 2 and lines[-2].startswith(f"state rebuild: {stored:,} messages, 100 % done")
         assert lines[-1].startswith(f"state rebuild: {stored:,} messages in ")
         after = {(d, s): b for d, s, _, b in store.detector_state()}

@@ -13,6 +13,7 @@ import pytest
 
 from clapas.cli import main
 from clapas.store.base import Store
+from tests.helpers import progress_lines
 from tests.opendata.city import HOME, INDOOR, STATIONS, city_store
 
 __all__ = ["city_store"]
@@ -42,7 +43,7 @@ def test_export_to_csv_and_parquet_as_public(city_store, tmp_path: Path, monkeyp
     rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
     assert len(rows) == n and {r["device"] for r in rows} == set(STATIONS)
     # no terminal: log lines, the last with the rows written
-    assert caplog.records[-1].getMessage().startswith(f"export weather: {n} rows in ")
+    assert progress_lines(caplog)[-1].startswith(f"export weather: {n} rows in ")
     pq_out = tmp_path / "w.parquet"
     assert run(store, monkeypatch, "weather", "-f", "parquet", "--zone", "s1", "--since", "2026-05-04",
                "--until", "2026-05-05", "-o", str(pq_out)) == 0

@@ -11,7 +11,7 @@ from clapas.decoders import DECODERS
 from clapas.pipeline import Pipeline
 from clapas.pipeline.replay import replay
 from clapas.store.base import open_store
-from tests.helpers import T0, as_message, sample, up_event
+from tests.helpers import T0, as_message, progress_lines, sample, up_event
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ def test_replay_reports_its_progress(store, samples, monkeypatch, caplog, capsys
     settings = Settings(pipeline=PipelineSettings(batch_size=2))
     with caplog.at_level(logging.INFO, logger="clapas.progress"):
         result = replay(store, settings, progress=True, terminal=False, every_s=0.0)
-    lines = [r.getMessage() for r in caplog.records]
+    lines = progress_lines(caplog)
     assert result["replayed"] == 6
     assert [line.split(",")[0] for line in lines[:-1]] == ["replay: 2 messages", "replay: 4 messages",
                                                            "replay: 6 messages"]

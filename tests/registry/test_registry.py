@@ -11,6 +11,7 @@ from clapas.model import Device
 from clapas.registry.devices_csv import RegistryError, devices_to_text, read_devices
 from clapas.registry.zones import read_zones, zones_to_geojson
 from clapas.store.base import open_store
+from tests.helpers import progress_lines
 
 CSV = """eui,name,kind,decoder,zone,lat,lon,premises_use,subscriber,tags
 70B3D5E75E000001,Compteur Foch,water_meter,cayenne_lpp,dma-centre,43.6108,3.8767,habitation,AB-1,floor=2;pulse=0.01
@@ -96,7 +97,7 @@ def test_devices_import_goes_by_chunks_with_its_progress(tmp_path, monkeypatch, 
         assert len(store.devices(limit=100)) == 7
     finally:
         store.close()
-    lines = [r.getMessage() for r in caplog.records]
+    lines = progress_lines(caplog)
     assert [line.split(",")[0] for line in lines[:-1]] == ["devices import: 3 devices", "devices import: 6 devices",
                                                            "devices import: 7 devices"]
     assert lines[-1].startswith("devices import: 7 devices in ")
