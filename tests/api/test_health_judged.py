@@ -105,9 +105,9 @@ def test_the_store_judges_as_the_python_classification(store: Store, learn_uplin
     assert {r["interval_source"] for r in judged} == {"profile", "registry", "learned", None}
     assert any(r["orphaned_by"] for r in judged)
     fleet = rep.Fleet(store, settings.health, settings.profiles, AT)
-    groups = fleet.groups()
-    everyone = [(g["data_class"], g["kind"], g["premises_use"]) for g in groups]
-    assert fleet.rows(everyone, limit=10_000) == judged
+    everyone = sorted({(g["data_class"], g["kind"], g["premises_use"]) for g in store.device_groups()})
+    groups, rows = fleet.judge(everyone, limit=10_000)
+    assert rows == judged
     assert rep.state_counts(groups) == rep.state_counts(judged)
     for at in (AT, AT - timedelta(seconds=700), AT + timedelta(hours=3)):
         for caller in (LOCAL, NOC):

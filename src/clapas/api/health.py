@@ -91,21 +91,17 @@ def _findings(store: Store, caller: Caller, lang: str, classes: Classifier | Non
     return seen, devices, withheld
 
 
-def _judged(fleet: rep.Fleet, listable: _Listable, *, state: str | None = None, kind: str | None = None,
-            zone: str | None = None, limit: int = 1000,
+def _judged(store: Store, fleet: rep.Fleet, listable: _Listable, *, state: str | None = None,
+            kind: str | None = None, zone: str | None = None, limit: int = 1000,
             ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
     """(the fleet's devices counted per group, the first `limit` of `state` the caller may see, how many of
-    `state` it may not): the rights decided per group of devices, the store pages the listable ones."""
-    groups = fleet.groups(kind=kind, zone=zone)
-    shown, withheld = set(), 0
-    for g in groups:
-        if state is not None and g["state"] != state:
-            continue
-        if listable(g):
-            shown.add((g["data_class"], g["kind"], g["premises_use"]))
-        else:
-            withheld += g["devices"]
-    return groups, fleet.rows(sorted(shown), state=state, kind=kind, zone=zone, limit=limit), withheld
+    `state` it may not): the rights decided per group of devices (`device_groups`), the store pages the listable
+    ones."""
+    shown = sorted({(g["data_class"], g["kind"], g["premises_use"]) for g in store.device_groups() if listable(g)})
+    groups, listed = fleet.judge(shown, state=state, kind=kind, zone=zone, limit=limit)
+    withheld = sum(g["devices"] for g in groups if (state is None or g["state"] == state)
+                   and (g["data_class"], g["kind"], g["premises_use"]) not in shown)
+    return groups, listed, withheld
 
 
 def summary(store: Store, caller: Caller, limit: int = 1000, lang: str = "en", settings: Settings | None = None,
@@ -138,7 +134,7 @@ def summary(store: Store, caller: Caller, limit: int = 1000, lang: str = "en", s
     stale = sum(1 for a in store.alerts(states=("open", "acknowledged"), limit=MAX_ALERTS)
                 if a.get("stale_since") is not None)
     at = at or datetime.now(UTC)
-    groups, late, late_withheld = _judged(rep.Fleet(store, settings.health, settings.profiles, at),
+    groups, late, late_withheld = _judged(store, rep.Fleet(store, settings.health, settings.profiles, at),
                                           _Listable(caller, classes), state=LATE, limit=limit)
     for g in groups:
         if g["state"] == LATE:
@@ -219,7 +215,7 @@ def _csv(request: Request, store: Store, caller: Caller, lang: str) -> Response:
 def device_states(store: Store, caller: Caller, settings: Settings, at: datetime, *, state: str | None = None,
                   kind: str | None = None, zone: str | None = None, limit: int = 1000) -> dict[str, Any]:
     """Devices per state (all counted) and those of `state` the caller may see (listed)."""
-    groups, listed, withheld = _judged(rep.Fleet(store, settings.health, settings.profiles, at),
+    groups, listed, withheld = _judged(store, rep.Fleet(store, settings.health, settings.profiles, at),
                                        _Listable(caller, _classes(settings)), state=state, kind=kind, zone=zone,
                                        limit=limit)
     return {"at": at, "counts": rep.state_counts(groups), "devices": [_state_out(r) for r in listed],

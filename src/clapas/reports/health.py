@@ -90,9 +90,9 @@ def device_states(store: Store, settings: HealthSettings, profiles: dict[str, Pr
 
 
 class Fleet:
-    """The fleet's device states at one time, judged by the store (`HealthTables.health_state_groups` and
-    `health_state_rows`: one statement over the registry, no row per device brought into Python): what
-    `device_states` finds, counted per group of devices and listed a page at a time."""
+    """The fleet's device states at one time, judged by the store (`HealthTables.health_states`: one statement
+    over the registry, no row per device brought into Python): what `device_states` finds, counted per group of
+    devices and listed a page at a time."""
 
     def __init__(self, store: Store, settings: HealthSettings, profiles: dict[str, ProfileSettings],
                  at: datetime) -> None:
@@ -105,20 +105,14 @@ class Fleet:
             profiles={n: float(p.expected_interval_s) for n, p in profiles.items() if p.expected_interval_s},
             alerted=sorted(silent), learned=store.learned_window(*_window(settings, at)))
 
-    def groups(self, *, kind: str | None = None, zone: str | None = None) -> list[dict[str, Any]]:
-        """Devices per (state, kind, zone, data_class, premises_use), texts coalesced to ''."""
-        return self.store.health_state_groups(self.judging, kind=kind, zone=zone)
-
-    def rows(self, groups: list[tuple[str, str, str]], *, state: str | None = None, kind: str | None = None,
-             zone: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
-        """The first `limit` devices by EUI (of `state`, `kind`, `zone`, of the (data_class, kind, premises_use)
-        `groups`), rows as `device_states`'."""
-        if limit <= 0 or not groups:
-            return []
-        rows = self.store.health_state_rows(self.judging, kind=kind, zone=zone, state=state, groups=groups,
-                                            limit=limit)
-        return [_row(self.settings, {**r, "name": r["name"] or "", "kind": r["kind"] or "", "zone": r["zone"] or ""},
-                     self.orphaned) for r in rows]
+    def judge(self, groups: list[tuple[str, str, str]], *, state: str | None = None, kind: str | None = None,
+              zone: str | None = None, limit: int = 1000) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(devices per (state, kind, zone, data_class, premises_use), texts coalesced to ''; the first `limit` by
+        EUI of `state` and of the (data_class, kind, premises_use) `groups`, rows as `device_states`')."""
+        counted, rows = self.store.health_states(self.judging, kind=kind, zone=zone, state=state, groups=groups,
+                                                 limit=max(limit, 0))
+        return counted, [_row(self.settings, {**r, "name": r["name"] or "", "kind": r["kind"] or "",
+                                              "zone": r["zone"] or ""}, self.orphaned) for r in rows]
 
 
 def state_counts(rows: list[dict[str, Any]]) -> dict[str, int]:

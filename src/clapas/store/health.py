@@ -27,7 +27,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from clapas.config import LEARN_UPLINKS_MAX
-from clapas.indices.health import STATES
 from clapas.store import schema
 from clapas.store.base import DUPLICATE, Batch
 from clapas.store.tables import StoreTables
@@ -209,19 +208,18 @@ class Judging:
 # learned (a device without a registry interval: recomputed, else its kept median when that answers)
 _LAST_US = "CAST(round(extract(epoch FROM d.last_seen) * 1000000) AS BIGINT)"
 _DOUBLE = "DOUBLE PRECISION"
+# the devices the call names (recomputed learned intervals, open `health.silent` alerts): one row each, one join
 _JUDGED = f"""
-WITH prof AS (SELECT unnest(CAST(? AS VARCHAR[])) AS name, unnest(CAST(? AS {_DOUBLE}[])) AS t),
-again AS (SELECT unnest(CAST(? AS VARCHAR[])) AS eui, unnest(CAST(? AS {_DOUBLE}[])) AS t),
-alerted AS (SELECT DISTINCT unnest(CAST(? AS VARCHAR[])) AS eui),
+WITH named AS (SELECT unnest(CAST(? AS VARCHAR[])) AS eui, unnest(CAST(? AS BOOLEAN[])) AS again,
+  unnest(CAST(? AS {_DOUBLE}[])) AS t, unnest(CAST(? AS BOOLEAN[])) AS alerted),
 base AS (
   SELECT d.eui, d.name, d.kind, d.zone, d.data_class, d.premises_use, d.last_seen, d.expected_interval_s AS reg,
-    p.t AS prof, s.eui IS NOT NULL AS alerted,
+    {{profile}} AS prof, coalesce(x.alerted, FALSE) AS alerted,
     CASE WHEN d.last_seen IS NOT NULL THEN greatest(CAST(0 AS {_DOUBLE}),
       CAST(CAST(? AS BIGINT) - {_LAST_US} AS {_DOUBLE}) / CAST(1000000 AS {_DOUBLE})) END AS age,
-    CASE WHEN d.expected_interval_s IS NOT NULL THEN NULL WHEN a.eui IS NOT NULL THEN a.t
+    CASE WHEN d.expected_interval_s IS NOT NULL THEN NULL WHEN x.again THEN x.t
          WHEN CAST(? AS BOOLEAN) AND u.{_STORED_MEDIAN.replace(" AND ", " AND u.")} THEN u.interval_s END AS learned
-  FROM devices d LEFT JOIN prof p ON p.name = coalesce(d.profile, '') LEFT JOIN again a ON a.eui = d.eui
-    LEFT JOIN alerted s ON s.eui = d.eui LEFT JOIN device_uplink_times u ON u.dev_eui = d.eui
+  FROM devices d LEFT JOIN named x ON x.eui = d.eui LEFT JOIN device_uplink_times u ON u.dev_eui = d.eui
   WHERE {{where}}
 ), timed AS (
   SELECT *, CASE WHEN prof IS NOT NULL THEN prof WHEN reg <> 0 THEN CAST(reg AS {_DOUBLE}) ELSE learned END
@@ -229,7 +227,7 @@ base AS (
     CASE WHEN prof IS NOT NULL THEN 'profile' WHEN reg <> 0 THEN 'registry' WHEN learned IS NOT NULL THEN 'learned'
     END AS interval_source
   FROM base
-), judged AS (
+), judged AS MATERIALIZED (
   SELECT *, CASE WHEN age IS NULL THEN 'never_seen' WHEN alerted THEN 'silent'
     WHEN interval_s IS NULL OR interval_s <= 0 THEN 'unknown' WHEN age > CAST(? AS {_DOUBLE}) * interval_s THEN 'silent'
     WHEN age > CAST(? AS {_DOUBLE}) * interval_s THEN 'late' ELSE 'ok' END AS state
@@ -237,15 +235,23 @@ base AS (
 )"""
 
 
-def _judged(j: Judging, kind: str | None, zone: str | None,
-            groups: Sequence[tuple[str, str, str]] | None = None) -> tuple[str, list[Any]]:
-    """The `judged` CTE of the devices of `kind`, `zone` and `groups`, and its parameters."""
-    where, params = schema.device_filter(kind, zone, groups=groups)
-    again = j.learned.recomputed
-    return _JUDGED.replace("{where}", where), [
-        list(j.profiles), list(j.profiles.values()), list(again), list(again.values()), list(j.alerted), j.at_us,
-        j.learned.stored, *j.learned.stored_args, *params, j.silent_factor, j.late_factor]
+# a listed device's columns beside its state, kind and zone
+_ROW_COLUMNS = (("eui", "VARCHAR"), ("name", "VARCHAR"), ("last_seen", "TIMESTAMPTZ"), ("interval_s", _DOUBLE),
+                ("interval_source", "VARCHAR"))
 
+
+def _judged(j: Judging, kind: str | None, zone: str | None) -> tuple[str, list[Any]]:
+    """The `judged` CTE of the devices of `kind` and `zone` (each judged once: read twice), and its parameters;
+    T per profile a CASE (a city has a handful of profiles)."""
+    where, params = schema.device_filter(kind, zone)
+    again, alerted = j.learned.recomputed, set(j.alerted)
+    named = sorted(again.keys() | alerted)
+    profile = ("CASE coalesce(d.profile, '') " + " ".join(f"WHEN ? THEN CAST(? AS {_DOUBLE})" for _ in j.profiles)
+               + " END") if j.profiles else f"CAST(NULL AS {_DOUBLE})"
+    sql = _JUDGED.replace("{profile}", profile).replace("{where}", where)
+    return sql, [named, [e in again for e in named], [again.get(e) for e in named], [e in alerted for e in named],
+                 *(x for name_t in j.profiles.items() for x in name_t), j.at_us, j.learned.stored,
+                 *j.learned.stored_args, *params, j.silent_factor, j.late_factor]
 
 class HealthTables(StoreTables):
     """The health reads of `Store` (mixed in before `Store`), and what each batch adds for them."""
@@ -365,36 +371,31 @@ class HealthTables(StoreTables):
         return Learned(stored, (lo, hi, min_uplinks),
                        {eui: learn(sorted(set(times)), lo, hi, uplinks, min_uplinks) for eui, times in merged.items()})
 
-    def health_state_groups(self, judging: Judging, *, kind: str | None = None,
-                            zone: str | None = None) -> list[dict[str, Any]]:
-        """Every registry device (of `kind`, in `zone`) judged at `judging.at_us`, counted per (state, kind, zone,
-        data_class, premises_use) — what a device's class depends on, so that a caller's view is decided per group
-        (texts coalesced to ''; groups of no device left out)."""
+    def health_states(self, judging: Judging, *, kind: str | None = None, zone: str | None = None,
+                      state: str | None = None, groups: Sequence[tuple[str, str, str]] = (),
+                      limit: int = 1000) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Every registry device (of `kind`, in `zone`) judged at `judging.at_us`, in one statement: (the devices
+        counted per state, kind, zone, data_class and premises_use — what a device's class depends on, texts
+        coalesced to '' —, the first `limit` by EUI in `state` of the (data_class, kind, premises_use) `groups`:
+        eui, name, kind, zone, state, last_seen, interval_s, interval_source)."""
         sql, args = _judged(judging, kind, zone)
-        # one count per state of each group of plain columns: a plan can estimate their groups (a hash, not a sort);
-        # OFFSET 0 keeps PostgreSQL from judging each device once per count
-        counts = ", ".join(f"count(*) FILTER (WHERE state = '{s}') AS {s}" for s in STATES)
+        listed, more = schema.device_filter(None, None, groups=list(groups))
+        if state is not None:
+            listed, more = f"{listed} AND d.state = ?", [*more, state]
+        nothing = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in _ROW_COLUMNS)
         rows = self._rows(self._q(
-            f"{sql} SELECT coalesce(kind, '') AS kind, coalesce(zone, '') AS zone, "
-            f"coalesce(data_class, '') AS data_class, coalesce(premises_use, '') AS premises_use, {counts} "
-            "FROM (SELECT kind, zone, data_class, premises_use, state FROM judged OFFSET 0) j GROUP BY 1, 2, 3, 4"),
-            args)
-        return sorted(({"state": s, "kind": r["kind"], "zone": r["zone"], "data_class": r["data_class"],
-                        "premises_use": r["premises_use"], "devices": int(r[s])} for r in rows for s in STATES
-                       if r[s]), key=lambda g: (g["state"], g["kind"], g["zone"], g["data_class"], g["premises_use"]))
-
-    def health_state_rows(self, judging: Judging, *, kind: str | None = None, zone: str | None = None,
-                          state: str | None = None, groups: Sequence[tuple[str, str, str]] | None = None,
-                          limit: int = 1000) -> list[dict[str, Any]]:
-        """The first `limit` devices by EUI (of `kind`, in `zone`, in `state`, of the (data_class, kind,
-        premises_use) `groups`) judged at `judging.at_us`: eui, name, kind, zone, state, last_seen, interval_s,
-        interval_source."""
-        sql, args = _judged(judging, kind, zone, groups)
-        cond, more = ("WHERE state = ?", [state]) if state is not None else ("", [])
-        rows = self._rows(self._q(
-            f"{sql} SELECT eui, name, kind, zone, state, last_seen, interval_s, interval_source FROM judged {cond} "
-            "ORDER BY eui LIMIT ?"), [*args, *more, limit])
-        return [_utc_times(r) for r in rows]
+            f"{sql} SELECT 0 AS part, state, coalesce(kind, '') AS kind, coalesce(zone, '') AS zone, "
+            "coalesce(data_class, '') AS data_class, coalesce(premises_use, '') AS premises_use, count(*) AS n, "
+            f"{nothing} FROM judged GROUP BY 2, 3, 4, 5, 6 UNION ALL "
+            f"SELECT 1, state, kind, zone, NULL, NULL, row_number() OVER (ORDER BY eui), "
+            f"{', '.join(c for c, _ in _ROW_COLUMNS)} FROM (SELECT * FROM judged d WHERE {listed} ORDER BY d.eui "
+            "LIMIT ?) p"), [*args, *more, limit])
+        counted = sorted(({"state": r["state"], "kind": r["kind"], "zone": r["zone"], "data_class": r["data_class"],
+                           "premises_use": r["premises_use"], "devices": int(r["n"])} for r in rows if r["part"] == 0),
+                         key=lambda g: tuple(g.values()))
+        page = sorted((r for r in rows if r["part"] == 1), key=lambda r: r["n"])
+        return counted, [_utc_times({"eui": r["eui"], "name": r["name"], "kind": r["kind"], "zone": r["zone"],
+                                     "state": r["state"], **{c: r[c] for c, _ in _ROW_COLUMNS[2:]}}) for r in page]
 
     def learned_intervals_from_journal(self, since: datetime, until: datetime, uplinks: int = LEARN_KEEP,
                                        min_uplinks: int = 5) -> dict[str, float]:
