@@ -105,10 +105,10 @@ class Fleet:
             profiles={n: float(p.expected_interval_s) for n, p in profiles.items() if p.expected_interval_s},
             alerted=sorted(silent), learned=store.learned_window(*_window(settings, at)))
 
-    def judge(self, groups: list[tuple[str, str, str]], *, state: str | None = None, kind: str | None = None,
+    def judge(self, groups: list[tuple[str, str, str]] | None, *, state: str | None = None, kind: str | None = None,
               zone: str | None = None, limit: int = 1000) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """(devices per (state, kind, zone, data_class, premises_use), texts coalesced to ''; the first `limit` by
-        EUI of `state` and of the (data_class, kind, premises_use) `groups`, rows as `device_states`')."""
+        EUI of `state` and of the (data_class, kind, premises_use) `groups` (None: all), rows as `device_states`')."""
         counted, rows = self.store.health_states(self.judging, kind=kind, zone=zone, state=state, groups=groups,
                                                  limit=max(limit, 0))
         return counted, [_row(self.settings, {**r, "name": r["name"] or "", "kind": r["kind"] or "",

@@ -372,14 +372,14 @@ class HealthTables(StoreTables):
                        {eui: learn(sorted(set(times)), lo, hi, uplinks, min_uplinks) for eui, times in merged.items()})
 
     def health_states(self, judging: Judging, *, kind: str | None = None, zone: str | None = None,
-                      state: str | None = None, groups: Sequence[tuple[str, str, str]] = (),
+                      state: str | None = None, groups: Sequence[tuple[str, str, str]] | None = None,
                       limit: int = 1000) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Every registry device (of `kind`, in `zone`) judged at `judging.at_us`, in one statement: (the devices
         counted per state, kind, zone, data_class and premises_use — what a device's class depends on, texts
-        coalesced to '' —, the first `limit` by EUI in `state` of the (data_class, kind, premises_use) `groups`:
-        eui, name, kind, zone, state, last_seen, interval_s, interval_source)."""
+        coalesced to '' —, the first `limit` by EUI in `state` of the (data_class, kind, premises_use) `groups`
+        (None: all): eui, name, kind, zone, state, last_seen, interval_s, interval_source)."""
         sql, args = _judged(judging, kind, zone)
-        listed, more = schema.device_filter(None, None, groups=list(groups))
+        listed, more = schema.device_filter(None, None, groups=None if groups is None else list(groups))
         if state is not None:
             listed, more = f"{listed} AND d.state = ?", [*more, state]
         nothing = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in _ROW_COLUMNS)
