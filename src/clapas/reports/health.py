@@ -5,7 +5,9 @@ needs nobody yet; so *late* raises no alert, it is computed when asked, from `de
 uplink interval T, which is the silent rule's: the profile's, else the registry's, else learned from the journal
 (`Store.learned_intervals`, the median of the last intervals, kept per device by the store: one row per device). A
 device with an open `health.silent` alert is silent whatever its times say (the rule knows its grace and its
-gateway's outages).
+gateway's outages). A fleet call (the summary, `/health/devices`) has the store judge every device in one statement
+(`Fleet`: counted per group, paged by EUI, the same answers to the bit); a device's own route judges it here
+(`device_states`, the reference the store's classification is tested against).
 """
 
 from __future__ import annotations
