@@ -228,7 +228,8 @@ base AS (
     END AS interval_source
   FROM base
 ), judged AS MATERIALIZED (
-  SELECT *, CASE WHEN age IS NULL THEN 'never_seen' WHEN alerted THEN 'silent'
+  SELECT eui, name, kind, zone, data_class, premises_use, last_seen, interval_s, interval_source, -- narrow: in memory
+    CASE WHEN age IS NULL THEN 'never_seen' WHEN alerted THEN 'silent'
     WHEN interval_s IS NULL OR interval_s <= 0 THEN 'unknown' WHEN age > CAST(? AS {_DOUBLE}) * interval_s THEN 'silent'
     WHEN age > CAST(? AS {_DOUBLE}) * interval_s THEN 'late' ELSE 'ok' END AS state
   FROM timed
