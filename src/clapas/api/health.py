@@ -24,7 +24,7 @@ from clapas.api.charter import refused
 from clapas.api.errors import ApiError, errors
 from clapas.api.language import Language, localize_alert, tag
 from clapas.api.rest import _eui, _time, _utc
-from clapas.charter import RESTRICTED, Caller, most_restrictive
+from clapas.charter import CLASSES, RESTRICTED, Caller, most_restrictive
 from clapas.charter.classes import Classifier
 from clapas.config import Settings
 from clapas.i18n import term
@@ -73,13 +73,13 @@ class _Listable:
 
 def _findings(store: Store, caller: Caller, lang: str, classes: Classifier | None = None,
               ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], int]:
-    """(open health alerts the caller may see, their messages in `lang`; the registry by EUI; how many were
-    withheld)."""
+    """(open health alerts the caller may see, their messages in `lang`; the registry rows of their devices by
+    EUI; how many were withheld)."""
     classes = classes or _classes(None)
     alerts = store.alerts(states=("open", "acknowledged"), rule_prefix="health.", limit=MAX_ALERTS)
     texts = store.alert_texts([a["id"] for a in alerts])
     alerts = [localize_alert(a, lang, texts.get(a["id"])) for a in alerts]
-    devices = {d["eui"]: d for d in store.health_devices()}
+    devices = {d["eui"]: d for d in store.health_devices(euis=sorted({a["subject"] for a in alerts}))}
     listable = _Listable(caller, classes)
     seen, withheld = [], 0
     for a in alerts:
@@ -89,6 +89,23 @@ def _findings(store: Store, caller: Caller, lang: str, classes: Classifier | Non
             a = {**a, "withheld": True}
         seen.append(a)
     return seen, devices, withheld
+
+
+def _judged(store: Store, fleet: rep.Fleet, listable: _Listable, *, state: str | None = None,
+            kind: str | None = None, zone: str | None = None, limit: int = 1000,
+            ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+    """(the fleet's devices counted per group, the first `limit` of `state` the caller may see, how many of
+    `state` it may not): the rights decided per group of devices (`device_groups`), the store pages the listable
+    ones."""
+    everything = all(listable.caller.may_read(c) for c in CLASSES)  # the operator: no group left out
+    keys = {} if everything else {(g["data_class"], g["kind"], g["premises_use"]): listable(g)
+                                  for g in store.device_groups()}
+    shown = None if everything else sorted(k for k, ok in keys.items() if ok)
+    groups, listed = fleet.judge(shown, state=state, kind=kind, zone=zone, limit=limit)
+    # a group registered since `device_groups` is not listed (the store's filter), so counted withheld
+    withheld = sum(g["devices"] for g in groups if (state is None or g["state"] == state)
+                   and not (everything or keys.get((g["data_class"], g["kind"], g["premises_use"]), False)))
+    return groups, listed, withheld
 
 
 def summary(store: Store, caller: Caller, limit: int = 1000, lang: str = "en", settings: Settings | None = None,
@@ -121,26 +138,19 @@ def summary(store: Store, caller: Caller, limit: int = 1000, lang: str = "en", s
     stale = sum(1 for a in store.alerts(states=("open", "acknowledged"), limit=MAX_ALERTS)
                 if a.get("stale_since") is not None)
     at = at or datetime.now(UTC)
-    states = rep.device_states(store, settings.health, settings.profiles, at, list(devices.values()))
-    late: list[dict[str, Any]] = []
-    late_withheld = 0
-    listable = _Listable(caller, classes)
-    for r in states:
-        if r["state"] != LATE:
-            continue
-        by_rule["late"] += 1
-        by_kind[r["kind"]]["late"] += 1
-        by_zone[r["zone"]]["late"] += 1
-        if not listable(devices.get(r["eui"])):
-            late_withheld += 1
-        elif len(late) < limit:
-            late.append(_state_out(r))
-    return {"devices": len(devices), "at": at, "problems": dict(by_rule),
-            "device_states": rep.state_counts(states),
+    groups, late, late_withheld = _judged(store, rep.Fleet(store, settings.health, settings.profiles, at),
+                                          _Listable(caller, classes), state=LATE, limit=limit)
+    for g in groups:
+        if g["state"] == LATE:
+            by_rule["late"] += g["devices"]
+            by_kind[g["kind"]]["late"] += g["devices"]
+            by_zone[g["zone"]]["late"] += g["devices"]
+    return {"devices": sum(g["devices"] for g in groups), "at": at, "problems": dict(by_rule),
+            "device_states": rep.state_counts(groups),
             "by_kind": {k: dict(v) for k, v in sorted(by_kind.items())},
             "by_zone": {z: dict(v) for z, v in sorted(by_zone.items())},
-            "gateways": gateways, "listed": listed, "late": late, "withheld": withheld + late_withheld,
-            "stale_alerts": stale}
+            "gateways": gateways, "listed": listed, "late": [_state_out(r) for r in late],
+            "withheld": withheld + late_withheld, "stale_alerts": stale}
 
 
 def _state_out(r: dict[str, Any]) -> dict[str, Any]:
@@ -209,20 +219,11 @@ def _csv(request: Request, store: Store, caller: Caller, lang: str) -> Response:
 def device_states(store: Store, caller: Caller, settings: Settings, at: datetime, *, state: str | None = None,
                   kind: str | None = None, zone: str | None = None, limit: int = 1000) -> dict[str, Any]:
     """Devices per state (all counted) and those of `state` the caller may see (listed)."""
-    classes = _classes(settings)
-    devices = store.health_devices(kind=kind, zone=zone)
-    by_eui = {d["eui"]: d for d in devices}
-    rows = rep.device_states(store, settings.health, settings.profiles, at, devices)
-    listed, withheld = [], 0
-    listable = _Listable(caller, classes)
-    for r in rows:
-        if state is not None and r["state"] != state:
-            continue
-        if not listable(by_eui[r["eui"]]):
-            withheld += 1
-        elif len(listed) < limit:
-            listed.append(_state_out(r))
-    return {"at": at, "counts": rep.state_counts(rows), "devices": listed, "withheld": withheld}
+    groups, listed, withheld = _judged(store, rep.Fleet(store, settings.health, settings.profiles, at),
+                                       _Listable(caller, _classes(settings)), state=state, kind=kind, zone=zone,
+                                       limit=limit)
+    return {"at": at, "counts": rep.state_counts(groups), "devices": [_state_out(r) for r in listed],
+            "withheld": withheld}
 
 
 @router.get("/health/devices", summary="Each device's state: ok, late, silent, never seen, unknown",

@@ -5,7 +5,9 @@ needs nobody yet; so *late* raises no alert, it is computed when asked, from `de
 uplink interval T, which is the silent rule's: the profile's, else the registry's, else learned from the journal
 (`Store.learned_intervals`, the median of the last intervals, kept per device by the store: one row per device). A
 device with an open `health.silent` alert is silent whatever its times say (the rule knows its grace and its
-gateway's outages).
+gateway's outages). A fleet call (the summary, `/health/devices`) has the store judge every device in one statement
+(`Fleet`: counted per group, paged by EUI, the same answers to the bit); a device's own route judges it here
+(`device_states`, the reference the store's classification is tested against).
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from typing import Any
 from clapas.config import HealthSettings, ProfileSettings
 from clapas.indices.health import STATES, device_state, frame_segments
 from clapas.store.base import Store
+from clapas.store.health import Judging
 
 SILENT_RULE, GATEWAY_RULE = "health.silent", "health.gateway_offline"
 MAX_ALERTS = 1_000_000
 ALL_DEVICES = 10_000_000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FEW_DEVICES = 1000  # design: a shorter list of devices reads only its own kept times (a device's own route)
 
 
@@ -41,19 +45,39 @@ def interval_of(d: dict[str, Any], profiles: dict[str, ProfileSettings],
     return None, None
 
 
-def device_states(store: Store, settings: HealthSettings, profiles: dict[str, ProfileSettings], at: datetime,
-                  devices: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """One row per registry device (or per `devices`): its state at `at` and what it was judged on."""
-    at = _aware(at) or datetime.now(UTC)
-    few = devices is not None and len(devices) <= FEW_DEVICES
-    devices = store.health_devices() if devices is None else devices
-    learned = store.learned_intervals(at - timedelta(seconds=settings.learn_window_s), at, settings.learn_uplinks,
-                                      settings.learn_min_uplinks,
-                                      euis=[d["eui"] for d in devices] if few else None)
+def _open_health(store: Store) -> tuple[set[str], dict[str, str]]:
+    """(devices whose `health.silent` alert is open, the offline gateway each orphaned device is heard only by)."""
     open_alerts = store.alerts(states=("open", "acknowledged"), rule_prefix="health.", limit=MAX_ALERTS)
     silent = {a["subject"] for a in open_alerts if a["rule"] == SILENT_RULE}
     orphaned = {e: a["subject"] for a in open_alerts if a["rule"] == GATEWAY_RULE
                 for e in (a["evidence"] or {}).get("orphaned", [])}
+    return silent, orphaned
+
+
+def _window(settings: HealthSettings, at: datetime) -> tuple[datetime, datetime, int, int]:
+    """The learned intervals' window before `at` and its rule (`learned_intervals`' arguments)."""
+    return at - timedelta(seconds=settings.learn_window_s), at, settings.learn_uplinks, settings.learn_min_uplinks
+
+
+def _row(settings: HealthSettings, r: dict[str, Any], orphaned: dict[str, str]) -> dict[str, Any]:
+    """A device's row as the routes serve it: what its state was judged on, when it turns late and silent."""
+    last, t_ = r["last_seen"], r["interval_s"]
+    row = {**r, "late_after": None, "silent_after": None, "orphaned_by": orphaned.get(r["eui"])}
+    if last is not None and t_ is not None:
+        row["late_after"] = last + timedelta(seconds=settings.late_factor * t_)
+        row["silent_after"] = last + timedelta(seconds=settings.silent_factor * t_)
+    return row
+
+
+def device_states(store: Store, settings: HealthSettings, profiles: dict[str, ProfileSettings], at: datetime,
+                  devices: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """One row per registry device (or per `devices`): its state at `at` and what it was judged on, judged here
+    (a device's own route; `Fleet` has the store judge thousands, with the same answers)."""
+    at = _aware(at) or datetime.now(UTC)
+    few = devices is not None and len(devices) <= FEW_DEVICES
+    devices = store.health_devices() if devices is None else devices
+    learned = store.learned_intervals(*_window(settings, at), euis=[d["eui"] for d in devices] if few else None)
+    silent, orphaned = _open_health(store)
     out = []
     for d in devices:
         last = _aware(d.get("last_seen"))
@@ -61,19 +85,43 @@ def device_states(store: Store, settings: HealthSettings, profiles: dict[str, Pr
         age = None if last is None else max(0.0, (at - last).total_seconds())
         state = device_state(age, t_, late_factor=settings.late_factor, silent_factor=settings.silent_factor,
                              silent_alert=d["eui"] in silent)
-        row = {"eui": d["eui"], "name": d.get("name") or "", "kind": d.get("kind") or "", "zone": d.get("zone") or "",
-               "state": state, "last_seen": last, "interval_s": t_, "interval_source": source,
-               "late_after": None, "silent_after": None, "orphaned_by": orphaned.get(d["eui"])}
-        if last is not None and t_ is not None:
-            row["late_after"] = last + timedelta(seconds=settings.late_factor * t_)
-            row["silent_after"] = last + timedelta(seconds=settings.silent_factor * t_)
-        out.append(row)
+        out.append(_row(settings, {"eui": d["eui"], "name": d.get("name") or "", "kind": d.get("kind") or "",
+                                   "zone": d.get("zone") or "", "state": state, "last_seen": last, "interval_s": t_,
+                                   "interval_source": source}, orphaned))
     return out
 
 
+class Fleet:
+    """The fleet's device states at one time, judged by the store (`HealthTables.health_states`: one statement
+    over the registry, no row per device brought into Python): what `device_states` finds, counted per group of
+    devices and listed a page at a time."""
+
+    def __init__(self, store: Store, settings: HealthSettings, profiles: dict[str, ProfileSettings],
+                 at: datetime) -> None:
+        at = _aware(at) or datetime.now(UTC)
+        self.store, self.settings = store, settings
+        silent, self.orphaned = _open_health(store)
+        self.judging = Judging(
+            at_us=(at - EPOCH) // timedelta(microseconds=1), late_factor=float(settings.late_factor),
+            silent_factor=float(settings.silent_factor),
+            profiles={n: float(p.expected_interval_s) for n, p in profiles.items() if p.expected_interval_s},
+            alerted=sorted(silent), learned=store.learned_window(*_window(settings, at)))
+
+    def judge(self, groups: list[tuple[str, str, str]] | None, *, state: str | None = None, kind: str | None = None,
+              zone: str | None = None, limit: int = 1000) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(devices per (state, kind, zone, data_class, premises_use), texts coalesced to ''; the first `limit` by
+        EUI of `state` and of the (data_class, kind, premises_use) `groups` (None: all), rows as `device_states`')."""
+        counted, rows = self.store.health_states(self.judging, kind=kind, zone=zone, state=state, groups=groups,
+                                                 limit=max(limit, 0))
+        return counted, [_row(self.settings, {**r, "name": r["name"] or "", "kind": r["kind"] or "",
+                                              "zone": r["zone"] or ""}, self.orphaned) for r in rows]
+
+
 def state_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
-    """Devices per state, every state named (0 included)."""
-    c = Counter(r["state"] for r in rows)
+    """Devices per state, every state named (0 included): of `device_states`' rows, or of `Fleet.groups`."""
+    c: Counter[str] = Counter()
+    for r in rows:
+        c[r["state"]] += r.get("devices", 1)
     return {s: c.get(s, 0) for s in STATES}
 
 

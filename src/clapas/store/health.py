@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import statistics
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -156,6 +157,18 @@ POSTGRES_FOLD = [
 _HEALTH_DEVICE = ("SELECT d.eui, d.name, d.kind, d.profile, d.zone, d.lat, d.lon, d.data_class, d.premises_use, "
                   "d.expected_interval_s, d.last_seen FROM devices d")
 _NO_INTERVAL = "dev_eui IN (SELECT eui FROM devices WHERE expected_interval_s IS NULL)"
+# a kept median that answers for the window [?, ?] (all its times in it) with at least ? intervals
+_STORED_MEDIAN = "first_t >= ? AND last_t <= ? AND gaps >= ? AND gaps >= 1"
+
+
+@dataclass(frozen=True)
+class Learned:
+    """The learned intervals of one window (`HealthTables.learned_window`): whether the kept medians answer
+    (`stored`, with `stored_args` for `_STORED_MEDIAN`) and the devices recomputed instead (None: none learned)."""
+
+    stored: bool
+    stored_args: tuple[float, float, int]
+    recomputed: dict[str, float | None]
 
 
 def heard_times(batch: Batch) -> tuple[list[str], list[datetime]]:
@@ -175,6 +188,71 @@ def learn(times: Sequence[float], since: float, until: float, uplinks: int, min_
         return None
     return float(statistics.median(b - a for a, b in itertools.pairwise(t)))
 
+
+@dataclass(frozen=True)
+class Judging:
+    """What the store judges device states on (`clapas.indices.health.device_state`, for a whole fleet in one
+    statement): when (µs since the epoch), the late and silent factors, T per profile (those that give one), the
+    devices whose `health.silent` alert is open, and the learned intervals of the window."""
+
+    at_us: int
+    late_factor: float
+    silent_factor: float
+    profiles: dict[str, float]
+    alerted: Sequence[str]
+    learned: Learned
+
+
+# the store's classification is the Python rule's to the last bit: the age in whole µs / 10⁶ (as
+# `timedelta.total_seconds`), compared with factor × T in doubles; T the profile's, the registry's (non-zero), else
+# learned (a device without a registry interval: recomputed, else its kept median when that answers)
+_LAST_US = "CAST(round(extract(epoch FROM d.last_seen) * 1000000) AS BIGINT)"
+_DOUBLE = "DOUBLE PRECISION"
+# the devices the call names (recomputed learned intervals, open `health.silent` alerts): one row each, one join
+_JUDGED = f"""
+WITH named AS (SELECT unnest(CAST(? AS VARCHAR[])) AS eui, unnest(CAST(? AS BOOLEAN[])) AS again,
+  unnest(CAST(? AS {_DOUBLE}[])) AS t, unnest(CAST(? AS BOOLEAN[])) AS alerted),
+base AS (
+  SELECT d.eui, d.name, d.kind, d.zone, d.data_class, d.premises_use, d.last_seen, d.expected_interval_s AS reg,
+    {{profile}} AS prof, coalesce(x.alerted, FALSE) AS alerted,
+    CASE WHEN d.last_seen IS NOT NULL THEN greatest(CAST(0 AS {_DOUBLE}),
+      CAST(CAST(? AS BIGINT) - {_LAST_US} AS {_DOUBLE}) / CAST(1000000 AS {_DOUBLE})) END AS age,
+    CASE WHEN d.expected_interval_s IS NOT NULL THEN NULL WHEN x.again THEN x.t
+         WHEN CAST(? AS BOOLEAN) AND u.{_STORED_MEDIAN.replace(" AND ", " AND u.")} THEN u.interval_s END AS learned
+  FROM devices d LEFT JOIN named x ON x.eui = d.eui LEFT JOIN device_uplink_times u ON u.dev_eui = d.eui
+  WHERE {{where}}
+), timed AS (
+  SELECT *, CASE WHEN prof IS NOT NULL THEN prof WHEN reg <> 0 THEN CAST(reg AS {_DOUBLE}) ELSE learned END
+              AS interval_s,
+    CASE WHEN prof IS NOT NULL THEN 'profile' WHEN reg <> 0 THEN 'registry' WHEN learned IS NOT NULL THEN 'learned'
+    END AS interval_source
+  FROM base
+), judged AS MATERIALIZED (
+  SELECT eui, name, kind, zone, data_class, premises_use, last_seen, interval_s, interval_source, -- narrow: in memory
+    CASE WHEN age IS NULL THEN 'never_seen' WHEN alerted THEN 'silent'
+    WHEN interval_s IS NULL OR interval_s <= 0 THEN 'unknown' WHEN age > CAST(? AS {_DOUBLE}) * interval_s THEN 'silent'
+    WHEN age > CAST(? AS {_DOUBLE}) * interval_s THEN 'late' ELSE 'ok' END AS state
+  FROM timed
+)"""
+
+
+# a listed device's columns beside its state, kind and zone
+_ROW_COLUMNS = (("eui", "VARCHAR"), ("name", "VARCHAR"), ("last_seen", "TIMESTAMPTZ"), ("interval_s", _DOUBLE),
+                ("interval_source", "VARCHAR"))
+
+
+def _judged(j: Judging, kind: str | None, zone: str | None) -> tuple[str, list[Any]]:
+    """The `judged` CTE of the devices of `kind` and `zone` (each judged once: read twice), and its parameters;
+    T per profile a CASE (a city has a handful of profiles)."""
+    where, params = schema.device_filter(kind, zone)
+    again, alerted = j.learned.recomputed, set(j.alerted)
+    named = sorted(again.keys() | alerted)
+    profile = ("CASE coalesce(d.profile, '') " + " ".join(f"WHEN ? THEN CAST(? AS {_DOUBLE})" for _ in j.profiles)
+               + " END") if j.profiles else f"CAST(NULL AS {_DOUBLE})"
+    sql = _JUDGED.replace("{profile}", profile).replace("{where}", where)
+    return sql, [named, [e in again for e in named], [again.get(e) for e in named], [e in alerted for e in named],
+                 *(x for name_t in j.profiles.items() for x in name_t), j.at_us, j.learned.stored,
+                 *j.learned.stored_args, *params, j.silent_factor, j.late_factor]
 
 class HealthTables(StoreTables):
     """The health reads of `Store` (mixed in before `Store`), and what each batch adds for them."""
@@ -235,11 +313,14 @@ class HealthTables(StoreTables):
         for sql in statements:
             cur.execute(self._q(sql))
 
-    def health_devices(self, *, kind: str | None = None, zone: str | None = None) -> list[dict[str, Any]]:
-        """Every registry device (of `kind`, in `zone`) with what the health routes judge and list it on: eui,
-        name, kind, profile, zone, lat, lon, data_class, premises_use, expected_interval_s, last_seen — the
+    def health_devices(self, *, kind: str | None = None, zone: str | None = None,
+                       euis: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Every registry device (of `kind`, in `zone`, of `euis`) with what the health routes judge and list it
+        on: eui, name, kind, profile, zone, lat, lon, data_class, premises_use, expected_interval_s, last_seen — the
         columns of `devices()` without its JSON ones (tags, attributes), by EUI."""
         where, params = schema.device_filter(kind, zone)
+        if euis is not None:
+            where, params = f"{where} AND d.eui IN {_TEXTS}", [*params, list(euis)]
         return self._rows(self._q(f"{_HEALTH_DEVICE} WHERE {where} ORDER BY d.eui"), params)
 
     def learned_intervals(self, since: datetime, until: datetime, uplinks: int = LEARN_KEEP,
@@ -254,6 +335,21 @@ class HealthTables(StoreTables):
         before a device's last kept time sees only the kept times before it (the journal read would reach older
         ones).
         """
+        learned = self.learned_window(since, until, uplinks, min_uplinks, euis)
+        cond, args = (f" AND dev_eui IN {_TEXTS}", [list(euis)]) if euis is not None else ("", [])
+        out: dict[str, float] = {}
+        if learned.stored:
+            rows = self._rows(self._q(f"SELECT dev_eui, interval_s FROM device_uplink_times WHERE {_STORED_MEDIAN} "
+                                      f"AND {_NO_INTERVAL}{cond}"), [*learned.stored_args, *args])
+            out = {r["dev_eui"]: float(r["interval_s"]) for r in rows if r["dev_eui"] not in learned.recomputed}
+        out.update((e, t_) for e, t_ in learned.recomputed.items() if t_ is not None)
+        return out
+
+    def learned_window(self, since: datetime, until: datetime, uplinks: int = LEARN_KEEP, min_uplinks: int = 5,
+                       euis: Sequence[str] | None = None) -> Learned:
+        """`learned_intervals` as a read can join it: which kept medians answer (`_STORED_MEDIAN`, at the default
+        `uplinks`), and the devices they do not answer for recomputed from their kept and pending times (None:
+        nothing learned) — the devices heard since the last fold, those with kept times outside the window."""
         if not 1 <= uplinks <= LEARN_KEEP:
             raise ValueError(f"uplinks must be between 1 and {LEARN_KEEP} (the intervals the store keeps)")
         lo, hi = since.timestamp(), until.timestamp()
@@ -262,15 +358,9 @@ class HealthTables(StoreTables):
         for r in self._rows(self._q(f"SELECT dev_eui, t FROM device_uplink_pending WHERE {_NO_INTERVAL}{cond}"),
                             args):
             pending.setdefault(r["dev_eui"], []).append(r["t"])
-        out: dict[str, float] = {}
-        if uplinks == LEARN_KEEP:
-            rows = self._rows(self._q(
-                "SELECT dev_eui, interval_s FROM device_uplink_times WHERE first_t >= ? AND last_t <= ? AND gaps >= ? "
-                f"AND gaps >= 1 AND {_NO_INTERVAL}{cond}"), [lo, hi, min_uplinks, *args])
-            out = {r["dev_eui"]: float(r["interval_s"]) for r in rows if r["dev_eui"] not in pending}
-            rest, rest_args = " AND (first_t < ? OR last_t > ?)", [lo, hi]  # those the stored median is not
-        else:
-            rest, rest_args = "", []
+        stored = uplinks == LEARN_KEEP
+        # at the default `uplinks`, those the stored median is not; else every device heard in the window
+        rest, rest_args = (" AND (first_t < ? OR last_t > ?)", [lo, hi]) if stored else ("", [])
         rows = self._rows(self._q(f"SELECT dev_eui, times FROM device_uplink_times WHERE last_t >= ? AND first_t <= ?"
                                   f"{rest} AND {_NO_INTERVAL}{cond}"), [lo, hi, *rest_args, *args])
         if pending:  # (the pending devices by primary key, not a subquery: no plan guesses the pending table's size)
@@ -279,11 +369,34 @@ class HealthTables(StoreTables):
         merged = {r["dev_eui"]: list(r["times"]) for r in rows}
         for eui, times in pending.items():  # with the devices heard only since the last fold
             merged.setdefault(eui, []).extend(times)
-        for eui, times in merged.items():
-            t_ = learn(sorted(set(times)), lo, hi, uplinks, min_uplinks)
-            if t_ is not None:
-                out[eui] = t_
-        return out
+        return Learned(stored, (lo, hi, min_uplinks),
+                       {eui: learn(sorted(set(times)), lo, hi, uplinks, min_uplinks) for eui, times in merged.items()})
+
+    def health_states(self, judging: Judging, *, kind: str | None = None, zone: str | None = None,
+                      state: str | None = None, groups: Sequence[tuple[str, str, str]] | None = None,
+                      limit: int = 1000) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Every registry device (of `kind`, in `zone`) judged at `judging.at_us`, in one statement: (the devices
+        counted per state, kind, zone, data_class and premises_use — what a device's class depends on, texts
+        coalesced to '' —, the first `limit` by EUI in `state` of the (data_class, kind, premises_use) `groups`
+        (None: all): eui, name, kind, zone, state, last_seen, interval_s, interval_source)."""
+        sql, args = _judged(judging, kind, zone)
+        listed, more = schema.device_filter(None, None, groups=None if groups is None else list(groups))
+        if state is not None:
+            listed, more = f"{listed} AND d.state = ?", [*more, state]
+        nothing = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in _ROW_COLUMNS)
+        rows = self._rows(self._q(
+            f"{sql} SELECT 0 AS part, state, coalesce(kind, '') AS kind, coalesce(zone, '') AS zone, "
+            "coalesce(data_class, '') AS data_class, coalesce(premises_use, '') AS premises_use, count(*) AS n, "
+            f"{nothing} FROM judged GROUP BY 2, 3, 4, 5, 6 UNION ALL "
+            f"SELECT 1, state, kind, zone, NULL, NULL, row_number() OVER (ORDER BY eui), "
+            f"{', '.join(c for c, _ in _ROW_COLUMNS)} FROM (SELECT * FROM judged d WHERE {listed} ORDER BY d.eui "
+            "LIMIT ?) p"), [*args, *more, limit])
+        counted = sorted(({"state": r["state"], "kind": r["kind"], "zone": r["zone"], "data_class": r["data_class"],
+                           "premises_use": r["premises_use"], "devices": int(r["n"])} for r in rows if r["part"] == 0),
+                         key=lambda g: tuple(g.values()))
+        page = sorted((r for r in rows if r["part"] == 1), key=lambda r: r["n"])
+        return counted, [_utc_times({"eui": r["eui"], "name": r["name"], "kind": r["kind"], "zone": r["zone"],
+                                     "state": r["state"], **{c: r[c] for c, _ in _ROW_COLUMNS[2:]}}) for r in page]
 
     def learned_intervals_from_journal(self, since: datetime, until: datetime, uplinks: int = LEARN_KEEP,
                                        min_uplinks: int = 5) -> dict[str, float]:
