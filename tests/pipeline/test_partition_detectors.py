@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from clapas.config import load_settings
 from clapas.connectors.broker import Affinity, partition_of
 from clapas.detectors.air import AirDetector
@@ -52,70 +54,69 @@ def readings(samples: Path, eui: str, start: datetime, n: int, f_cnt: int = 1) -
     ]
 
 
+@pytest.fixture
+def air_city(pg_url):
+    """The two zones' air sensors registered in PostgreSQL: (settings, store, affinity, (A's, B's partition))."""
+    settings = load_settings(env={"CLAPAS_STORE": pg_url})
+    store = open_store(pg_url, timezone=settings.timezone)
+    try:
+        store.upsert_devices([Device(eui=e, kind="air_quality", zone=z) for e, z in SENSORS.items()])
+        affinity = Affinity.from_devices(PARTITIONS, store.devices())
+        yield settings, store, affinity, tuple(affinity.of_device(e) for e in ("a000000000000001", "b000000000000001"))
+    finally:
+        store.close()
+
+
 def air(pd: PartitionDetectors, partition: int) -> AirDetector:
     return next(d for d in pd.alerting[partition].runner.detectors if isinstance(d, AirDetector))
 
 
-def test_a_partition_saves_only_its_own_subjects_and_a_takeover_loads_them(pg_url, samples):
-    settings = load_settings(env={"CLAPAS_STORE": pg_url})
-    store = open_store(pg_url, timezone=settings.timezone)
-    try:
-        store.upsert_devices([Device(eui=e, kind="air_quality", zone=z) for e, z in SENSORS.items()])
-        affinity = Affinity.from_devices(PARTITIONS, store.devices())
-        pa, pb = affinity.of_device("a000000000000001"), affinity.of_device("b000000000000001")
-        assert pa != pb
+def test_a_partition_saves_only_its_own_subjects_and_a_takeover_loads_them(air_city, samples):
+    settings, store, affinity, (pa, pb) = air_city
+    assert pa != pb
 
-        def generation(held: list[int], batches: list[tuple[int, list]]) -> PartitionDetectors:
-            pd = PartitionDetectors(settings, store, held, affinity)
-            p = Pipeline(store, settings.pipeline, settings.profiles, detectors=pd)
-            for part, msgs in batches:
-                p.submit_batch(msgs, Hook(part))
-            p.close()
-            return pd
+    def generation(held: list[int], batches: list[tuple[int, list]]) -> PartitionDetectors:
+        pd = PartitionDetectors(settings, store, held, affinity)
+        p = Pipeline(store, settings.pipeline, settings.profiles, detectors=pd)
+        for part, msgs in batches:
+            p.submit_batch(msgs, Hook(part))
+        p.close()
+        return pd
 
-        # one worker holds both: zone A has two hours pending (undecided) readings
-        first = generation(
-            [pa, pb],
-            [(pa, readings(samples, "a000000000000001", T0, 8)), (pb, readings(samples, "b000000000000001", T0, 2))],
-        )
-        held_a = air(first, pa).zones[ZONE_A].pending
-        assert held_a and air(first, pb).zones[ZONE_A].pending == {}  # B's runner knows zone A, empty
-        # the worker starts again (a rebalance): B's runner writes first, after every row A wrote
-        generation([pa, pb], [(pb, readings(samples, "b000000000000001", T0 + timedelta(hours=1), 1, f_cnt=3))])
-        assert all(s != GLOBAL for _, s, _, _ in store.detector_state())  # scalars under the partition's tag
-        # zone A taken over by another worker: it has what A's runner held, not B's empty copy
-        taken = PartitionDetectors(settings, store, [pa], affinity)
-        assert air(taken, pa).zones[ZONE_A].pending == held_a
-    finally:
-        store.close()
+    # one worker holds both: zone A has two hours pending (undecided) readings
+    first = generation(
+        [pa, pb],
+        [(pa, readings(samples, "a000000000000001", T0, 8)), (pb, readings(samples, "b000000000000001", T0, 2))],
+    )
+    held_a = air(first, pa).zones[ZONE_A].pending
+    assert held_a and air(first, pb).zones[ZONE_A].pending == {}  # B's runner knows zone A, empty
+    # the worker starts again (a rebalance): B's runner writes first, after every row A wrote
+    generation([pa, pb], [(pb, readings(samples, "b000000000000001", T0 + timedelta(hours=1), 1, f_cnt=3))])
+    assert all(s != GLOBAL for _, s, _, _ in store.detector_state())  # scalars under the partition's tag
+    # zone A taken over by another worker: it has what A's runner held, not B's empty copy
+    taken = PartitionDetectors(settings, store, [pa], affinity)
+    assert air(taken, pa).zones[ZONE_A].pending == held_a
 
 
-def test_the_workers_detectors_follow_the_stored_overrides(pg_url, samples):
+def test_the_workers_detectors_follow_the_stored_overrides(air_city, samples):
     """A department's override stored before the worker starts, and one made while it runs, reach every partition's
     detectors (one settings holder for the worker), as they reach `clapas run`'s."""
     from clapas.selfservice.holder import SettingsHolder
 
-    settings = load_settings(env={"CLAPAS_STORE": pg_url})
-    store = open_store(pg_url, timezone=settings.timezone)
-    try:
-        store.upsert_devices([Device(eui=e, kind="air_quality", zone=z) for e, z in SENSORS.items()])
-        affinity = Affinity.from_devices(PARTITIONS, store.devices())
-        pa, pb = affinity.of_device("a000000000000001"), affinity.of_device("b000000000000001")
-        departments = SettingsHolder(settings, store)
-        who = {"actor": "test", "via": "local", "role": "admin"}
-        departments.change("air.lateness_s", 1800.0, **who)
-        pd = PartitionDetectors(settings, store, [pa, pb], affinity)
-        pd.holder.reload_s = 0.0  # (the test does not wait for `[selfservice] reload_s`)
-        p = Pipeline(store, settings.pipeline, settings.profiles, detectors=pd)
-        p.submit_batch(readings(samples, "a000000000000001", T0, 1), Hook(pa))
-        p.submit_batch(readings(samples, "b000000000000001", T0, 1), Hook(pb))
-        p.flush()
-        assert air(pd, pa).settings.lateness_s == air(pd, pb).settings.lateness_s == 1800.0
-        departments.change("air.lateness_s", 5400.0, **who)  # while the worker runs
-        p.submit_batch(readings(samples, "a000000000000001", T0 + timedelta(hours=1), 1, f_cnt=2), Hook(pa))
-        p.submit_batch(readings(samples, "b000000000000001", T0 + timedelta(hours=1), 1, f_cnt=2), Hook(pb))
-        p.close()
-        assert air(pd, pa).settings.lateness_s == air(pd, pb).settings.lateness_s == 5400.0
-        assert settings.air.lateness_s not in (1800.0, 5400.0)  # the file says otherwise
-    finally:
-        store.close()
+    settings, store, affinity, (pa, pb) = air_city
+    departments = SettingsHolder(settings, store)
+    who = {"actor": "test", "via": "local", "role": "admin"}
+    departments.change("air.lateness_s", 1800.0, **who)
+    pd = PartitionDetectors(settings, store, [pa, pb], affinity)
+    pd.holder.reload_s = 0.0  # (the test does not wait for `[selfservice] reload_s`)
+    p = Pipeline(store, settings.pipeline, settings.profiles, detectors=pd)
+    p.submit_batch(readings(samples, "a000000000000001", T0, 1), Hook(pa))
+    p.submit_batch(readings(samples, "b000000000000001", T0, 1), Hook(pb))
+    p.flush()
+    assert air(pd, pa).settings.lateness_s == air(pd, pb).settings.lateness_s == 1800.0
+    departments.change("air.lateness_s", 5400.0, **who)  # while the worker runs
+    p.submit_batch(readings(samples, "a000000000000001", T0 + timedelta(hours=1), 1, f_cnt=2), Hook(pa))
+    p.submit_batch(readings(samples, "b000000000000001", T0 + timedelta(hours=1), 1, f_cnt=2), Hook(pb))
+    p.close()
+    assert air(pd, pa).settings.lateness_s == air(pd, pb).settings.lateness_s == 5400.0
+    assert settings.air.lateness_s not in (1800.0, 5400.0)  # the file says otherwise

@@ -9,6 +9,7 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -135,16 +136,20 @@ def _vehicle(eid: str, **attrs: Any) -> dict[str, Any]:
         {"speed": SPEED, "colour": COLOUR}[k]: {"type": "Property", "value": v} for k, v in attrs.items()}}
 
 
+def vehicle_subscription(store: Store, **spec: Any) -> str:
+    """A subscription of the writable tenant `play` to its vehicles (`spec` as the store keeps it); its id."""
+    sub_id = f"urn:ngsi-ld:Subscription:{uuid.uuid4()}"
+    store.create_subscription(sub_id, body={"type": "Subscription"}, tenant="play", owner="local", spec={
+        "endpoint": "http://127.0.0.1:9/never", "entities": [{"type": VEHICLE}], **spec})
+    return sub_id
+
+
 def test_notification_triggers_and_show_changes(ngsi_store: Store) -> None:
     """A writable tenant's writes as the kinds of change notificationTrigger names (§5.2.12): which subscription
     each notifies, a deleted entity's id, type and deletedAt, and showChanges' previousValue."""
     store = ngsi_store
 
-    def sub(**spec: Any) -> str:
-        sub_id = f"urn:ngsi-ld:Subscription:{uuid.uuid4()}"
-        store.create_subscription(sub_id, body={"type": "Subscription"}, tenant="play", owner="local", spec={
-            "endpoint": "http://127.0.0.1:9/never", "entities": [{"type": VEHICLE}], **spec})
-        return sub_id
+    sub = partial(vehicle_subscription, store)
 
     subs = {"default": sub(), "created": sub(triggers=["entityCreated"]), "deleted": sub(triggers=["entityDeleted"]),
             "speed_updated": sub(triggers=["attributeUpdated"], watched=[SPEED], show_changes=True),
@@ -192,11 +197,7 @@ def test_notifications_say_their_trigger_reason(ngsi_store: Store) -> None:
     subscription asked; changes of one round that fire different triggers go in one notification per reason."""
     store = ngsi_store
 
-    def sub(**spec: Any) -> str:
-        sub_id = f"urn:ngsi-ld:Subscription:{uuid.uuid4()}"
-        store.create_subscription(sub_id, body={"type": "Subscription"}, tenant="play", owner="local", spec={
-            "endpoint": "http://127.0.0.1:9/never", "entities": [{"type": VEHICLE}], **spec})
-        return sub_id
+    sub = partial(vehicle_subscription, store)
 
     subs = {"default": sub(), "all": sub(triggers=["attributeDeleted", "attributeUpdated", "entityCreated",
                                                    "entityDeleted"]),
