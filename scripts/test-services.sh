@@ -397,6 +397,13 @@ if ! command -v rabbitmq-server >/dev/null && [[ ! -x /usr/sbin/rabbitmq-server 
     apt_install rabbitmq-server
 fi
 
+# The broker contract also runs against NATS JetStream: the server at CLAPAS_TEST_NATS when one answers, else a
+# private nats-server the tests start themselves.
+if ! command -v nats-server >/dev/null && [[ ! -x /usr/sbin/nats-server ]]; then
+    say "nats-server not found (broker contract tests)"
+    apt_install nats-server || say "nats-server could not be installed: the NATS tests will fail"
+fi
+
 say "running: $*"
 rc=0
 "$@" || rc=$?

@@ -23,6 +23,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 PG_URL = os.environ.get("CLAPAS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 MQTT_URL = os.environ.get("CLAPAS_TEST_MQTT", "mqtt://127.0.0.1:1883")
 AMQP_URL = os.environ.get("CLAPAS_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672/%2F")
+NATS_URL = os.environ.get("CLAPAS_TEST_NATS", "nats://127.0.0.1:4222")
 REQUIRE = os.environ.get("CLAPAS_REQUIRE_SERVICES") == "1"
 
 
@@ -125,3 +126,37 @@ def amqp(amqp_server: str) -> Iterator[Amqp]:
         from clapas.connectors.broker.rabbitmq import RabbitStreams
 
         RabbitStreams(url, 999, f"t{tag}").delete()  # deleting names that were never made is a no-op
+
+
+class Nats(NamedTuple):
+    url: str
+    prefix: str  # unique stream and subject names
+
+
+@pytest.fixture(scope="session")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The NATS (JetStream enabled) at CLAPAS_TEST_NATS, or else a private nats-server for the session."""
+    from tests.helpers import PrivateNats
+
+    if _answers(NATS_URL, 4222):
+        yield NATS_URL
+        return
+    if PrivateNats.executable() is None:
+        _missing("NATS", NATS_URL)
+    node = PrivateNats(tmp_path_factory.mktemp("nats"))
+    yield node.url
+    node.close()
+
+
+@pytest.fixture
+def jetstream(nats_server: str) -> Iterator[Nats]:
+    """NATS JetStream for one test: uniquely named partitions, deleted afterwards."""
+    tag = uuid.uuid4().hex[:10]
+    yield Nats(nats_server, f"t{tag}")
+    from clapas.connectors.broker.jetstream import NatsJetStream
+
+    b = NatsJetStream(nats_server, 16, f"t{tag}")
+    try:
+        b.delete()  # streams never made are skipped
+    finally:
+        b.close()

@@ -86,3 +86,54 @@ def progress_lines(caplog: Any) -> list[str]:
     """The progress lines `caplog` captured: only clapas.progress's, as another test's leftover thread (an audit
     writer retrying on a dropped database) may log meanwhile."""
     return [r.getMessage() for r in caplog.records if r.name == "clapas.progress"]
+
+
+class PrivateNats:
+    """A nats-server of this machine with JetStream, on a free port, its store in `store_dir`; `restart` stops
+    and starts it on the same port and store (a broker restart, as a city's machine would see one)."""
+
+    def __init__(self, store_dir: Path) -> None:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.store_dir = store_dir
+        self.url = f"nats://127.0.0.1:{self.port}"
+        self.proc: Any = None
+        self.start()
+
+    @staticmethod
+    def executable() -> str | None:
+        import shutil
+
+        return shutil.which("nats-server") or next(
+            (p for p in ("/usr/sbin/nats-server", "/usr/bin/nats-server") if Path(p).exists()), None)
+
+    def start(self) -> None:
+        import socket
+        import subprocess
+        import time
+
+        exe = self.executable()
+        assert exe is not None, "nats-server is not installed"
+        self.proc = subprocess.Popen([exe, "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.store_dir)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"nats-server did not answer on port {self.port}")
+
+    def close(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+    def restart(self) -> None:
+        self.close()
+        self.start()

@@ -112,7 +112,8 @@ class PipelineSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
 class PartitionedSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Partitioned mode (issue 15): `clapas route`/`bridge` → RabbitMQ streams → `clapas worker` × n → PostgreSQL."""
 
-    # AMQP 0-9-1 URL of the city's RabbitMQ (3.10 or later: streams), with its virtual host.
+    # AMQP 0-9-1 URL of the city's RabbitMQ (3.10 or later: streams), with its virtual host; or nats://host:4222 for
+    # NATS JetStream (2.9 or later), fed by `clapas bridge` only (ChirpStack has no NATS integration).
     broker_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
     # Names: exchange <prefix>.partitions, streams <prefix>.p000…, ingress queue <prefix>.ingress.
     prefix: str = "clapas"
@@ -126,7 +127,8 @@ class PartitionedSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tr
     batch_size: int = 5000
     # Longest wait for events before a partial batch is written.
     poll_s: float = 0.5
-    # Stream retention (RabbitMQ x-max-age): a worker may be down this long without losing data.
+    # Stream retention (RabbitMQ x-max-age; JetStream max_age, same notation): a worker may be down this long
+    # without losing data.
     stream_max_age: str = "7D"
 
 
@@ -765,8 +767,16 @@ def _check_partitioned(s: Settings) -> None:
         raise ConfigError("partitioned.lease_s and poll_s must be positive numbers of seconds")
     if p.batch_size < 1:
         raise ConfigError(f"partitioned.batch_size must be at least 1, got {p.batch_size}")
-    if not p.broker_url.startswith(("amqp://", "amqps://")):
-        raise ConfigError(f"partitioned.broker_url must be amqp://…, got {p.broker_url!r}")
+    if not p.broker_url.startswith(("amqp://", "amqps://", "nats://", "tls://")):
+        raise ConfigError(f"partitioned.broker_url must be amqp://… (RabbitMQ) or nats://… (NATS JetStream), "
+                          f"got {p.broker_url!r}")
+    if p.broker_url.startswith(("nats://", "tls://")):
+        from clapas.connectors.broker.jetstream import max_age_s
+
+        try:
+            max_age_s(p.stream_max_age)
+        except ValueError as e:
+            raise ConfigError(f"partitioned.{e}") from None
 def _check_gbfs(s: Settings) -> None:
     """[[gbfs]] systems: named once each, an http(s) discovery URL, sane polling bounds (issue 12)."""
     seen: set[str] = set()

@@ -95,6 +95,7 @@ DEVICE_KINDS: tuple[str, ...] = (
     "bike_counter",
     "bike_station",
     "bikeshare_system",  # a GBFS system's feed (its polls), beside its stations
+    "bikeshare_zone",  # a GBFS system's free-floating vehicles available in one zone (their history per zone)
     "generic",
 )
 

@@ -51,3 +51,16 @@ def test_counters(client: TestClient) -> None:
                                "resolution": "1d"}).json()
     assert all(r["flag"] == 1 for r in daily["directions"]["total"])
     assert client.get("/api/v1/mobility/counters/0000000000000000/series").status_code == 404
+
+
+def test_free_floating_history_per_zone(client: TestClient) -> None:
+    r = client.get("/api/v1/mobility/free-floating", params={"start": DAY0.isoformat(),
+                                                             "end": DAY0.replace(hour=3).isoformat()})
+    assert r.status_code == 200, r.text
+    [zone] = r.json()["zones"]
+    assert (zone["system"], zone["zone"]) == ("tam", "centre")
+    assert [p["mean"] for p in zone["points"]] == [0.0, 1.0, 2.0] and zone["latest"] == 2.0
+    raw = client.get("/api/v1/mobility/free-floating", params={"start": DAY0.isoformat(), "resolution": "raw",
+                                                               "end": DAY0.replace(hour=1).isoformat()}).json()
+    assert [p["value"] for p in raw["zones"][0]["points"]] == [0.0] * 4  # the polls of 00:00–00:45
+    assert client.get("/api/v1/mobility/free-floating", params={"resolution": "5m"}).status_code == 422

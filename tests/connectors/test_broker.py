@@ -1,6 +1,5 @@
-"""The broker contract (connectors.broker): what the partitioned workers rely on, run against RabbitMQ streams.
-
-Another broker (NATS JetStream, Kafka) passes by adding its factory to BROKERS."""
+"""The broker contract (connectors.broker): what the partitioned workers rely on, run against RabbitMQ streams
+and NATS JetStream. Another broker (Kafka) passes by adding its factory to BROKERS."""
 
 from __future__ import annotations
 
@@ -10,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from clapas.connectors.broker import Event, device_key, partition_of
+from clapas.connectors.broker.jetstream import NatsJetStream
 from clapas.connectors.broker.rabbitmq import RabbitStreams
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -20,15 +20,23 @@ def _rabbit(amqp, partitions: int) -> RabbitStreams:
     return RabbitStreams(amqp.url, partitions, amqp.prefix)
 
 
-BROKERS: dict[str, Callable] = {"rabbitmq-streams": _rabbit}
+def _jetstream(nats, partitions: int) -> NatsJetStream:
+    return NatsJetStream(nats.url, partitions, nats.prefix)
+
+
+# broker → (its factory, the fixture of its server)
+BROKERS: dict[str, tuple[Callable, str]] = {"rabbitmq-streams": (_rabbit, "amqp"),
+                                            "nats-jetstream": (_jetstream, "jetstream")}
 
 
 @pytest.fixture(params=sorted(BROKERS))
-def make(request, amqp):
+def make(request):
     made = []
+    build, server = BROKERS[request.param]
+    service = request.getfixturevalue(server)
 
     def factory(partitions: int = 4):
-        b = BROKERS[request.param](amqp, partitions)
+        b = build(service, partitions)
         made.append(b)
         return b
     yield factory

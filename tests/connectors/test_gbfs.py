@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from clapas.connectors.gbfs import normalize, schema
-from clapas.connectors.gbfs.messages import station_eui, system_eui
+from clapas.connectors.gbfs.messages import station_eui, system_eui, zone_eui
 from clapas.connectors.gbfs.poller import GbfsPoller, GbfsSystemSettings
 from clapas.model import Zone
 from clapas.pipeline.ingest import Pipeline
@@ -205,6 +205,41 @@ def test_flags_are_device_events_and_free_vehicles_counted_per_zone(feed, sample
     t = datetime.fromtimestamp(V23_TIME + 10, UTC)
     assert store.observations(system_eui("test"), "bikeshare.vehicles_free", t, t + timedelta(seconds=1))[0][
         "value"] == 3
+    store.close()
+
+
+def test_free_floating_vehicles_have_a_history_per_zone_and_an_emptied_zone_reads_zero(feed, samples, tmp_path):
+    free = repaired(samples, "v2.3", "free_bike_status")
+    bike = {**free["data"]["bikes"][0], "is_disabled": False}
+    free["data"]["bikes"] = [{**bike, "bike_id": "b2", "lat": 12.5, "lon": 45.5},
+                             {**bike, "bike_id": "b3", "lat": 12.6, "lon": 45.6}]
+    feed.files["free_bike_status"] = free
+    feed.discovery(["system_information", "station_information", "station_status", "free_bike_status"])
+    store = open_store(f"duckdb:///{tmp_path / 'g.duckdb'}")
+    store.migrate()
+    store.upsert_zones(_zones())
+    clock = Clock(V23_TIME + 10)
+
+    def poll_with(bikes: list[dict]) -> None:
+        free["data"]["bikes"] = bikes
+        pipeline = Pipeline(store)  # a new poller each time too: what it knew comes back from the registry
+        _poll(GbfsPoller(GbfsSystemSettings(id="test", url=feed.url("gbfs")), pipeline, store,
+                         on_registry=pipeline.reload_registry, clock=clock))
+        pipeline.close()
+        clock.t += 60
+
+    poll_with(free["data"]["bikes"])
+    poll_with([{**bike, "bike_id": "b4"}])  # both district bikes gone, one outside every zone
+    north = store.device(zone_eui("test", "quartier-nord"))
+    assert (north["kind"], north["zone"]) == ("bikeshare_zone", "quartier-nord")
+    t0 = datetime.fromtimestamp(V23_TIME, UTC)
+    t1 = t0 + timedelta(hours=1)
+
+    def history(zone: str) -> list[float]:
+        return [r["value"] for r in store.observations(zone_eui("test", zone), "bikeshare.vehicles_free", t0, t1)]
+
+    assert history("quartier-nord") == [2.0, 0.0]  # emptied: 0, not a gap
+    assert history("") == [1.0]  # outside every zone, from the second poll on
     store.close()
 
 

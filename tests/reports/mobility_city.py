@@ -1,5 +1,6 @@
 """A small mobility city filled through the real pipeline: two bike stations polled each minute for a day (one
-empty for 70 min at noon), a GBFS system, and a bike counter with a year of hourly counts per direction."""
+empty for 70 min at noon), a GBFS system with free-floating bikes in the centre (hour h of the day: h % 5 of them,
+polled every 15 min), and a bike counter with a year of hourly counts per direction."""
 
 from __future__ import annotations
 
@@ -32,7 +33,10 @@ def fill(store) -> None:
     store.upsert_zones(ZONES)
     store.upsert_devices([Device(eui=messages.station_eui("tam", sid), name=i.name, kind="bike_station",
                                  zone="centre", lat=i.lat, lon=i.lon, tags={"capacity": "20", "gbfs_system": "tam"})
-                          for sid, i in STATIONS.items()])
+                          for sid, i in STATIONS.items()]
+                         + [Device(eui=messages.zone_eui("tam", "centre"), name="GBFS tam · centre",
+                                   kind="bikeshare_zone", zone="centre",
+                                   tags={"gbfs_system": "tam", "vehicle_zone": "centre"})])
     p = Pipeline(store)
     t0 = DAY0.timestamp()
     for k in range(24 * 60):
@@ -43,6 +47,8 @@ def fill(store) -> None:
                    StationSample(station_id="s2", bikes_available=5 + (k // 30) % 2, docks_available=15)]
         p.submit_many(messages.station_messages("tam", t, t.timestamp() - 10, samples, STATIONS, {}))
         p.submit(messages.system_message("tam", t, True, t.timestamp() - 10, None, 2))
+        if k % 15 == 0:
+            p.submit_many(messages.zone_messages("tam", t, {"centre": (k // 60) % 5}))
     report = counts.Report()
     recs = []
     t = int(datetime(YEAR, 1, 1, tzinfo=Z).timestamp())

@@ -162,3 +162,16 @@ def test_alerts_survive_a_restart(make_store) -> None:
     assert again.alert(1)["state"] == "open"
     again.apply_alert_changes([opened()], route, NOW)  # a restarted detector opening it again: no duplicate
     assert len(again.alerts()) == 1
+
+
+def test_stale_alerts_are_counted_while_their_device_is_silent(store: Store) -> None:
+    silent = AlertChange("health.silent", "a1", "open", T0 + timedelta(hours=1), "warning", {}, "no uplink",
+                         "device", "dma-1")
+    store.apply_alert_changes([opened("a1"), opened("a2")], route, NOW)
+    assert store.stale_alerts() == 0
+    store.apply_alert_changes([silent], route, NOW)
+    assert store.stale_alerts() == 1  # a1's flow alert; the silent alert itself is not stale
+    speaks = AlertChange("health.silent", "a1", "clear", T0 + timedelta(hours=2), "info", {}, "back", "device",
+                         "dma-1")
+    store.apply_alert_changes([speaks], route, NOW)
+    assert store.stale_alerts() == 0

@@ -72,11 +72,13 @@ class _Listable:
 
 
 def _findings(store: Store, caller: Caller, lang: str, classes: Classifier | None = None,
+              alerts: list[dict[str, Any]] | None = None,
               ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], int]:
     """(open health alerts the caller may see, their messages in `lang`; the registry rows of their devices by
-    EUI; how many were withheld)."""
+    EUI; how many were withheld), of `alerts` when the caller has read them (`open_health_alerts`)."""
     classes = classes or _classes(None)
-    alerts = store.alerts(states=("open", "acknowledged"), rule_prefix="health.", limit=MAX_ALERTS)
+    if alerts is None:
+        alerts = rep.open_health_alerts(store)
     texts = store.alert_texts([a["id"] for a in alerts])
     alerts = [localize_alert(a, lang, texts.get(a["id"])) for a in alerts]
     devices = {d["eui"]: d for d in store.health_devices(euis=sorted({a["subject"] for a in alerts}))}
@@ -114,7 +116,8 @@ def summary(store: Store, caller: Caller, limit: int = 1000, lang: str = "en", s
     judged."""
     settings = settings or Settings()
     classes = _classes(settings)
-    alerts, devices, withheld = _findings(store, caller, lang, classes)
+    health_alerts = rep.open_health_alerts(store)  # read once: the findings and the fleet's judging both need them
+    alerts, devices, withheld = _findings(store, caller, lang, classes, health_alerts)
     by_rule: Counter[str] = Counter()
     by_kind: dict[str, Counter[str]] = defaultdict(Counter)
     by_zone: dict[str, Counter[str]] = defaultdict(Counter)
@@ -135,10 +138,10 @@ def summary(store: Store, caller: Caller, limit: int = 1000, lang: str = "en", s
         if not a.get("withheld") and len(listed) < limit:
             listed.append({"eui": a["subject"], "kind": d.get("kind"), "zone": d.get("zone"), "problem": problem,
                            "severity": a["severity"], "since": _utc(a["opened_at"]), "why": a["message"]})
-    stale = sum(1 for a in store.alerts(states=("open", "acknowledged"), limit=MAX_ALERTS)
-                if a.get("stale_since") is not None)
+    stale = store.stale_alerts()
     at = at or datetime.now(UTC)
-    groups, late, late_withheld = _judged(store, rep.Fleet(store, settings.health, settings.profiles, at),
+    groups, late, late_withheld = _judged(store, rep.Fleet(store, settings.health, settings.profiles, at,
+                                                           health_alerts),
                                           _Listable(caller, classes), state=LATE, limit=limit)
     for g in groups:
         if g["state"] == LATE:

@@ -90,6 +90,19 @@ def station_kpis(request: Request, caller: Mixed, start: Start = None, end: End 
                          "full_ranking": [r["eui"] for r in sorted(out, key=lambda r: -(r["full_share"] or 0))]})
 
 
+@router.get("/free-floating", summary="Free-floating vehicles available per zone over a period",
+            responses=errors(400))
+def free_floating(request: Request, caller: Mixed, start: Start = None, end: End = None,
+                  resolution: Annotated[Literal["raw", "1h", "1d"], Query()] = "1h") -> Response:
+    """Per GBFS system and zone (`""`: outside every zone), the vehicles available to rent: each poll (`raw`) or
+    the mean, min and max per hour or day; a zone emptied reads 0."""
+    a, b = _span(start, end)
+    view = CallerView.of(request, caller)
+    out = rep.free_floating(view, a, b, resolution)
+    view.reported(request, WHAT)
+    return JSONResponse({"start": a.isoformat(), "end": b.isoformat(), "resolution": resolution, "zones": out})
+
+
 @router.get("/counters", summary="Traffic and bike counters")
 def counter_list(request: Request, caller: Mixed) -> Response:
     view = CallerView.of(request, caller)

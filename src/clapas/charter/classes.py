@@ -40,6 +40,7 @@ KIND_CLASSES: dict[str, str] = {
     "bike_counter": OPEN,
     "bike_station": OPEN,
     "bikeshare_system": OPEN,  # a public GBFS feed's polling state
+    "bikeshare_zone": OPEN,  # counts of a public GBFS feed's free-floating vehicles per zone
 }
 UNKNOWN_KIND_CLASS = RESTRICTED  # "generic / unknown: deny by default" (§8.9)
 JOURNAL_FLOOR = RESTRICTED  # raw frames hold readings and radio data of every device (§8.9, "the journal")
@@ -53,7 +54,7 @@ RULE_SOURCES: dict[str, tuple[str, ...]] = {
     "air": ("air_quality",),
     "flood": ("water_level", "rain_gauge"),
     "museum": ("indoor_climate",),
-    "mobility": ("bike_station", "bikeshare_system", "bike_counter", "traffic_counter"),
+    "mobility": ("bike_station", "bikeshare_system", "bikeshare_zone", "bike_counter", "traffic_counter"),
     # a gateway incident lists the devices it orphans, whatever their kind (a dwelling's meter among them)
     "health.gateway_offline": DEVICE_KINDS,
 }

@@ -27,6 +27,7 @@ PURPOSES: dict[str, str] = {
     "bike_counter": "mobility observatory: hourly and daily bike flows",
     "bike_station": "bike-share availability",
     "bikeshare_system": "bike-share feed polling state",
+    "bikeshare_zone": "free-floating bike-share vehicles available per zone",
     "generic": "not declared: restricted until the city classes the kind",
 }
 

@@ -31,8 +31,7 @@ from clapas.alerts.outbox import OutboxWorker
 from clapas.cli import add_config_argument
 from clapas.config import Settings, load_settings
 from clapas.connectors import chirpstack
-from clapas.connectors.broker import Affinity, BrokerError, Consumer, Delivery
-from clapas.connectors.broker.rabbitmq import RabbitStreams
+from clapas.connectors.broker import Affinity, BrokerError, Consumer, Delivery, open_broker
 from clapas.pipeline.ingest import Pipeline
 from clapas.pipeline.partition_detectors import PartitionDetectors
 from clapas.store.base import Store, StoreError, open_store
@@ -56,7 +55,7 @@ class Worker:
         self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.store = store or open_store(settings.store, timezone=settings.timezone)
         self.leases = Leases(settings.store, self.id, p.partitions, p.lease_s)
-        self.broker = RabbitStreams(p.broker_url, p.partitions, p.prefix, p.stream_max_age)
+        self.broker = open_broker(p.broker_url, p.partitions, p.prefix, p.stream_max_age)
         self.held: dict[int, int] = {}  # partition → epoch
         self.live = 1
         self.stop = threading.Event()

@@ -45,9 +45,16 @@ def interval_of(d: dict[str, Any], profiles: dict[str, ProfileSettings],
     return None, None
 
 
-def _open_health(store: Store) -> tuple[set[str], dict[str, str]]:
-    """(devices whose `health.silent` alert is open, the offline gateway each orphaned device is heard only by)."""
-    open_alerts = store.alerts(states=("open", "acknowledged"), rule_prefix="health.", limit=MAX_ALERTS)
+def open_health_alerts(store: Store) -> list[dict[str, Any]]:
+    """The open and acknowledged health alerts (at most `MAX_ALERTS`)."""
+    return store.alerts(states=("open", "acknowledged"), rule_prefix="health.", limit=MAX_ALERTS)
+
+
+def _open_health(store: Store, open_alerts: list[dict[str, Any]] | None = None) -> tuple[set[str], dict[str, str]]:
+    """(devices whose `health.silent` alert is open, the offline gateway each orphaned device is heard only by),
+    from `open_alerts` when the caller has read them (`open_health_alerts`)."""
+    if open_alerts is None:
+        open_alerts = open_health_alerts(store)
     silent = {a["subject"] for a in open_alerts if a["rule"] == SILENT_RULE}
     orphaned = {e: a["subject"] for a in open_alerts if a["rule"] == GATEWAY_RULE
                 for e in (a["evidence"] or {}).get("orphaned", [])}
@@ -97,10 +104,10 @@ class Fleet:
     devices and listed a page at a time."""
 
     def __init__(self, store: Store, settings: HealthSettings, profiles: dict[str, ProfileSettings],
-                 at: datetime) -> None:
+                 at: datetime, open_alerts: list[dict[str, Any]] | None = None) -> None:
         at = _aware(at) or datetime.now(UTC)
         self.store, self.settings = store, settings
-        silent, self.orphaned = _open_health(store)
+        silent, self.orphaned = _open_health(store, open_alerts)
         self.judging = Judging(
             at_us=(at - EPOCH) // timedelta(microseconds=1), late_factor=float(settings.late_factor),
             silent_factor=float(settings.silent_factor),

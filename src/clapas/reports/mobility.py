@@ -149,6 +149,25 @@ def systems(src: Source, now: datetime, window: timedelta = timedelta(days=1)) -
     return out
 
 
+def free_floating(src: Source, start: datetime, end: datetime, resolution: str = "1h") -> list[dict[str, Any]]:
+    """Each system's free-floating vehicles available per zone over [start, end): the polls (`raw`) or their
+    hourly / daily mean, min and max (`1h`, `1d`), and the latest count of the period."""
+    zones = {d["eui"]: d for d in src.devices(kind="bikeshare_zone", limit=100_000)}
+    points: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    if zones:
+        for r in src.series("bikeshare.vehicles_free", start, end, euis=sorted(zones), resolution=resolution):
+            p = {k: v for k, v in r.items() if k != "eui"}
+            p["time"] = _iso(_ts(r["time"]))
+            points[r["eui"]].append(p)
+    out = []
+    for eui, d in zones.items():
+        tags = d.get("tags") or {}
+        ps = points.get(eui, [])
+        out.append({"eui": eui, "system": tags.get("gbfs_system", ""), "zone": tags.get("vehicle_zone", ""),
+                    "latest": (ps[-1].get("value", ps[-1].get("mean")) if ps else None), "points": ps})
+    return sorted(out, key=lambda z: (z["system"], z["zone"]))
+
+
 # counters --------------------------------------------------------------------------------------------------------
 def counters(src: Source) -> list[dict[str, Any]]:
     return [d for k in COUNTER_KINDS for d in src.devices(kind=k, limit=1_000_000)]

@@ -325,6 +325,12 @@ class AlertTables:
                           [*params, limit, offset])
         return [alert_out(r) for r in rows]
 
+    def stale_alerts(self) -> int:
+        """How many open or acknowledged alerts are stale (their device silent): a count, no row read."""
+        rows = self._rows(self._q("SELECT count(*) AS n FROM alerts WHERE state IN (?, ?) "
+                                  "AND stale_since IS NOT NULL"), ["open", "acknowledged"])
+        return int(rows[0]["n"])
+
     def alert(self, alert_id: int) -> dict[str, Any] | None:
         """One alert with its history (`events`, oldest first)."""
         rows = self._rows(self._q(f"SELECT {ALERT_COLS} FROM alerts WHERE id = ?"), [alert_id])

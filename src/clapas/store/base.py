@@ -303,6 +303,10 @@ class Store(abc.ABC):
         """Alerts, open first."""
 
     @abc.abstractmethod
+    def stale_alerts(self) -> int:
+        """How many open or acknowledged alerts are stale."""
+
+    @abc.abstractmethod
     def alert(self, alert_id: int) -> dict[str, Any] | None:
         """One alert with its history."""
 

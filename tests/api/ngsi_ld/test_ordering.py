@@ -105,3 +105,47 @@ def test_pages_of_an_ordered_query_concatenate_to_the_whole_order(client: TestCl
 def test_a_malformed_order_is_the_specs_error(client: TestClient) -> None:
     problem(client.get(f"{E}?type=Vehicle&orderBy=speed;sideways"), 400, "InvalidRequest")
     problem(client.get(f"{E}?type=Vehicle&orderBy=location;dist-asc"), 400, "BadRequestData")
+
+
+NAMES = [ent("1", name="zoo"), ent("2", name="été"), ent("3", name="Eté"), ent("4", name="etre"),
+         ent("5", name="ébène"), ent("6", name="apple")]
+
+
+def named(collation: str | None) -> list[str]:
+    order = parse_order("name", CORE, None, collation)
+    return [e[V + "name"]["value"] for e in order.sort(NAMES)]  # type: ignore[arg-type]
+
+
+def test_strings_by_code_point_unless_a_collation_is_named() -> None:
+    assert named(None) == ["Eté", "apple", "etre", "zoo", "ébène", "été"]
+    # the Unicode Collation Algorithm: accents and case only break ties; equal keys by code point
+    assert named("fr") == ["apple", "ébène", "Eté", "été", "etre", "zoo"]
+    assert named("en-GB") == named("fr")
+    with pytest.raises(NgsiError) as err:
+        parse_order("name", CORE, None, "not a tag!")
+    assert err.value.kind == "BadRequestData"
+
+
+def test_a_post_query_orders_as_the_get_one(client: TestClient) -> None:
+    marker = uid("Marker").rsplit(":", 1)[-1]
+    for n, (s, name) in enumerate([(70, "Été"), (30, "zèbre"), (70, "abri"), (10, "été")]):
+        create(client, vehicle(f"urn:ngsi-ld:Vehicle:post-{marker}-{n}", speed=s,
+                               name={"type": "Property", "value": name}))
+    query = {"type": "Query", "entities": [{"type": "Vehicle", "idPattern": f"post-{marker}"}]}
+    post = "/ngsi-ld/v1/entityOperations/query"
+
+    def names(r: object) -> list[str]:
+        assert r.status_code == 200, r.text  # type: ignore[attr-defined]
+        return [e["name"]["value"] for e in r.json()]  # type: ignore[attr-defined]
+
+    get = f"{E}?type=Vehicle&idPattern=post-{marker}"
+    by_speed = names(client.get(f"{get}&orderBy=speed;desc,name"))
+    assert by_speed == ["abri", "Été", "zèbre", "été"]
+    assert names(client.post(f"{post}?orderBy=speed;desc,name", json=query)) == by_speed
+    assert names(client.post(post, json={**query, "orderBy": "speed;desc,name"})) == by_speed
+    assert names(client.post(post, json={**query, "orderBy": ["speed;desc", "name"]})) == by_speed
+    collated = {**query, "orderBy": "name", "collation": "fr"}
+    assert names(client.post(post, json=collated)) == ["abri", "été", "Été", "zèbre"]
+    assert names(client.get(f"{get}&orderBy=name&collation=fr")) == ["abri", "été", "Été", "zèbre"]
+    problem(client.post(post, json={**query, "orderBy": 3}), 400, "BadRequestData")
+    problem(client.post(f"{post}?orderBy=speed;sideways", json=query), 400, "InvalidRequest")

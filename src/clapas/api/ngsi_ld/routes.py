@@ -193,11 +193,18 @@ def _query_body(payload: dict[str, Any]) -> dict[str, str]:
         if not isinstance(attrs, list) or not all(isinstance(a, str) for a in attrs):
             raise bad_request("attrs must be a list of attribute names")
         p["attrs"] = ",".join(attrs)
-    for k in ("q", "scopeQ", "lang"):
+    for k in ("q", "scopeQ", "lang", "collation"):
         if k in payload:
             if not isinstance(payload[k], str):
                 raise bad_request(f"{k} must be a string")
             p[k] = payload[k]
+    order = payload.get("orderBy")  # as the GET parameter, or its items as a JSON list (the core context's @list)
+    if order is not None:
+        if isinstance(order, list) and order and all(isinstance(o, str) for o in order):
+            order = ",".join(order)
+        if not isinstance(order, str):
+            raise bad_request("orderBy must be a string or a list of strings")
+        p["orderBy"] = order
     geo = payload.get("geoQ")
     if geo is not None:
         if not isinstance(geo, dict):
@@ -238,7 +245,8 @@ def _entity_infos(payload: dict[str, Any], ctx: Context) -> Predicate | None:
 async def query_by_post(request: Request, caller: READ) -> Response:
     st = state(request)
     media = neg.accepted(request, allow_geo=True)
-    p = query_params(request, {"limit", "offset", "count", "options", "format", "lang", "local", "geometryProperty"})
+    p = query_params(request, {"limit", "offset", "count", "options", "format", "lang", "local", "geometryProperty",
+                               "orderBy", "collation"})
     payload, ctx, _ = await neg.read_body(request, st.resolver)
 
     def run() -> Response:

@@ -135,7 +135,7 @@ def select(p: dict[str, str], ctx: Context, *, entity_id: str | None = None) -> 
     proj.preds = preds
     proj.head_preds = preds[:heads]
     if "orderBy" in p:
-        proj.order = parse_order(p["orderBy"], ctx, geo)
+        proj.order = parse_order(p["orderBy"], ctx, geo, p.get("collation"))
     return proj
 
 

@@ -1,5 +1,5 @@
-"""The partitioned mode's message broker, behind a small interface (`Broker`), so that RabbitMQ streams, NATS
-JetStream or Kafka can carry it.
+"""The partitioned mode's message broker, behind a small interface (`Broker`), so that RabbitMQ streams
+(`rabbitmq`), NATS JetStream (`jetstream`) or Kafka can carry it; `open_broker` picks one by its URL.
 
 What the workers need of a broker is little: append a device's events to its partition in order (`publish`),
 read one partition from a position on (`consume`), and tell each delivery's position, which the worker commits
@@ -100,6 +100,7 @@ class Broker(Protocol):
     """The partitioned mode's broker: `partitions` ordered, replayable logs."""
 
     partitions: int
+    affinity: Affinity  # the partition of each device its `publish` uses (kept up to date by the publisher)
 
     def declare(self) -> None:
         """Create the partitions (idempotent: a second call, or another process's, changes nothing)."""
@@ -115,3 +116,20 @@ class Broker(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+NATS_SCHEMES = ("nats://", "tls://")
+AMQP_SCHEMES = ("amqp://", "amqps://")
+
+
+def open_broker(url: str, partitions: int, prefix: str = "clapas", max_age: str = "7D") -> Broker:
+    """The broker a URL names: RabbitMQ streams (`amqp://`, `amqps://`) or NATS JetStream (`nats://`, `tls://`)."""
+    if url.startswith(NATS_SCHEMES):
+        from clapas.connectors.broker.jetstream import NatsJetStream
+
+        return NatsJetStream(url, partitions, prefix, max_age)
+    if url.startswith(AMQP_SCHEMES):
+        from clapas.connectors.broker.rabbitmq import RabbitStreams
+
+        return RabbitStreams(url, partitions, prefix, max_age)
+    raise ValueError(f"not a broker URL (amqp://, amqps://, nats://, tls://): {url!r}")

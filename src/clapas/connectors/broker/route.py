@@ -28,7 +28,7 @@ import pika.exceptions
 
 from clapas.cli import add_config_argument
 from clapas.config import Settings, load_settings
-from clapas.connectors.broker import Affinity, BrokerError, Event, amqp_to_topic
+from clapas.connectors.broker import AMQP_SCHEMES, Affinity, Broker, BrokerError, Event, amqp_to_topic, open_broker
 from clapas.connectors.broker.rabbitmq import PREFETCH, RabbitStreams, _params
 
 log = logging.getLogger("clapas.route")
@@ -39,16 +39,16 @@ ROUTE_WAIT_S = 0.2  # longest an event waits in the router for its batch
 RETRY_MAX_S = 5.0
 
 
-def _broker(s: Settings) -> RabbitStreams:
+def _broker(s: Settings) -> Broker:
     p = s.partitioned
-    return RabbitStreams(p.broker_url, p.partitions, p.prefix, p.stream_max_age)
+    return open_broker(p.broker_url, p.partitions, p.prefix, p.stream_max_age)
 
 
 class Zones:
     """Keeps the broker's `Affinity` up to date with the registry's device → zone map (read every
     REGISTRY_REFRESH_S from the store, if one is configured)."""
 
-    def __init__(self, broker: RabbitStreams, store_url: str) -> None:
+    def __init__(self, broker: Broker, store_url: str) -> None:
         self.broker = broker
         self.store: Any = None
         if store_url.startswith(("postgresql://", "postgres://")):
@@ -126,7 +126,7 @@ class Router:
 class Bridge:
     """ChirpStack's MQTT integration → partitions; the PUBACK waits until the partitions have the message."""
 
-    def __init__(self, broker: RabbitStreams, qos: int = 1, zones: Zones | None = None) -> None:
+    def __init__(self, broker: Broker, qos: int = 1, zones: Zones | None = None) -> None:
         self.broker = broker
         self.zones = zones
         self.qos = qos
@@ -166,7 +166,12 @@ class Bridge:
 
 def cmd_route(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
+    if not settings.partitioned.broker_url.startswith(AMQP_SCHEMES):
+        log.error("clapas route reads RabbitMQ's AMQP ingress queue: partitioned.broker_url must be amqp://… "
+                  "(with NATS JetStream, feed the partitions with `clapas bridge`)")
+        return 2
     broker = _broker(settings)
+    assert isinstance(broker, RabbitStreams)
     router = Router(broker, zones=Zones(broker, settings.store))
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: router.stop.set())

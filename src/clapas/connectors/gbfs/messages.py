@@ -2,9 +2,11 @@
 
 A poll of a system becomes: one `up` message per station (its normalised sample, observed at the poll time, with
 `last_updated` and `last_reported` as values), one `up` message for the system itself (poll ok or failed, feed
-age), `log` messages for flags and poll errors, and a `file` message for a file refused by the schemas: the
-journal keeps it raw, quarantined with the validator's message (the parser checks it again on replay and gives the
-same reason). Stations and systems get stable device EUIs derived from (system, station id).
+age), one `up` message per zone for its free-floating vehicles available (when the feed has them: every zone that
+held some in this poll or an earlier one, so that a zone emptied reads 0, not a gap), `log` messages for flags and
+poll errors, and a `file` message for a file refused by the schemas: the journal keeps it raw, quarantined with
+the validator's message (the parser checks it again on replay and gives the same reason). Stations, systems and
+their zones get stable device EUIs derived from (system, station id or zone id).
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ def system_eui(system: str) -> str:
     return hashlib.blake2b(f"{system}\x00".encode(), digest_size=8).hexdigest()
 
 
+def zone_eui(system: str, zone: str) -> str:
+    """The EUI of a system's free-floating vehicles in one zone ("" outside every zone)."""
+    return hashlib.blake2b(f"{system}\x00zone\x00{zone}".encode(), digest_size=8).hexdigest()
+
+
 def _msg(event: str, topic: str, body: Any, at: datetime) -> Message:
     return Message(source=SOURCE, event=event, fmt="json", raw=msgspec.json.encode(body), received_at=at,
                    topic=topic)
@@ -58,6 +65,11 @@ def system_message(system: str, poll: datetime, ok: bool, last_updated: float | 
     return _msg("up", f"gbfs/{system}/system", {"system": system, "poll": poll.timestamp(), "ok": ok,
                                                 "last_updated": last_updated, "vehicles_free": vehicles_free,
                                                 "stations": stations, "vehicles_by_zone": vehicles_by_zone}, poll)
+
+
+def zone_messages(system: str, poll: datetime, by_zone: dict[str, int]) -> list[Message]:
+    return [_msg("up", f"gbfs/{system}/zone", {"system": system, "poll": poll.timestamp(), "zone": zone,
+                                               "vehicles_free": n}, poll) for zone, n in sorted(by_zone.items())]
 
 
 def log_message(system: str, poll: datetime, text: str, station_id: str = "", check: str = "poll_error") -> Message:
@@ -121,6 +133,11 @@ def parse(m: Message) -> Uplink:
                               tags={"kind": "bikeshare_system", "gbfs_system": system})
             return Uplink(dev_eui=system_eui(system), time=poll, values=values, info=info,
                           dedup_key=f"gbfs:{system}:{b['poll']}")
+        if what == "zone":
+            zone = str(b["zone"])
+            return Uplink(dev_eui=zone_eui(system, zone), time=poll,
+                          values=[("bikeshare.vehicles_free", float(b["vehicles_free"]))],
+                          dedup_key=f"gbfs:{system}:zone:{zone}:{b['poll']}")
         if what != "station":
             raise ParseError(f"unknown GBFS message {what!r}")
         sid = str(b["station_id"])

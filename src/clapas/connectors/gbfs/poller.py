@@ -58,6 +58,7 @@ class Sink(Protocol):
 class RegistryStore(Protocol):
     def upsert_devices(self, devices: list[Device]) -> int: ...
     def zones(self) -> list[dict[str, Any]]: ...
+    def devices(self, *, kind: str | None = None, limit: int = 100) -> list[dict[str, Any]]: ...
 
 
 class Refused(Exception):
@@ -78,6 +79,7 @@ class GbfsPoller:
         self.info: dict[str, StationInfo] | None = None
         self.zones: dict[str, str] = {}  # station id → zone id
         self._zone_rows: list[dict[str, Any]] | None = None  # the registry's zones, re-read with station_information
+        self.vehicle_zones: set[str] | None = None  # zones that held free-floating vehicles, registered as devices
         self.info_due = 0.0
         self.failures = 0
         self.state = "starting"
@@ -130,7 +132,12 @@ class GbfsPoller:
         """Free-floating vehicles available per zone (those outside every zone under "")."""
         if self._zone_rows is None:
             self._zone_rows = self.store.zones() if self.store is not None else []
-        out: dict[str, int] = {}
+        if self.vehicle_zones is None:  # the zones registered before a restart still read 0 once emptied
+            self.vehicle_zones = {(d.get("tags") or {}).get("vehicle_zone", "")
+                                  for d in (self.store.devices(kind="bikeshare_zone", limit=100_000)
+                                            if self.store is not None else [])
+                                  if (d.get("tags") or {}).get("gbfs_system") == self.s.id}
+        out: dict[str, int] = dict.fromkeys(self.vehicle_zones, 0)  # a zone emptied since reads 0
         for lat, lon in positions:
             z = zone_at(self._zone_rows, lat, lon)
             out[z] = out.get(z, 0) + 1
@@ -154,6 +161,17 @@ class GbfsPoller:
         self.store.upsert_devices(devices)
         if self.on_registry is not None:
             self.on_registry()
+
+    def _register_vehicle_zones(self, zones: set[str]) -> None:
+        """A device per zone for its free-floating vehicles' history (kind `bikeshare_zone`, in that zone)."""
+        if self.store is not None:
+            self.store.upsert_devices([
+                Device(eui=messages.zone_eui(self.s.id, z), name=f"GBFS {self.s.id} · {z or 'outside zones'}",
+                       kind="bikeshare_zone", profile=messages.PROFILE, zone=z,
+                       tags={"gbfs_system": self.s.id, "vehicle_zone": z}) for z in sorted(zones)])
+            if self.on_registry is not None:
+                self.on_registry()
+        self.vehicle_zones = (self.vehicle_zones or set()) | zones
 
     # one poll ------------------------------------------------------------------------------------------
     async def poll_once(self) -> float:
@@ -183,6 +201,11 @@ class GbfsPoller:
         out += messages.flag_messages(self.s.id, at, normalize.cross_checks(
             samples, self.info, head.last_updated, now, self.s.stale_report_s, self.s.future_tolerance_s))
         out.append(messages.system_message(self.s.id, at, True, head.last_updated, free, len(samples), by_zone))
+        if by_zone is not None:
+            new = set(by_zone) - (self.vehicle_zones or set())
+            if new:
+                await asyncio.to_thread(self._register_vehicle_zones, new)
+            out += messages.zone_messages(self.s.id, at, by_zone)
         await asyncio.to_thread(self.sink.submit_many, out)  # waits when the writer is behind (backpressure)
         self.failures, self.state, self.last_error, self.last_success = 0, "ok", "", now
         delay = min(max(float(head.ttl), self.s.min_interval_s), self.s.max_interval_s)
