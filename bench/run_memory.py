@@ -78,7 +78,7 @@ def child(url: str, trace: bool) -> dict[str, Any]:
     started_s = time.perf_counter() - t0
     gc.collect()
     out: dict[str, Any] = {"python_mb": before, "rss_mb_at_start": rss_mb(), "start_s": round(started_s, 1),
-                           "registry_devices": len(service.pipeline.registry.by_eui)}
+                           "store_devices": service.store.counts()["devices"]}
     if trace:
         snap = tracemalloc.take_snapshot()
         tracemalloc.stop()
