@@ -119,11 +119,13 @@ class Registry:
         self.zones = new_zones
         given = list(devices)
         pages = [given] if given else _pages(self.store) if self.store is not None else ()
-        by_eui, pool = dict(self.by_eui), _Pool()
+        fresh: dict[str, DeviceMeta] = {}
+        pool = _Pool()
         for page in pages:
             for r in page:
-                by_eui[r["eui"]] = meta_of_row(r, pool)
-        self.by_eui = by_eui
+                fresh[r["eui"]] = meta_of_row(r, pool)
+        # merged at the last moment (one C-level copy): a device the writer registered while the store was read stays
+        self.by_eui = {**self.by_eui, **fresh}
 
     def get(self, eui: str, batch: Batch | None = None) -> DeviceMeta | None:
         meta = self.by_eui.get(eui)
