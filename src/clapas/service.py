@@ -156,10 +156,8 @@ class Service:
                             "them first", self.spool.dir, self.spool.recovered)
 
     def _registry_changed(self) -> None:
-        """New or moved stations: the pipeline and the detectors see them from now on."""
+        """New or moved stations: the pipeline and the detectors (which share its registry) see them from now on."""
         self.pipeline.reload_registry()
-        if self.alerting:
-            self.alerting.runner.registry.reload()
 
     def _chirpstack_sink(self, topic: str, payload: bytes) -> asyncio.Future[None] | None:
         wrap = chirpstack_gateway.message if chirpstack_gateway.is_gateway_topic(topic) else chirpstack.message

@@ -45,19 +45,21 @@ class Alerting:
     router: Router
 
 
-def build_alerting(settings: Settings, store: Store, load: bool = True, holder: Any = None) -> Alerting:
+def build_alerting(settings: Settings, store: Store, load: bool = True, holder: Any = None,
+                   registry: Registry | None = None) -> Alerting:
     """The runner starts from the detector state saved in the store (`StateIncompatible` if it cannot): hand it to
     `Pipeline(detectors=alerting.runner)` so that each batch commits the state it changed. `load=False`: blind
     (the caller loads a part of the state: partitioned workers). `holder`: a `SettingsHolder` (issue 16) whose
     changes the detectors follow from their next batch and the notifier routes at once (default: one over
-    `settings` and the store's overrides)."""
+    `settings` and the store's overrides). `registry`: one already read (the partitioned workers' runners share
+    one), else one read from the store."""
     if holder is None:
         from clapas.selfservice.holder import SettingsHolder
 
         holder = SettingsHolder(settings, store)
     settings = holder.current
     router = Router.from_settings(settings.alerts)
-    registry = Registry(store)
+    registry = registry or Registry(store)
     sink = PersistentAlerts(store, router, registry, settings.web.language)
     runner = DetectorRunner(build_detectors(settings), sink, registry)
     runner.holder = holder

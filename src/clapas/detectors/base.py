@@ -32,6 +32,7 @@ import msgspec
 
 from clapas.detectors.state import StateKeeper, StateMap, StateWrite
 from clapas.i18n import EMPTY, Text, render
+from clapas.registry.live import DeviceMeta, Registry
 from clapas.store.base import Batch, Store
 
 log = logging.getLogger("clapas.detectors")
@@ -97,75 +98,6 @@ class MemorySink:
 
     def opened(self, rule: str | None = None) -> list[Detection]:
         return [d for d in self.transitions if d.state == OPEN and (rule is None or d.rule == rule)]
-
-
-@dataclass(slots=True)
-class DeviceMeta:
-    """What detectors may know about a device: registry data only, never the simulator's."""
-
-    eui: str
-    kind: str = ""
-    zone: str = ""
-    premises_use: str = ""
-    subscriber: str = ""
-    tags: dict[str, str] = field(default_factory=dict)
-    expected_interval_s: int | None = None  # the profile's uplink interval: how many readings make a full hour
-    profile: str = ""  # the device profile's name (its settings may give the uplink interval)
-
-
-@dataclass(slots=True)
-class ZoneMeta:
-    """What detectors may know about a zone: its kind (dma, park, rural, catchment, museum_room…), its parent and the
-    properties the city set on it (a room's climate class, a park's surroundings…)."""
-
-    id: str
-    kind: str = ""
-    name: str = ""
-    parent: str = ""
-    properties: dict[str, Any] = field(default_factory=dict)
-
-
-class Registry:
-    """Device and zone metadata from the store's registry, completed by what ChirpStack tags say for new devices."""
-
-    def __init__(self, store: Store | None = None, devices: Iterable[dict[str, Any]] = (),
-                 zones: Iterable[dict[str, Any]] = ()) -> None:
-        self.store = store
-        self.by_eui: dict[str, DeviceMeta] = {}
-        self.zones: dict[str, ZoneMeta] = {}
-        self.reload(devices, zones)
-
-    def reload(self, devices: Iterable[dict[str, Any]] = (), zones: Iterable[dict[str, Any]] = ()) -> None:
-        zone_rows = list(zones) or (self.store.zones() if self.store is not None else [])
-        for z in zone_rows:
-            self.zones[z["id"]] = ZoneMeta(id=z["id"], kind=z.get("kind") or "", name=z.get("name") or "",
-                                           parent=z.get("parent") or "", properties=dict(z.get("properties") or {}))
-        rows = list(devices) or (self.store.devices(limit=10_000_000) if self.store is not None else [])
-        for r in rows:
-            self.by_eui[r["eui"]] = DeviceMeta(
-                eui=r["eui"], kind=r.get("kind") or "", zone=r.get("zone") or "",
-                premises_use=r.get("premises_use") or "", subscriber=r.get("subscriber") or "",
-                tags=dict(r.get("tags") or {}), expected_interval_s=r.get("expected_interval_s"),
-                profile=r.get("profile") or "")
-
-    def get(self, eui: str, batch: Batch | None = None) -> DeviceMeta | None:
-        meta = self.by_eui.get(eui)
-        if meta is None and batch is not None:
-            seen = batch.dev_by_eui.get(eui)
-            if seen is not None:  # auto-registered from ChirpStack tags: no subscriber data
-                meta = self.by_eui[eui] = DeviceMeta(eui=eui, kind=seen.kind, zone=seen.zone,
-                                                     tags=dict(seen.tags or {}), profile=seen.profile)
-        return meta
-
-    def in_zone(self, zone: str, kind: str) -> list[DeviceMeta]:
-        return [m for m in self.by_eui.values() if m.zone == zone and m.kind == kind]
-
-    def zone_kind(self, zone: str) -> str:
-        z = self.zones.get(zone)
-        return z.kind if z is not None else ""
-
-    def of_kind(self, kind: str) -> list[DeviceMeta]:
-        return [m for m in self.by_eui.values() if m.kind == kind]
 
 
 class Detector:

@@ -61,7 +61,7 @@ def rebuild(store: Store, settings: Settings, progress: bool = False, terminal: 
     runner = DetectorRunner(build_detectors(settings), sink, registry)
     runner.holder = holder
     pipeline = Pipeline(_Unwritten(store), settings.pipeline, settings.profiles,  # type: ignore[arg-type]
-                        on_commit=runner.on_commit)
+                        on_commit=runner.on_commit, registry=registry)
     messages = 0
     try:
         with track("state rebuild", store.counts()[STORED] or None, unit="messages", quiet=not progress,

@@ -207,7 +207,7 @@ def detection_chain(city: City, detectors: list[Detector], timezone: str = "Euro
             store.upsert_devices(city.registry_devices())
             sink = MemorySink()
             runner = DetectorRunner(detectors, sink, Registry(store))
-            pipeline = Pipeline(store, on_commit=runner.on_commit)
+            pipeline = Pipeline(store, on_commit=runner.on_commit, registry=runner.registry)
             yield pipeline, runner, sink
             pipeline.close()
         finally:

@@ -16,10 +16,12 @@ from clapas.connectors.limits import MAX_PAYLOAD_BYTES
 from clapas.decoders import CHIRPSTACK_OBJECT, DECODERS, DecodeError, javascript
 from clapas.decoders.chirpstack_object import FieldMap, map_object
 from clapas.model import QUANTITY_BY_KEY, DeviceInfo, Uplink
+from clapas.registry.live import DeviceMeta
 
 # LoRaWAN's largest application payload (242 bytes, see connectors.limits): the parsers refuse larger ones; this
 # check stays for uplinks built by other means (replay of rows journaled before the parsers checked).
 MAX_LORAWAN_PAYLOAD = MAX_PAYLOAD_BYTES
+_UNREGISTERED = DeviceMeta(eui="")  # what the registry says of a device it does not know: nothing
 
 
 class DeviceContext:
@@ -28,28 +30,28 @@ class DeviceContext:
     __slots__ = ("decoder", "decoder_name", "fields", "info", "kind", "lat", "level_datum", "lon", "pulse",
                  "remap", "zone")
 
-    def __init__(self, info: DeviceInfo | None, registry: dict[str, Any] | None,
+    def __init__(self, info: DeviceInfo | None, registry: DeviceMeta | None,
                  profiles: dict[str, ProfileSettings]) -> None:
         tags = info.tags if info else {}
-        reg = registry or {}
+        reg = registry or _UNREGISTERED
         profile = profiles.get(info.profile) if info and info.profile else None
-        if profile is None and reg.get("profile"):
-            profile = profiles.get(reg["profile"])
+        if profile is None and reg.profile:
+            profile = profiles.get(reg.profile)
         self.info = info
         self.decoder_name = (tags.get("decoder") or (profile.decoder if profile else "")
-                             or reg.get("decoder") or "")
+                             or reg.decoder)
         self.decoder = DECODERS.get(self.decoder_name)
         self.fields: dict[str, FieldMap] = profile.fields if profile else {}
         self.remap: dict[str, FieldMap] = profile.remap if profile else {}
         if self.decoder is None:  # a vendor JavaScript codec (see clapas.decoders.javascript)
             ref = javascript.codec_reference(tags, profile.codec if profile else "", self.decoder_name,
-                                             (info.profile if info else "") or reg.get("profile") or "")
+                                             (info.profile if info else "") or reg.profile)
             if ref:
                 self.decoder_name, self.decoder = javascript.decoder_for(ref, self.fields)
-        self.kind = tags.get("kind") or (profile.kind if profile else "") or reg.get("kind") or ""
-        self.zone = tags.get("zone") or reg.get("zone") or ""
-        self.lat = _float(tags.get("lat")) if "lat" in tags else reg.get("lat")
-        self.lon = _float(tags.get("lon")) if "lon" in tags else reg.get("lon")
+        self.kind = tags.get("kind") or (profile.kind if profile else "") or reg.kind
+        self.zone = tags.get("zone") or reg.zone
+        self.lat = _float(tags.get("lat")) if "lat" in tags else reg.lat
+        self.lon = _float(tags.get("lon")) if "lon" in tags else reg.lon
         self.level_datum = _float(tags.get("level_datum"))
         pulse_q, pulse_f = tags.get("pulse_quantity"), _float(tags.get("pulse_factor"))
         self.pulse = FieldMap(pulse_q, pulse_f if pulse_f is not None else 1.0) if pulse_q else None

@@ -27,6 +27,7 @@ from clapas.model import Message, Uplink
 from clapas.pipeline import metrics
 from clapas.pipeline.decoding import DeviceContext, decode
 from clapas.pipeline.dedupe import Deduplicator
+from clapas.registry.live import Registry
 from clapas.store.base import DUPLICATE, QUARANTINED, STORED, Batch, DeviceSeen, Store
 
 log = logging.getLogger("clapas.pipeline")
@@ -80,9 +81,12 @@ class BatchDetectors(Protocol):
 class Pipeline:
     def __init__(self, store: Store, settings: PipelineSettings | None = None,
                  profiles: dict[str, ProfileSettings] | None = None,
-                 on_commit: Callable[[Batch], None] | None = None, detectors: BatchDetectors | None = None) -> None:
+                 on_commit: Callable[[Batch], None] | None = None, detectors: BatchDetectors | None = None,
+                 registry: Registry | None = None) -> None:
         """`on_commit`: called with each batch after it is committed. `detectors` (a `DetectorRunner` of `clapas
-        run`): run on each batch before its transaction, which commits their state and alert changes with it."""
+        run`): run on each batch before its transaction, which commits their state and alert changes with it.
+        `registry`: the process's one `Registry` (default: the detectors', else one read from the store), in which
+        the pipeline looks devices up and registers those it hears first (issue 14: never a second copy)."""
         self.store = store
         self.settings = settings or PipelineSettings()
         self.profiles = profiles or {}
@@ -90,7 +94,7 @@ class Pipeline:
         self.detectors = detectors
         self.dedupe = Deduplicator(self.settings.dedupe_window, self.settings.fcnt_window)
         self.dedupe.warm(store.recent_dedup_keys(self.settings.dedupe_window))
-        self._registry: dict[str, dict[str, Any]] = {d["eui"]: d for d in store.devices(limit=10_000_000)}
+        self.registry: Registry = registry or getattr(detectors, "registry", None) or Registry(store)
         self._contexts: dict[str, DeviceContext] = {}
         self._batch = Batch()
         self._journal: list[tuple[Any, ...]] = []  # one row per message, in JOURNAL_FIELDS order
@@ -170,7 +174,7 @@ class Pipeline:
     def _context(self, up: Uplink) -> DeviceContext:
         ctx = self._contexts.get(up.dev_eui)
         if ctx is None or (up.info is not None and not ctx.matches(up.info)):
-            ctx = DeviceContext(up.info, self._registry.get(up.dev_eui), self.profiles)
+            ctx = DeviceContext(up.info, self.registry.by_eui.get(up.dev_eui), self.profiles)
             self._contexts[up.dev_eui] = ctx
         return ctx
 
@@ -336,9 +340,12 @@ class Pipeline:
                 return
             batch, started, mark = item
             replay = batch.j_id and batch.j_id[0] is not None
+            # before the detectors run on it (they register the devices they meet): those the store will add
+            known = self.registry.by_eui
+            new = [seen for eui, seen in batch.dev_by_eui.items() if eui not in known]
             self._write_until_committed(batch, replay)
             metrics.record_batch(batch, time.monotonic() - started)
-            self._count(batch, replay)
+            self._count(batch, replay, new)
             if mark is not None and self.on_mark is not None:
                 try:
                     self.on_mark(mark)
@@ -414,17 +421,17 @@ class Pipeline:
             return f"store not answering: a write has waited {time.time() - started:.0f} s"
         return None
 
-    def _count(self, batch: Batch, replay: bool) -> None:
-        """Keep `counts` (what /healthz shows) as the store's own accounting would say after this batch."""
+    def _count(self, batch: Batch, replay: bool, new: list[DeviceSeen]) -> None:
+        """Keep `counts` (what /healthz shows) as the store's own accounting would say after this batch, whose
+        `new` devices were not registered before it."""
         counts = self.counts
         if not replay:
             for status in batch.j_status:
                 counts[status] = counts.get(status, 0) + 1
             counts["observations"] = counts.get("observations", 0) + len(batch.o_time)
-        new = sum(1 for eui in batch.dev_by_eui if eui not in self._registry)
-        counts["devices"] = counts.get("devices", 0) + new
-        for eui, seen in batch.dev_by_eui.items():
-            self._registry.setdefault(eui, {"eui": eui, "kind": seen.kind, "zone": seen.zone})
+        counts["devices"] = counts.get("devices", 0) + len(new)
+        for seen in new:
+            self.registry.add_seen(seen)
 
     def _commit(self, batch: Batch, replay: bool) -> None:
         """One transaction: the batch, and what the detectors (if any) changed on it. If it fails, the detectors
@@ -451,9 +458,10 @@ class Pipeline:
                 self._flush_locked()
 
     def reload_registry(self) -> None:
-        """Pick up registry changes (CSV import) for devices seen from now on."""
+        """Pick up registry changes (CSV import, GBFS stations) for devices seen from now on: the registry shared
+        with the detectors is read again, the decoding contexts built from it are dropped."""
+        self.registry.reload()
         with self._lock:
-            self._registry = {d["eui"]: d for d in self.store.devices(limit=10_000_000)}
             self._contexts.clear()
 
     @property

@@ -33,6 +33,7 @@ from clapas.config import Settings
 from clapas.connectors.broker import Affinity
 from clapas.detectors.base import DetectorRunner
 from clapas.detectors.state import GLOBAL, StateKeeper
+from clapas.registry.live import Registry
 from clapas.store.base import Batch, Store
 
 TAG_PREFIX = "@partition-"
@@ -64,10 +65,12 @@ class PartitionDetectors:
         rows = store.detector_state()
         top = int(store.sql("SELECT coalesce(max(seq), 0) AS s FROM detector_state")[0]["s"])
         self.alerting: dict[int, Alerting] = {}
+        self.registry = Registry(store)  # one for every partition's runner and the worker's pipeline (issue 14)
         self.affinity = affinity
         self._saved: dict[int, list[Any]] = {}  # id(batch) → the rows as the runner's keeper knows them
         for p in partitions:
-            a = self.alerting[p] = build_alerting(self.holder.current, store, load=False, holder=self.holder)
+            a = self.alerting[p] = build_alerting(self.holder.current, store, load=False, holder=self.holder,
+                                                  registry=self.registry)
             _load(a.runner, rows, p, affinity)
             # state is a log ordered by batch number: this runner's rows come after any other's (the old owner's)
             a.runner.seq = max(a.runner.seq, top)
