@@ -527,6 +527,12 @@ class SelfServiceSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tr
     # another worker); the process that makes a change applies it at its next batch. Design value: alerts follow a
     # new threshold within seconds, and the look is one indexed query.
     reload_s: float = 5.0
+    # Device and zone tags changed through the API (`clapas.selfservice.tags`): design limits, no source gives one;
+    # a tag is a short label (a river, a battery chemistry, a billing reading), and the registry CSV keeps all of a
+    # device's tags in one cell.
+    tags_max: int = 50
+    tag_key_max_chars: int = 64
+    tag_value_max_chars: int = 256
 
 
 class PostgresSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -714,6 +720,8 @@ def _check(s: Settings) -> None:
         raise ConfigError(f"CLAPAS_ALERTS_MQTT_URL must look like mqtt://host:port, got {a.mqtt.url!r}")
     if not 0 < s.selfservice.reload_s < math.inf:
         raise ConfigError("selfservice.reload_s must be > 0")
+    if min(s.selfservice.tags_max, s.selfservice.tag_key_max_chars, s.selfservice.tag_value_max_chars) < 1:
+        raise ConfigError("selfservice.tags_max, tag_key_max_chars and tag_value_max_chars must be ≥ 1")
     if a.email.host and not a.email.to:
         raise ConfigError("alerts.email: set `to` (CLAPAS_ALERTS_EMAIL_TO) when `host` is set")
     departments = s.heat.department_table()

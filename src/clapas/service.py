@@ -131,6 +131,8 @@ class Service:
         self.pipeline.on_commit = self.subscriptions.on_commit
         self.subscribers: list[MqttSubscriber] = []
         # bike share (issue 12): each [[gbfs]] system polled as its feed's ttl asks, into the same pipeline
+        # a device's or zone's tags changed through the API (issue 16): the same refresh as a moved station's
+        self.holder.registry_listeners.append(self._registry_changed)
         self.gbfs = [GbfsPoller(g, self.pipeline, self.store, on_registry=self._registry_changed)
                      for g in settings.gbfs]
         self.retention_first_s = RETENTION_FIRST_S

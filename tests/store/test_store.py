@@ -287,6 +287,24 @@ def test_a_device_imported_after_it_was_seen_keeps_its_history(store: Store) -> 
     assert store.device(B)["last_seen"] is None
 
 
+def test_tags_the_city_set_at_run_time_stay_when_the_network_server_sends_its_own(store: Store) -> None:
+    """`selfservice.tags`: a device's tags set through the API (a `devices.<eui>.tags` row of the history) are no
+    longer replaced by those of its next uplink; another device's still follow the network server."""
+    b = uplink(Batch(), A, utc(2026, 3, 1, 12), {"battery": 90})
+    uplink(b, B, utc(2026, 3, 1, 12), {"battery": 90})
+    store.write(b)
+    store.set_device_tags(A, {"river": "Lez"})
+    store.record_setting(f"devices.{A}.tags", '{"river":"Lez"}', actor="crues", previous="{}")
+    b = uplink(Batch(), A, utc(2026, 3, 1, 13), {"battery": 89})
+    uplink(b, B, utc(2026, 3, 1, 13), {"battery": 89})
+    for eui in (A, B):
+        b.dev_by_eui[eui].tags = {"river": "Mosson"}
+    store.write(b)
+    assert store.device(A)["tags"] == {"river": "Lez"}
+    assert store.device(B)["tags"] == {"river": "Mosson"}
+    assert store.device(A)["last_seen"] == utc(2026, 3, 1, 13)
+
+
 def test_zones_list_their_device_count(store: Store) -> None:
     square = {"type": "Polygon", "coordinates": [[[3.8, 43.6], [3.9, 43.6], [3.9, 43.7], [3.8, 43.6]]]}
     store.upsert_zones([Zone(id="dma-1", name="DMA 1", kind="dma", geometry=square, properties={"m3": 10}),

@@ -141,3 +141,18 @@ def test_dashboard_screenshot(served_city: str, tmp_path: Path) -> None:
     path = Path(os.environ.get("CLAPAS_SCREENSHOT") or tmp_path / "dashboard.png")
     chromium(f"--screenshot={path}", "--window-size=1280,1500", "--hide-scrollbars", served_city + "?lang=en")
     assert path.exists() and path.stat().st_size > 10_000
+
+
+@needs_chromium
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_the_alerts_acknowledge_button_fits_a_1280_px_window(served_city: str, lang: str) -> None:
+    """The alerts table wraps its long cells rather than push the Acknowledge column out of a 1280-px window."""
+    from tests.web.cdp import Browser
+
+    assert CHROMIUM is not None
+    with Browser(CHROMIUM, width=1280, height=800) as b:
+        b.goto(served_city + f"?lang={lang}#/")
+        b.wait_for("document.querySelector('tr[data-alert-id=\"1\"] button') !== null")
+        right, width = b.js("[document.querySelector('tr[data-alert-id=\"1\"] td.actions').getBoundingClientRect()"
+                            ".right, document.documentElement.clientWidth]")
+        assert width <= 1280 and right <= width, (right, width)

@@ -32,6 +32,7 @@ from clapas.api import (
 from clapas.api import exports as open_data
 from clapas.api import health as fleet_health
 from clapas.api import settings as settings_routes
+from clapas.api import tags as tag_routes
 from clapas.api.static import DashboardFiles
 from clapas.config import Settings
 from clapas.connectors import http_ingest
@@ -80,6 +81,7 @@ def create_app(store: Store, settings: Settings, pipeline: Pipeline | None = Non
     app.include_router(audit.router)
     app.include_router(web.router)  # the dashboard's public settings (its maps' tile layer)
     app.include_router(settings_routes.router)  # self-service settings of the departments (issue 16)
+    app.include_router(tag_routes.router)  # and the tags of their devices and zones
     ngsi_ld.install(app, store, settings)  # /ngsi-ld/v1/ (ETSI NGSI-LD), its ProblemDetails errors
     # last: the dashboard answers every path the API does not; its page carries the city's language
     app.state.static_dir = static_dir()

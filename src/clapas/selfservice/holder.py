@@ -5,7 +5,9 @@ One `SettingsHolder` per process. It validates a change exactly as the config fi
 the store, and swaps in the new `Settings`; its `version` (the store's latest change id) tells the detector runner,
 once per batch, that it must hand the detectors their new values (`DetectorRunner.follow`). Changes made by another
 process are picked up every `[selfservice] reload_s`. The config file stays the base: an override the base no
-longer accepts (the file changed under it) is skipped, logged, and listed by `clapas settings show`.
+longer accepts (the file changed under it) is skipped, logged, and listed by `clapas settings show`. Changes of a
+device's or zone's tags share the history (`selfservice.tags`) but are no settings: a new one calls the
+`registry_listeners` (the running registry re-reads) before the version moves.
 """
 
 from __future__ import annotations
@@ -64,6 +66,9 @@ class SettingsHolder:
         self.overrides: dict[str, dict[str, Any]] = {}  # path → its latest change row (value decoded)
         self.skipped: dict[str, str] = {}  # path → why the base no longer accepts it
         self.listeners: list[Callable[[Settings], None]] = []
+        # called when a device's or zone's tags changed (`clapas.selfservice.tags`): the running registry re-reads
+        self.registry_listeners: list[Callable[[], None]] = []
+        self.registry_version = 0  # the latest tags change's id
         self._lock = threading.Lock()
         self._looked = time.monotonic()
         if store is not None:
@@ -83,7 +88,10 @@ class SettingsHolder:
             kept: list[tuple[list[str], Any]] = []
             overrides, skipped = {}, {}
             current = self.base
+            registry_version = max((r["id"] for r in rows if paths.is_tags_path(r["path"])), default=0)
             for r in rows:
+                if paths.is_tags_path(r["path"]):
+                    continue  # a registry change, not a setting (kept in the same history)
                 value = decode(r["value"])
                 try:
                     segs = paths.split(r["path"])
@@ -97,6 +105,11 @@ class SettingsHolder:
                 overrides[r["path"]] = {**r, "value": value}
             self.overrides, self.skipped = overrides, skipped
             self.current = current  # before the version: whoever sees the new version sees these settings
+            if registry_version != self.registry_version:
+                # before the version moves: the detectors' next batch re-reads the tags from the refreshed registry
+                self.registry_version = registry_version
+                for g in self.registry_listeners:
+                    g()
             self.version = version
             self._looked = time.monotonic()
         for f in self.listeners:

@@ -90,6 +90,19 @@ def department(segs: list[str]) -> str:
                          + ", alerts.rule_enabled and the notifiers' rules")
 
 
+TAG_ROOTS = ("devices", "zones")  # tags changes in the settings history: devices.<eui>.tags, zones.<id>.tags
+
+
+def is_tags_path(path: str) -> bool:
+    """Whether a settings-history path is a device's or zone's tags (`clapas.selfservice.tags`), not a setting:
+    the holder leaves it out of the configuration."""
+    try:
+        segs = split(path)
+    except NotOverridable:
+        return False
+    return len(segs) == 3 and segs[0] in TAG_ROOTS and segs[2] == "tags"
+
+
 def scope_of(dept: str) -> str:
     return CONFIG_WRITE if dept == PLATFORM else DEPARTMENT_SCOPES[dept]
 

@@ -11,9 +11,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
+
 from clapas.store.tables import StoreTables
 
 _COLS = "id, path, value, removed, actor, via, role, key_id, time, previous"
+_json = msgspec.json.Encoder(order="sorted")
 _PG_LOCK = 0x636C617061_0C  # PostgreSQL advisory lock numbering the changes (several processes may write)
 
 
@@ -64,6 +67,12 @@ class OverrideTables(StoreTables):
         rows = self._rows(self._q(f"SELECT {_COLS} FROM settings_overrides {cond}ORDER BY id DESC LIMIT ? OFFSET ?"),
                           [*params, limit, offset])
         return [_out(r) for r in rows]
+
+    def set_device_tags(self, eui: str, tags: dict[str, str]) -> None:
+        """A device's tags as the city set them (`clapas.selfservice.tags`, which keeps the change in the history;
+        that history row is what keeps the network server's tags from replacing them)."""
+        with self._alert_tx() as cur:
+            cur.execute(self._q("UPDATE devices SET tags = ? WHERE eui = ?"), [_json.encode(tags).decode(), eui])
 
     def settings_version(self) -> int:
         """The id of the latest change (0: none): a process reloads its settings when it moves."""

@@ -261,7 +261,8 @@ def device_state_columns(seen: Iterable[DeviceSeen], ids: dict[str, int]) -> dic
 def device_state_update(json: str = "JSON", key: str = "id") -> str:
     """Refresh devices from the `seen` rows of a batch, matched on `key` (id in DuckDB, eui in PostgreSQL).
 
-    Network-server facts (name, profile, tags) follow the network server; fields a city set by import stay.
+    Network-server facts (name, profile, tags) follow the network server; fields a city set by import stay, and so
+    do tags the city changed at run time (a `devices.<eui>.tags` row of the settings history, `selfservice.tags`).
     The last radio state moves only forward in time, so a late or replayed uplink does not roll it back.
     """
     newer = "s.last_seen >= coalesce(devices.last_seen, s.last_seen)"
@@ -279,7 +280,9 @@ UPDATE devices SET
   zone = CASE WHEN coalesce(devices.zone, '') = '' THEN s.zone ELSE devices.zone END,
   lat = coalesce(devices.lat, s.lat),
   lon = coalesce(devices.lon, s.lon),
-  tags = coalesce(s.tags::{json}, devices.tags),
+  tags = CASE WHEN s.tags IS NULL OR EXISTS (SELECT 1 FROM settings_overrides o
+                                           WHERE o.path = 'devices.' || devices.eui || '.tags')
+              THEN devices.tags ELSE s.tags::{json} END,
   attributes = coalesce(s.attributes::{json}, devices.attributes)
 FROM seen s WHERE devices.{key} = s.{key}
 """

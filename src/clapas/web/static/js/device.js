@@ -4,7 +4,7 @@
 // (join, ack, log, location). A device the caller may not read says so, nothing else.
 
 import { renderAlerts } from "./alerts.js";
-import { api, get, refused } from "./api.js";
+import { api, ApiError, get, key, refused } from "./api.js";
 import * as chart from "./chart.js";
 import { el } from "./dom.js";
 import { ago, localTime, number, withUnit } from "./format.js";
@@ -106,6 +106,54 @@ async function refreshHealth(eui, alerts) {
     note);
 }
 
+const tagsText = (tags) => Object.entries(tags || {}).map(([k, v]) => `${k}=${v}`).join(";");
+
+// Its tags, and for a key of the department of its use (`GET …/tags`: may_change) a form to replace them; the API
+// checks them by the registry file's rules and says why when it refuses.
+async function refreshTags(d) {
+  $("dv-tags-list").textContent = tagsText(d.tags) || t("device.tags_none");
+  let whose = null;
+  try {
+    whose = await get(`api/v1/devices/${encodeURIComponent(d.eui)}/tags`);
+  } catch (e) {
+    if (!refused(e)) throw e;
+  }
+  $("dv-tags-form").hidden = !whose?.may_change;
+  if (whose?.may_change && document.activeElement !== $("dv-tags-text")) $("dv-tags-text").value = tagsText(whose.tags);
+}
+
+function parseTags(text) {
+  const tags = {};
+  for (const part of text.split(";").map((p) => p.trim()).filter(Boolean)) {
+    const at = part.indexOf("=");
+    if (at < 1) throw new Error(t("device.tags_bad", { part }));
+    tags[part.slice(0, at).trim()] = part.slice(at + 1).trim();
+  }
+  return tags;
+}
+
+async function saveTags(ev) {
+  ev.preventDefault();
+  const msg = $("dv-tags-message");
+  try {
+    const k = key();
+    const res = await fetch(new URL(`api/v1/devices/${encodeURIComponent(shownEui)}/tags`, document.baseURI), {
+      method: "PUT",
+      headers: { Accept: "application/json", "Content-Type": "application/json",
+        ...(k ? { Authorization: `Bearer ${k}` } : {}) },
+      body: JSON.stringify({ tags: parseTags($("dv-tags-text").value) }),
+    });
+    const answer = await res.json().catch(() => null);
+    if (!res.ok) throw new ApiError(answer?.error?.message ?? `${res.status}`, res.status);
+    msg.dataset.state = "ok";
+    msg.textContent = t("device.tags_saved");
+    $("dv-tags-list").textContent = tagsText(answer.tags) || t("device.tags_none");
+  } catch (e) {
+    msg.dataset.state = "error";
+    msg.textContent = e.message;
+  }
+}
+
 export async function refreshDevice() {
   const { page, arg: eui } = route();
   if (page !== "device") return;
@@ -131,6 +179,7 @@ export async function refreshDevice() {
   $("dv-title").textContent = d.name ? `${d.name}` : d.eui;
   document.title = `${d.name || d.eui} · clapas`;
   $("dv-facts").replaceChildren(...facts(d));
+  await refreshTags(d);
   const { alerts } = await api.deviceAlerts(eui);
   renderAlerts($("dv-alerts"), alerts, false, refreshDevice);
   $("dv-event-rows").replaceChildren(...(d.events.length ? d.events.map(eventRow)
@@ -139,6 +188,7 @@ export async function refreshDevice() {
 }
 
 export function wireDevice() {
+  $("dv-tags-form").addEventListener("submit", saveTags);
   for (const id of ["dv-range", "dv-res"]) {
     $(id).addEventListener("change", () => {
       for (const b of $("dv-charts").querySelectorAll(".chart")) chart.clear(b);

@@ -41,6 +41,8 @@ function shown(v) {
   if (typeof v === "number") return numbers.format(v);
   if (typeof v === "boolean") return t(v ? "settings.value.on" : "settings.value.off");
   if (Array.isArray(v)) return v.map(shown).join(" · ");
+  // a device's or zone's tags (history rows of devices.<eui>.tags, zones.<id>.tags): as the registry file writes them
+  if (typeof v === "object") return Object.entries(v).map(([k, x]) => `${k}=${x}`).join(";");
   return String(v);
 }
 
