@@ -13,6 +13,13 @@ Only what may have changed is encoded: for maps whose entries change only when t
 pending periods, a few dozen subjects) every subject, whose bytes are compared with the committed ones. A row holds
 one subject's entries of every map of one detector, so objects shared within a subject stay shared.
 
+Windows (`StateMap.window`: an `array('d')` field of a map's values that slides, appended at its end and cut at its
+front, the water meters' 24 h of flows): a row saves what changed since the committed row, the rest of the row
+whole and per window the items cut from its front and the items appended (`state_codec.DELTA` rows, ≈ 140 bytes
+where the whole row was ≈ 500); every `SNAPSHOT_EVERY` deltas of a subject, and whenever the window did not slide
+(cleared, or changed inside), the row is whole again. Loading folds a subject's whole row and the deltas after it
+(the store returns them in batch order); the store's compaction keeps each subject's rows from its newest whole one.
+
 Encoding (`clapas.detectors.state_codec`, no pickle): typed msgspec rows for detectors with many subjects (the
 water meters: each map declares the type of its values), tagged msgpack trees of the detector's own classes for the
 others. Rows are tagged with a version per detector: its declared `state_version`, its codec and a digest of its state
@@ -25,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
+from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
@@ -32,7 +40,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
 
-from clapas.detectors.state_codec import StructCodec, TreeCodec
+from clapas.detectors.state_codec import EMPTY, StructCodec, TreeCodec
 from clapas.store.base import StoreError
 
 if TYPE_CHECKING:
@@ -44,6 +52,10 @@ ANY = "any"  # keyed by any subject; may change on any batch (periods closing): 
 GLOBAL = ""  # the subject of a detector's scalars (`state_attrs`), and of the runner's watermark
 RUNNER = "runner"  # the runner's own row
 RUNNER_VERSION = "2"  # 1: pickled
+# design choice: a subject's row is whole again after this many deltas (a load folds at most this many rows per
+# subject; the whole window is written once every this many batches the subject is in: 384 / 16 = 24 bytes a batch
+# for a meter's day of flows)
+SNAPSHOT_EVERY = 16
 _runner_enc = msgspec.msgpack.Encoder()
 
 
@@ -56,6 +68,8 @@ class StateMap(NamedTuple):
     # the type of the values, for a "struct" codec detector: of a dict's values; with tuple keys (key type, value
     # type) for a dict, (key type,) for a set; a set without tuple keys needs none
     value: Any = None
+    # a "struct" dict's values: the name of their `array('d')` field that slides (saved as deltas, see above)
+    window: str = ""
 
 
 class StateIncompatible(StoreError):
@@ -117,8 +131,18 @@ class StateKeeper:
         self.names = [state_name(d) for d in detectors]
         self.versions = [state_version(d) for d in detectors]
         self.codecs = {n: self._codec(d) for n, d in zip(self.names, detectors, strict=True)}
-        self.committed: dict[str, dict[str, bytes]] = {}  # detector → subject → bytes
+        self.committed: dict[str, dict[str, bytes]] = {}  # detector → subject → bytes (with windows: the rest)
         self._any_seen: dict[str, set[str]] = defaultdict(set)  # subjects of ANY maps at the last encoding
+        # detectors with windows: (map index, field) of each, and per subject the committed windows (copies), the
+        # deltas written since its whole row, and what the rows being committed will make them
+        self.windows = {n: [(i, m.window) for i, m in enumerate(d.state_maps) if m.window]
+                        for n, d in zip(self.names, detectors, strict=True)}
+        for n, d in zip(self.names, detectors, strict=True):
+            if self.windows[n] and d.state_codec != "struct":
+                raise ValueError(f"{type(d).__name__}: state windows need the struct codec")
+        self.wins: dict[str, dict[str, list[array]]] = defaultdict(dict)
+        self.chain: dict[str, dict[str, int]] = defaultdict(dict)
+        self._pending: dict[str, dict[str, tuple[bytes, list[array], bool]]] = defaultdict(dict)
 
     @staticmethod
     def _codec(det: Detector) -> StructCodec | TreeCodec:
@@ -171,6 +195,9 @@ class StateKeeper:
                 candidates.update(observed.get(kind, ()))
             n = len(getters)
             mine = committed.setdefault(name, {})
+            if self.windows[name]:
+                self._encode_windows(name, version, codec, getters, candidates, mine, rows)  # type: ignore[arg-type]
+                candidates = set()
             for subject in candidates:
                 values = [get(subject) for get in getters]  # None: no entry (a None value is not kept)
                 data = dump(values) if values.count(None) != n else None
@@ -182,14 +209,63 @@ class StateKeeper:
                     rows.append((name, GLOBAL, version, data))
         return rows
 
+    def _encode_windows(self, name: str, version: str, codec: StructCodec, getters: list[Any], candidates: set[str],
+                        mine: dict[str, bytes], rows: list[Row]) -> None:
+        """The rows of a detector with windows: the rest of each subject's row, and its windows' deltas."""
+        spec = self.windows[name]
+        wins, chain, pending = self.wins[name], self.chain[name], self._pending[name]
+        pending.clear()
+        dump = codec.dump_row
+        n = len(getters)
+        for subject in candidates:
+            values = [get(subject) for get in getters]
+            if values.count(None) == n:
+                if subject in mine:
+                    rows.append((name, subject, version, None))
+                continue
+            arrs: list[array] = []
+            for i, f in spec:
+                holder = values[i]
+                if holder is None:
+                    arrs.append(EMPTY)
+                else:
+                    arrs.append(getattr(holder, f))
+                    setattr(holder, f, EMPTY)
+            try:
+                rest = dump(values)
+            finally:
+                for (i, f), a in zip(spec, arrs, strict=True):
+                    if values[i] is not None:
+                        setattr(values[i], f, a)
+            old = wins.get(subject)
+            parts: list[Any] = []
+            if old is not None:
+                same = rest == mine.get(subject)
+                for o, a in zip(old, arrs, strict=True):
+                    cut, tail = _slide(o, a)
+                    same = same and cut == 0 and not tail
+                    parts += (cut, tail)
+                if same:
+                    continue
+                delta = chain.get(subject, 0) < SNAPSHOT_EVERY and any(cut != len(o) for o, cut in
+                                                                           zip(old, parts[::2], strict=True))
+            else:
+                delta = False
+            if not delta:
+                parts = [x for a in arrs for x in (-1, a)]
+            pending[subject] = (rest, [array("d", a) for a in arrs], delta)
+            rows.append((name, subject, version, codec.dump_windows(rest, parts, delta)))
+
     @staticmethod
     def runner_row(watermark: float, uplinks: int, seq: int) -> Row:
         return (RUNNER, GLOBAL, RUNNER_VERSION, _runner_enc.encode((watermark, uplinks, seq)))
 
     def snapshot(self, watermark: float, uplinks: int) -> list[Row]:
-        """Every subject's rows (a rebuild writes them all)."""
+        """Every subject's rows (a rebuild writes them all), whole."""
         self.committed.clear()
         self._any_seen.clear()
+        self.wins.clear()
+        self.chain.clear()
         everything: dict[str, set[str]] = defaultdict(set)
         for det in self.detectors:
             for m in det.state_maps:
@@ -204,13 +280,25 @@ class StateKeeper:
         for name, subject, _, data in rows:
             if data is None:
                 self.committed.get(name, {}).pop(subject, None)
-            else:
+                self.wins[name].pop(subject, None)
+                self.chain[name].pop(subject, None)
+                continue
+            done = self._pending[name].pop(subject, None) if subject != GLOBAL else None
+            if done is None:
                 self.committed.setdefault(name, {})[subject] = data
+                continue
+            rest, wins, delta = done
+            self.committed.setdefault(name, {})[subject] = rest
+            self.wins[name][subject] = wins
+            chain = self.chain[name]
+            chain[subject] = chain.get(subject, 0) + 1 if delta else 0
 
     def restore(self, rows: Iterable[Row]) -> None:
         """The rows were not committed: put their subjects back as they were committed."""
         by_name = dict(zip(self.names, self.detectors, strict=True))
         touched: dict[str, Detector] = {}
+        for pending in self._pending.values():
+            pending.clear()
         for name, subject, _, _ in rows:
             det = by_name.get(name)
             if det is None:
@@ -226,9 +314,16 @@ class StateKeeper:
             self._forget(det, subject)
             old = self.committed.get(name, {}).get(subject)
             if old is not None:
-                self._put(det, subject, codec.load_row(old))
+                self._put(det, subject, self._with_windows(name, codec.load_row(old), self.wins[name].get(subject)))
         for det in touched.values():
             det.state_loaded()
+
+    def _with_windows(self, name: str, values: Sequence[Any], wins: list[array] | None) -> Sequence[Any]:
+        """A row's values (decoded from its rest) with copies of its windows put back."""
+        for (i, f), a in zip(self.windows[name], wins or (), strict=False):
+            if values[i] is not None:
+                setattr(values[i], f, array("d", a))
+        return values
 
     @staticmethod
     def _forget(det: Detector, subject: str) -> None:
@@ -276,7 +371,11 @@ class StateKeeper:
                 "It is not loaded: run `clapas state rebuild` (with the same --config) to compute it again from the "
                 "journal, then start clapas again")
         runner: tuple[float, int, int] | None = None
+        folded: dict[str, dict[str, tuple[bytes, list[array], int] | None]] = defaultdict(dict)
         for name, subject, _, data in rows:
+            if name in by_name and self.windows[name] and subject != GLOBAL:
+                self._fold(name, subject, data, folded[name])
+                continue
             if data is None:
                 continue
             if name == RUNNER:
@@ -293,8 +392,54 @@ class StateKeeper:
             else:
                 continue
             self.committed.setdefault(name, {})[subject] = data
+        for name, subjects in folded.items():
+            det, codec = by_name[name][0], self.codecs[name]
+            for subject, got in subjects.items():
+                if got is None:
+                    continue
+                rest, wins, chain = got
+                self._put(det, subject, self._with_windows(name, codec.load_row(rest), wins))
+                self.committed.setdefault(name, {})[subject] = rest
+                self.wins[name][subject] = wins
+                self.chain[name][subject] = chain
         for det in self.detectors:
             det.state_loaded()
         for name in self.names:
             self._any_seen[name] = {s for s in self.committed.get(name, ()) if s != GLOBAL}
         return runner
+
+    def _fold(self, name: str, subject: str, data: bytes | None,
+              into: dict[str, tuple[bytes, list[array], int] | None]) -> None:
+        """One saved row of a detector with windows onto what the subject's earlier rows (batch order) left."""
+        if data is None:
+            into[subject] = None
+            return
+        delta, rest, parts = self.codecs[name].load_windows(data)  # type: ignore[union-attr]
+        if not delta:
+            into[subject] = (rest, [tail for _, tail in parts], 0)
+            return
+        base = into.get(subject)
+        if base is None or len(parts) != len(base[1]):
+            raise StateIncompatible(f"the saved state of {name} {subject} is a delta without its whole row: run "
+                                    "`clapas state rebuild`")
+        wins = []
+        for old, (cut, tail) in zip(base[1], parts, strict=True):
+            w = old[cut:] if cut >= 0 else array("d")
+            w.extend(tail)
+            wins.append(w)
+        into[subject] = (rest, wins, base[2] + 1)
+
+
+def _slide(old: array, new: array) -> tuple[int, array]:
+    """How `new` follows from `old`: (items cut from the front of `old`, items appended after them); exact to the
+    bit (all of `old` cut when nothing else fits)."""
+    if not new:
+        return len(old), EMPTY
+    try:
+        cut = old.index(new[0])
+    except ValueError:
+        return len(old), new
+    kept = len(old) - cut
+    if kept <= len(new) and new[:kept].tobytes() == old[cut:].tobytes():
+        return cut, new[kept:]
+    return len(old), new

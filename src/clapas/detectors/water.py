@@ -592,7 +592,7 @@ class WaterDetector(Detector):
 
     kinds = frozenset({WATER_METER, DISTRICT_METER})
     # per meter: changed only by its own readings; per district: by any reading of it and by its nights closing
-    state_maps = (StateMap("meters", value=Meter), StateMap("leak.state", value=_Leak),
+    state_maps = (StateMap("meters", value=Meter), StateMap("leak.state", value=_Leak, window="flows"),
                   StateMap("night.state", value=_Night), StateMap("burst.state", value=list[Any]),
                   StateMap("backflow.state", value=bool),
                   StateMap("alarms.active", tuple_key=True, value=(tuple[str, int],)),
