@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
 
-from clapas.detectors.state_codec import EMPTY, StructCodec, TreeCodec
+from clapas.detectors.state_codec import EMPTY, NO_WINDOW, StructCodec, TreeCodec, array_of, window_bytes
 from clapas.store.base import StoreError
 
 if TYPE_CHECKING:
@@ -140,9 +140,10 @@ class StateKeeper:
         for n, d in zip(self.names, detectors, strict=True):
             if self.windows[n] and d.state_codec != "struct":
                 raise ValueError(f"{type(d).__name__}: state windows need the struct codec")
-        self.wins: dict[str, dict[str, list[array]]] = defaultdict(dict)
+        # (windows as their bytes, tuples of bytes: no object for the garbage collector to follow, per meter)
+        self.wins: dict[str, dict[str, tuple[bytes, ...]]] = defaultdict(dict)
         self.chain: dict[str, dict[str, int]] = defaultdict(dict)
-        self._pending: dict[str, dict[str, tuple[bytes, list[array], bool]]] = defaultdict(dict)
+        self._pending: dict[str, dict[str, tuple[bytes, tuple[bytes, ...], bool]]] = defaultdict(dict)
 
     @staticmethod
     def _codec(det: Detector) -> StructCodec | TreeCodec:
@@ -230,30 +231,32 @@ class StateKeeper:
                     arrs.append(EMPTY)
                 else:
                     arrs.append(getattr(holder, f))
-                    setattr(holder, f, EMPTY)
+                    setattr(holder, f, NO_WINDOW)
             try:
                 rest = dump(values)
             finally:
                 for (i, f), a in zip(spec, arrs, strict=True):
                     if values[i] is not None:
                         setattr(values[i], f, a)
+            now = tuple(window_bytes(a) for a in arrs)
             old = wins.get(subject)
             parts: list[Any] = []
             if old is not None:
                 same = rest == mine.get(subject)
-                for o, a in zip(old, arrs, strict=True):
-                    cut, tail = _slide(o, a)
+                slid = False  # some window kept items of the committed one
+                for o, b in zip(old, now, strict=True):
+                    cut, tail = _slide(o, b)
                     same = same and cut == 0 and not tail
+                    slid = slid or cut * 8 != len(o)
                     parts += (cut, tail)
                 if same:
                     continue
-                delta = chain.get(subject, 0) < SNAPSHOT_EVERY and any(cut != len(o) for o, cut in
-                                                                           zip(old, parts[::2], strict=True))
+                delta = slid and chain.get(subject, 0) < SNAPSHOT_EVERY
             else:
                 delta = False
             if not delta:
-                parts = [x for a in arrs for x in (-1, a)]
-            pending[subject] = (rest, [array("d", a) for a in arrs], delta)
+                parts = [x for b in now for x in (-1, b)]
+            pending[subject] = (rest, now, delta)
             rows.append((name, subject, version, codec.dump_windows(rest, parts, delta)))
 
     @staticmethod
@@ -318,11 +321,11 @@ class StateKeeper:
         for det in touched.values():
             det.state_loaded()
 
-    def _with_windows(self, name: str, values: Sequence[Any], wins: list[array] | None) -> Sequence[Any]:
-        """A row's values (decoded from its rest) with copies of its windows put back."""
-        for (i, f), a in zip(self.windows[name], wins or (), strict=False):
+    def _with_windows(self, name: str, values: Sequence[Any], wins: tuple[bytes, ...] | None) -> Sequence[Any]:
+        """A row's values (decoded from its rest) with its windows put back."""
+        for (i, f), b in zip(self.windows[name], wins or (), strict=False):
             if values[i] is not None:
-                setattr(values[i], f, array("d", a))
+                setattr(values[i], f, array_of(b))
         return values
 
     @staticmethod
@@ -371,7 +374,7 @@ class StateKeeper:
                 "It is not loaded: run `clapas state rebuild` (with the same --config) to compute it again from the "
                 "journal, then start clapas again")
         runner: tuple[float, int, int] | None = None
-        folded: dict[str, dict[str, tuple[bytes, list[array], int] | None]] = defaultdict(dict)
+        folded: dict[str, dict[str, tuple[bytes, tuple[bytes, ...], int] | None]] = defaultdict(dict)
         for name, subject, _, data in rows:
             if name in by_name and self.windows[name] and subject != GLOBAL:
                 self._fold(name, subject, data, folded[name])
@@ -409,37 +412,33 @@ class StateKeeper:
         return runner
 
     def _fold(self, name: str, subject: str, data: bytes | None,
-              into: dict[str, tuple[bytes, list[array], int] | None]) -> None:
+              into: dict[str, tuple[bytes, tuple[bytes, ...], int] | None]) -> None:
         """One saved row of a detector with windows onto what the subject's earlier rows (batch order) left."""
         if data is None:
             into[subject] = None
             return
         delta, rest, parts = self.codecs[name].load_windows(data)  # type: ignore[union-attr]
         if not delta:
-            into[subject] = (rest, [tail for _, tail in parts], 0)
+            into[subject] = (rest, tuple(tail for _, tail in parts), 0)
             return
         base = into.get(subject)
         if base is None or len(parts) != len(base[1]):
             raise StateIncompatible(f"the saved state of {name} {subject} is a delta without its whole row: run "
                                     "`clapas state rebuild`")
-        wins = []
-        for old, (cut, tail) in zip(base[1], parts, strict=True):
-            w = old[cut:] if cut >= 0 else array("d")
-            w.extend(tail)
-            wins.append(w)
+        wins = tuple((old[cut * 8:] if cut >= 0 else b"") + tail for old, (cut, tail) in zip(base[1], parts,
+                                                                                               strict=True))
         into[subject] = (rest, wins, base[2] + 1)
 
 
-def _slide(old: array, new: array) -> tuple[int, array]:
-    """How `new` follows from `old`: (items cut from the front of `old`, items appended after them); exact to the
-    bit (all of `old` cut when nothing else fits)."""
+def _slide(old: bytes, new: bytes) -> tuple[int, bytes]:
+    """How the window `new` follows from `old` (their doubles' bytes): (items cut from the front of `old`, the bytes
+    appended after what is left), to the bit (all of `old` cut when nothing else fits)."""
     if not new:
-        return len(old), EMPTY
-    try:
-        cut = old.index(new[0])
-    except ValueError:
-        return len(old), new
-    kept = len(old) - cut
-    if kept <= len(new) and new[:kept].tobytes() == old[cut:].tobytes():
-        return cut, new[kept:]
-    return len(old), new
+        return len(old) // 8, b""
+    head = new[:8]
+    at = old.find(head)
+    while at >= 0:
+        if at % 8 == 0 and new.startswith(old[at:]):
+            return at // 8, new[len(old) - at:]
+        at = old.find(head, at + 1)
+    return len(old) // 8, new

@@ -55,7 +55,8 @@ def row_type(kinds: Sequence[tuple[bool, bool, Any]]) -> Any:
 
 _BIG_ENDIAN = sys.byteorder == "big"
 DELTA = b"\xc1"  # the first byte of a delta row: msgpack never uses it (no full row starts with it)
-EMPTY = array("d")  # stands for a window while the rest of its row is encoded (never changed)
+EMPTY = array("d")  # an empty window (never changed)
+NO_WINDOW = b""  # stands for a window while the rest of its row is encoded: saved as an empty window's bytes
 
 
 def _array_bytes(obj: Any) -> Any:
@@ -66,6 +67,23 @@ def _array_bytes(obj: Any) -> Any:
             obj.byteswap()
         return memoryview(obj).cast("B")
     raise TypeError(f"detector state cannot encode {type(obj).__module__}:{type(obj).__qualname__}")
+
+
+def window_bytes(a: array) -> bytes:
+    """An `array('d')`'s little-endian bytes (what `_array_bytes` saves), without msgspec's hook."""
+    if _BIG_ENDIAN:
+        a = array("d", a)
+        a.byteswap()
+    return a.tobytes()
+
+
+def array_of(data: bytes) -> array:
+    """The `array('d')` of `window_bytes`."""
+    out = array("d")
+    out.frombytes(data)
+    if _BIG_ENDIAN:
+        out.byteswap()
+    return out
 
 
 def _array_of(kind: type, data: Any) -> Any:
@@ -100,17 +118,20 @@ class StructCodec:
         return self._any.decode(data)
 
     def dump_windows(self, rest: bytes, parts: list[Any], delta: bool) -> bytes:
-        """A row of a detector with windows: `rest` (its row without them) and per window (cut, tail array)."""
+        """A row of a detector with windows: `rest` (its row without them) and per window (cut, tail bytes:
+        `window_bytes`)."""
         data = self._enc.encode([rest, *parts])
         return DELTA + data if delta else data
 
-    def load_windows(self, data: bytes) -> tuple[bool, bytes, list[tuple[int, array]]]:
+    def load_windows(self, data: bytes) -> tuple[bool, bytes, list[tuple[int, bytes]]]:
         """(is a delta, rest, per window (cut, tail)) of a `dump_windows` row."""
         delta = data[:1] == DELTA
         items = self._any.decode(data[1:] if delta else data)
-        if not isinstance(items, list) or len(items) % 2 != 1 or not isinstance(items[0], bytes):
+        if (not isinstance(items, list) or len(items) % 2 != 1
+                or not isinstance(items[0], bytes)
+                or not all(isinstance(b, bytes) and len(b) % 8 == 0 for b in items[2::2])):
             raise ValueError("detector state: not a row of windows")
-        return delta, items[0], [(int(items[k]), _array_of(array, items[k + 1])) for k in range(1, len(items), 2)]
+        return delta, items[0], [(int(items[k]), items[k + 1]) for k in range(1, len(items), 2)]
 
 
 class TreeCodec:
