@@ -15,8 +15,8 @@ one subject's entries of every map of one detector, so objects shared within a s
 
 Windows (`StateMap.window`: an `array('d')` field of a map's values that slides, appended at its end and cut at its
 front, the water meters' 24 h of flows): a row saves what changed since the committed row, the rest of the row
-whole and per window the items cut from its front and the items appended (`state_codec.DELTA` rows, ≈ 140 bytes
-where the whole row was ≈ 500); every `SNAPSHOT_EVERY` deltas of a subject, and whenever the window did not slide
+whole and per window the items cut from its front and the items appended (`state_codec.DELTA` rows: a meter's
+≈ 170 bytes where its whole row is ≈ 500); every `SNAPSHOT_EVERY` deltas of a subject, and whenever the window did not slide
 (cleared, or changed inside), the row is whole again. Loading folds a subject's whole row and the deltas after it
 (the store returns them in batch order); the store's compaction keeps each subject's rows from its newest whole one.
 
@@ -87,6 +87,13 @@ def _set_path(obj: Any, path: str, value: Any) -> None:
     setattr(_resolve(obj, head) if head else obj, last, value)
 
 
+class _Shown(str):
+    """A map without a window shown as before windows were added: the other detectors' saved state stays valid."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
 def state_name(det: Detector) -> str:
     return det.state_name or type(det).__name__.removesuffix("Detector").lower()
 
@@ -94,7 +101,8 @@ def state_name(det: Detector) -> str:
 def state_version(det: Detector) -> str:
     """The declared version and a digest of the state layout: maps, scalars and the slots (or dataclass fields) of
     every class of the detector's modules. A renamed field, a new one, a map added: another version."""
-    h = hashlib.sha256(repr((det.state_version, det.state_codec, det.state_maps, det.state_attrs)).encode())
+    maps = tuple(m if m.window else _Shown(repr(m).replace(", window=''", "")) for m in det.state_maps)
+    h = hashlib.sha256(repr((det.state_version, det.state_codec, maps, det.state_attrs)).encode())
     for mod_name in sorted({type(det).__module__, *det.state_modules}):
         mod = sys.modules.get(mod_name)
         for name, cls in sorted(vars(mod).items()) if mod else ():
