@@ -16,8 +16,8 @@ one subject's entries of every map of one detector, so objects shared within a s
 Windows (`StateMap.window`: an `array('d')` field of a map's values that slides, appended at its end and cut at its
 front, the water meters' 24 h of flows): a row saves what changed since the committed row, the rest of the row
 whole and per window the items cut from its front and the items appended (`state_codec.DELTA` rows: a meter's
-≈ 170 bytes where its whole row is ≈ 500); every `SNAPSHOT_EVERY` deltas of a subject, and whenever the window did not slide
-(cleared, or changed inside), the row is whole again. Loading folds a subject's whole row and the deltas after it
+≈ 170 bytes where its whole row is ≈ 500); every `SNAPSHOT_EVERY` deltas of a subject, and whenever the window
+did not slide (cleared, or changed inside), the row is whole again. Loading folds a subject's whole row and the deltas after it
 (the store returns them in batch order); the store's compaction keeps each subject's rows from its newest whole one.
 
 Encoding (`clapas.detectors.state_codec`, no pickle): typed msgspec rows for detectors with many subjects (the
