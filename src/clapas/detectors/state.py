@@ -17,8 +17,9 @@ Windows (`StateMap.window`: an `array('d')` field of a map's values that slides,
 front, the water meters' 24 h of flows): a row saves what changed since the committed row, the rest of the row
 whole and per window the items cut from its front and the items appended (`state_codec.DELTA` rows: a meter's
 ≈ 170 bytes where its whole row is ≈ 500); every `SNAPSHOT_EVERY` deltas of a subject, and whenever the window
-did not slide (cleared, or changed inside), the row is whole again. Loading folds a subject's whole row and the deltas after it
-(the store returns them in batch order); the store's compaction keeps each subject's rows from its newest whole one.
+did not slide (cleared, or changed inside), the row is whole again. Loading folds a subject's whole row and the
+deltas after it (the store returns them in batch order); the store's compaction keeps each subject's rows from its
+newest whole one.
 
 Encoding (`clapas.detectors.state_codec`, no pickle): typed msgspec rows for detectors with many subjects (the
 water meters: each map declares the type of its values), tagged msgpack trees of the detector's own classes for the
