@@ -7,7 +7,13 @@ here only ever build plain containers, numbers and strings, and the classes a de
 - `StructCodec`, for detectors with many subjects (the water meters): every state map declares the type of its
   values (`StateMap.value`, msgspec Structs and builtin containers), a row is a msgpack array with one item per map
   (nil where the subject has no entry), encoded and decoded by msgspec in C against that typed schema
-  (≈ 1 µs a meter, no Python per object).
+  (≈ 1 µs a meter, no Python per object). A field may be an `array('d')` (a sliding window of samples): it is
+  saved as its raw bytes (little-endian doubles), one copy where a list of tuples is a walk of every float
+  (24 (time, flow) pairs of a meter's day: 0.2 µs against 3.7 µs, and a third of the memory). A map may declare
+  such a field a window (`StateMap.window`): its rows are then `[rest, (cut, tail)…]`, the row without its
+  windows and, per window, how many items of the committed one to drop from its front (-1: all of it, a full row)
+  and the items that follow; a row that drops or adds to a committed window starts with `DELTA`
+  (`clapas.detectors.state` folds them).
 - `TreeCodec`, for detectors with a few dozen subjects and rich objects (heat, air, floods, museums): a walk of the
   objects into msgpack where tuples, sets, deques (with their maximum length), dates, time-zone-aware datetimes,
   enums and objects are extensions; an object or enum is rebuilt only if its class is one of the detector's own
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import enum
 import sys
+from array import array
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import fields, is_dataclass
@@ -46,12 +53,56 @@ def row_type(kinds: Sequence[tuple[bool, bool, Any]]) -> Any:
     return tuple.__class_getitem__(tuple(items))
 
 
+_BIG_ENDIAN = sys.byteorder == "big"
+DELTA = b"\xc1"  # the first byte of a delta row: msgpack never uses it (no full row starts with it)
+EMPTY = array("d")  # an empty window (never changed)
+NO_WINDOW = b""  # stands for a window while the rest of its row is encoded: saved as an empty window's bytes
+
+
+def _array_bytes(obj: Any) -> Any:
+    """msgspec's `enc_hook`: an `array('d')` as the bytes of its little-endian doubles."""
+    if type(obj) is array and obj.typecode == "d":
+        if _BIG_ENDIAN:
+            obj = array("d", obj)
+            obj.byteswap()
+        return memoryview(obj).cast("B")
+    raise TypeError(f"detector state cannot encode {type(obj).__module__}:{type(obj).__qualname__}")
+
+
+def window_bytes(a: array) -> bytes:
+    """An `array('d')`'s little-endian bytes (what `_array_bytes` saves), without msgspec's hook."""
+    if _BIG_ENDIAN:
+        a = array("d", a)
+        a.byteswap()
+    return a.tobytes()
+
+
+def array_of(data: bytes) -> array:
+    """The `array('d')` of `window_bytes`."""
+    out = array("d")
+    out.frombytes(data)
+    if _BIG_ENDIAN:
+        out.byteswap()
+    return out
+
+
+def _array_of(kind: type, data: Any) -> Any:
+    """msgspec's `dec_hook`: the bytes of `_array_bytes` back into an `array('d')`."""
+    if kind is array and isinstance(data, bytes) and len(data) % 8 == 0:
+        out = array("d")
+        out.frombytes(data)
+        if _BIG_ENDIAN:
+            out.byteswap()
+        return out
+    raise ValueError(f"detector state holds a {type(data).__name__} where a {kind.__name__} is declared")
+
+
 class StructCodec:
     """Typed msgpack rows (see the module docstring); `kinds`: per map (is a dict, tuple keys, value type)."""
 
     def __init__(self, kinds: Sequence[tuple[bool, bool, Any]]) -> None:
-        self._enc = msgspec.msgpack.Encoder()
-        self._row = msgspec.msgpack.Decoder(row_type(kinds))
+        self._enc = msgspec.msgpack.Encoder(enc_hook=_array_bytes)
+        self._row = msgspec.msgpack.Decoder(row_type(kinds), dec_hook=_array_of)
         self._any = msgspec.msgpack.Decoder()
 
     def dump_row(self, values: list[Any]) -> bytes:
@@ -65,6 +116,22 @@ class StructCodec:
 
     def load_attrs(self, data: bytes) -> dict[str, Any]:
         return self._any.decode(data)
+
+    def dump_windows(self, rest: bytes, parts: list[Any], delta: bool) -> bytes:
+        """A row of a detector with windows: `rest` (its row without them) and per window (cut, tail bytes:
+        `window_bytes`)."""
+        data = self._enc.encode([rest, *parts])
+        return DELTA + data if delta else data
+
+    def load_windows(self, data: bytes) -> tuple[bool, bytes, list[tuple[int, bytes]]]:
+        """(is a delta, rest, per window (cut, tail)) of a `dump_windows` row."""
+        delta = data[:1] == DELTA
+        items = self._any.decode(data[1:] if delta else data)
+        if (not isinstance(items, list) or len(items) % 2 != 1
+                or not isinstance(items[0], bytes)
+                or not all(isinstance(b, bytes) and len(b) % 8 == 0 for b in items[2::2])):
+            raise ValueError("detector state: not a row of windows")
+        return delta, items[0], [(int(items[k]), items[k + 1]) for k in range(1, len(items), 2)]
 
 
 class TreeCodec:

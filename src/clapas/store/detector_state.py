@@ -7,6 +7,11 @@ and a subject's state is its newest row (a NULL state: forgotten). Appending cos
 on a primary key cost ≈ 20 µs in DuckDB — a busy city changes every meter it hears, every batch. Every
 `COMPACT_EVERY` batches the same transaction deletes the rows that newer ones replace. Each store stages the rows
 its fastest way (`_stage_state`: an Arrow table in DuckDB, COPY in PostgreSQL).
+
+Version 16: a row may be a delta (`delta`, its state starts with `state_codec.DELTA`: what a subject's windows
+gained and lost since its previous row, see `clapas.detectors.state`). A subject's state is then its newest whole
+row and the deltas after it, which `detector_state` returns in batch order for the keeper to fold; compaction
+deletes the rows before each subject's newest whole row.
 """
 
 from __future__ import annotations
@@ -22,16 +27,21 @@ if TYPE_CHECKING:
 # versions of a meter heard once a batch; a compaction reads the table once)
 COMPACT_EVERY = 200
 
-_APPEND = ("INSERT INTO detector_state (detector, subject, seq, version, state) "
-           "SELECT detector, subject, ?, version, state FROM state_stage")
-# rows a newer row of the same subject replaces, then the forgotten subjects' last rows
+DELTA = b"\xc1"  # `clapas.detectors.state_codec.DELTA`: the first byte of a delta row's state
+
+_APPEND = ("INSERT INTO detector_state (detector, subject, seq, version, state, delta) "
+           "SELECT detector, subject, ?, version, state, delta FROM state_stage")
+# rows before a newer whole row of the same subject, then the forgotten subjects' last rows (no delta follows a
+# forgotten subject: its next row is whole)
 _COMPACT = ["DELETE FROM detector_state WHERE EXISTS (SELECT 1 FROM detector_state n WHERE "
             "n.detector = detector_state.detector AND n.subject = detector_state.subject "
-            "AND n.seq > detector_state.seq)",
+            "AND n.seq > detector_state.seq AND NOT n.delta)",
             "DELETE FROM detector_state WHERE state IS NULL"]
-_LATEST = ("SELECT detector, subject, version, state FROM (SELECT detector, subject, version, state, "
-           "row_number() OVER (PARTITION BY detector, subject ORDER BY seq DESC) AS k FROM detector_state) t "
-           "WHERE k = 1 AND state IS NOT NULL")
+# each subject's newest whole row and the deltas after it, in batch order
+_LATEST = ("SELECT detector, subject, version, state FROM (SELECT detector, subject, seq, version, state, "
+           "max(CASE WHEN delta THEN NULL ELSE seq END) OVER (PARTITION BY detector, subject) AS whole "
+           "FROM detector_state) t WHERE seq >= whole AND state IS NOT NULL "
+           "ORDER BY detector, subject, seq")
 
 
 def ddl(blob: str) -> list[str]:
@@ -39,11 +49,21 @@ def ddl(blob: str) -> list[str]:
             version VARCHAR NOT NULL, state {blob})"""]
 
 
+def delta_ddl() -> list[str]:
+    """Version 16 (issue 9): delta rows (every row saved before is whole)."""
+    return ["ALTER TABLE detector_state ADD COLUMN delta BOOLEAN DEFAULT false",
+            "UPDATE detector_state SET delta = false"]
+
+
+def is_delta(state: bytes | None) -> bool:
+    return state is not None and state[:1] == DELTA
+
+
 class StateTables:
     """The detector-state methods of `Store` (mixed in with `AlertTables`)."""
 
     def _stage_state(self, cur: Any, rows: list[Row]) -> None:  # pragma: no cover - abstract
-        """Put `rows` into the transaction's `state_stage` table."""
+        """Put `rows` into the transaction's `state_stage` table, with their `delta` flag (`is_delta`)."""
         raise NotImplementedError
 
     def _unstage_state(self, cur: Any) -> None:

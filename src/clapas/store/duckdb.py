@@ -36,7 +36,7 @@ from clapas.store.alerts import AlertTables
 from clapas.store.audit import AuditTables
 from clapas.store.base import Batch, JournalRow, Store
 from clapas.store.charter import CharterTables
-from clapas.store.detector_state import StateTables
+from clapas.store.detector_state import StateTables, is_delta
 from clapas.store.exports import ExportTables
 from clapas.store.health import HealthTables
 from clapas.store.keys import KeyTables
@@ -403,7 +403,8 @@ class DuckDBStore(AlertTables, HealthTables, KeyTables, AuditTables, CharterTabl
         cur.register("state_stage", pa.table({"detector": pa.array(det, pa.string()),
                                               "subject": pa.array(subj, pa.string()),
                                               "version": pa.array(ver, pa.string()),
-                                              "state": pa.array(state, pa.binary())}))
+                                              "state": pa.array(state, pa.binary()),
+                                              "delta": pa.array([is_delta(x) for x in state], pa.bool_())}))
 
     def _unstage_state(self, cur: duckdb.DuckDBPyConnection) -> None:
         cur.unregister("state_stage")

@@ -46,7 +46,7 @@ from clapas.store.alerts import AlertTables
 from clapas.store.audit import AuditTables
 from clapas.store.base import DUPLICATE, QUARANTINED, STORED, Batch, DeviceSeen, JournalRow, Store
 from clapas.store.charter import CharterTables
-from clapas.store.detector_state import StateTables
+from clapas.store.detector_state import StateTables, is_delta
 from clapas.store.exports import ExportTables
 from clapas.store.health import HealthTables
 from clapas.store.keys import KeyTables
@@ -83,7 +83,7 @@ _STAGING = [
     "CREATE TEMP TABLE touched (device_id INTEGER, quantity_id SMALLINT, time TIMESTAMPTZ) ON COMMIT DELETE ROWS",
     "CREATE TEMP TABLE heard (eui VARCHAR, t TIMESTAMPTZ, f_cnt BIGINT, rssi DOUBLE PRECISION, snr DOUBLE PRECISION) "
     "ON COMMIT DELETE ROWS",
-    "CREATE TEMP TABLE state_stage (detector VARCHAR, subject VARCHAR, version VARCHAR, state BYTEA) "
+    "CREATE TEMP TABLE state_stage (detector VARCHAR, subject VARCHAR, version VARCHAR, state BYTEA, delta BOOLEAN) "
     "ON COMMIT DELETE ROWS",
 ]
 _HEARD_TYPES = ("text", "timestamptz", "int8", "float8", "float8")
@@ -397,10 +397,10 @@ class PostgresStore(AlertTables, HealthTables, KeyTables, AuditTables, CharterTa
             self._insert_events(cur, batch)
 
     def _stage_state(self, cur: psycopg.Cursor, rows: list[tuple[str, str, str, bytes | None]]) -> None:
-        with cur.copy("COPY state_stage (detector, subject, version, state) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(("text", "text", "text", "bytea"))
+        with cur.copy("COPY state_stage (detector, subject, version, state, delta) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(("text", "text", "text", "bytea", "bool"))
             for row in rows:
-                copy.write_row(row)
+                copy.write_row((*row, is_delta(row[3])))
 
     def write(self, batch: Batch) -> None:
         if len(batch):

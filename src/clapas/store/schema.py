@@ -7,9 +7,9 @@ audit secret; 6 the detectors' saved state (`detector_state.py`); 7 city scale (
 values and compacted days); 8 device health (stale marks, data-quality flags); 9 the NGSI-LD sandbox tenant;
 10 NGSI-LD subscriptions; 11 the partitioned mode's leases (`leases.py`); 12 the gateways each device is heard by
 (`health.py`); 13 the departments' settings overrides (`overrides.py`); 14 the per-zone hourly rollup
-(`zone_rollup.py`). PostgreSQL adds the hourly and daily rollups (`rollup_1h`, `rollup_1d`) its history queries
-read, with the buckets still to roll up (`rollup_pending`), the quantities of each device and a tally of the
-observation rows.
+(`zone_rollup.py`); 15 each device's heard times (`health.py`); 16 delta rows of the detectors' state.
+PostgreSQL adds the hourly and daily rollups (`rollup_1h`, `rollup_1d`) its history queries read, with the buckets
+still to roll up (`rollup_pending`), the quantities of each device and a tally of the observation rows.
 """
 
 from __future__ import annotations
@@ -93,7 +93,8 @@ def duckdb_migrations() -> list[tuple[int, list[str]]]:
             (12, health_tables.ddl()),  # which gateways hear which device (issue 13)
             (13, overrides.ddl()),  # settings changed at run time by the departments (issue 16)
             (14, zone_rollup.ddl(zone_rollup.DUCKDB_FILL)),  # per-zone hourly rollup (issue 14)
-            (15, health_tables.times_ddl())]  # each device's last heard times, its learned interval (issue 13)
+            (15, health_tables.times_ddl()),  # each device's last heard times, its learned interval (issue 13)
+            (16, detector_state.delta_ddl())]  # detector state saved as deltas (issue 9)
 
 
 # Version 7, both stores: `/healthz` and `/metrics` of a process that only serves counted the journal by status, a
@@ -190,7 +191,8 @@ def postgres_migrations() -> list[tuple[int, list[str]]]:
             (12, health_tables.ddl()),  # which gateways hear which device (issue 13)
             (13, overrides.ddl()),  # settings changed at run time by the departments (issue 16)
             (14, zone_rollup.ddl(zone_rollup.POSTGRES_FILL)),  # per-zone hourly rollup (issue 14)
-            (15, health_tables.times_ddl())]  # each device's last heard times, its learned interval (issue 13)
+            (15, health_tables.times_ddl()),  # each device's last heard times, its learned interval (issue 13)
+            (16, detector_state.delta_ddl())]  # detector state saved as deltas (issue 9)
 
 
 # Version 7 (issue 14, city scale), PostgreSQL: the journal tally only. Latest values need no table here: the primary
