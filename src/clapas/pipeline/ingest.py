@@ -291,7 +291,7 @@ class Pipeline:
         return out
 
     def _flush_locked(self, in_transaction: Callable[[Any], None] | None = None) -> None:
-        if not self._journal:
+        if not self._journal and in_transaction is None:  # (a worker's batch of ticks alone is still written)
             return
         batch = self._batch
         batch.in_transaction = in_transaction

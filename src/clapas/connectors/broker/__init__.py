@@ -9,6 +9,15 @@ DevEUI, modulo a fixed count), never by the broker: the same key goes to the sam
 upgrades and re-declarations (a consistent-hash exchange does not promise that, domain-rules §9.2), and a device's
 up, status and join events land together (the ChirpStack routing key also holds the event type, which an
 `x-modulus-hash` exchange would hash too).
+
+Two kinds of events are not a device's (the health rules in workers, `pipeline.partition_detectors`):
+- a gateway's (`gateway_of`: stats and conn state) goes to the partition owning the gateway's subject
+  (`Affinity.of_subject(gateway id)`, which journals it) and, as a `COPY`, to every other one: each partition judges
+  its own devices' orphaning, only the owner opens the gateway's incident;
+- a `TICK` (no topic) goes to every partition and carries the stream time the publisher has reached (the newest
+  event time published before it; its body: where the stream began, epoch s as text): a partition whose devices
+  fell silent still sees time pass, in order with its own events. Ticks and copies are extra messages; where each
+  event goes does not change.
 """
 
 from __future__ import annotations
@@ -25,12 +34,16 @@ class BrokerError(RuntimeError):
     """The broker refused or lost the connection; the message says what it was doing."""
 
 
+ORIGINAL, COPY, TICK = "", "copy", "tick"  # an event's role in its partition
+
+
 class Event(NamedTuple):
     """One ChirpStack integration event on its way to a partition."""
 
-    topic: str  # MQTT form: application/{id}/device/{dev_eui}/event/{event}
+    topic: str  # MQTT form: application/{id}/device/{dev_eui}/event/{event} (or a Gateway Bridge topic)
     body: bytes
     received_at: datetime  # when the bridge first received it: journaled as such, the same on every re-read
+    role: str = ORIGINAL  # COPY: a gateway event for the detectors only; TICK: `received_at` is the stream time
 
 
 class Delivery(NamedTuple):
@@ -78,6 +91,27 @@ def device_key(topic: str) -> str:
         except ValueError:
             return parts[3]
     return topic
+
+
+def gateway_of(topic: str) -> str | None:
+    """The gateway id of a Gateway Bridge topic (`[region/]gateway/{id}/state/conn` or `…/event/stats`), as the
+    gateway parser reads it; None for any other topic."""
+    from clapas.connectors.chirpstack_gateway import is_gateway_topic
+
+    return topic.split("/")[-3].strip().lower() if is_gateway_topic(topic) else None
+
+
+def event_time(e: Event) -> float | None:
+    """The stream time an event shows (epoch s), as the worker's parsers will read it; None if it cannot be read.
+    Gateway events are timed by their reception (`chirpstack_gateway`)."""
+    from clapas.connectors import ParseError, chirpstack
+
+    if e.role == TICK or gateway_of(e.topic) is not None:
+        return e.received_at.timestamp()
+    try:
+        return chirpstack.parse(chirpstack.message(e.body, e.received_at, topic=e.topic)).time.timestamp()
+    except (ParseError, ValueError):
+        return None
 
 
 def amqp_to_topic(routing_key: str) -> str:

@@ -11,7 +11,8 @@ write (a quorum queue is): on one node a power loss may lose the last writes; th
 Layout: a durable direct exchange `{prefix}.partitions` with stream `{prefix}.p{NNN}` bound under the key
 `NNN` (the partition number); ChirpStack's AMQP integration publishes to `amq.topic`, bound to the quorum queue
 `{prefix}.ingress` (single active consumer) that `clapas route` moves into the partitions (`connectors.broker.
-route`). Each event carries its MQTT-form topic and the time it was first received in headers.
+route`). Each event carries its MQTT-form topic and the time it was first received in headers; a gateway's copies
+and the ticks (`connectors.broker`) carry their role too (`role` header).
 """
 
 from __future__ import annotations
@@ -27,7 +28,18 @@ from typing import Any
 import pika
 import pika.exceptions
 
-from clapas.connectors.broker import Affinity, BrokerError, Delivery, Event, device_key
+from clapas.connectors.broker import (
+    COPY,
+    ORIGINAL,
+    TICK,
+    Affinity,
+    BrokerError,
+    Delivery,
+    Event,
+    device_key,
+    event_time,
+    gateway_of,
+)
 
 log = logging.getLogger("clapas.broker")
 # pika logs every failed connection attempt with a traceback at ERROR; what matters is said here, once
@@ -41,6 +53,9 @@ PREFETCH = 2000
 HEARTBEAT_S = 120
 RECONNECT_MAX_S = 5.0
 INGRESS_BINDING = "application.*.device.*.event.*"  # ChirpStack's AMQP routing keys (domain-rules §9.1)
+# the Gateway Bridge's MQTT topics as RabbitMQ's MQTT plugin puts them on amq.topic (a city whose MQTT broker is
+# this RabbitMQ): `[region.]gateway.{id}.event.stats` and `….state.conn`
+GATEWAY_BINDINGS = ("#.gateway.*.event.stats", "#.gateway.*.state.conn")
 
 
 def _params(url: str) -> pika.URLParameters:
@@ -69,6 +84,9 @@ class RabbitStreams:
         self.ingress = f"{prefix}.ingress"
         self._con: pika.BlockingConnection | None = None
         self._ch: Any = None
+        self.stream_time = float("-inf")  # the newest event time published (epoch s): what a tick carries
+        self.stream_start = float("inf")  # the first one this publisher saw: a tick's body
+        self._ticked = float("-inf")
 
     def stream(self, p: int) -> str:
         return f"{self.prefix}.p{p:03d}"
@@ -95,7 +113,8 @@ class RabbitStreams:
             if ingress:
                 ch.queue_declare(self.ingress, durable=True,
                                  arguments={"x-queue-type": "quorum", "x-single-active-consumer": True})
-                ch.queue_bind(self.ingress, "amq.topic", routing_key=INGRESS_BINDING)
+                for key in (INGRESS_BINDING, *GATEWAY_BINDINGS):
+                    ch.queue_bind(self.ingress, "amq.topic", routing_key=key)
             ch.tx_commit()
         except pika.exceptions.AMQPError as e:
             self.close()
@@ -104,22 +123,57 @@ class RabbitStreams:
     def route(self, topic: str) -> int:
         return self.affinity.of_device(device_key(topic))
 
+    def targets(self, e: Event) -> list[tuple[int, str]]:
+        """(partition, role) of each message an event becomes: a device's to its partition; a gateway's to its
+        owner and, copied, to every other partition; a tick to every partition."""
+        if e.role == TICK:
+            return [(p, TICK) for p in range(self.partitions)]
+        gid = gateway_of(e.topic)
+        if gid is None:
+            return [(self.route(e.topic), ORIGINAL)]
+        home = self.affinity.of_subject(gid)
+        return [(home, ORIGINAL)] + [(p, COPY) for p in range(self.partitions) if p != home]
+
     def publish(self, events: Iterable[Event]) -> int:
+        events = list(events)
         ch = self._channel()
-        n = 0
+        sent = 0
         try:
             for e in events:
-                props = pika.BasicProperties(delivery_mode=2, headers={
-                    "topic": e.topic, "received_us": _micros(e.received_at)})
-                ch.basic_publish(self.exchange, str(self.route(e.topic)), e.body, props)
-                n += 1
-                if n % PUBLISH_TX == 0:
-                    ch.tx_commit()
+                headers = {"topic": e.topic, "received_us": _micros(e.received_at)}
+                for p, role in self.targets(e):
+                    props = pika.BasicProperties(delivery_mode=2,
+                                                 headers={**headers, "role": role} if role else headers)
+                    ch.basic_publish(self.exchange, str(p), e.body, props)
+                    sent += 1
+                    if sent % PUBLISH_TX == 0:
+                        ch.tx_commit()
             ch.tx_commit()
         except pika.exceptions.AMQPError as e:
             self.close()
             raise BrokerError(f"publishing to the partitions failed: {e!r}") from e
-        return n
+        self._note(events)
+        return len(events)
+
+    def _note(self, events: list[Event]) -> None:
+        """The stream time reached: the last readable event's (events come in time order); and where it began."""
+        for e in reversed(events):
+            t = event_time(e)
+            if t is not None:
+                self.stream_time = max(self.stream_time, t)
+                break
+        if self.stream_start == float("inf"):
+            self.stream_start = next((t for t in map(event_time, events) if t is not None), float("inf"))
+
+    def tick(self, min_s: float = 0.0) -> bool:
+        """Publish a tick at the stream time reached to every partition, if it moved on by more than `min_s` since
+        the last tick; True if one was published."""
+        if self.stream_time <= self._ticked + min_s:
+            return False
+        at = datetime.fromtimestamp(self.stream_time, UTC)
+        self.publish([Event("", repr(self.stream_start).encode(), at, TICK)])
+        self._ticked = self.stream_time
+        return True
 
     def consume(self, after: dict[int, int]) -> StreamConsumer:
         return StreamConsumer(self, after)
@@ -178,7 +232,9 @@ class StreamConsumer:
             received = datetime.fromtimestamp(headers.get("received_us", 0) / 1e6, UTC)
             topic = headers.get("topic")
             topic = topic.decode() if isinstance(topic, bytes) else str(topic or "")
-            self._buf.append(Delivery(p, pos, Event(topic, body, received)))
+            role = headers.get("role") or ORIGINAL
+            role = role.decode() if isinstance(role, bytes) else str(role)
+            self._buf.append(Delivery(p, pos, Event(topic, body, received, role)))
         return on_message
 
     def poll(self, max_events: int, timeout_s: float) -> list[Delivery]:
