@@ -295,8 +295,9 @@ class Pipeline:
             return
         batch = self._batch
         batch.in_transaction = in_transaction
-        for name, column in zip(JOURNAL_FIELDS, zip(*self._journal, strict=True), strict=True):
-            setattr(batch, name, list(column))
+        if self._journal:
+            for name, column in zip(JOURNAL_FIELDS, zip(*self._journal, strict=True), strict=True):
+                setattr(batch, name, list(column))
         self._journal = []
         batch.dev_by_eui = self._device_seen()
         self._batch, self._seen = Batch(), {}
