@@ -341,10 +341,7 @@ def single_process(url: str, events: list[tuple[str, bytes, float]], zones: Path
     """The same uplinks through one `clapas run`-like pipeline (the reference)."""
     from clapas.alerts.wiring import build_alerting
     from clapas.pipeline.ingest import Pipeline
-    from clapas.pipeline.partition_detectors import partition_settings
-
-    # the rules the workers run (the health rules are not in partitioned mode yet)
-    settings = partition_settings(load_settings(env={"CLAPAS_STORE": url, "CLAPAS_ALERTS_WEBHOOK_URL": WEBHOOK_REF}))
+    settings = load_settings(env={"CLAPAS_STORE": url, "CLAPAS_ALERTS_WEBHOOK_URL": WEBHOOK_REF})
     store = open_store(url, timezone=settings.timezone)
     import_registry_files(store, RegistrySettings(devices_csv=str(devs), zones_geojson=str(zones)))
     alerting = build_alerting(settings, store)

@@ -119,3 +119,22 @@ def test_routing_is_identical_across_reconnection_and_redeclaration(make):
         after.setdefault(device_key(d.event.topic), []).append(d.partition)
     assert {e: [p, p] for e, p in before.items()} == after
     assert len(set(before.values())) > 4  # spread, not all in one
+
+
+def test_a_gateways_events_reach_its_owner_and_copies_every_other_partition_and_ticks_all(make):
+    from clapas.connectors.broker import COPY, ORIGINAL, TICK
+
+    b = make(4)
+    b.declare(ingress=False)
+    gw = "0016c001ff10a235"
+    stats = Event(f"eu868/gateway/{gw}/event/stats", b'{"gatewayId":"0016c001ff10a235"}', T0)
+    conn = Event(f"eu868/gateway/{gw}/state/conn", b'{"gatewayId":"0016c001ff10a235","state":"OFFLINE"}', T0)
+    b.publish([stats, conn])
+    assert b.tick()  # the stream time reached (a gateway event's: its reception), to every partition
+    got = read_all(b.consume({p: -1 for p in range(4)}), 2 * 4 + 4)
+    owner = partition_of(gw, 4)  # `Affinity.of_subject(gateway id)`, where its saved state lives too
+    originals = [(d.partition, d.event.topic) for d in got if d.event.role == ORIGINAL]
+    assert originals == [(owner, stats.topic), (owner, conn.topic)]  # stats and conn on one partition, in order
+    assert sorted(d.partition for d in got if d.event.role == COPY) == sorted([p for p in range(4) if p != owner] * 2)
+    ticks = [d for d in got if d.event.role == TICK]
+    assert sorted(d.partition for d in ticks) == [0, 1, 2, 3] and all(d.event.received_at == T0 for d in ticks)

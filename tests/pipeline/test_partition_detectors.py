@@ -120,3 +120,31 @@ def test_the_workers_detectors_follow_the_stored_overrides(air_city, samples):
     p.close()
     assert air(pd, pa).settings.lateness_s == air(pd, pb).settings.lateness_s == 5400.0
     assert settings.air.lateness_s not in (1800.0, 5400.0)  # the file says otherwise
+
+
+def test_a_partition_fed_only_ticks_opens_its_devices_silence_and_judges_only_its_own(pg_url, samples):
+    """Health rules in workers: a partition whose device fell silent gets only the router's ticks (no event of its
+    own): its watermark still advances and the silence opens; the never-seen silence of a device of another
+    partition is not opened by this one."""
+    from clapas.pipeline.partition_detectors import Tick
+
+    settings = load_settings(env={"CLAPAS_STORE": pg_url})
+    store = open_store(pg_url, timezone=settings.timezone)
+    try:
+        store.upsert_devices([Device(eui=e, kind="air_quality", zone=z, expected_interval_s=900)
+                              for e, z in SENSORS.items()])
+        affinity = Affinity.from_devices(PARTITIONS, store.devices())
+        pa, pb = (affinity.of_device(e) for e in SENSORS)
+        pd = PartitionDetectors(settings, store, [pa], affinity)
+        p = Pipeline(store, settings.pipeline, settings.profiles, detectors=pd)
+        p.submit_batch(readings(samples, "a000000000000001", T0, 2), Hook(pa))
+        ticked = Hook(pa)
+        ticked.tick = Tick(stream_time=(T0 + timedelta(days=2)).timestamp(), stream_start=T0.timestamp())
+        p.submit_batch([], ticked)  # ticks alone: no journal row
+        p.close()
+        alerts = {(r["rule"], r["subject"]) for r in store.sql("SELECT rule, subject FROM alerts")}
+        assert ("health.silent", "a000000000000001") in alerts
+        assert ("health.silent", "b000000000000001") not in alerts  # B's partition judges B (never seen)
+        assert pa != pb
+    finally:
+        store.close()

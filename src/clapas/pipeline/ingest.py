@@ -295,12 +295,13 @@ class Pipeline:
         return out
 
     def _flush_locked(self, in_transaction: Callable[[Any], None] | None = None) -> None:
-        if not self._journal:
+        if not self._journal and in_transaction is None:  # (a worker's batch of ticks alone is still written)
             return
         batch = self._batch
         batch.in_transaction = in_transaction
-        for name, column in zip(JOURNAL_FIELDS, zip(*self._journal, strict=True), strict=True):
-            setattr(batch, name, list(column))
+        if self._journal:
+            for name, column in zip(JOURNAL_FIELDS, zip(*self._journal, strict=True), strict=True):
+                setattr(batch, name, list(column))
         self._journal = []
         batch.dev_by_eui = self._device_seen()
         self._batch, self._seen = Batch(), {}

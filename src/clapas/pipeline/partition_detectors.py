@@ -9,43 +9,56 @@ Saved state: the subjects (device EUIs, zone ids) are the partition's own; the r
 detector's scalars and the runner's watermark, `state.GLOBAL`) are saved under the partition's tag instead, so
 that partitions never overwrite each other's. On takeover a runner loads only its partition's rows.
 
-Not yet in partitioned mode: the device and network health rules (issue 13). Gateway events carry no device to
-route by, and silence is judged on each partition's own stream time, which made a 3-worker run open 101 silent
-alerts where one process opens 22; `partition_settings` turns them off until both are designed for partitions.
-What that needs: (1) gateway events are keyed by their whole topic (`broker.device_key`), so a gateway's stats and
-conn events land on two unrelated partitions, and its orphans (devices heard only by it) live on others: route
-them by gateway id to every partition (each judges its own devices) with one partition owning the gateway's
-subject, the same one `Affinity.of_subject` gives its saved state; (2) `never_seen` walks the whole registry, so
-every partition opens it for every other partition's devices: each runner needs its partition's registry;
-(3) a partition whose devices all fall silent (a zone's gateway down: a zone is one partition) gets no events, so
-its watermark stops and silence never opens: the router must send stream-time ticks into every partition.
+The device and network health rules (`detectors.health`): a gateway's events reach every partition (the owner of
+its subject journals them, the others get copies, `connectors.broker`), so each partition judges the orphaning of
+its own devices, and only the owner opens the gateway's incident and saves its state (`HealthDetector.owns`); the
+never-seen silences are opened by each device's own partition; and the ticks the router sends every partition
+carry the stream time (`Tick`), so that a partition whose devices all fell silent (a zone's gateway down: a zone is
+one partition) still advances and opens their silence. The incident's evidence lists the owner's orphans only.
 """
 
 from __future__ import annotations
 
-import logging
+import contextlib
+import math
+from dataclasses import dataclass, field
 from typing import Any
-
-import msgspec
 
 from clapas.alerts.wiring import Alerting, build_alerting
 from clapas.config import Settings
-from clapas.connectors.broker import Affinity
+from clapas.connectors import ParseError, chirpstack_gateway
+from clapas.connectors.broker import Affinity, Event
 from clapas.detectors.base import DetectorRunner
+from clapas.detectors.health import HealthDetector
 from clapas.detectors.state import GLOBAL, StateKeeper
 from clapas.registry.live import Registry
 from clapas.store.base import Batch, Store
 
 TAG_PREFIX = "@partition-"
-log = logging.getLogger("clapas.worker")
 
 
-def partition_settings(settings: Settings) -> Settings:
-    """The settings a worker's detectors run with: the health rules off (see the module docstring)."""
-    if not settings.health.enabled:
-        return settings
-    log.warning("partitioned mode: the device and network health rules ([health]) do not run in workers yet")
-    return msgspec.structs.replace(settings, health=msgspec.structs.replace(settings.health, enabled=False))
+@dataclass
+class Tick:
+    """What a partition's batch brings besides its journaled events: the copies of other partitions' gateway
+    events (as `Batch.gw_events` rows), and the newest tick's stream time and the stream's start (epoch s)."""
+
+    gw_events: list[tuple[float, str, str, bool]] = field(default_factory=list)
+    stream_time: float = -math.inf
+    stream_start: float = math.inf
+    merged: bool = False  # the copies were added to the batch (a retried batch is prepared again)
+
+    def add(self, e: Event) -> None:
+        """A COPY or a TICK delivery."""
+        if e.topic:  # a gateway event's copy
+            try:
+                ev = chirpstack_gateway.parse_gateway(chirpstack_gateway.message(e.body, e.received_at, topic=e.topic))
+            except ParseError:
+                return  # its owner journals it quarantined
+            self.gw_events.append((ev.time.timestamp(), ev.gateway_id, ev.kind, ev.online))
+            return
+        self.stream_time = max(self.stream_time, e.received_at.timestamp())
+        with contextlib.suppress(ValueError):
+            self.stream_start = min(self.stream_start, float(e.body))
 
 
 def tag(partition: int) -> str:
@@ -61,7 +74,7 @@ class PartitionDetectors:
 
         # the departments' run-time settings (issue 16) over the file's, as `clapas run` applies them: one holder
         # for the worker's partitions, followed by each runner from its next batch
-        self.holder = SettingsHolder(partition_settings(settings), store)
+        self.holder = SettingsHolder(settings, store)
         rows = store.detector_state()
         top = int(store.sql("SELECT coalesce(max(seq), 0) AS s FROM detector_state")[0]["s"])
         self.alerting: dict[int, Alerting] = {}
@@ -71,6 +84,9 @@ class PartitionDetectors:
         for p in partitions:
             a = self.alerting[p] = build_alerting(self.holder.current, store, load=False, holder=self.holder,
                                                   registry=self.registry)
+            for det in a.runner.detectors:
+                if isinstance(det, HealthDetector):
+                    det.owns = _owner(affinity, p)
             _load(a.runner, rows, p, affinity)
             # state is a log ordered by batch number: this runner's rows come after any other's (the old owner's)
             a.runner.seq = max(a.runner.seq, top)
@@ -79,7 +95,18 @@ class PartitionDetectors:
         return self.alerting[batch.in_transaction.partition].runner  # type: ignore[union-attr]
 
     def prepare(self, batch: Batch) -> None:
-        self._runner(batch).prepare(batch)
+        runner = self._runner(batch)
+        tick: Tick | None = getattr(batch.in_transaction, "tick", None)
+        if tick is not None:
+            if not tick.merged:
+                batch.gw_events.extend(tick.gw_events)
+                tick.merged = True
+            runner.watermark = max(runner.watermark, tick.stream_time)  # the link readers advance to it
+            if math.isfinite(tick.stream_start):
+                for det in runner.detectors:
+                    if isinstance(det, HealthDetector):
+                        det.stream_began(tick.stream_start)
+        runner.prepare(batch)
         w = batch.detector_state
         if w is not None:
             part = batch.in_transaction.partition  # type: ignore[union-attr]
@@ -102,6 +129,10 @@ class PartitionDetectors:
     def rolled_back(self, batch: Batch) -> None:
         self._restore(batch)
         self._runner(batch).rolled_back(batch)
+
+
+def _owner(affinity: Affinity, partition: int) -> Any:
+    return lambda subject: affinity.of_subject(subject) == partition
 
 
 def _load(runner: DetectorRunner, rows: list[tuple[str, str, str, bytes]], partition: int,

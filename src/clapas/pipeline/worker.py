@@ -30,10 +30,10 @@ from clapas.alerts.notifiers import build_notifiers
 from clapas.alerts.outbox import OutboxWorker
 from clapas.cli import add_config_argument
 from clapas.config import Settings, load_settings
-from clapas.connectors import chirpstack
-from clapas.connectors.broker import Affinity, BrokerError, Consumer, Delivery, open_broker
+from clapas.connectors import chirpstack, chirpstack_gateway
+from clapas.connectors.broker import ORIGINAL, Affinity, BrokerError, Consumer, Delivery, gateway_of, open_broker
 from clapas.pipeline.ingest import Pipeline
-from clapas.pipeline.partition_detectors import PartitionDetectors
+from clapas.pipeline.partition_detectors import PartitionDetectors, Tick
 from clapas.store.base import Store, StoreError, open_store
 from clapas.store.leases import LeaseLost, Leases, fence
 
@@ -202,14 +202,23 @@ class Worker:
                 delay = min(delay * 2, 5.0)
 
     def _submit(self, deliveries: list[Delivery]) -> None:
-        """One batch per partition (each partition has its own detectors), with its position and lease epoch."""
+        """One batch per partition (each partition has its own detectors), with its position and lease epoch; the
+        gateway copies and ticks go to its detectors only (a batch of ticks alone commits its position too)."""
         assert self.pipeline is not None
         by_partition: dict[int, list[Delivery]] = {}
         for d in deliveries:
             by_partition.setdefault(d.partition, []).append(d)
         for part, ds in sorted(by_partition.items()):
-            messages = [chirpstack.message(d.event.body, d.event.received_at, topic=d.event.topic) for d in ds]
-            self.pipeline.submit_batch(messages, self._fence(part, self.held[part], ds[-1].position))
+            messages = []
+            fence = self._fence(part, self.held[part], ds[-1].position)
+            for d in ds:
+                e = d.event
+                if e.role != ORIGINAL:
+                    fence.tick.add(e)
+                else:
+                    kind = chirpstack_gateway if gateway_of(e.topic) is not None else chirpstack
+                    messages.append(kind.message(e.body, e.received_at, topic=e.topic))
+            self.pipeline.submit_batch(messages, fence)
 
     def _start_outbox(self) -> threading.Thread | None:
         """The outbox worker (notifications); any number of workers run it (rows are claimed FOR UPDATE SKIP
@@ -243,6 +252,7 @@ class _Fence:
 
     def __init__(self, worker: Worker, partition: int, epoch: int, position: int) -> None:
         self.worker, self.partition, self.epoch, self.position = worker, partition, epoch, position
+        self.tick = Tick()  # the batch's gateway copies and stream time, for the partition's detectors
 
     def __call__(self, cur: Any) -> None:
         w = self.worker

@@ -403,7 +403,7 @@ class PostgresStore(AlertTables, HealthTables, KeyTables, AuditTables, CharterTa
                 copy.write_row((*row, is_delta(row[3])))
 
     def write(self, batch: Batch) -> None:
-        if len(batch):
+        if len(batch) or batch.in_transaction is not None:  # a worker's batch of ticks: its detectors and position
             self._write_batch(batch, replay=False)
 
     def replace(self, batch: Batch) -> None:

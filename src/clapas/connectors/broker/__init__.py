@@ -9,13 +9,22 @@ DevEUI, modulo a fixed count), never by the broker: the same key goes to the sam
 upgrades and re-declarations (a consistent-hash exchange does not promise that, domain-rules §9.2), and a device's
 up, status and join events land together (the ChirpStack routing key also holds the event type, which an
 `x-modulus-hash` exchange would hash too).
+
+Two kinds of events are not a device's (the health rules in workers, `pipeline.partition_detectors`):
+- a gateway's (`gateway_of`: stats and conn state) goes to the partition owning the gateway's subject
+  (`Affinity.of_subject(gateway id)`, which journals it) and, as a `COPY`, to every other one: each partition judges
+  its own devices' orphaning, only the owner opens the gateway's incident;
+- a `TICK` (no topic) goes to every partition and carries the stream time the publisher has reached (the newest
+  event time published before it; its body: where the stream began, epoch s as text): a partition whose devices
+  fell silent still sees time pass, in order with its own events. Ticks and copies are extra messages; where each
+  event goes does not change.
 """
 
 from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import NamedTuple, Protocol
 
 from clapas.model import normalize_eui
@@ -25,12 +34,16 @@ class BrokerError(RuntimeError):
     """The broker refused or lost the connection; the message says what it was doing."""
 
 
+ORIGINAL, COPY, TICK = "", "copy", "tick"  # an event's role in its partition
+
+
 class Event(NamedTuple):
     """One ChirpStack integration event on its way to a partition."""
 
-    topic: str  # MQTT form: application/{id}/device/{dev_eui}/event/{event}
+    topic: str  # MQTT form: application/{id}/device/{dev_eui}/event/{event} (or a Gateway Bridge topic)
     body: bytes
     received_at: datetime  # when the bridge first received it: journaled as such, the same on every re-read
+    role: str = ORIGINAL  # COPY: a gateway event for the detectors only; TICK: `received_at` is the stream time
 
 
 class Delivery(NamedTuple):
@@ -80,6 +93,27 @@ def device_key(topic: str) -> str:
     return topic
 
 
+def gateway_of(topic: str) -> str | None:
+    """The gateway id of a Gateway Bridge topic (`[region/]gateway/{id}/state/conn` or `…/event/stats`), as the
+    gateway parser reads it; None for any other topic."""
+    from clapas.connectors.chirpstack_gateway import is_gateway_topic
+
+    return topic.split("/")[-3].strip().lower() if is_gateway_topic(topic) else None
+
+
+def event_time(e: Event) -> float | None:
+    """The stream time an event shows (epoch s), as the worker's parsers will read it; None if it cannot be read.
+    Gateway events are timed by their reception (`chirpstack_gateway`)."""
+    from clapas.connectors import ParseError, chirpstack
+
+    if e.role == TICK or gateway_of(e.topic) is not None:
+        return e.received_at.timestamp()
+    try:
+        return chirpstack.parse(chirpstack.message(e.body, e.received_at, topic=e.topic)).time.timestamp()
+    except (ParseError, ValueError):
+        return None
+
+
 def amqp_to_topic(routing_key: str) -> str:
     """ChirpStack's AMQP routing key (`application.{id}.device.{eui}.event.{event}`) in its MQTT topic form, which
     the ChirpStack parser and the journal use."""
@@ -96,6 +130,58 @@ class Consumer(Protocol):
     def close(self) -> None: ...
 
 
+class Publishing:
+    """What every broker's publisher does the same way: where each event goes (`targets`: a device's to its
+    partition, a gateway's to its owner and copied to the others, a tick to all), and the stream time its ticks
+    carry. A broker sets `partitions` and `affinity`, and its `publish` sends each event to `targets(e)`, then calls
+    `_note(events)`."""
+
+    partitions: int
+    affinity: Affinity
+
+    def __init__(self) -> None:
+        self.stream_time = float("-inf")  # the newest event time published (epoch s): what a tick carries
+        self.stream_start = float("inf")  # the first one this publisher saw: a tick's body
+        self._ticked = float("-inf")
+
+    def publish(self, events: Iterable[Event]) -> int:  # pragma: no cover - each broker's own
+        raise NotImplementedError
+
+    def route(self, topic: str) -> int:
+        return self.affinity.of_device(device_key(topic))
+
+    def targets(self, e: Event) -> list[tuple[int, str]]:
+        """(partition, role) of each message an event becomes: a device's to its partition; a gateway's to its
+        owner and, copied, to every other partition; a tick to every partition."""
+        if e.role == TICK:
+            return [(p, TICK) for p in range(self.partitions)]
+        gid = gateway_of(e.topic)
+        if gid is None:
+            return [(self.route(e.topic), ORIGINAL)]
+        home = self.affinity.of_subject(gid)
+        return [(home, ORIGINAL)] + [(p, COPY) for p in range(self.partitions) if p != home]
+
+    def _note(self, events: list[Event]) -> None:
+        """The stream time reached: the last readable event's (events come in time order); and where it began."""
+        for e in reversed(events):
+            t = event_time(e)
+            if t is not None:
+                self.stream_time = max(self.stream_time, t)
+                break
+        if self.stream_start == float("inf"):
+            self.stream_start = next((t for t in map(event_time, events) if t is not None), float("inf"))
+
+    def tick(self, min_s: float = 0.0) -> bool:
+        """Publish a tick at the stream time reached to every partition, if it moved on by more than `min_s` since
+        the last tick; True if one was published."""
+        if self.stream_time <= self._ticked + min_s:
+            return False
+        at = datetime.fromtimestamp(self.stream_time, UTC)
+        self.publish([Event("", repr(self.stream_start).encode(), at, TICK)])
+        self._ticked = self.stream_time
+        return True
+
+
 class Broker(Protocol):
     """The partitioned mode's broker: `partitions` ordered, replayable logs."""
 
@@ -109,6 +195,10 @@ class Broker(Protocol):
     def publish(self, events: Iterable[Event]) -> int:
         """Append events to their devices' partitions, in the order given; returns (how many) once the broker has
         taken them, a batch at a time."""
+        ...
+
+    def tick(self, min_s: float = 0.0) -> bool:
+        """Send every partition the stream time reached (`Publishing.tick`)."""
         ...
 
     def consume(self, after: dict[int, int]) -> Consumer:

@@ -35,12 +35,12 @@ import nats.errors
 import nats.js.errors
 from nats.js import api
 
-from clapas.connectors.broker import Affinity, BrokerError, Delivery, Event, device_key
+from clapas.connectors.broker import ORIGINAL, Affinity, BrokerError, Delivery, Event, Publishing
 
 log = logging.getLogger("clapas.broker")
 T = TypeVar("T")
 
-TOPIC, RECEIVED = "Clapas-Topic", "Clapas-Received-Us"
+TOPIC, RECEIVED, ROLE = "Clapas-Topic", "Clapas-Received-Us", "Clapas-Role"
 # acknowledgements awaited together (nats-py's own limit on pending async publishes is 4,000)
 PUBLISH_WINDOW = 2000
 CALL_TIMEOUT_S = 60.0  # longest a publish window or a declaration may wait for the server
@@ -62,12 +62,13 @@ def _micros(t: datetime) -> int:
     return int(t.timestamp() * 1_000_000)
 
 
-class NatsJetStream:
+class NatsJetStream(Publishing):
     """`Broker` over NATS JetStream streams; safe to share between threads."""
 
     def __init__(self, url: str, partitions: int, prefix: str = "clapas", max_age: str = "7D") -> None:
         if partitions < 1:
             raise ValueError("partitions must be at least 1")
+        Publishing.__init__(self)
         self.url = url
         self.partitions = partitions
         self.prefix = prefix
@@ -84,9 +85,6 @@ class NatsJetStream:
 
     def subject(self, p: int) -> str:
         return f"{self.prefix}.p.{p:03d}"
-
-    def route(self, topic: str) -> int:
-        return self.affinity.of_device(device_key(topic))
 
     # the loop thread ----------------------------------------------------------------------------------------
     def _run(self, coro: Coroutine[Any, Any, T], what: str, timeout_s: float = CALL_TIMEOUT_S) -> T:
@@ -134,18 +132,23 @@ class NatsJetStream:
                                   f"{e.description}") from e
 
     def publish(self, events: Iterable[Event]) -> int:
-        return self._run(self._publish(list(events)), "publishing to the partitions")
-
-    async def _publish(self, events: list[Event]) -> int:
-        js = await self._jetstream()
-        for start in range(0, len(events), PUBLISH_WINDOW):
-            acks = []
-            for e in events[start:start + PUBLISH_WINDOW]:
-                headers = {TOPIC: e.topic, RECEIVED: str(_micros(e.received_at))}
-                acks.append(await js.publish_async(self.subject(self.route(e.topic)), e.body, headers=headers,
-                                                   wait_stall=CALL_TIMEOUT_S))
-            await asyncio.wait_for(asyncio.gather(*acks), CALL_TIMEOUT_S)
+        events = list(events)
+        self._run(self._publish(events), "publishing to the partitions")
+        self._note(events)
         return len(events)
+
+    async def _publish(self, events: list[Event]) -> None:
+        js = await self._jetstream()
+        acks = []
+        for e in events:
+            headers = {TOPIC: e.topic, RECEIVED: str(_micros(e.received_at))}
+            for p, role in self.targets(e):
+                acks.append(await js.publish_async(self.subject(p), e.body, wait_stall=CALL_TIMEOUT_S,
+                                                   headers={**headers, ROLE: role} if role else headers))
+                if len(acks) >= PUBLISH_WINDOW:
+                    await asyncio.wait_for(asyncio.gather(*acks), CALL_TIMEOUT_S)
+                    acks = []
+        await asyncio.wait_for(asyncio.gather(*acks), CALL_TIMEOUT_S)
 
     def consume(self, after: dict[int, int]) -> JetStreamConsumer:
         consumer = JetStreamConsumer(self, after)
@@ -216,7 +219,8 @@ class JetStreamConsumer:
             while len(self._buf) >= MAX_BUFFERED:  # the worker is behind: hold the subscription back
                 await asyncio.sleep(0.01)
             with self._ready:
-                self._buf.append(Delivery(p, pos, Event(headers.get(TOPIC, ""), msg.data, received)))
+                self._buf.append(Delivery(p, pos, Event(headers.get(TOPIC, ""), msg.data, received,
+                                                        headers.get(ROLE) or ORIGINAL)))
                 self._ready.notify()
         return on_message
 

@@ -11,7 +11,8 @@ write (a quorum queue is): on one node a power loss may lose the last writes; th
 Layout: a durable direct exchange `{prefix}.partitions` with stream `{prefix}.p{NNN}` bound under the key
 `NNN` (the partition number); ChirpStack's AMQP integration publishes to `amq.topic`, bound to the quorum queue
 `{prefix}.ingress` (single active consumer) that `clapas route` moves into the partitions (`connectors.broker.
-route`). Each event carries its MQTT-form topic and the time it was first received in headers.
+route`). Each event carries its MQTT-form topic and the time it was first received in headers; a gateway's copies
+and the ticks (`connectors.broker`) carry their role too (`role` header).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 import pika
 import pika.exceptions
 
-from clapas.connectors.broker import Affinity, BrokerError, Delivery, Event, device_key
+from clapas.connectors.broker import ORIGINAL, Affinity, BrokerError, Delivery, Event, Publishing
 
 log = logging.getLogger("clapas.broker")
 # pika logs every failed connection attempt with a traceback at ERROR; what matters is said here, once
@@ -41,6 +42,9 @@ PREFETCH = 2000
 HEARTBEAT_S = 120
 RECONNECT_MAX_S = 5.0
 INGRESS_BINDING = "application.*.device.*.event.*"  # ChirpStack's AMQP routing keys (domain-rules §9.1)
+# the Gateway Bridge's MQTT topics as RabbitMQ's MQTT plugin puts them on amq.topic (a city whose MQTT broker is
+# this RabbitMQ): `[region.]gateway.{id}.event.stats` and `….state.conn`
+GATEWAY_BINDINGS = ("#.gateway.*.event.stats", "#.gateway.*.state.conn")
 
 
 def _params(url: str) -> pika.URLParameters:
@@ -54,7 +58,7 @@ def _micros(t: datetime) -> int:
     return int(t.timestamp() * 1_000_000)
 
 
-class RabbitStreams:
+class RabbitStreams(Publishing):
     """`Broker` over RabbitMQ streams. One instance per thread (pika connections are not thread-safe)."""
 
     def __init__(self, url: str, partitions: int, prefix: str = "clapas", max_age: str = "7D") -> None:
@@ -69,6 +73,7 @@ class RabbitStreams:
         self.ingress = f"{prefix}.ingress"
         self._con: pika.BlockingConnection | None = None
         self._ch: Any = None
+        Publishing.__init__(self)
 
     def stream(self, p: int) -> str:
         return f"{self.prefix}.p{p:03d}"
@@ -95,31 +100,33 @@ class RabbitStreams:
             if ingress:
                 ch.queue_declare(self.ingress, durable=True,
                                  arguments={"x-queue-type": "quorum", "x-single-active-consumer": True})
-                ch.queue_bind(self.ingress, "amq.topic", routing_key=INGRESS_BINDING)
+                for key in (INGRESS_BINDING, *GATEWAY_BINDINGS):
+                    ch.queue_bind(self.ingress, "amq.topic", routing_key=key)
             ch.tx_commit()
         except pika.exceptions.AMQPError as e:
             self.close()
             raise BrokerError(f"declaring the partitions failed (another layout already there?): {e!r}") from e
 
-    def route(self, topic: str) -> int:
-        return self.affinity.of_device(device_key(topic))
-
     def publish(self, events: Iterable[Event]) -> int:
+        events = list(events)
         ch = self._channel()
-        n = 0
+        sent = 0
         try:
             for e in events:
-                props = pika.BasicProperties(delivery_mode=2, headers={
-                    "topic": e.topic, "received_us": _micros(e.received_at)})
-                ch.basic_publish(self.exchange, str(self.route(e.topic)), e.body, props)
-                n += 1
-                if n % PUBLISH_TX == 0:
-                    ch.tx_commit()
+                headers = {"topic": e.topic, "received_us": _micros(e.received_at)}
+                for p, role in self.targets(e):
+                    props = pika.BasicProperties(delivery_mode=2,
+                                                 headers={**headers, "role": role} if role else headers)
+                    ch.basic_publish(self.exchange, str(p), e.body, props)
+                    sent += 1
+                    if sent % PUBLISH_TX == 0:
+                        ch.tx_commit()
             ch.tx_commit()
         except pika.exceptions.AMQPError as e:
             self.close()
             raise BrokerError(f"publishing to the partitions failed: {e!r}") from e
-        return n
+        self._note(events)
+        return len(events)
 
     def consume(self, after: dict[int, int]) -> StreamConsumer:
         return StreamConsumer(self, after)
@@ -178,7 +185,9 @@ class StreamConsumer:
             received = datetime.fromtimestamp(headers.get("received_us", 0) / 1e6, UTC)
             topic = headers.get("topic")
             topic = topic.decode() if isinstance(topic, bytes) else str(topic or "")
-            self._buf.append(Delivery(p, pos, Event(topic, body, received)))
+            role = headers.get("role") or ORIGINAL
+            role = role.decode() if isinstance(role, bytes) else str(role)
+            self._buf.append(Delivery(p, pos, Event(topic, body, received, role)))
         return on_message
 
     def poll(self, max_events: int, timeout_s: float) -> list[Delivery]:

@@ -7,7 +7,12 @@ router crash repeats at most the unacknowledged tail — the workers' deduplicat
 deduplicationId) journals those repeats as duplicates, never as new observations.
 
 `bridge` is for cities whose ChirpStack has no AMQP integration: it subscribes to the MQTT integration (QoS 1,
-persistent session) and acknowledges each message (PUBACK) once the partitions have it.
+persistent session) and to the Gateway Bridge's topics, and acknowledges each message (PUBACK) once the partitions
+have it.
+
+Both send every partition a tick (`connectors.broker.TICK`) of the stream time reached: after a batch once the
+stream has moved on TICK_MIN_S, and whenever they go idle — so that a partition whose devices all fell silent still
+sees its silence rules come due, never ahead of what a single process would have seen at that point.
 """
 
 from __future__ import annotations
@@ -37,6 +42,9 @@ REGISTRY_REFRESH_S = 60.0  # how often the device → zone map is read again fro
 ROUTE_BATCH = 1000  # events per partition transaction and ingress acknowledgement
 ROUTE_WAIT_S = 0.2  # longest an event waits in the router for its batch
 RETRY_MAX_S = 5.0
+# stream time between two ticks while events flow (design: a tenth of the health rules' 300-s check grid; when the
+# input goes quiet a tick is sent at once)
+TICK_MIN_S = 30.0
 
 
 def _broker(s: Settings) -> Broker:
@@ -101,17 +109,20 @@ class Router:
 
             def on_message(_ch: Any, method: Any, props: Any, body: bytes) -> None:
                 nonlocal last_tag
-                pending.append(Event(amqp_to_topic(method.routing_key), body, self.now()))
+                pending.append(Event(amqp_to_topic(method.routing_key), body, received_at(props) or self.now()))
                 last_tag = method.delivery_tag
 
             ch.basic_consume(self.broker.ingress, on_message, auto_ack=False)
             started = time.monotonic()
             while not self.stop.is_set():
-                if self.zones is not None and not pending:
-                    self.zones.refresh()
+                if not pending:
+                    self.broker.tick()  # idle: the stream time reached, to every partition
+                    if self.zones is not None:
+                        self.zones.refresh()
                 con.process_data_events(time_limit=ROUTE_WAIT_S / 4)
                 if pending and (len(pending) >= ROUTE_BATCH or time.monotonic() - started >= ROUTE_WAIT_S):
                     self.broker.publish(pending)  # the partitions have them: now the ingress may forget them
+                    self.broker.tick(TICK_MIN_S)
                     ch.basic_ack(last_tag, multiple=True)
                     self.routed += len(pending)
                     pending.clear()
@@ -142,13 +153,12 @@ class Bridge:
         delay = 0.2
         while not (stop.is_set() and not self._buf):
             if not self._buf:
-                if self.zones is not None:
-                    await asyncio.to_thread(self.zones.refresh)
+                await asyncio.to_thread(self._idle)
                 await asyncio.sleep(0.02)
                 continue
             batch, self._buf = self._buf[:ROUTE_BATCH], self._buf[ROUTE_BATCH:]
             try:
-                await asyncio.to_thread(self.broker.publish, [e for e, _ in batch])
+                await asyncio.to_thread(self._publish, [e for e, _ in batch])
             except BrokerError as e:
                 log.warning("bridge: publishing failed (%s); again in %.1f s", e, delay)
                 self._buf[:0] = batch  # in order, first
@@ -162,6 +172,25 @@ class Bridge:
             for _, fut in batch:
                 if fut is not None and not fut.done():
                     fut.set_result(None)
+
+    def _publish(self, events: list[Event]) -> None:
+        self.broker.publish(events)
+        self.broker.tick(TICK_MIN_S)
+
+    def _idle(self) -> None:
+        try:
+            self.broker.tick()
+        except BrokerError as e:
+            log.warning("bridge: ticking the partitions failed (%s)", e)
+        if self.zones is not None:
+            self.zones.refresh()
+
+
+def received_at(props: Any) -> datetime | None:
+    """When the broker received a message, if it says (RabbitMQ's `message_interceptors.incoming.
+    set_header_timestamp` adds `timestamp_in_ms`): the same on every delivery, whichever router reads it."""
+    ms = (props.headers or {}).get("timestamp_in_ms") if props is not None else None
+    return datetime.fromtimestamp(ms / 1000, UTC) if isinstance(ms, int) else None
 
 
 def cmd_route(args: argparse.Namespace) -> int:
@@ -192,8 +221,8 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     broker.declare(ingress=False)
     qos = max(1, cs.qos)  # at least once into the partitions: QoS 1, acknowledged once published
     bridge = Bridge(broker, qos, Zones(broker, settings.store))
-    sub = MqttSubscriber(cs.mqtt_url, [cs.topic], bridge.sink, client_id=cs.client_id + "-bridge", qos=qos,
-                         name="chirpstack-bridge")
+    sub = MqttSubscriber(cs.mqtt_url, [cs.topic, *cs.gateway_topics], bridge.sink,
+                         client_id=cs.client_id + "-bridge", qos=qos, name="chirpstack-bridge")
 
     async def main() -> None:
         stop = asyncio.Event()

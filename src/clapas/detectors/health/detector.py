@@ -17,6 +17,11 @@ Rules (names as in alerts and in `clapas score`):
   other rules (see `quality`).
 Every check is made at an event's own time when the event shows it (an uplink after a long gap: the silence
 opened and closed), and at the stream's watermark otherwise, so that how the stream was batched does not matter.
+
+Partitioned mode (`pipeline.partition_detectors`): each partition's detector sees its own devices and every
+gateway's events; `owns` says which subjects are its partition's: it opens never-seen silences only for its own
+devices and a gateway's incident only if it owns the gateway, while every partition suppresses the silence of its
+own orphans.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 import heapq
 import math
 import statistics
+from collections.abc import Callable
 from typing import Any
 
 from clapas.config import HealthSettings, ProfileSettings
@@ -49,6 +55,10 @@ WHOLE_UPLINK = 0  # the quantity id of a flag about the whole uplink (clock skew
 
 def _iso(t: float) -> str:
     return utc(t).isoformat()
+
+
+def _everyone(subject: str) -> bool:
+    return True
 
 
 class _Dev:
@@ -98,6 +108,13 @@ class HealthDetector(Detector):
         self._due: list[tuple[float, str]] = []  # (silence deadline, device): rebuilt from `devs` on load
         self._timeout = s.offline_factor * s.stats_interval_s
         self.counts = {"battery": 0, "radio": 0, "stuck": 0}  # open problems (gauges), rebuilt on load
+        self.owns: Callable[[str], bool] = _everyone  # the subjects it alerts on (partitioned mode: its partition's)
+
+    def stream_began(self, t0: float) -> None:
+        """The stream's start as its publisher saw it (partitioned mode: a partition's first event may come later);
+        never-seen devices are counted from it."""
+        if not self.never_checked and (self.t0 is None or t0 < self.t0):
+            self.t0 = t0
 
     def state_loaded(self) -> None:
         self._due = []
@@ -109,6 +126,13 @@ class HealthDetector(Detector):
             self.counts["battery"] += bool(d.batt is not None and d.batt.state)
             self.counts["radio"] += bool(d.radio_state)
             self.counts["stuck"] += bool(d.flat)
+        for eui, gid in self.suppressed.items():
+            g = self.gateways.get(gid)
+            if g is None:  # a gateway down whose state its owner keeps (partitioned mode): down until it reports
+                g = self.gateways[gid] = gws.GatewayState()
+                g.offline_since = -math.inf
+            if eui not in g.orphans:
+                g.orphans.append(eui)
 
     def publish(self) -> None:
         """The fleet gauges (`clapas.detectors.health.metrics`)."""
@@ -298,6 +322,8 @@ class HealthDetector(Detector):
         g.orphans = orphans
         for e in orphans:
             self.suppressed[e] = gid
+        if not self.owns(gid):
+            return
         last = g.last_seen if math.isfinite(g.last_seen) else None
         out.append(Detection(GATEWAY, gid, OPEN, utc(at), "major", {
             "last_seen": _iso(last) if last is not None else None, "orphaned": orphans, "orphaned_count": len(orphans),
@@ -305,8 +331,9 @@ class HealthDetector(Detector):
             T("health.gateway.opened", orphans=len(orphans), fragile=len(fragile))))
 
     def _gateway_back(self, gid: str, g: gws.GatewayState, t: float, out: list[Detection]) -> None:
-        out.append(Detection(GATEWAY, gid, CLEAR, utc(t), "major", {"offline_since": _iso(g.offline_since or t)},
-                             T("health.gateway.cleared")))
+        if self.owns(gid):
+            out.append(Detection(GATEWAY, gid, CLEAR, utc(t), "major", {"offline_since": _iso(g.offline_since or t)},
+                                 T("health.gateway.cleared")))
         for e in g.orphans:
             if self.suppressed.get(e) == gid:
                 del self.suppressed[e]
@@ -345,7 +372,7 @@ class HealthDetector(Detector):
             self.never_checked = True
             at = self.t0 + self.s.never_seen_after_s
             for eui in sorted(self.registry.by_eui):
-                if eui not in self.devs and eui not in self.silent:
+                if eui not in self.devs and eui not in self.silent and self.owns(eui):
                     self._open_silent(eui, at, out, "never_seen")
         self.publish()
 
