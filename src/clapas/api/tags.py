@@ -62,6 +62,19 @@ def _changed(request: Request, row: dict[str, Any], what: dict[str, Any]) -> dic
     return {**change, "value": row["value"], "previous": row["previous"]}
 
 
+def _replace(request: Request, caller: Caller, payload: Any, dept: str, change: Any, subject: dict[str, Any],
+             key: str, what: str, ident: str, label: str) -> Response:
+    """A device's or a zone's tags replaced: the department's scope checked, validated, kept, audited."""
+    _may(caller, dept, what)
+    try:
+        row = change(_holder(request), request.app.state.store, subject, _body(payload), actor=caller.actor,
+                     via=caller.via, role=caller.role, key_id=caller.key_id)
+    except tags.InvalidTags as e:
+        raise ApiError(422, f"tags of {label}: {e}") from None
+    done = _changed(request, row, {key: ident, "department": dept})
+    return JSONResponse({"change": done, key: ident, "tags": row["value"], **_whose(dept, caller)})
+
+
 def _device(request: Request, caller: Caller, eui: str) -> dict[str, Any]:
     return _readable_or_404(CallerView.of(request, caller), _eui(eui))
 
@@ -80,15 +93,8 @@ def change_device_tags(request: Request, caller: Writer, eui: str,
                        payload: Annotated[Any, Body(examples=[EXAMPLE])]) -> Response:
     _some_scope(caller)  # a caller who may change nothing is refused before anything is looked up
     d = _device(request, caller, eui)
-    dept = tags.device_department(d)
-    _may(caller, dept, f"the {d.get('kind') or 'generic'} {d['eui']}")
-    try:
-        row = tags.change_device(_holder(request), request.app.state.store, d, _body(payload), actor=caller.actor,
-                                 via=caller.via, role=caller.role, key_id=caller.key_id)
-    except tags.InvalidTags as e:
-        raise ApiError(422, f"tags of {d['eui']}: {e}") from None
-    change = _changed(request, row, {"eui": d["eui"], "department": dept})
-    return JSONResponse({"change": change, "eui": d["eui"], "tags": row["value"], **_whose(dept, caller)})
+    return _replace(request, caller, payload, tags.device_department(d), tags.change_device, d, "eui",
+                    f"the {d.get('kind') or 'generic'} {d['eui']}", d["eui"], d["eui"])
 
 
 def _zone(request: Request, zone_id: str) -> dict[str, Any]:
@@ -112,12 +118,5 @@ def change_zone_tags(request: Request, caller: Writer, zone_id: str,
                      payload: Annotated[Any, Body(examples=[EXAMPLE])]) -> Response:
     _some_scope(caller)
     z = _zone(request, zone_id)
-    dept = tags.zone_department(z)
-    _may(caller, dept, f"the zone {z['id']}")
-    try:
-        row = tags.change_zone(_holder(request), request.app.state.store, z, _body(payload), actor=caller.actor,
-                               via=caller.via, role=caller.role, key_id=caller.key_id)
-    except tags.InvalidTags as e:
-        raise ApiError(422, f"tags of the zone {z['id']}: {e}") from None
-    change = _changed(request, row, {"zone": z["id"], "department": dept})
-    return JSONResponse({"change": change, "zone": z["id"], "tags": row["value"], **_whose(dept, caller)})
+    return _replace(request, caller, payload, tags.zone_department(z), tags.change_zone, z, "zone",
+                    f"the zone {z['id']}", z["id"], f"the zone {z['id']}")
